@@ -1,0 +1,191 @@
+"""Facts: a frozen snapshot of the machine and the target Python, the only input checks get.
+
+Probes (llamadoctor.probes) fill these; tests build them directly (llamadoctor.testing) for any platform.
+Paths are plain strings because facts may describe another OS than the one reading them: join them with
+`Facts.path` (posixpath or ntpath chosen by the described OS), never with pathlib.Path.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Optional
+
+from llamadoctor.files import ModelDir, RepoFacts
+
+# Variables worth showing in a report. Secrets are reduced to "is it set" (see SECRET_ENV).
+ENV_VARS = (
+    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "USE_LIBUV", "GLOO_SOCKET_IFNAME", "NCCL_P2P_DISABLE",
+    "PYTORCH_CUDA_ALLOC_CONF", "TORCH_CUDA_ARCH_LIST", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",
+    "HF_ENDPOINT", "TRANSFORMERS_CACHE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "VIRTUAL_ENV",
+)
+SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "PRESIGNED_URL")
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str  # "linux" | "darwin" | "windows"
+    machine: str  # what the doctor's own interpreter reports (x86_64, arm64, AMD64)
+    release: str = ""
+    hardware_arm64: bool = False  # macOS: the CPU is Apple Silicon, whatever the interpreter is
+    wsl: bool = False
+    hostname: str = ""
+    shell: str = "bash"  # "bash" | "zsh" | "powershell" | "cmd": the syntax manual fixes are printed in
+    cpu_count: int = 1
+
+
+@dataclass(frozen=True)
+class PythonEnv:
+    """The target interpreter: the one whose environment we diagnose (default: the one running us)."""
+
+    executable: str
+    version: str  # "3.11.7"
+    machine: str  # the interpreter's architecture: "x86_64" under Rosetta on an arm64 Mac
+    prefix: str
+    scripts_dir: str  # <prefix>/bin, or <prefix>\Scripts on Windows
+    kind: str = "system"  # "conda" | "venv" | "system"
+    is_doctor: bool = True  # the target is the interpreter running llamadoctor
+    site_packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TorchInfo:
+    """What torch the target interpreter would import. `source` says how we know it."""
+
+    installed: bool
+    version: Optional[str] = None  # "2.3.1+cu121"
+    cuda: Optional[str] = None  # CUDA the build targets, "12.1"; None for CPU/ROCm builds
+    hip: Optional[str] = None
+    location: Optional[str] = None
+    nccl: Optional[bool] = None  # torch.distributed can use NCCL
+    gloo: Optional[bool] = None
+    libuv: Optional[bool] = None  # TCPStore's libuv backend is built in
+    mps: Optional[bool] = None  # built with MPS support (macOS arm64)
+    arch_list: tuple[str, ...] = ()  # "sm_80", ...; empty when unknown
+    arch_list_source: str = ""  # "build table" (fast, inferred) or "torch" (deep, read from torch)
+    broken: Optional[str] = None  # why importing it fails (a missing file, an import error line)
+    source: str = "files"  # "files" (fast: metadata and installed files) or "import" (--deep)
+    # Only from --deep (an import of torch in a subprocess):
+    cuda_available: Optional[bool] = None
+    device_count: Optional[int] = None
+    mps_available: Optional[bool] = None
+    matmul_ok: Optional[bool] = None
+    matmul_device: Optional[str] = None
+    deep_error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str
+    memory_total: int  # bytes
+    memory_free: int
+    compute_capability: Optional[tuple[int, int]] = None
+    uuid: str = ""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    gpus: tuple[Gpu, ...] = ()
+    driver_version: Optional[str] = None  # "535.104.05"
+    driver_cuda: Optional[str] = None  # the highest CUDA this driver supports, "12.2"
+    source: str = "none"  # "nvml" | "nvidia-smi" | "none"
+    error: Optional[str] = None
+    apple_silicon: bool = False  # an Apple GPU usable through MPS
+
+
+@dataclass(frozen=True)
+class Memory:
+    ram_total: int
+    ram_available: int
+    swap_total: int = 0
+
+
+@dataclass(frozen=True)
+class Disk:
+    path: str
+    total: int
+    free: int
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """A console-script launcher (torchrun) and the interpreter its first line names."""
+
+    path: str
+    kind: str  # "script" (#! file), "conda-script" (Scripts\\torchrun-script.py), "exe" (pip's .exe)
+    interpreter: Optional[str]  # None when the launcher names none we could read
+    interpreter_exists: bool = False
+    line: str = ""  # the #! line as written
+
+
+@dataclass(frozen=True)
+class Tools:
+    found: Mapping[str, str] = field(default_factory=dict)  # name -> path, for those on PATH
+    bash_version: Optional[str] = None  # "3.2.57", "5.2.15"
+
+    def has(self, name: str) -> bool:
+        return name in self.found
+
+
+@dataclass(frozen=True)
+class Network:
+    """Name resolution and ports for the distributed checks."""
+
+    local_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
+    master_addr_resolves_to: Optional[tuple[str, ...]] = None  # None: MASTER_ADDR unset; (): no address
+    hostname_resolves_to: tuple[str, ...] = ()
+    master_port_in_use: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for on the command line: the run the checks judge."""
+
+    nproc: Optional[int] = None
+    max_seq_len: int = 512
+    max_batch_size: int = 6
+    dtype: Optional[str] = None
+    url: Optional[str] = None
+    no_hash: bool = False
+    deep: bool = False
+
+
+@dataclass(frozen=True)
+class Facts:
+    platform: Platform
+    python: PythonEnv
+    torch: TorchInfo
+    gpu: GpuInfo
+    memory: Memory
+    disk: Disk
+    tools: Tools = field(default_factory=Tools)
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets_set: tuple[str, ...] = ()
+    torchrun: Optional[Launcher] = None  # the target environment's own launcher
+    path_torchrun: Optional[Launcher] = None  # the torchrun a shell would run (first on PATH)
+    network: Network = field(default_factory=Network)
+    options: Options = field(default_factory=Options)
+    repo: Optional[RepoFacts] = None
+    models: tuple[ModelDir, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)  # probe name -> seconds
+
+    @property
+    def os(self) -> str:
+        return self.platform.os
+
+    @property
+    def path(self) -> ModuleType:
+        """posixpath or ntpath, for the OS these facts describe."""
+        return ntpath if self.platform.os == "windows" else posixpath
+
+    def to_json(self) -> dict[str, Any]:
+        from llamadoctor.jsonable import jsonable
+
+        data = jsonable(self)
+        assert isinstance(data, dict)
+        return data

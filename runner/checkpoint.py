@@ -1,0 +1,240 @@
+"""Reading Llama checkpoints: Meta (`consolidated.NN.pth` + params.json) and Hugging Face (safetensors or .bin).
+
+Everything is memory-mapped: `torch.load(mmap=True, weights_only=True)` for .pth/.bin (a .pth is a pickle, so never
+`weights_only=False`) and safetensors' own mmap. Tensors are handed out under Meta's key names; HF names are mapped.
+These functions are the base of `llamadoctor convert` too: list shards, read the args, the split table as data,
+merge or split one tensor, iterate a file's tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from llamadoctor.runner.args import ModelArgs, from_hf_config, from_meta_params
+from llamadoctor.runner.errors import RunError
+
+META, HF = "meta", "hf"
+
+# How fairscale split each Meta tensor over model-parallel ranks (dim of the torch weight, None = replicated).
+# tok_embeddings depends on the generation: see `split_dim`.
+SPLIT_DIMS: dict[str, Optional[int]] = {
+    "attention.wq.weight": 0,
+    "attention.wk.weight": 0,
+    "attention.wv.weight": 0,
+    "attention.wo.weight": 1,
+    "feed_forward.w1.weight": 0,
+    "feed_forward.w3.weight": 0,
+    "feed_forward.w2.weight": 1,
+    "output.weight": 0,
+    "attention_norm.weight": None,
+    "ffn_norm.weight": None,
+    "norm.weight": None,
+    "rope.freqs": None,
+}
+EMBEDDING_SPLIT_DIM = {"llama1/2": 1, "llama3": 0}  # ParallelEmbedding vs VocabParallelEmbedding
+
+_HF_LAYER = {
+    "self_attn.q_proj.weight": "attention.wq.weight",
+    "self_attn.k_proj.weight": "attention.wk.weight",
+    "self_attn.v_proj.weight": "attention.wv.weight",
+    "self_attn.o_proj.weight": "attention.wo.weight",
+    "mlp.gate_proj.weight": "feed_forward.w1.weight",
+    "mlp.up_proj.weight": "feed_forward.w3.weight",
+    "mlp.down_proj.weight": "feed_forward.w2.weight",
+    "input_layernorm.weight": "attention_norm.weight",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+}
+_HF_TOP = {"model.embed_tokens.weight": "tok_embeddings.weight", "model.norm.weight": "norm.weight",
+           "lm_head.weight": "output.weight"}
+_HF_LAYER_KEY = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+
+
+def split_dim(key: str, embedding_dim: int) -> Optional[int]:
+    """Split dim of a Meta key (`layers.3.attention.wo.weight` -> 1); `embedding_dim` is 1 for Llama 1/2, 0 for 3."""
+    if key == "tok_embeddings.weight":
+        return embedding_dim
+    for suffix, dim in SPLIT_DIMS.items():
+        if key.endswith(suffix):
+            return dim
+    raise KeyError(f"unknown Meta checkpoint key {key!r}")
+
+
+def meta_key_from_hf(name: str) -> Optional[str]:
+    """Meta name of an HF tensor name, or None for tensors the model does not use (rotary_emb.inv_freq)."""
+    if name in _HF_TOP:
+        return _HF_TOP[name]
+    m = _HF_LAYER_KEY.match(name)
+    if m and m.group(2) in _HF_LAYER:
+        return f"layers.{m.group(1)}.{_HF_LAYER[m.group(2)]}"
+    return None
+
+
+def hf_key_from_meta(key: str) -> Optional[str]:
+    """HF name of a Meta key, or None for `rope.freqs` (HF recomputes it)."""
+    for hf, meta in _HF_TOP.items():
+        if key == meta:
+            return hf
+    m = re.match(r"^layers\.(\d+)\.(.+)$", key)
+    if m:
+        for hf, meta in _HF_LAYER.items():
+            if meta == m.group(2):
+                return f"model.layers.{m.group(1)}.{hf}"
+    return None
+
+
+def permute_to_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Meta's interleaved rotary rows -> HF's rotate_half rows, per head (wq with n_heads, wk with n_kv_heads)."""
+    rows, cols = w.shape
+    return w.view(n_heads, rows // n_heads // 2, 2, cols).transpose(1, 2).reshape(rows, cols)
+
+
+def permute_from_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Inverse of `permute_to_hf`."""
+    rows, cols = w.shape
+    return w.view(n_heads, 2, rows // n_heads // 2, cols).transpose(1, 2).reshape(rows, cols)
+
+
+def detect_format(model_dir: Path) -> str:
+    if not model_dir.is_dir():
+        raise RunError(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
+    if (model_dir / "params.json").is_file() or list_shards(model_dir):
+        return META
+    if (model_dir / "config.json").is_file():
+        return HF
+    raise RunError(
+        f"{model_dir} holds neither Meta files (params.json, consolidated.00.pth) nor HF files (config.json)",
+        "point --model-dir at the model's own folder, e.g. llama-2-7b-chat/",
+    )
+
+
+def list_shards(model_dir: Path) -> list[Path]:
+    """Meta shard files in rank order (Meta sorts `*.pth` too)."""
+    shards = sorted(model_dir.glob("consolidated.*.pth"))
+    return shards or sorted(model_dir.glob("*.pth"))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path.name} missing in {path.parent}", "download the model folder again") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} is not valid JSON ({exc})", "download it again (an HTML error page?)") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path} is not a JSON object", "download it again")
+    return data
+
+
+def read_args(model_dir: Path, fmt: Optional[str] = None) -> ModelArgs:
+    """ModelArgs of a model folder; Meta's vocab_size -1 is resolved from the embedding's rows."""
+    fmt = fmt or detect_format(model_dir)
+    if fmt == HF:
+        return from_hf_config(read_json(model_dir / "config.json"))
+    args = from_meta_params(read_json(model_dir / "params.json"))
+    if args.vocab_size <= 0:
+        shards = list_shards(model_dir)
+        if not shards:
+            raise RunError(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
+        # Llama 1/2 shard the embedding on its width, so every shard has all vocab rows.
+        args = args.with_vocab(int(load_file(shards[0])["tok_embeddings.weight"].shape[0]))
+    return args
+
+
+def load_file(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of one .pth/.bin, memory-mapped; a damaged file becomes a RunError."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc}", "check the file's permissions") from None
+    if head.startswith(b"version https://git-lfs"):
+        raise RunError(f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder")
+    if len(head) == 0:
+        raise RunError(f"{path.name} is empty (0 bytes)", "download this shard again")
+    try:
+        data = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle: all mean the same to the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(
+            f"{path.name} is damaged or incomplete ({first})",
+            "download it again and verify with `md5sum -c checklist.chk`",
+        ) from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path.name} is not a tensor dict", "download it again")
+    return data
+
+
+def iter_file_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of one checkpoint file (.pth, .bin or .safetensors) memory-mapped, names as stored."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                for name in f.keys():  # noqa: SIM118 (safe_open is not a Mapping)
+                    yield name, f.get_tensor(name)
+        except Exception as exc:
+            if isinstance(exc, RunError):
+                raise
+            raise RunError(f"{path.name} is damaged or incomplete ({exc})", "download it again") from None
+    else:
+        yield from load_file(path).items()
+
+
+def merge_tensor(key: str, parts: list[torch.Tensor], embedding_dim: int) -> torch.Tensor:
+    """One tensor of consecutive shards merged by the split table (replicated tensors come from the first)."""
+    dim = split_dim(key, embedding_dim)
+    if dim is None or len(parts) == 1:
+        return parts[0]
+    return torch.cat(parts, dim=dim)
+
+
+def split_tensor(key: str, tensor: torch.Tensor, rank: int, world: int, embedding_dim: int) -> torch.Tensor:
+    """Rank `rank`'s slice of a full tensor, by the split table."""
+    dim = split_dim(key, embedding_dim)
+    if dim is None or world == 1:
+        return tensor
+    size = tensor.shape[dim]
+    if size % world:
+        raise RunError(f"{key} ({size} along dim {dim}) does not split over {world} ranks", "use fewer ranks")
+    return tensor.narrow(dim, rank * (size // world), size // world)
+
+
+def embedding_split_of(first_shard: Mapping[str, torch.Tensor], args: ModelArgs, n_shards: int) -> int:
+    """Which dim Meta split the embedding on, read from the shard's shape (it tells Llama 1/2 from 3)."""
+    if n_shards == 1:
+        return 0 if args.vocab_size >= 128000 else 1
+    return 1 if first_shard["tok_embeddings.weight"].shape[1] < args.dim else 0
+
+
+def hf_weight_files(model_dir: Path) -> list[Path]:
+    """The weight files of an HF folder, via the sharded index when there is one."""
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = model_dir / index_name
+        if index.is_file():
+            files = sorted(set(read_json(index).get("weight_map", {}).values()))
+            missing = [f for f in files if not (model_dir / f).is_file()]
+            if missing:
+                raise RunError(f"{index_name} lists missing files: {', '.join(missing)}", "download them")
+            return [model_dir / f for f in files]
+    files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("pytorch_model*.bin"))
+    if not files:
+        raise RunError(f"no *.safetensors or pytorch_model*.bin in {model_dir}", "download the weight files")
+    return files
+
+
+def read_hf_state(model_dir: Path) -> dict[str, torch.Tensor]:
+    """Every HF tensor the model uses, under Meta names (q/k rows left in HF's layout: the model handles it)."""
+    state: dict[str, torch.Tensor] = {}
+    for path in hf_weight_files(model_dir):
+        for name, tensor in iter_file_tensors(path):
+            key = meta_key_from_hf(name)
+            if key is not None:
+                state[key] = tensor
+    return state

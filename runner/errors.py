@@ -1,0 +1,19 @@
+"""The one error type the runner raises for a problem the user can fix.
+
+The CLI prints it as one line (`error: <message>  fix: <fix>`) and exits non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RunError(Exception):
+    """A problem found before or while running, with the action that fixes it."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def one_line(self) -> str:
+        text = f"error: {self.message}"
+        return f"{text}  fix: {self.fix}" if self.fix else text

@@ -1,0 +1,177 @@
+"""Llama tokenizers behind one interface: SentencePiece (Llama 1/2) and tiktoken BPE (Llama 3.x).
+
+Both ship as `tokenizer.model`; the format is told apart by sniffing, because a Llama 3 file handed to
+SentencePiece fails with the cryptic `could not parse ModelProto` (failure modes N27/N37).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from llamadoctor.runner.errors import RunError
+
+SENTENCEPIECE, TIKTOKEN, LFS_POINTER, UNKNOWN = "sentencepiece", "tiktoken", "lfs-pointer", "unknown"
+
+_TIKTOKEN_LINE = re.compile(rb"^[A-Za-z0-9+/]+=* \d+\r?$")
+
+# Llama 3.1's names for the 256 special tokens after the base vocabulary (Llama 3.0 calls some "reserved").
+LLAMA3_SPECIALS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|reserved_special_token_0|>",
+    "<|reserved_special_token_1|>",
+    "<|finetune_right_pad_id|>",
+    "<|step_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eom_id|>",
+    "<|eot_id|>",
+    "<|python_tag|>",
+] + [f"<|reserved_special_token_{i}|>" for i in range(2, 247)]
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+class Tokenizer(Protocol):
+    kind: str
+    n_words: int
+    bos_id: int
+    eos_id: int
+    stop_ids: frozenset[int]
+
+    def encode(self, text: str, bos: bool, eos: bool) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+    def special_id(self, name: str) -> int: ...
+
+
+def sniff(path: Path) -> str:
+    """Which tokenizer format a file holds, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head.startswith(b"version https://git-lfs"):
+        return LFS_POINTER
+    first = head.split(b"\n", 1)[0]
+    if _TIKTOKEN_LINE.match(first):
+        return TIKTOKEN
+    # A SentencePiece ModelProto starts with field 1 (pieces), wire type 2: tag byte 0x0A.
+    return SENTENCEPIECE if head[:1] == b"\n" else UNKNOWN
+
+
+class SentencePieceTokenizer:
+    kind = SENTENCEPIECE
+
+    def __init__(self, path: Path) -> None:
+        from sentencepiece import SentencePieceProcessor
+
+        self.sp = SentencePieceProcessor(model_file=str(path))
+        self.n_words = int(self.sp.vocab_size())
+        self.bos_id, self.eos_id = int(self.sp.bos_id()), int(self.sp.eos_id())
+        self.stop_ids = frozenset({self.eos_id})
+
+    def encode(self, text: str, bos: bool, eos: bool) -> list[int]:
+        ids: list[int] = self.sp.encode(text)
+        return [self.bos_id] * bos + ids + [self.eos_id] * eos
+
+    def decode(self, ids: list[int]) -> str:
+        return str(self.sp.decode(ids))
+
+    def special_id(self, name: str) -> int:
+        return int(self.sp.piece_to_id(name))
+
+
+def _split_long_runs(text: str, limit: int = 25_000) -> Iterator[str]:
+    """Cut runs of >limit whitespace or non-whitespace characters, which make tiktoken panic (as Meta does)."""
+    start, run, in_space = 0, 0, False
+    for i, ch in enumerate(text):
+        space = ch.isspace()
+        run = run + 1 if space == in_space else 1
+        in_space = space
+        if run > limit:
+            yield text[start:i]
+            start, run = i, 1
+    yield text[start:]
+
+
+class TiktokenTokenizer:
+    kind = TIKTOKEN
+
+    def __init__(self, ranks: dict[bytes, int], name: str = "llama3") -> None:
+        import tiktoken
+
+        base = len(ranks)
+        self.specials = {tok: base + i for i, tok in enumerate(LLAMA3_SPECIALS)}
+        self.enc = tiktoken.Encoding(
+            name=name, pat_str=LLAMA3_PATTERN, mergeable_ranks=ranks, special_tokens=self.specials
+        )
+        self.n_words = base + len(LLAMA3_SPECIALS)
+        self.bos_id, self.eos_id = self.specials["<|begin_of_text|>"], self.specials["<|end_of_text|>"]
+        self.stop_ids = frozenset(self.specials[t] for t in ("<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"))
+
+    @classmethod
+    def from_file(cls, path: Path) -> TiktokenTokenizer:
+        from tiktoken.load import load_tiktoken_bpe
+
+        return cls(load_tiktoken_bpe(str(path)), name=path.name)
+
+    def encode(self, text: str, bos: bool, eos: bool) -> list[int]:
+        ids: list[int] = []
+        for i in range(0, len(text), 400_000):
+            for piece in _split_long_runs(text[i : i + 400_000]):
+                # Special-token text in user input stays plain text, as in Meta's reference.
+                ids.extend(self.enc.encode(piece, allowed_special=set(), disallowed_special=()))
+        return [self.bos_id] * bos + ids + [self.eos_id] * eos
+
+    def decode(self, ids: list[int]) -> str:
+        return self.enc.decode(ids)
+
+    def special_id(self, name: str) -> int:
+        return self.specials[name]
+
+
+def _bytes_to_unicode() -> dict[str, int]:
+    """GPT-2's byte <-> printable character table, used by HF byte-level BPE vocabularies."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+def ranks_from_hf_tokenizer_json(path: Path) -> dict[bytes, int]:
+    """tiktoken ranks from a Llama 3 HF `tokenizer.json` (its BPE vocab ids are the ranks)."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    table = _bytes_to_unicode()
+    vocab: dict[str, int] = data["model"]["vocab"]
+    return {bytes(table[c] for c in token): rank for token, rank in vocab.items()}
+
+
+def load(path: Path) -> Tokenizer:
+    """Open a tokenizer file, or raise RunError naming what is wrong with it."""
+    if not path.is_file():
+        raise RunError(f"tokenizer not found: {path}", "pass --tokenizer-path to the tokenizer.model")
+    if path.name == "tokenizer.json":
+        return TiktokenTokenizer(ranks_from_hf_tokenizer_json(path), name=path.name)
+    kind = sniff(path)
+    if kind == LFS_POINTER:
+        raise RunError(f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder")
+    if kind == TIKTOKEN:
+        return TiktokenTokenizer.from_file(path)
+    try:
+        return SentencePieceTokenizer(path)
+    except Exception as exc:  # sentencepiece raises RuntimeError/OSError with protobuf text
+        raise RunError(
+            f"{path} is neither a SentencePiece nor a tiktoken tokenizer ({exc})", "download tokenizer.model again"
+        ) from exc
