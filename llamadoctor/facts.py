@@ -173,6 +173,7 @@ class Facts:
     repo: Optional[RepoFacts] = None
     models: tuple[ModelDir, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)  # probe name -> seconds
+    probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> why it gave no facts
 
     @property
     def os(self) -> str:

@@ -1,0 +1,166 @@
+"""Fill Facts: every probe runs at once, each with its own deadline, and a probe that fails or hangs
+costs only its own facts (its timing says why), never the report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Optional, TypeVar
+
+from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, PythonEnv, TorchInfo, Tools
+from llamadoctor.probes import gpu as gpu_probe
+from llamadoctor.probes import launcher, network, system, target, torch_deep, torch_files
+from llamadoctor.probes.proc import Run, run
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Probe:
+    """One probe on a daemon thread: a hung DNS lookup or driver call must not keep the process alive."""
+
+    name: str
+    func: Callable[[], Any]
+    result: Any = None
+    error: Optional[BaseException] = None
+    seconds: float = 0.0
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> _Probe:
+        threading.Thread(target=self._run, name=f"probe-{self.name}", daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.result = self.func()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.seconds = time.perf_counter() - started
+            self.done.set()
+
+    def get(self, default: T, timeout: float, timings: dict[str, float], errors: dict[str, str]) -> T:
+        if not self.done.wait(timeout):
+            errors[self.name] = f"timed out after {timeout:.1f} s"
+            timings[self.name] = timeout
+            return default
+        timings[self.name] = self.seconds
+        if self.error is not None:
+            if isinstance(self.error, target.TargetError):
+                raise self.error
+            errors[self.name] = f"{type(self.error).__name__}: {self.error}"
+            return default
+        return self.result  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to look at: the target interpreter, the folders, the run the user intends."""
+
+    python: Optional[str] = None
+    repo: Path = field(default_factory=Path.cwd)
+    model_dirs: Sequence[Path] = ()
+    options: Options = field(default_factory=Options)
+
+
+def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
+    prefix = info["prefix"]
+    if info.get("conda"):
+        kind = "conda"
+    elif prefix != info.get("base_prefix"):
+        kind = "venv"
+    else:
+        kind = "system"
+    return PythonEnv(info["executable"], info["version"], info["machine"], prefix, info["scripts"], kind,
+                     is_doctor, tuple(info.get("site_packages", ())))
+
+
+def _files(request: Request) -> tuple[Any, tuple[Any, ...]]:
+    try:
+        from llamadoctor.probes.files import gather_files
+    except ImportError:  # the model-file probe is optional for the environment checks
+        return None, ()
+    return gather_files(request.repo, request.model_dirs, request.options)  # type: ignore[no-any-return]
+
+
+def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.environ, runner: Run = run,
+           nvml: Optional[ModuleType] = None, timeout: float = 10.0) -> Facts:
+    """All facts for `request`. Raises target.TargetError if --python is not a usable interpreter."""
+    os_name = system.os_name()
+    foreign = request.python is not None and not _same_file(request.python, sys.executable)
+    timings: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    env, secrets = system.selected_env(environ)
+
+    def describe() -> dict[str, Any]:
+        if foreign:
+            return target.describe_interpreter(str(request.python), runner)
+        return target.describe()
+
+    probes = {p.name: p.start() for p in (
+        _Probe("python", describe),
+        _Probe("platform", lambda: system.probe_platform(runner=runner)),
+        _Probe("memory", system.probe_memory),
+        _Probe("disk", lambda: system.probe_disk(request.repo)),
+        _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
+        _Probe("files", lambda: _files(request)),
+    )}
+    platform = probes["platform"].get(None, timeout, timings, errors) or system.Platform(
+        os_name, "unknown", hostname="")
+    probes["gpu"] = _Probe("gpu", lambda: gpu_probe.probe_gpus(
+        os_name=os_name, hardware_arm64=platform.hardware_arm64, nvml=nvml, runner=runner,
+        has_smi=True)).start()
+    probes["network"] = _Probe("network", lambda: network.probe_network(env, platform.hostname)).start()
+
+    info = probes["python"].get(None, max(timeout, 20.0), timings, errors)
+    if info is None:
+        raise target.TargetError(f"could not describe {request.python or sys.executable}: "
+                                 f"{errors.get('python', 'no answer')}")
+    python = _python_env(info, not foreign)
+    started = time.perf_counter()
+    torch = torch_files.torch_from_files(info["torch_dir"], os_name=os_name, machine=python.machine,
+                                         find_error=info.get("torch_find_error"))
+    if request.options.deep:
+        torch = torch_deep.probe_torch_deep(python.executable, torch, runner=runner)
+    timings["torch"] = time.perf_counter() - started
+
+    tools = probes["tools"].get(Tools(), timeout, timings, errors)
+    started = time.perf_counter()
+    own_launcher = launcher.target_launcher(Path(python.scripts_dir), os_name)
+    path_launcher = launcher.launcher_on_path(_which("torchrun", environ), os_name)
+    timings["launchers"] = time.perf_counter() - started
+    repo, models = probes["files"].get((None, ()), max(timeout, 600.0), timings, errors)
+    memory = probes["memory"].get(Memory(0, 0), timeout, timings, errors)
+    disk = probes["disk"].get(Disk(str(request.repo), 0, 0), timeout, timings, errors)
+    gpus = probes["gpu"].get(GpuInfo(error=errors.get("gpu")), timeout, timings, errors)
+    net = probes["network"].get(Network(), timeout, timings, errors)
+    if "gpu" in errors and gpus.error is None:
+        gpus = replace(gpus, error=errors["gpu"])
+    return Facts(
+        platform=platform, python=python, torch=torch, gpu=gpus, memory=memory, disk=disk, tools=tools,
+        env=env, secrets_set=secrets, torchrun=own_launcher, path_torchrun=path_launcher, network=net,
+        options=request.options, repo=repo, models=models, timings=timings, probe_errors=errors,
+    )
+
+
+def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:
+    import shutil
+
+    return shutil.which(name, path=environ.get("PATH"))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+__all__ = ["Request", "TorchInfo", "gather"]
