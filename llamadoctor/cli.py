@@ -1,0 +1,125 @@
+"""The llamadoctor command line. Thin: parse, call the engine, render, choose the exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from llamadoctor import __version__
+from llamadoctor.errors import UsageError, handle_errors
+
+app = typer.Typer(
+    name="llamadoctor",
+    help="Find and fix what stops Meta's Llama from running on this machine, then prove it runs.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
+RepoOpt = Annotated[Optional[Path], typer.Option(help="Folder with Meta's download.sh and example scripts.")]
+ModelDirOpt = Annotated[Optional[list[Path]], typer.Option("--model-dir", help="A model folder (repeatable).")]
+NprocOpt = Annotated[Optional[int], typer.Option(min=1, help="Processes you will give torchrun --nproc_per_node.")]
+SeqOpt = Annotated[int, typer.Option(min=1, help="The --max_seq_len you will run with.")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="The --max_batch_size you will run with.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llamadoctor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """llamadoctor: checks, fixes and a bundled runner for Meta's Llama."""
+
+
+def _ids(values: Optional[list[str]]) -> list[str]:
+    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def check(
+    python: PythonOpt = None,
+    repo: RepoOpt = None,
+    model_dir: ModelDirOpt = None,
+    nproc: NprocOpt = None,
+    max_seq_len: SeqOpt = 512,
+    max_batch_size: BatchOpt = 6,
+    dtype: Annotated[Optional[str], typer.Option(help="bf16, fp16 or fp32 for the memory estimate.")] = None,
+    url: Annotated[Optional[str], typer.Option(help="A signed download URL to diagnose (never printed).")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(help="Run only these check ids.")] = None,
+    skip: Annotated[Optional[list[str]], typer.Option(help="Skip these check ids.")] = None,
+    deep: Annotated[bool, typer.Option(help="Also import torch (in a subprocess) and test the device.")] = False,
+    no_hash: Annotated[bool, typer.Option("--no-hash", help="Don't verify checksums of model files.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1).")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown report for a bug report.")] = False,
+    strict: Annotated[bool, typer.Option(help="Warnings fail too (exit 1).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each probe's timing.")] = False,
+) -> None:
+    """Diagnose this machine, the target Python and your Llama files."""
+    from llamadoctor.doctor import Diagnosis, diagnose
+    from llamadoctor.facts import Options
+    from llamadoctor.report import render_human, render_json, render_markdown
+
+    with handle_errors():
+        options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
+                          url=url, no_hash=no_hash, deep=deep)
+        report = diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip)),
+                          progress=not (json_out or markdown))
+        if json_out:
+            print(render_json(report, strict=strict))
+        elif markdown:
+            print(render_markdown(report), end="")
+        else:
+            render_human(report, Console(highlight=False), verbose=verbose, strict=strict)
+        raise typer.Exit(report.exit_code(strict=strict))
+
+
+@app.command("list")
+def list_checks(
+    check_id: Annotated[Optional[str], typer.Argument(metavar="[ID]", help="Print this check's documentation.")] = None,
+) -> None:
+    """List every check, or explain one."""
+    from llamadoctor.catalogue import explain, render_catalogue
+
+    with handle_errors():
+        console = Console(highlight=False)
+        if check_id is None:
+            render_catalogue(console)
+        else:
+            explain(check_id, console)
+
+
+def _mount_optional(module: str, name: str) -> None:
+    """Sub-apps that live beside the doctor; their heavy imports happen only when they run."""
+    import importlib
+
+    try:
+        sub = importlib.import_module(module).app
+    except ImportError:
+        return
+    app.add_typer(sub, name=name)
+
+
+_mount_optional("llamadoctor.runner.cli", "run")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+__all__ = ["UsageError", "app", "main"]

@@ -1,0 +1,64 @@
+"""`llamadoctor check` as a function: validate the request, gather facts, run the selected checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from llamadoctor.engine import Report, run, select
+from llamadoctor.errors import UsageError
+from llamadoctor.facts import Facts, Options
+from llamadoctor.gather import Request, gather
+from llamadoctor.probes.target import TargetError
+from llamadoctor.registry import all_checks
+
+DTYPES = ("bf16", "fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    python: Optional[str] = None
+    repo: Optional[Path] = None
+    model_dirs: Sequence[Path] = ()
+    options: Options = field(default_factory=Options)
+    only: Sequence[str] = ()
+    skip: Sequence[str] = ()
+
+
+def _readable_dir(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise UsageError(f"{what} {path} does not exist")
+    if not path.is_dir():
+        raise UsageError(f"{what} {path} is not a folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise UsageError(f"{what} {path} cannot be read (permission denied)")
+    return path
+
+
+def validate(diagnosis: Diagnosis) -> Request:
+    repo = _readable_dir(diagnosis.repo, "--repo") if diagnosis.repo else Path.cwd()
+    models = [_readable_dir(p, "--model-dir") for p in diagnosis.model_dirs]
+    dtype = diagnosis.options.dtype
+    if dtype is not None and dtype not in DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    return Request(diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), diagnosis.options)
+
+
+def facts_for(diagnosis: Diagnosis) -> Facts:
+    request = validate(diagnosis)
+    try:
+        return gather(request)
+    except TargetError as exc:
+        raise UsageError(f"--python: {exc}") from None
+
+
+def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
+    checks = all_checks()
+    try:
+        selected = select(checks, diagnosis.only, diagnosis.skip)
+    except KeyError as exc:
+        raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
+    return run(facts_for(diagnosis), selected)
