@@ -100,6 +100,84 @@ def list_checks(
             explain(check_id, console)
 
 
+@app.command()
+def fix(
+    ids: Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...",
+                                                       help="Check ids (or fix ids) to repair; default: all.")] = None,
+    python: PythonOpt = None,
+    repo: RepoOpt = None,
+    model_dir: ModelDirOpt = None,
+    nproc: NprocOpt = None,
+    max_seq_len: SeqOpt = 512,
+    max_batch_size: BatchOpt = 6,
+    no_hash: Annotated[bool, typer.Option("--no-hash", help="Don't verify checksums of model files.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan (diffs, commands); change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the safe fixes without asking.")] = False,
+    unsafe: Annotated[bool, typer.Option(help="Also apply fixes that edit your code (diff shown).")] = False,
+) -> None:
+    """Repair what the checks found: plan, show, back up, apply atomically, re-check."""
+    from llamadoctor import fixing
+    from llamadoctor.doctor import Diagnosis, diagnose, facts_for
+    from llamadoctor.facts import Options
+
+    with handle_errors():
+        console = Console(highlight=False)
+        diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(
+            nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash))
+        report = diagnose(diagnosis)
+        planned = fixing.plan(report, ids or ())
+        if not planned:
+            console.print("Nothing to fix" + (f" for {', '.join(ids)}" if ids else "") + ": " + report.verdict())
+            raise typer.Exit(0 if report.ready else 1)
+        fixing.render_plan(planned, console, report.facts.platform.shell)
+        if dry_run:
+            raise typer.Exit(0)
+        if not yes:
+            if not sys.stdin.isatty() or not typer.confirm("\nApply the fixes above?", default=False):
+                console.print("Nothing changed. Re-run with --yes to apply.")
+                raise typer.Exit(1)
+        console.print()
+        outcomes = fixing.apply(planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis))
+        fixing.render_outcomes(outcomes, console)
+        raise typer.Exit(fixing.exit_code(outcomes))
+
+
+@app.command()
+def undo(
+    entry_id: Annotated[Optional[str], typer.Argument(metavar="[ENTRY]", help="Journal entry; default: the last.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List what fixes changed, newest first.")] = False,
+    force: Annotated[bool, typer.Option(help="Undo even if the files changed after the fix.")] = False,
+) -> None:
+    """Put back exactly what a fix changed (bytes and file modes)."""
+    from llamadoctor import apply
+
+    with handle_errors():
+        entries = apply.entries()
+        if list_:
+            for entry in entries:
+                print(entry.describe())
+            if not entries:
+                print("No fixes have been applied.")
+            raise typer.Exit(0)
+        pending = [e for e in entries if not e.undone]
+        if entry_id is None:
+            if not pending:
+                raise UsageError("there is no applied fix to undo (see `llamadoctor undo --list`)")
+            entry = pending[0]
+        else:
+            matches = [e for e in entries if e.id == entry_id]
+            if not matches:
+                raise UsageError(f"no journal entry {entry_id!r} (see `llamadoctor undo --list`)")
+            entry = matches[0]
+        try:
+            restored = apply.undo(entry, force=force)
+        except apply.ApplyError as exc:
+            raise UsageError(str(exc)) from None
+        for path in restored:
+            print(f"restored {path}")
+        print(f"undid {entry.id} ({entry.fix})")
+
+
 def _mount_optional(module: str, name: str) -> None:
     """Sub-apps that live beside the doctor; their heavy imports happen only when they run."""
     import importlib
