@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 # Llama 3.1 scaled RoPE constants (Meta hard-codes them; HF stores them in `rope_scaling`).
 LLAMA31_ROPE = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position": 8192}
@@ -20,21 +20,21 @@ class ModelArgs:
     dim: int
     n_layers: int
     n_heads: int
-    n_kv_heads: Optional[int] = None
+    n_kv_heads: int | None = None
     vocab_size: int = -1
     multiple_of: int = 256
-    ffn_dim_multiplier: Optional[float] = None
+    ffn_dim_multiplier: float | None = None
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     use_scaled_rope: bool = False
     rope_scale_factor: float = 8.0
     # HF gives intermediate_size directly; Meta derives it (see `hidden_dim`).
-    ffn_hidden_dim: Optional[int] = None
+    ffn_hidden_dim: int | None = None
     tie_embeddings: bool = False
     # Meta checkpoints rotate interleaved pairs (2i, 2i+1); HF rotates halves (i, i + head_dim/2) because its
     # converter permutes q/k rows. The model supports both so neither format needs a copy of wq/wk.
     rope_interleaved: bool = True
-    max_position: Optional[int] = None
+    max_position: int | None = None
 
     @property
     def kv_heads(self) -> int:

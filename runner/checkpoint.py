@@ -1,9 +1,10 @@
-"""Reading Llama checkpoints: Meta (`consolidated.NN.pth` + params.json) and Hugging Face (safetensors or .bin).
+"""Reading Llama checkpoints: Meta (`consolidated.NN.pth` + params.json) and Hugging Face (safetensors or
+.bin).
 
-Everything is memory-mapped: `torch.load(mmap=True, weights_only=True)` for .pth/.bin (a .pth is a pickle, so never
-`weights_only=False`) and safetensors' own mmap. Tensors are handed out under Meta's key names; HF names are mapped.
-These functions are the base of `llamadoctor convert` too: list shards, read the args, the split table as data,
-merge or split one tensor, iterate a file's tensors.
+Everything is memory-mapped: `torch.load(mmap=True, weights_only=True)` for .pth/.bin (a .pth is a pickle,
+so never `weights_only=False`) and safetensors' own mmap. Tensors are handed out under Meta's key names; HF
+names are mapped. These functions are the base of `llamadoctor convert` too: list shards, read the args, the
+split table as data, merge or split one tensor, iterate a file's tensors.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -23,7 +24,7 @@ META, HF = "meta", "hf"
 
 # How fairscale split each Meta tensor over model-parallel ranks (dim of the torch weight, None = replicated).
 # tok_embeddings depends on the generation: see `split_dim`.
-SPLIT_DIMS: dict[str, Optional[int]] = {
+SPLIT_DIMS: dict[str, int | None] = {
     "attention.wq.weight": 0,
     "attention.wk.weight": 0,
     "attention.wv.weight": 0,
@@ -50,13 +51,16 @@ _HF_LAYER = {
     "input_layernorm.weight": "attention_norm.weight",
     "post_attention_layernorm.weight": "ffn_norm.weight",
 }
-_HF_TOP = {"model.embed_tokens.weight": "tok_embeddings.weight", "model.norm.weight": "norm.weight",
-           "lm_head.weight": "output.weight"}
+_HF_TOP = {
+    "model.embed_tokens.weight": "tok_embeddings.weight",
+    "model.norm.weight": "norm.weight",
+    "lm_head.weight": "output.weight",
+}
 _HF_LAYER_KEY = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 
 
-def split_dim(key: str, embedding_dim: int) -> Optional[int]:
-    """Split dim of a Meta key (`layers.3.attention.wo.weight` -> 1); `embedding_dim` is 1 for Llama 1/2, 0 for 3."""
+def split_dim(key: str, embedding_dim: int) -> int | None:
+    """Split dim of a Meta key (`layers.3.attention.wo.weight` -> 1); `embedding_dim` is 1 or 0 (Llama 3)."""
     if key == "tok_embeddings.weight":
         return embedding_dim
     for suffix, dim in SPLIT_DIMS.items():
@@ -65,7 +69,7 @@ def split_dim(key: str, embedding_dim: int) -> Optional[int]:
     raise KeyError(f"unknown Meta checkpoint key {key!r}")
 
 
-def meta_key_from_hf(name: str) -> Optional[str]:
+def meta_key_from_hf(name: str) -> str | None:
     """Meta name of an HF tensor name, or None for tensors the model does not use (rotary_emb.inv_freq)."""
     if name in _HF_TOP:
         return _HF_TOP[name]
@@ -75,7 +79,7 @@ def meta_key_from_hf(name: str) -> Optional[str]:
     return None
 
 
-def hf_key_from_meta(key: str) -> Optional[str]:
+def hf_key_from_meta(key: str) -> str | None:
     """HF name of a Meta key, or None for `rope.freqs` (HF recomputes it)."""
     for hf, meta in _HF_TOP.items():
         if key == meta:
@@ -89,7 +93,7 @@ def hf_key_from_meta(key: str) -> Optional[str]:
 
 
 def permute_to_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Meta's interleaved rotary rows -> HF's rotate_half rows, per head (wq with n_heads, wk with n_kv_heads)."""
+    """Meta's interleaved rotary rows -> HF's rotate_half rows per head (wq: n_heads, wk: n_kv_heads)."""
     rows, cols = w.shape
     return w.view(n_heads, rows // n_heads // 2, 2, cols).transpose(1, 2).reshape(rows, cols)
 
@@ -102,7 +106,9 @@ def permute_from_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 def detect_format(model_dir: Path) -> str:
     if not model_dir.is_dir():
-        raise RunError(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
+        raise RunError(
+            f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json"
+        )
     if (model_dir / "params.json").is_file() or list_shards(model_dir):
         return META
     if (model_dir / "config.json").is_file():
@@ -125,13 +131,15 @@ def read_json(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RunError(f"{path.name} missing in {path.parent}", "download the model folder again") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path} is not valid JSON ({exc})", "download it again (an HTML error page?)") from None
+        raise RunError(
+            f"{path} is not valid JSON ({exc})", "download it again (an HTML error page?)"
+        ) from None
     if not isinstance(data, dict):
         raise RunError(f"{path} is not a JSON object", "download it again")
     return data
 
 
-def read_args(model_dir: Path, fmt: Optional[str] = None) -> ModelArgs:
+def read_args(model_dir: Path, fmt: str | None = None) -> ModelArgs:
     """ModelArgs of a model folder; Meta's vocab_size -1 is resolved from the embedding's rows."""
     fmt = fmt or detect_format(model_dir)
     if fmt == HF:
@@ -154,7 +162,9 @@ def load_file(path: Path) -> dict[str, torch.Tensor]:
     except OSError as exc:
         raise RunError(f"cannot read {path}: {exc}", "check the file's permissions") from None
     if head.startswith(b"version https://git-lfs"):
-        raise RunError(f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder")
+        raise RunError(
+            f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder"
+        )
     if len(head) == 0:
         raise RunError(f"{path.name} is empty (0 bytes)", "download this shard again")
     try:
@@ -230,7 +240,7 @@ def hf_weight_files(model_dir: Path) -> list[Path]:
 
 
 def read_hf_state(model_dir: Path) -> dict[str, torch.Tensor]:
-    """Every HF tensor the model uses, under Meta names (q/k rows left in HF's layout: the model handles it)."""
+    """Every HF tensor the model uses, under Meta names (q/k stay in HF's layout)."""
     state: dict[str, torch.Tensor] = {}
     for path in hf_weight_files(model_dir):
         for name, tensor in iter_file_tensors(path):

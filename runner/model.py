@@ -1,15 +1,15 @@
 """A compact Llama 1/2/3/3.1/3.2 decoder in plain PyTorch.
 
-Module names follow Meta's checkpoint keys (`layers.0.attention.wq`, `feed_forward.w1`, ...) so a Meta state dict
-loads as is; the loader renames HF keys to these. Under model parallelism every rank holds its own shard: column
-parallel layers (wq, wk, wv, w1, w3, output) own a slice of output rows, row parallel layers (wo, w2) a slice of
-input columns followed by an all-reduce. RoPE is real-valued (cos/sin) because complex tensors are patchy on MPS.
+Module names follow Meta's checkpoint keys (`layers.0.attention.wq`, `feed_forward.w1`, ...) so a Meta state
+dict loads as is; the loader renames HF keys to these. Under model parallelism every rank holds its own
+shard: column parallel layers (wq, wk, wv, w1, w3, output) own a slice of output rows, row parallel layers
+(wo, w2) a slice of input columns followed by an all-reduce. RoPE is real-valued (cos/sin) because complex
+tensors are patchy on MPS.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -82,11 +82,11 @@ class Attention(nn.Module):
         self.wk = nn.Linear(args.dim, self.n_kv * self.hd, bias=False)
         self.wv = nn.Linear(args.dim, self.n_kv * self.hd, bias=False)
         self.wo = nn.Linear(self.n_heads * self.hd, args.dim, bias=False)
-        self.cache_k: Optional[torch.Tensor] = None
-        self.cache_v: Optional[torch.Tensor] = None
+        self.cache_k: torch.Tensor | None = None
+        self.cache_v: torch.Tensor | None = None
 
     def forward(
-        self, x: torch.Tensor, pos: int, cos: torch.Tensor, sin: torch.Tensor, mask: Optional[torch.Tensor]
+        self, x: torch.Tensor, pos: int, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         bsz, seqlen, _ = x.shape
         q = self.wq(x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
@@ -99,8 +99,8 @@ class Attention(nn.Module):
         self.cache_v[:bsz, :, pos : pos + seqlen] = v
         keys = self.cache_k[:bsz, :, : pos + seqlen]
         values = self.cache_v[:bsz, :, : pos + seqlen]
-        # GQA without copying the cache: fold each KV head's n_rep query heads into the sequence axis, so query
-        # head j meets KV head j // n_rep as in Meta's repeat_kv.
+        # GQA without copying the cache: fold each KV head's n_rep query heads into the sequence axis, so
+        # query head j meets KV head j // n_rep as in Meta's repeat_kv.
         n_rep = self.n_heads // self.n_kv
         q = q.reshape(bsz, self.n_kv, n_rep * seqlen, self.hd)
         if mask is not None and n_rep > 1:
@@ -139,7 +139,7 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
 
     def forward(
-        self, x: torch.Tensor, pos: int, cos: torch.Tensor, sin: torch.Tensor, mask: Optional[torch.Tensor]
+        self, x: torch.Tensor, pos: int, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         h = x + self.attention(self.attention_norm(x), pos, cos, sin, mask)
         return h + self.feed_forward(self.ffn_norm(h))
@@ -160,8 +160,8 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(args, par) for _ in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.output = nn.Linear(args.dim, args.vocab_size // par.world, bias=False)
-        self.cos: Optional[torch.Tensor] = None
-        self.sin: Optional[torch.Tensor] = None
+        self.cos: torch.Tensor | None = None
+        self.sin: torch.Tensor | None = None
         self.max_seq_len = 0
 
     def setup_cache(self, batch: int, max_seq_len: int) -> None:

@@ -6,7 +6,6 @@ SentencePiece fails with the cryptic `could not parse ModelProto` (failure modes
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Iterator
@@ -34,7 +33,8 @@ LLAMA3_SPECIALS = [
     "<|python_tag|>",
 ] + [f"<|reserved_special_token_{i}|>" for i in range(2, 247)]
 LLAMA3_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
 
@@ -88,7 +88,7 @@ class SentencePieceTokenizer:
 
 
 def _split_long_runs(text: str, limit: int = 25_000) -> Iterator[str]:
-    """Cut runs of >limit whitespace or non-whitespace characters, which make tiktoken panic (as Meta does)."""
+    """Cut runs of >limit whitespace or non-whitespace characters, that make tiktoken panic (as Meta does)."""
     start, run, in_space = 0, 0, False
     for i, ch in enumerate(text):
         space = ch.isspace()
@@ -166,12 +166,15 @@ def load(path: Path) -> Tokenizer:
         return TiktokenTokenizer(ranks_from_hf_tokenizer_json(path), name=path.name)
     kind = sniff(path)
     if kind == LFS_POINTER:
-        raise RunError(f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder")
+        raise RunError(
+            f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder"
+        )
     if kind == TIKTOKEN:
         return TiktokenTokenizer.from_file(path)
     try:
         return SentencePieceTokenizer(path)
     except Exception as exc:  # sentencepiece raises RuntimeError/OSError with protobuf text
         raise RunError(
-            f"{path} is neither a SentencePiece nor a tiktoken tokenizer ({exc})", "download tokenizer.model again"
+            f"{path} is neither a SentencePiece nor a tiktoken tokenizer ({exc})",
+            "download tokenizer.model again",
         ) from exc

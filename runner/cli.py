@@ -1,0 +1,191 @@
+"""`llamadoctor run chat|text|smoke`: the bundled Llama runner's commands.
+
+Importing this module must stay cheap (the doctor imports it at start): torch, sentencepiece, tiktoken and
+safetensors are imported inside the commands, and a missing torch is one line pointing at the `run` extra.
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: UP045  typer evaluates annotations at run time, where `X | None` fails on Python 3.9
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+
+app = typer.Typer(
+    help="Run Llama locally: the reference chat and text examples, or a device smoke test.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+INSTALL_HINT = "error: `llamadoctor run` needs PyTorch  fix: pip install 'llamadoctor[run]'"
+T = TypeVar("T")
+
+ModelDir = typer.Option(
+    ..., "--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder."
+)
+TokenizerPath = typer.Option(None, "--tokenizer-path", help="tokenizer.model (default: beside the weights).")
+MaxSeqLen = typer.Option(512, "--max-seq-len", help="Longest prompt + answer in tokens.")
+MaxBatch = typer.Option(6, "--max-batch-size", help="Prompts per batch; more run in several batches.")
+Temperature = typer.Option(0.6, "--temperature", help="0 is greedy.")
+TopP = typer.Option(0.9, "--top-p")
+Seed = typer.Option(1, "--seed", help="Same seed on every rank, as Meta's reference.")
+Device = typer.Option("auto", "--device", help="auto, cuda, mps or cpu.")
+Dtype = typer.Option(
+    "auto", "--dtype", help="auto (bf16 on Ampere+, fp16 older GPUs, fp32 CPU), bf16, fp16, fp32."
+)
+TextPrompts = typer.Option(None, "--prompt", help="Prompt(s); default: Meta's four.")
+ChatPrompt = typer.Option(None, "--prompt", help="One user message; default: Meta's dialogs.")
+SystemPrompt = typer.Option(None, "--system", help="A system message before the user's.")
+ChatMaxGenLen = typer.Option(None, "--max-gen-len", help="Default: up to --max-seq-len.")
+Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(body: Callable[[], T]) -> T:
+    """Run a command body: RunError and a missing torch become one line and exit 1, Ctrl-C exits 130."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _fail(INSTALL_HINT)
+    from llamadoctor.runner.errors import RunError
+
+    try:
+        return body()
+    except RunError as exc:
+        _fail(exc.one_line())
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    raise AssertionError("unreachable")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(f"error: unknown {name} {value!r}  fix: use --{name} {', '.join(choices)}", 2)
+
+
+def _options(
+    model_dir: Path,
+    tokenizer_path: Optional[Path],
+    max_seq_len: int,
+    max_batch_size: int,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    device: str,
+    dtype: str,
+) -> Any:
+    _check_choice("device", device, DEVICES)
+    _check_choice("dtype", dtype, DTYPES)
+    from llamadoctor.runner.session import RunOptions
+
+    return RunOptions(
+        model_dir=model_dir,
+        tokenizer_path=tokenizer_path,
+        max_seq_len=max_seq_len,
+        max_batch_size=max_batch_size,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+    )
+
+
+@app.command()
+def text(
+    model_dir: Path = ModelDir,
+    prompt: Optional[list[str]] = TextPrompts,
+    max_gen_len: int = typer.Option(64, "--max-gen-len", help="Most tokens to generate per prompt."),
+    tokenizer_path: Optional[Path] = TokenizerPath,
+    max_seq_len: int = MaxSeqLen,
+    max_batch_size: int = MaxBatch,
+    temperature: float = Temperature,
+    top_p: float = TopP,
+    seed: int = Seed,
+    device: str = Device,
+    dtype: str = Dtype,
+    as_json: bool = Json,
+) -> None:
+    """Complete text prompts (default: the four of Meta's example_text_completion.py)."""
+    opts = _options(
+        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype
+    )
+
+    def body() -> None:
+        from llamadoctor.runner import commands
+
+        commands.run_text(opts, list(prompt or []), max_gen_len, as_json)
+
+    _guarded(body)
+
+
+@app.command()
+def chat(
+    model_dir: Path = ModelDir,
+    prompt: Optional[str] = ChatPrompt,
+    system: Optional[str] = SystemPrompt,
+    interactive: bool = typer.Option(False, "--interactive", "-i", help="Chat turn by turn in the terminal."),
+    max_gen_len: Optional[int] = ChatMaxGenLen,
+    tokenizer_path: Optional[Path] = TokenizerPath,
+    max_seq_len: int = MaxSeqLen,
+    max_batch_size: int = MaxBatch,
+    temperature: float = Temperature,
+    top_p: float = TopP,
+    seed: int = Seed,
+    device: str = Device,
+    dtype: str = Dtype,
+    as_json: bool = Json,
+) -> None:
+    """Answer dialogs in Meta's chat format (default: the dialogs of Meta's example_chat_completion.py)."""
+    opts = _options(
+        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype
+    )
+
+    def body() -> None:
+        from llamadoctor.runner import commands
+
+        if interactive:
+            commands.run_interactive(opts, system, max_gen_len)
+        else:
+            commands.run_chat(opts, prompt, system, max_gen_len, as_json)
+
+    _guarded(body)
+
+
+@app.command()
+def smoke(
+    device: str = Device,
+    dtype: str = Dtype,
+    tokens: int = typer.Option(48, "--tokens", help="Tokens to generate for the speed figure."),
+    as_json: bool = Json,
+) -> None:
+    """Check this device's torch stack with a small random Llama: logits vs fp32 CPU, then tokens/s."""
+    _check_choice("device", device, DEVICES)
+    _check_choice("dtype", dtype, DTYPES)
+
+    def body() -> None:
+        from llamadoctor.runner.smoke import format_report, run_smoke
+
+        report = run_smoke(device, dtype, tokens)
+        typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+        if not report["ok"]:
+            raise typer.Exit(1)
+
+    _guarded(body)
+
+
+def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.cli` while the lead's CLI is not there
+    app(prog_name="llamadoctor run")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Which device and dtype to run on, and a tiny probe that the pair actually works.
+
+CUDA: bf16 from compute capability 8.0 (Ampere), fp16 before it (Meta's llama3 rule). MPS: bf16 where the OS
+and torch support it, else fp16. CPU: fp32 by default (fp16 matmuls are missing or slow on many CPU builds),
+bf16 on request.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from llamadoctor.runner.errors import RunError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(requested: str, local_rank: int = 0) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            build = (
+                "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            )
+            raise RunError(
+                f"--device cuda but torch {torch.__version__} sees no CUDA GPU ({build})",
+                "run `llamadoctor check` for the cause, or use --device cpu",
+            )
+        if local_rank >= torch.cuda.device_count():
+            raise RunError(
+                f"rank {local_rank} needs GPU {local_rank} but only {torch.cuda.device_count()} are visible",
+                "lower --nproc_per_node to the number of GPUs",
+            )
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    if requested == "mps":
+        if not mps_available():
+            raise RunError(
+                "--device mps but MPS is not available",
+                "needs Apple Silicon and macOS 12.3+; use --device cpu",
+            )
+        return torch.device("mps")
+    if requested == "cpu":
+        return torch.device("cpu")
+    raise RunError(f"unknown device {requested!r}", "use --device auto, cuda, mps or cpu")
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    if requested != "auto":
+        if requested not in DTYPES:
+            raise RunError(f"unknown dtype {requested!r}", "use --dtype auto, bf16, fp16 or fp32")
+        dtype = DTYPES[requested]
+    elif device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
+    elif device.type == "mps":
+        dtype = torch.bfloat16 if _works(device, torch.bfloat16) else torch.float16
+    else:
+        dtype = torch.float32
+    if not _works(device, dtype):
+        raise RunError(
+            f"{DTYPE_NAMES[dtype]} matmul does not run on {device} with torch {torch.__version__}",
+            "pick another --dtype (fp32 always works on CPU)",
+        )
+    return dtype
+
+
+def _works(device: torch.device, dtype: torch.dtype) -> bool:
+    """A 2x2 matmul in this dtype: catches `addmm_impl_cpu_ not implemented for 'Half'`, missing kernels."""
+    try:
+        x = torch.ones(2, 2, device=device, dtype=dtype)
+        return bool(torch.isfinite((x @ x).float()).all().item())
+    except (RuntimeError, TypeError):
+        return False
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """Peak memory of this process: device memory on CUDA/MPS, resident set on CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    if device.type == "mps" and hasattr(torch, "mps") and hasattr(torch.mps, "driver_allocated_memory"):
+        return int(torch.mps.driver_allocated_memory())
+    return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
+    except ImportError:  # Windows
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))

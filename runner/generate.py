@@ -1,0 +1,132 @@
+"""Batched generation with the reference's semantics, plus timing.
+
+Like Meta's `generate`: prompts are right-padded, the shortest prompt is prefilled, longer ones are teacher-
+forced token by token, sampling is temperature + top-p (greedy at temperature 0), a row stops at a stop
+token, results are cut at `max_gen_len` and at the first stop token. Unlike it, more prompts than
+`max_batch_size` run in several batches instead of failing an assert (failure mode N53).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from llamadoctor.runner.model import Transformer
+
+OnToken = Callable[[int], None]  # called with each new token id of a single-prompt run
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_gen_len: int
+    temperature: float = 0.6
+    top_p: float = 0.9
+
+
+@dataclass
+class Timings:
+    """Filled as generation runs; `first_token_s` is prefill plus the first sample of the first batch."""
+
+    first_token_s: float | None = None
+    decode_tokens: int = 0
+    decode_s: float = 0.0
+    batches: list[int] = field(default_factory=list)
+
+    @property
+    def decode_tok_s(self) -> float:
+        return self.decode_tokens / self.decode_s if self.decode_s > 0 else 0.0
+
+
+def sample_top_p(probs: torch.Tensor, p: float) -> torch.Tensor:
+    """Smallest set of tokens whose mass reaches p (crossing token included), renormalised, sampled."""
+    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+    cumulative = torch.cumsum(sorted_probs, dim=-1)
+    sorted_probs[cumulative - sorted_probs > p] = 0.0
+    sorted_probs.div_(sorted_probs.sum(dim=-1, keepdim=True))
+    choice = torch.multinomial(sorted_probs, num_samples=1)
+    return torch.gather(order, -1, choice).reshape(-1)
+
+
+def next_tokens(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    if temperature > 0:
+        return sample_top_p(torch.softmax(logits / temperature, dim=-1), top_p)
+    return torch.argmax(logits, dim=-1)
+
+
+class Generator:
+    def __init__(
+        self, model: Transformer, max_batch_size: int, max_seq_len: int, stop_ids: frozenset[int]
+    ) -> None:
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.max_seq_len = max_seq_len
+        self.stop_ids = stop_ids
+        self.device = model.output.weight.device
+        model.setup_cache(max_batch_size, max_seq_len)
+
+    def generate(
+        self,
+        prompts: Sequence[list[int]],
+        sampling: Sampling,
+        timings: Timings,
+        on_token: OnToken | None = None,
+    ) -> list[list[int]]:
+        """Generated ids (prompt excluded) for each prompt, in order."""
+        out: list[list[int]] = []
+        for start in range(0, len(prompts), self.max_batch_size):
+            batch = prompts[start : start + self.max_batch_size]
+            timings.batches.append(len(batch))
+            out += self._batch(batch, sampling, timings, on_token if len(prompts) == 1 else None)
+        return out
+
+    def _batch(
+        self, prompts: Sequence[list[int]], s: Sampling, timings: Timings, on_token: OnToken | None
+    ) -> list[list[int]]:
+        bsz = len(prompts)
+        lengths = [len(p) for p in prompts]
+        total = min(self.max_seq_len, s.max_gen_len + max(lengths))
+        tokens = torch.zeros((bsz, total), dtype=torch.long)
+        known = torch.zeros((bsz, total), dtype=torch.bool)
+        for i, p in enumerate(prompts):
+            tokens[i, : len(p)] = torch.tensor(p[:total], dtype=torch.long)
+            known[i, : len(p)] = True
+        tokens, known = tokens.to(self.device), known.to(self.device)
+        stop = torch.tensor(sorted(self.stop_ids), device=self.device)
+        done = torch.zeros(bsz, dtype=torch.bool, device=self.device)
+        started = time.perf_counter()
+        first_at: float | None = None
+        prev = 0
+        for cur in range(min(lengths), total):
+            logits = self.model(tokens[:, prev:cur], prev)[:, -1]
+            nxt = next_tokens(logits, s.temperature, s.top_p)
+            nxt = torch.where(known[:, cur], tokens[:, cur], nxt)
+            tokens[:, cur] = nxt
+            done |= ~known[:, cur] & torch.isin(nxt, stop)
+            prev = cur
+            finished = bool(done.all().item())  # one sync per step; it also makes timings honest on GPUs
+            if first_at is None:
+                first_at = time.perf_counter()
+                if timings.first_token_s is None:
+                    timings.first_token_s = first_at - started
+            else:
+                timings.decode_tokens += bsz
+            if on_token is not None and not bool(known[0, cur].item()):
+                token = int(nxt[0].item())
+                if token not in self.stop_ids:
+                    on_token(token)
+            if finished:
+                break
+        if first_at is not None:
+            timings.decode_s += time.perf_counter() - first_at
+        return [self._cut(row, n, s.max_gen_len) for row, n in zip(tokens.tolist(), lengths)]
+
+    def _cut(self, row: list[int], prompt_len: int, max_gen_len: int) -> list[int]:
+        gen = row[prompt_len : prompt_len + max_gen_len]
+        for i, t in enumerate(gen):
+            if t in self.stop_ids:
+                return gen[:i]
+        return gen

@@ -1,0 +1,111 @@
+"""Build a ready model from a model folder: this rank's weights, memory-mapped, on the chosen device and
+dtype.
+
+Meta shards go to ranks by the split table: one process merges all shards; N processes over M shards give
+each rank M/N consecutive shards merged (or split one shard when there are more ranks than shards). HF
+weights are split the same way under torchrun. Peak memory stays near the weights' size: tensors are mmapped
+and assigned to a model built on the meta device, so nothing is allocated twice when the dtype already
+matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from llamadoctor.runner import checkpoint as ckpt
+from llamadoctor.runner.args import ModelArgs
+from llamadoctor.runner.distributed import Parallel
+from llamadoctor.runner.errors import RunError
+from llamadoctor.runner.model import Transformer
+
+
+@dataclass(frozen=True)
+class RankState:
+    args: ModelArgs
+    tensors: dict[str, torch.Tensor]
+    embedding_dim: int  # split dim of tok_embeddings, and how the model shards it
+
+
+def _meta_state(model_dir: Path, args: ModelArgs, par: Parallel) -> RankState:
+    shards = ckpt.list_shards(model_dir)
+    n = len(shards)
+    if n == 0:
+        raise RunError(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
+    if (par.world <= n and n % par.world) or (par.world > n and par.world % n):
+        raise RunError(
+            f"{n} checkpoint shards cannot be spread over {par.world} processes",
+            f"use torchrun --nproc_per_node {n}, or run without torchrun (one process merges the shards)",
+        )
+    if par.world <= n:
+        per = n // par.world
+        parts = [ckpt.load_file(p) for p in shards[par.rank * per : (par.rank + 1) * per]]
+        emb = ckpt.embedding_split_of(parts[0], args, n)
+        tensors = {k: ckpt.merge_tensor(k, [p[k] for p in parts], emb) for k in parts[0] if k != "rope.freqs"}
+        return RankState(args, tensors, emb)
+    ways = par.world // n
+    shard = ckpt.load_file(shards[par.rank // ways])
+    emb = ckpt.embedding_split_of(shard, args, n)
+    sub = par.rank % ways
+    tensors = {k: ckpt.split_tensor(k, t, sub, ways, emb) for k, t in shard.items() if k != "rope.freqs"}
+    return RankState(args, tensors, emb)
+
+
+def _hf_state(model_dir: Path, args: ModelArgs, par: Parallel) -> RankState:
+    tensors = ckpt.read_hf_state(model_dir)
+    if "output.weight" not in tensors and "tok_embeddings.weight" in tensors:
+        tensors["output.weight"] = tensors["tok_embeddings.weight"]  # tied embeddings (Llama 3.2 1B/3B)
+    if par.is_parallel:
+        tensors = {k: ckpt.split_tensor(k, t, par.rank, par.world, 0) for k, t in tensors.items()}
+    return RankState(args, tensors, 0)
+
+
+def read_rank_state(model_dir: Path, par: Parallel) -> RankState:
+    fmt = ckpt.detect_format(model_dir)
+    args = ckpt.read_args(model_dir, fmt)
+    return _meta_state(model_dir, args, par) if fmt == ckpt.META else _hf_state(model_dir, args, par)
+
+
+def build_model(state: RankState, par: Parallel, device: torch.device, dtype: torch.dtype) -> Transformer:
+    with torch.device("meta"):
+        model = Transformer(state.args, par, state.embedding_dim)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state.tensors))
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise RunError(f"checkpoint lacks {', '.join(missing[:3])}{more}", "download the model files again")
+    for key, tensor in state.tensors.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise RunError(
+                f"{key} has shape {tuple(tensor.shape)} but the config asks for {tuple(expected[key].shape)}",
+                "params.json/config.json and the weights come from different models; download them together",
+            )
+    weights = {k: v for k, v in state.tensors.items() if k in expected}
+    model.load_state_dict(weights, strict=True, assign=True)
+    # Same dtype on CPU: `.to` returns the mmapped tensor itself, so no copy is made.
+    model.to(device=device, dtype=dtype)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def load(model_dir: Path, par: Parallel, device: torch.device, dtype: torch.dtype) -> Transformer:
+    return build_model(read_rank_state(model_dir, par), par, device, dtype)
+
+
+def find_tokenizer(model_dir: Path, explicit: Path | None) -> Path:
+    """tokenizer.model beside the weights, in HF's original/, or one level up (Llama 2's download layout)."""
+    if explicit is not None:
+        return explicit
+    for candidate in (
+        model_dir / "tokenizer.model",
+        model_dir / "original" / "tokenizer.model",
+        model_dir.parent / "tokenizer.model",
+        model_dir / "tokenizer.json",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise RunError(
+        f"no tokenizer.model in {model_dir} or its parent", "pass --tokenizer-path PATH/tokenizer.model"
+    )

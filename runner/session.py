@@ -1,0 +1,132 @@
+"""One run: preflight, device, process group, tokenizer, model, generator, and the stats line."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llamadoctor.runner import checkpoint as ckpt
+from llamadoctor.runner import distributed, loader, preflight
+from llamadoctor.runner import tokenizer as tokenizers
+from llamadoctor.runner.device import DTYPE_NAMES, peak_memory_bytes, pick_device, pick_dtype
+from llamadoctor.runner.errors import RunError
+from llamadoctor.runner.generate import Generator, OnToken, Sampling, Timings
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    model_dir: Path
+    tokenizer_path: Path | None = None
+    max_seq_len: int = 512
+    max_batch_size: int = 6
+    temperature: float = 0.6
+    top_p: float = 0.9
+    seed: int = 1
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+class Session:
+    """Everything loaded and ready to generate; build with `Session.open`."""
+
+    def __init__(
+        self,
+        opts: RunOptions,
+        par: distributed.Parallel,
+        device: torch.device,
+        dtype: torch.dtype,
+        tok: tokenizers.Tokenizer,
+    ) -> None:
+        self.opts, self.par, self.device, self.dtype, self.tok = opts, par, device, dtype, tok
+        self.generator: Generator | None = None
+        self.load_s = 0.0
+        self.timings = Timings()
+
+    @classmethod
+    def prepare(cls, opts: RunOptions, env: dict[str, str] | None = None) -> Session:
+        """Everything short of loading weights: validation, device, tokenizer. Fails with RunError only."""
+        if opts.max_seq_len < 2:
+            raise RunError(f"--max-seq-len {opts.max_seq_len} is too small", "use e.g. --max-seq-len 512")
+        if opts.max_batch_size < 1:
+            raise RunError(
+                f"--max-batch-size {opts.max_batch_size} must be at least 1", "use --max-batch-size 1"
+            )
+        par = distributed.from_env(os.environ if env is None else env)
+        fmt = ckpt.detect_format(opts.model_dir)
+        preflight.check_files(opts.model_dir, fmt)
+        if fmt == ckpt.META:
+            preflight.check_shards_vs_ranks(len(ckpt.list_shards(opts.model_dir)), par.world)
+        device = pick_device(opts.device, par.local_rank)
+        dtype = pick_dtype(opts.dtype, device)
+        tok = tokenizers.load(loader.find_tokenizer(opts.model_dir, opts.tokenizer_path))
+        return cls(opts, par, device, dtype, tok)
+
+    def check_prompts(self, prompts: Sequence[list[int]], texts: Sequence[str]) -> None:
+        preflight.check_prompts(prompts, self.opts.max_seq_len, texts)
+
+    def load(self) -> None:
+        started = time.perf_counter()
+        distributed.init(self.par, self.device.type)
+        state = loader.read_rank_state(self.opts.model_dir, self.par)
+        preflight.check_vocab(state.args, self.tok.n_words)
+        self._check_memory(state)
+        model = loader.build_model(state, self.par, self.device, self.dtype)
+        del state
+        # Same seed on every rank: sampled tokens must agree across model-parallel processes.
+        torch.manual_seed(self.opts.seed)
+        self.generator = Generator(model, self.opts.max_batch_size, self.opts.max_seq_len, self.tok.stop_ids)
+        self.load_s = time.perf_counter() - started
+
+    def _check_memory(self, state: loader.RankState) -> None:
+        item = torch.empty((), dtype=self.dtype).element_size()
+        need = sum(t.numel() for t in state.tensors.values()) * item
+        need += preflight.kv_cache_bytes(
+            state.args, self.opts.max_batch_size, self.opts.max_seq_len, item, self.par.world
+        )
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            preflight.check_memory(need, free, f"GPU {self.device.index}")
+        elif self.device.type == "cpu":
+            import psutil
+
+            # Ranks on one machine share its RAM.
+            preflight.check_memory(need * self.par.world, psutil.virtual_memory().available, "this machine")
+
+    def generate(
+        self, prompts: Sequence[list[int]], max_gen_len: int, on_token: OnToken | None = None
+    ) -> list[list[int]]:
+        assert self.generator is not None, "call load() first"
+        sampling = Sampling(max_gen_len=max_gen_len, temperature=self.opts.temperature, top_p=self.opts.top_p)
+        return self.generator.generate(prompts, sampling, self.timings, on_token)
+
+    def stats(self) -> dict[str, Any]:
+        t = self.timings
+        return {
+            "load_s": round(self.load_s, 3),
+            "first_token_s": None if t.first_token_s is None else round(t.first_token_s, 4),
+            "decode_tokens": t.decode_tokens,
+            "decode_tok_s": round(t.decode_tok_s, 2),
+            "peak_memory_bytes": peak_memory_bytes(self.device),
+            "device": str(self.device),
+            "dtype": DTYPE_NAMES[self.dtype],
+            "world_size": self.par.world,
+            "batches": list(t.batches),
+        }
+
+    def close(self) -> None:
+        distributed.shutdown(self.par)
+
+
+def stats_line(stats: dict[str, Any]) -> str:
+    ttft = "n/a" if stats["first_token_s"] is None else f"{stats['first_token_s']:.3f} s"
+    return (
+        f"load {stats['load_s']:.2f} s · first token {ttft} · decode {stats['decode_tok_s']:.1f} tok/s · "
+        f"peak mem {stats['peak_memory_bytes'] / 1024**3:.2f} GiB ({stats['device']}, {stats['dtype']}"
+        + (f", {stats['world_size']} ranks)" if stats["world_size"] > 1 else ")")
+    )
