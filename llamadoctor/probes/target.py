@@ -42,7 +42,7 @@ def describe() -> dict[str, Any]:
     }
 
 
-_SCRIPT = inspect.getsource(describe) + "\nimport json\nprint(json.dumps(describe()))\n"
+_SCRIPT = "from __future__ import annotations\n" + inspect.getsource(describe) + "\nimport json\nprint(json.dumps(describe()))\n"
 
 
 class TargetError(Exception):
