@@ -1,0 +1,103 @@
+"""Is there a torch in the target interpreter, and does it import?"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.checks._advice import torch_install
+from llamadoctor.facts import Facts
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.registry import check
+from llamadoctor.testing import (
+    linux_cpu,
+    linux_gpu,
+    mac_arm,
+    no_torch,
+    replace_in,
+    torch_info,
+    windows_conda,
+)
+
+
+@check(
+    id="torch-missing",
+    summary="PyTorch is not installed in the target Python",
+    severity=Severity.ERROR,
+    group=Group.PYTHON,
+    fixes=("reinstall-torch-cuda",),
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(mac_arm()),
+        Broken(linux_gpu(torch=no_torch()), expect="is not installed for /home/ada/llama/.venv/bin/python"),
+        Broken(linux_cpu(torch=no_torch()), expect="(Python 3.11.9)"),
+        Broken(windows_conda(torch=no_torch()), expect="is not installed"),
+        Broken(mac_arm(torch=no_torch()), expect="/Users/ada/llama/.venv/bin/python"),
+    ],
+)
+def torch_missing(facts: Facts) -> Iterator[Finding]:
+    """PyTorch is not importable by the Python being diagnosed.
+
+    What it checks: whether the target interpreter (the one running llamadoctor, or `--python`) has torch
+    installed.
+    Why it matters: Llama's reference code and llamadoctor's runner are PyTorch programs; without it every run
+    stops at `ModuleNotFoundError: No module named 'torch'`. Installing torch into a *different* Python than
+    the one that runs the model is the most common way to get here.
+    How to fix: install torch with that interpreter's own pip (`python -m pip`), from the PyTorch index
+    matching the machine: the CUDA build the NVIDIA driver supports, the CPU build on Linux without a GPU, the
+    default wheel on macOS (it includes MPS) and on Windows without a GPU.
+    """
+    if facts.torch.installed:
+        return
+    advice = torch_install(facts)
+    why = f" ({advice.note})" if advice.note else ""
+    yield torch_missing.finding(
+        f"torch is not installed for {facts.python.executable} (Python {facts.python.version}).",
+        remedy=f"{advice.command}{why}",
+        python=facts.python.executable,
+        flavour=advice.flavour,
+    )
+
+
+@check(
+    id="torch-broken",
+    summary="PyTorch is installed but fails to import",
+    severity=Severity.ERROR,
+    group=Group.PYTHON,
+    fixes=("reinstall-torch-cuda",),
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(windows_conda()),
+        Broken(replace_in(linux_gpu(), "torch",
+                          broken="OSError: libcudnn.so.8: cannot open shared object file"),
+               expect="libcudnn.so.8"),
+        Broken(windows_conda(torch=torch_info("2.3.1", cuda="12.1", nccl=False, libuv=False, source="import",
+                                              deep_error="OSError: [WinError 126] Error loading "
+                                                         "\"c10.dll\" or one of its dependencies.")),
+               expect="WinError 126"),
+    ],
+)
+def torch_broken(facts: Facts) -> Iterator[Finding]:
+    """torch is installed but `import torch` fails (or crashes) in the target interpreter.
+
+    What it checks: the error the torch probe recorded: a missing or unreadable file of the installation (fast
+    mode), or the import error raised in a subprocess of the target interpreter (`--deep`).
+    Why it matters: a half-installed torch (an interrupted pip, a CUDA library that did not download, a DLL
+    that Windows cannot load such as `Error loading "c10.dll" or one of its dependencies`) fails before any
+    model code runs, with a traceback that rarely names the cause.
+    How to fix: reinstall torch with the target interpreter's pip, `--force-reinstall` from the index matching
+    the machine; on Windows install the Microsoft Visual C++ Redistributable if a DLL fails to load.
+    """
+    torch = facts.torch
+    if not torch.installed:
+        raise SkipCheck("torch is not installed")
+    error = torch.broken or torch.deep_error
+    if not error:
+        return
+    how = "files of the installation are broken" if torch.broken else "importing it fails"
+    advice = torch_install(facts, reinstall=True)
+    yield torch_broken.finding(
+        f"torch {torch.version} at {torch.location} is installed but {how}: {error}",
+        remedy=advice.command,
+        error=error,
+        version=torch.version,
+    )

@@ -1,0 +1,37 @@
+"""Reinstall torch as the build this machine runs: the CUDA wheel the NVIDIA driver supports, or CPU."""
+
+from __future__ import annotations
+
+from llamadoctor.checks._advice import driver_label, torch_install
+from llamadoctor.facts import Facts
+from llamadoctor.model import Action, Applicability, Finding, Manual
+from llamadoctor.registry import fix
+from llamadoctor.torch_builds import flavour_cuda, runs_by_minor_compat, version_tuple
+
+
+def _needed(facts: Facts) -> bool:
+    torch, gpu = facts.torch, facts.gpu
+    if not torch.installed or torch.broken or torch.deep_error:
+        return True
+    if gpu.gpus and torch.cuda is None and torch.hip is None:
+        return True
+    if torch.cuda and gpu.driver_cuda and version_tuple(gpu.driver_cuda) < version_tuple(torch.cuda):
+        return not runs_by_minor_compat(torch.cuda, gpu.driver_version, facts.os)
+    return False
+
+
+@fix(id="reinstall-torch-cuda", summary="Reinstall torch as the CUDA build the NVIDIA driver runs",
+     applicability=Applicability.MANUAL)
+def reinstall_torch_cuda(finding: Finding, facts: Facts) -> tuple[Action, ...]:
+    """Print the pip command; never run it: it replaces gigabytes of packages in the user's environment."""
+    if not _needed(facts):
+        return ()
+    advice = torch_install(facts, reinstall=facts.torch.installed)
+    if advice.flavour and advice.flavour.startswith("cu"):
+        text = (f"Install torch built for CUDA {flavour_cuda(advice.flavour)} ({advice.flavour}) into "
+                f"{facts.python.executable}; {driver_label(facts)} runs it.")
+    else:
+        text = f"Install torch into {facts.python.executable}."
+    if advice.note and "update the NVIDIA driver" in advice.note:
+        text += f" But {advice.note}."
+    return (Manual(text, (advice.command,)),)
