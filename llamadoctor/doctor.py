@@ -28,12 +28,16 @@ class Diagnosis:
     skip: Sequence[str] = ()
 
 
+def _can_read(path: Path) -> bool:
+    return os.access(path, os.R_OK | os.X_OK)
+
+
 def _readable_dir(path: Path, what: str) -> Path:
     if not path.exists():
         raise UsageError(f"{what} {path} does not exist")
     if not path.is_dir():
         raise UsageError(f"{what} {path} is not a folder")
-    if not os.access(path, os.R_OK | os.X_OK):
+    if not _can_read(path):
         raise UsageError(f"{what} {path} cannot be read (permission denied)")
     return path
 
