@@ -1,0 +1,81 @@
+"""The NVIDIA driver against the CUDA runtime inside torch's wheel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.checks._advice import torch_install
+from llamadoctor.facts import Facts
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.registry import check
+from llamadoctor.testing import linux_gpu, nvidia, torch_info, windows_conda
+from llamadoctor.torch_builds import (
+    driver_cuda_for,
+    driver_error_number,
+    min_driver,
+    minor_compat_driver,
+    runs_by_minor_compat,
+    version_tuple,
+)
+
+
+@check(
+    id="cuda-driver-too-old",
+    summary="The NVIDIA driver is older than the CUDA torch was built for",
+    severity=Severity.ERROR,
+    group=Group.GPU,
+    platforms=("linux", "windows"),
+    fixes=("reinstall-torch-cuda",),
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(windows_conda()),
+        Broken(linux_gpu(gpu=nvidia(driver="470.86", driver_cuda="11.4")), expect="found version 11040"),
+        Broken(windows_conda(gpu=nvidia(driver="516.94", driver_cuda="11.7")), expect="driver 516.94"),
+        Broken(linux_gpu(torch=torch_info("2.7.1", cuda="12.8"), gpu=nvidia(driver="535.104.05")),
+               expect="minor version compatibility"),
+    ],
+)
+def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
+    """The NVIDIA driver supports an older CUDA than the one torch's wheel ships.
+
+    What it checks: the highest CUDA the driver supports (what `nvidia-smi` prints as "CUDA Version") against
+    `torch.version.cuda`, using NVIDIA's driver table (llamadoctor/data/cuda_drivers.json).
+    Why it matters: with a driver of an older CUDA *major* (an R470 driver, CUDA 11.4, under a cu121 wheel),
+    CUDA does not initialise: `RuntimeError: The NVIDIA driver on your system is too old (found version
+    11040)`. Within one major, CUDA's minor version compatibility lets a 12.x runtime run on any driver from
+    R525 (525.60.13 on Linux, 527.41 on Windows); PyTorch's wheels rely on it, so that case is only a warning:
+    PTX that must be JIT-compiled for a GPU missing from the wheel, and Triton kernels, can still fail with
+    "the provided PTX was compiled with an unsupported toolchain".
+    How to fix: update the NVIDIA driver to at least the minimum NVIDIA lists for torch's CUDA, or install
+    the torch build whose CUDA the driver supports (`--index-url https://download.pytorch.org/whl/cu118`...).
+    """
+    torch, gpu = facts.torch, facts.gpu
+    if not torch.installed or not torch.cuda:
+        raise SkipCheck("torch is not a CUDA build")
+    driver_cuda = gpu.driver_cuda
+    if not driver_cuda and gpu.driver_version:
+        driver_cuda = driver_cuda_for(gpu.driver_version, facts.os)
+    if not gpu.gpus or not driver_cuda:
+        raise SkipCheck("no NVIDIA driver found")
+    if version_tuple(driver_cuda)[:2] >= version_tuple(torch.cuda)[:2]:
+        return
+    driver = f"driver {gpu.driver_version}" if gpu.driver_version else "the NVIDIA driver"
+    native = min_driver(torch.cuda, facts.os)
+    update = f"update the NVIDIA driver to {native} or newer" if native else "update the NVIDIA driver"
+    install = torch_install(facts, reinstall=True)
+    remedy = f"{update}, or install the torch build this driver runs: {install.command}"
+    evidence = {"torch_cuda": torch.cuda, "driver_cuda": driver_cuda, "driver": gpu.driver_version}
+    if runs_by_minor_compat(torch.cuda, gpu.driver_version, facts.os):
+        floor = minor_compat_driver(version_tuple(torch.cuda)[0], facts.os)
+        yield cuda_driver_too_old.finding(
+            f"torch {torch.version} is built for CUDA {torch.cuda} but {driver} supports CUDA "
+            f"{driver_cuda}; it runs through CUDA minor version compatibility (any driver from {floor}), "
+            "but PTX JIT and Triton "
+            "kernels can fail with “the provided PTX was compiled with an unsupported toolchain”.",
+            remedy=remedy, severity=Severity.WARNING, **evidence)
+        return
+    yield cuda_driver_too_old.finding(
+        f"torch {torch.version} needs CUDA {torch.cuda} but {driver} supports only CUDA {driver_cuda}: CUDA "
+        "fails with “The NVIDIA driver on your system is too old "
+        f"(found version {driver_error_number(driver_cuda)})”.",
+        remedy=remedy, **evidence)
