@@ -111,7 +111,7 @@ def fix(
     max_seq_len: SeqOpt = 512,
     max_batch_size: BatchOpt = 6,
     no_hash: Annotated[bool, typer.Option("--no-hash", help="Don't verify checksums of model files.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan (diffs, commands); change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the safe fixes without asking.")] = False,
     unsafe: Annotated[bool, typer.Option(help="Also apply fixes that edit your code (diff shown).")] = False,
 ) -> None:
@@ -132,10 +132,9 @@ def fix(
         fixing.render_plan(planned, console, report.facts.platform.shell)
         if dry_run:
             raise typer.Exit(0)
-        if not yes:
-            if not sys.stdin.isatty() or not typer.confirm("\nApply the fixes above?", default=False):
-                console.print("Nothing changed. Re-run with --yes to apply.")
-                raise typer.Exit(1)
+        if not yes and (not sys.stdin.isatty() or not typer.confirm("\nApply the fixes above?", default=False)):
+            console.print("Nothing changed. Re-run with --yes to apply.")
+            raise typer.Exit(1)
         console.print()
         outcomes = fixing.apply(planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis))
         fixing.render_outcomes(outcomes, console)
@@ -144,7 +143,7 @@ def fix(
 
 @app.command()
 def undo(
-    entry_id: Annotated[Optional[str], typer.Argument(metavar="[ENTRY]", help="Journal entry; default: the last.")] = None,
+    entry_id: Annotated[Optional[str], typer.Argument(metavar="[ENTRY]", help="Journal entry (default: last).")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List what fixes changed, newest first.")] = False,
     force: Annotated[bool, typer.Option(help="Undo even if the files changed after the fix.")] = False,
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Optional, TypeVar
 
-from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, PythonEnv, TorchInfo, Tools
+from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, PythonEnv, Tools, TorchInfo
 from llamadoctor.probes import gpu as gpu_probe
 from llamadoctor.probes import launcher, network, system, target, torch_deep, torch_files
 from llamadoctor.probes.proc import Run, run

@@ -117,8 +117,8 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
         "llamadoctor": __version__,
         "facts": report.facts.to_json(),
         "findings": findings,
-        "checks": [{"check": r.check.id, "status": r.status.value, "detail": r.detail.splitlines()[-1:] and
-                    r.detail.splitlines()[-1] or ""} for r in report.results],
+        "checks": [{"check": r.check.id, "status": r.status.value, "detail": (r.detail.splitlines()[-1:] and
+                    r.detail.splitlines()[-1]) or ""} for r in report.results],
         "summary": {
             "errors": report.count(Severity.ERROR),
             "warnings": report.count(Severity.WARNING),

@@ -22,8 +22,8 @@ from llamadoctor.facts import (
     Network,
     Platform,
     PythonEnv,
-    TorchInfo,
     Tools,
+    TorchInfo,
 )
 
 GiB = 1024**3
@@ -79,7 +79,7 @@ def make_facts(os_name: str = "linux", **overrides: Any) -> Facts:
         python = PythonEnv(prefix + r"\python.exe", "3.10.14", "AMD64", prefix, prefix + r"\Scripts", "conda")
         launcher = Launcher(prefix + r"\Scripts\torchrun-script.py", "conda-script", python.executable, True,
                             "#!" + python.executable)
-        platform = Platform("windows", "AMD64", "10", hostname="ADA-PC", shell="powershell", cpu_count=8)
+        platform = Platform("windows", "AMD64", "10", hostname="ADA-PC", shell="powershell", cpu_count=8)  # noqa: S604
         disk = Disk("C:\\Users\\ada", 512 * GiB, 200 * GiB)
     else:
         home = "/Users/ada" if os_name == "darwin" else "/home/ada"

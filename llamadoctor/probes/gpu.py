@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any, Optional
 
@@ -44,10 +45,8 @@ def probe_nvml(nvml: ModuleType) -> GpuInfo:
             gpus.append(Gpu(index, _text(nvml.nvmlDeviceGetName(handle)), int(mem.total), int(mem.free), cc, uuid))
         return GpuInfo(tuple(gpus), driver, driver_cuda, "nvml")
     finally:
-        try:
+        with contextlib.suppress(Exception):  # shutting down a library that is going away anyway
             nvml.nvmlShutdown()
-        except Exception:  # noqa: S110 - shutting down a library that is going away anyway
-            pass
 
 
 def parse_smi_csv(text: str) -> tuple[tuple[Gpu, ...], Optional[str]]:

@@ -42,7 +42,12 @@ def describe() -> dict[str, Any]:
     }
 
 
-_SCRIPT = "from __future__ import annotations\n" + inspect.getsource(describe) + "\nimport json\nprint(json.dumps(describe()))\n"
+_SCRIPT = "\n".join((
+    "from __future__ import annotations",
+    inspect.getsource(describe),
+    "import json",
+    "print(json.dumps(describe()))",
+))
 
 
 class TargetError(Exception):

@@ -32,7 +32,7 @@ def test_bad_interpreters_are_one_line_errors(tmp_path: Path) -> None:
     fake = tmp_path / "fakepy"
     fake.write_text("#!/bin/sh\necho 'Python 2.7.18' >&2\nexit 1\n")
     fake.chmod(0o755)
-    with pytest.raises(TargetError, match="Python 2.7.18"):
+    with pytest.raises(TargetError, match=r"Python 2\.7\.18"):
         describe_interpreter(str(fake))
 
 
