@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Optional, TypeVar
 
-from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, PythonEnv, Tools, TorchInfo
+from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, Platform, PythonEnv, Tools, TorchInfo
 from llamadoctor.probes import gpu as gpu_probe
 from llamadoctor.probes import launcher, network, system, target, torch_deep, torch_files
 from llamadoctor.probes.proc import Run, run
@@ -112,8 +112,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
         _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
         _Probe("files", lambda: _files(request)),
     )}
-    platform = probes["platform"].get(None, timeout, timings, errors) or system.Platform(
-        os_name, "unknown", hostname="")
+    platform = probes["platform"].get(None, timeout, timings, errors) or Platform(os_name, "unknown")
     probes["gpu"] = _Probe("gpu", lambda: gpu_probe.probe_gpus(
         os_name=os_name, hardware_arm64=platform.hardware_arm64, nvml=nvml, runner=runner,
         has_smi=True)).start()

@@ -33,9 +33,11 @@ ARCHS_CU121 = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
 def torch_info(version: str = "2.3.1", *, cuda: Optional[str] = None, **fields: Any) -> TorchInfo:
     """A healthy torch of that version; CUDA builds get NCCL and the matching arch list unless told."""
     cuda_build = cuda is not None
+    if cuda is not None and "+" not in version:
+        version = f"{version}+cu{cuda.replace('.', '')}"
     defaults: dict[str, Any] = {
         "installed": True,
-        "version": f"{version}+cu{cuda.replace('.', '')}" if cuda_build and "+" not in version else version,
+        "version": version,
         "cuda": cuda,
         "location": "/usr/lib/python3/site-packages/torch",
         "nccl": cuda_build,

@@ -70,7 +70,7 @@ def read_launcher(path: Path, kind: str, exists: Optional[Callable[[str], bool]]
         return Launcher(str(path), kind, None, False, line[:200])
     interpreter = _interpreter_from_shebang(line, second)
     check = exists or _exists
-    return Launcher(str(path), kind, interpreter, bool(interpreter) and check(interpreter), line)
+    return Launcher(str(path), kind, interpreter, interpreter is not None and check(interpreter), line)
 
 
 def _exists(interpreter: str) -> bool:
