@@ -1,0 +1,128 @@
+"""The torchrun launchers: the target environment's own, and the one a shell finds first on PATH."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.facts import Facts, Launcher
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.registry import check
+from llamadoctor.shell import render_argv
+from llamadoctor.testing import linux_gpu, mac_arm, make_facts, windows_conda
+
+CB_PYTHON = r"C:\cb\PYTORC~1\_h_env\python.exe"
+CONDA_SCRIPT = r"C:\Users\ada\miniconda3\envs\llama\Scripts\torchrun-script.py"
+WIN_BROKEN = Launcher(CONDA_SCRIPT, "conda-script", CB_PYTHON, False, "#!" + CB_PYTHON)
+MOVED = Launcher("/home/ada/llama/.venv/bin/torchrun", "script", "/home/ada/old/.venv/bin/python", False,
+                 "#!/home/ada/old/.venv/bin/python")
+SYSTEM_TORCHRUN = Launcher("/usr/local/bin/torchrun", "script", "/usr/bin/python3", True, "#!/usr/bin/python3")
+BASE_CONDA = Launcher(r"C:\Users\ada\miniconda3\Scripts\torchrun-script.py", "conda-script",
+                      r"C:\Users\ada\miniconda3\python.exe", True, r"#!C:\Users\ada\miniconda3\python.exe")
+
+
+def run_module(facts: Facts) -> str:
+    """`python -m torch.distributed.run`: torchrun without its launcher, for the target interpreter."""
+    return render_argv([facts.python.executable, "-m", "torch.distributed.run"], facts.platform.shell)
+
+
+def _symptom(facts: Facts, launcher: Launcher) -> str:
+    if facts.os == "windows":
+        return "torchrun prints only “failed to create process.”"
+    return f"the shell reports “{launcher.path}: {launcher.interpreter}: bad interpreter: No such file or directory”"
+
+
+@check(
+    id="torchrun-launcher-broken",
+    summary="The environment's torchrun names a Python that does not exist",
+    severity=Severity.ERROR,
+    group=Group.DISTRIBUTED,
+    fixes=("rewrite-torchrun-shebang",),
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(windows_conda()),
+        Healthy(mac_arm()),
+        Broken(windows_conda(torchrun=WIN_BROKEN), expect="failed to create process."),
+        Broken(windows_conda(torchrun=WIN_BROKEN), expect=CB_PYTHON),
+        Broken(linux_gpu(torchrun=MOVED), expect="bad interpreter"),
+    ],
+)
+def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
+    """The target environment's torchrun launcher points at an interpreter that is gone.
+
+    What it checks: the first line of the environment's torchrun: `bin/torchrun` (`#!/path/to/python`) on
+    Linux and macOS, conda's `Scripts\\torchrun-script.py` or pip's `Scripts\\torchrun.exe` on Windows, and
+    whether the interpreter it names exists.
+    Why it matters: conda's PyTorch packages have shipped `torchrun-script.py` with the build machine's path
+    (`#!C:\\cb\\PYTORC~1\\_h_env\\python.exe`), and a moved or renamed venv keeps its old path; torchrun then
+    prints only "failed to create process." (Windows) or "bad interpreter: No such file or directory".
+    How to fix: rewrite the first line to the environment's own python (`llamadoctor fix
+    torchrun-launcher-broken`); meanwhile `python -m torch.distributed.run` is the same program without the
+    launcher.
+    """
+    launcher = facts.torchrun
+    if launcher is None:
+        raise SkipCheck("the target environment has no torchrun launcher")
+    if launcher.interpreter_exists:
+        return
+    named = launcher.interpreter or f"no interpreter (its first line is {launcher.line!r})"
+    yield torchrun_launcher_broken.finding(
+        f"torchrun's launcher {launcher.path} names {named}, which does not exist: {_symptom(facts, launcher)}.",
+        remedy=f"llamadoctor fix torchrun-launcher-broken; until then run {run_module(facts)} instead of torchrun",
+        launcher=launcher.path, interpreter=launcher.interpreter, kind=launcher.kind,
+    )
+
+
+def _same_interpreter(facts: Facts, a: str, b: str) -> bool:
+    path = facts.path
+
+    def norm(p: str) -> str:
+        return path.normcase(path.normpath(p))
+
+    if norm(a) == norm(b):
+        return True
+    # python, python3 and python3.11 of one bin folder are one environment
+    same_dir = norm(path.dirname(a)) == norm(path.dirname(b))
+    return same_dir and all(path.basename(p).lower().startswith("python") for p in (a, b))
+
+
+@check(
+    id="torchrun-wrong-interpreter",
+    summary="The torchrun on PATH belongs to another Python",
+    severity=Severity.WARNING,
+    group=Group.DISTRIBUTED,
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(windows_conda()),
+        Healthy(linux_gpu(path_torchrun=None)),
+        Broken(linux_gpu(path_torchrun=SYSTEM_TORCHRUN), expect="/usr/bin/python3"),
+        Broken(windows_conda(path_torchrun=BASE_CONDA), expect=r"C:\Users\ada\miniconda3\python.exe"),
+        Broken(make_facts("darwin", path_torchrun=Launcher("/opt/homebrew/bin/torchrun", "script",
+                                                           "/opt/homebrew/opt/python@3.12/bin/python3.12", True)),
+               expect="/opt/homebrew/bin/torchrun"),
+    ],
+)
+def torchrun_wrong_interpreter(facts: Facts) -> Iterator[Finding]:
+    """The `torchrun` a shell runs first is another environment's, so it runs another Python.
+
+    What it checks: the interpreter named by the first `torchrun` on PATH against the target interpreter
+    (compared as paths; case-insensitively on Windows).
+    Why it matters: packages installed into the target (fairscale, fire, sentencepiece, llama itself) are
+    missing in the other Python: `ModuleNotFoundError: No module named 'fairscale'` right after pip said
+    "Requirement already satisfied"; it may also be a different torch, without CUDA.
+    How to fix: activate the target environment so its torchrun comes first, or run torchrun as a module of
+    the target interpreter: `/path/to/python -m torch.distributed.run ...`.
+    """
+    launcher = facts.path_torchrun
+    if launcher is None or not launcher.interpreter:
+        return
+    name = launcher.interpreter
+    if not ("/" in name or "\\" in name):
+        return  # `#!/usr/bin/env python`: resolved through PATH at run time, not comparable here
+    if _same_interpreter(facts, name, facts.python.executable):
+        return
+    yield torchrun_wrong_interpreter.finding(
+        f"The torchrun on PATH ({launcher.path}) runs {name}, not the target Python "
+        f"{facts.python.executable}: packages installed for the target are missing there.",
+        remedy=f"run {run_module(facts)} ..., or activate the environment of {facts.python.executable}",
+        launcher=launcher.path, interpreter=name, target=facts.python.executable,
+    )
