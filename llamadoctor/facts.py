@@ -153,6 +153,7 @@ class Options:
     url: Optional[str] = None
     no_hash: bool = False
     deep: bool = False
+    now: Optional[float] = None  # the clock (epoch seconds) for checks that judge expiry; None: cannot judge
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""Meta's download.sh: line endings, permissions, a saved web page instead of the script, bash 3.2."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from llamadoctor.facts import Facts
+from llamadoctor.files import ScriptFile
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.registry import check
+from llamadoctor.testing import linux_cpu, mac_arm, replace_in, windows_conda
+from llamadoctor.testing_files import (
+    GITHUB_PAGE,
+    HTML_PAGE,
+    LLAMA1_SCRIPT,
+    LLAMA2_BIN_BASH_SCRIPT,
+    LLAMA2_SCRIPT,
+    repo_with,
+    script,
+)
+
+BASH4_FEATURES = re.compile(rb"declare -A|\bmapfile\b|\breadarray\b|\$\{[A-Za-z_]+(,,|\^\^)\}")
+
+
+def _script(facts: Facts) -> ScriptFile | None:
+    return facts.repo.download_script if facts.repo else None
+
+
+def _is_page(data: bytes) -> bool:
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return start in (b"<", b"{")
+
+
+def crlf_symptom(script: ScriptFile) -> str:
+    """What the user sees, which depends on the #! line and on how the script is started."""
+    shebang = script.shebang.strip()
+    direct = {
+        "#!/usr/bin/env bash": (
+            "`./download.sh` fails with `/usr/bin/env: 'bash\\r': No such file or directory`"
+        ),
+        "#!/bin/bash": "`./download.sh` fails with `/bin/bash^M: bad interpreter: No such file or directory`",
+    }.get(shebang, "`./download.sh` fails with `bad interpreter` or `No such file or directory`")
+    return f"{direct}; `bash download.sh` fails with `line 2: $'\\r': command not found`"
+
+
+@check(
+    id="download-script-crlf",
+    summary="download.sh has Windows (CRLF) line endings",
+    severity=Severity.ERROR,
+    group=Group.DOWNLOAD,
+    fixes=("convert-crlf-to-lf",),
+    examples=(
+        Healthy(linux_cpu(repo=repo_with(script()))),
+        Healthy(linux_cpu()),
+        Broken(linux_cpu(repo=repo_with(script(LLAMA2_SCRIPT.replace(b"\n", b"\r\n")))), expect="bash\\r"),
+        Broken(
+            windows_conda(repo=repo_with(script(LLAMA2_BIN_BASH_SCRIPT.replace(b"\n", b"\r\n")))),
+            expect="bad interpreter",
+        ),
+    ),
+)
+def download_script_crlf(facts: Facts) -> Iterator[Finding]:
+    """What it checks: whether Meta's download.sh in --repo has CRLF ("\\r\\n") line endings.
+
+    Why it matters: bash reads the "\\r" as part of each command. Which error appears depends on the script's
+    first line and how it is started: `./download.sh` with `#!/usr/bin/env bash` (Llama 3) gives
+    `/usr/bin/env: 'bash\\r': No such file or directory`, with `#!/bin/bash` (Llama 2) the kernel's
+    `/bin/bash^M: bad interpreter`, and `bash download.sh` gives `$'\\r': command not found` on every line.
+    Git on Windows with core.autocrlf=true, or saving the file with a Windows editor, does this.
+
+    How to fix: `llamadoctor fix download-script-crlf` rewrites it with LF endings (`sed -i 's/\\r$//'
+    download.sh` or `dos2unix download.sh` do the same); re-clone with `git -c core.autocrlf=false clone`.
+    """
+    script = _script(facts)
+    if script is None or not script.crlf or _is_page(script.head):
+        return
+    yield download_script_crlf.finding(
+        f"{script.path} has Windows (CRLF) line endings: {crlf_symptom(script)}.",
+        path=script.path,
+        shebang=script.shebang,
+    )
+
+
+@check(
+    id="download-script-not-executable",
+    summary="download.sh is not executable",
+    severity=Severity.WARNING,
+    group=Group.DOWNLOAD,
+    platforms=("linux", "darwin"),
+    fixes=("make-script-executable",),
+    examples=(
+        Healthy(linux_cpu(repo=repo_with(script()))),
+        Broken(linux_cpu(repo=repo_with(script(executable=False))), expect="Permission denied"),
+    ),
+)
+def download_script_not_executable(facts: Facts) -> Iterator[Finding]:
+    """What it checks: whether download.sh has its executable bit.
+
+    Why it matters: Meta's README runs `./download.sh`, which fails with `Permission denied` when the file
+    was downloaded or copied without its mode (a browser download, a zip, a Windows file system).
+
+    How to fix: `chmod +x download.sh` (`llamadoctor fix download-script-not-executable`), or start it as
+    `bash download.sh`.
+    """
+    script = _script(facts)
+    if script is None or script.executable or script.error or _is_page(script.head):
+        return
+    yield download_script_not_executable.finding(
+        f"{script.path} is not executable: `./download.sh` fails with `Permission denied` "
+        "(`bash download.sh` would still work).",
+        path=script.path,
+        mode=oct(script.mode),
+    )
+
+
+@check(
+    id="download-script-is-html",
+    summary="download.sh is a saved web page, not the script",
+    severity=Severity.ERROR,
+    group=Group.DOWNLOAD,
+    examples=(
+        Healthy(linux_cpu(repo=repo_with(script()))),
+        Broken(linux_cpu(repo=repo_with(script(GITHUB_PAGE))), expect="allShortcutsEnabled"),
+        Broken(mac_arm(repo=repo_with(script(HTML_PAGE))), expect="web page"),
+    ),
+)
+def download_script_is_html(facts: Facts) -> Iterator[Finding]:
+    """What it checks: whether download.sh starts like a script (`#!`) rather than like HTML or JSON.
+
+    Why it matters: "Save link as" on GitHub's page for the file saves the page, not the script. Bash then
+    runs the page: `line 1: payload:allShortcutsEnabled:false: command not found` for GitHub's JSON page, a
+    syntax error near `<` for HTML.
+
+    How to fix: get the real file: `git clone` the repository, or download the "Raw" link
+    (https://raw.githubusercontent.com/meta-llama/...), then run it again.
+    """
+    script = _script(facts)
+    if script is None or not _is_page(script.head):
+        return
+    kind = "GitHub's JSON page" if script.head.lstrip()[:1] == b"{" else "a web page (HTML)"
+    yield download_script_is_html.finding(
+        f'{script.path} is {kind}, not the script (saved with "Save link as"): bash fails with '
+        "`payload:allShortcutsEnabled:false: command not found` or a syntax error near `<`. "
+        "Clone the repository or download the Raw file.",
+        path=script.path,
+    )
+
+
+def _major(version: str | None) -> int | None:
+    match = re.match(r"(\d+)", version or "")
+    return int(match.group(1)) if match else None
+
+
+@check(
+    id="download-script-needs-bash4",
+    summary="download.sh needs bash 4 but would run under bash 3.2",
+    severity=Severity.ERROR,
+    group=Group.DOWNLOAD,
+    platforms=("darwin", "linux"),
+    examples=(
+        Healthy(mac_arm(repo=repo_with(script()))),
+        Healthy(
+            mac_arm(repo=repo_with(script(LLAMA1_SCRIPT.replace(b"#!/bin/bash", b"#!/usr/bin/env bash"))))
+        ),
+        Broken(
+            replace_in(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT))), "tools", bash_version="3.2.57"),
+            expect="declare -A",
+        ),
+        Broken(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT))), expect="/bin/bash"),
+    ),
+)
+def download_script_needs_bash4(facts: Facts) -> Iterator[Finding]:
+    """What it checks: whether download.sh uses bash-4 features (`declare -A` in the Llama 1 script) while
+    the bash that would run it is 3.2, macOS's own.
+
+    Why it matters: macOS ships bash 3.2, which has no associative arrays: the Llama 1 script fails at
+    `declare -A` and every shard then fails `md5sum`. A `#!/bin/bash` line always means that old bash on a
+    Mac, whatever comes first on PATH.
+
+    How to fix: `brew install bash`, then run `$(brew --prefix)/bin/bash download.sh`.
+    """
+    script = _script(facts)
+    data = (script.content or script.head) if script else b""
+    if script is None or not BASH4_FEATURES.search(data):
+        return
+    path_major = _major(facts.tools.bash_version)
+    system_bash = facts.os == "darwin" and script.shebang.strip() == "#!/bin/bash"
+    if path_major is not None and path_major < 4:
+        yield download_script_needs_bash4.finding(
+            f"{script.path} uses `declare -A` (bash 4 or newer) but bash here is {facts.tools.bash_version}: "
+            "it fails with `declare: -A: invalid option`. Run `brew install bash`, then "
+            "`$(brew --prefix)/bin/bash download.sh`.",
+            bash=facts.tools.bash_version,
+        )
+    elif system_bash:
+        yield download_script_needs_bash4.finding(
+            f"{script.path} uses `declare -A` (bash 4 or newer) and starts with `#!/bin/bash`, which on "
+            "macOS "
+            f"is bash 3.2: `./download.sh` fails. Run it as `bash download.sh` (bash "
+            f"{facts.tools.bash_version or '4+'} from PATH).",
+            severity=Severity.WARNING,
+            bash=facts.tools.bash_version,
+        )

@@ -1,0 +1,284 @@
+"""Verify Meta's checklist.chk files: md5 in parallel threads, remembered by (path, size, mtime).
+
+hashlib releases the GIL while it digests a large buffer, so one thread per file keeps several cores busy;
+each thread reads 8 MB at a time into one reused buffer. A hash is remembered in the state folder under the
+file's resolved path with its size and mtime, so a second `llamadoctor check` of an untouched download is
+instant.
+
+    results = verify_checklists([(model_dir / "checklist.chk", model_dir)], progress=callback)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from llamadoctor.files import Checklist, ChecksumEntry
+from llamadoctor.sniff import classify_head
+
+CHUNK = 8 * 1024 * 1024
+MAX_CHECKLIST = 1024 * 1024
+LINE_RE = re.compile(r"^\\?([0-9a-fA-F]{32})\s[ *]?(.+?)\s*$")
+
+# (bytes hashed so far, bytes to hash in all): called from worker threads, at most once per chunk and file.
+ProgressFn = Callable[[int, int], None]
+
+
+def cache_file() -> Path:
+    from llamadoctor.paths import state_dir
+
+    return state_dir() / "checksums.json"
+
+
+def md5_file(path: Path, on_bytes: Callable[[int], None] | None = None, chunk: int = CHUNK) -> str:
+    digest = hashlib.md5(usedforsecurity=False)  # the checklists are md5; integrity, not security
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with path.open("rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)  # type: ignore[attr-defined]
+            if not n:
+                break
+            digest.update(view[:n])
+            if on_bytes:
+                on_bytes(n)
+    return digest.hexdigest()
+
+
+class HashCache:
+    """md5 by resolved path, valid while size and mtime_ns are unchanged. Unreadable cache = empty cache."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.dirty = False
+        self._lock = threading.Lock()
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text("utf-8"))
+                if isinstance(data, dict):
+                    self.entries = {k: v for k, v in data.items() if isinstance(v, dict)}
+
+    @staticmethod
+    def _key(path: Path) -> tuple[str, int, int]:
+        st = path.stat()
+        return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+    def get(self, path: Path) -> str | None:
+        key, size, mtime = self._key(path)
+        entry = self.entries.get(key)
+        if entry and entry.get("size") == size and entry.get("mtime_ns") == mtime:
+            md5 = entry.get("md5")
+            return md5 if isinstance(md5, str) else None
+        return None
+
+    def put(self, path: Path, md5: str, stat_before: os.stat_result) -> None:
+        key, size, mtime = self._key(path)
+        if (size, mtime) != (stat_before.st_size, stat_before.st_mtime_ns):
+            return  # the file changed while we read it: remember nothing
+        with self._lock:
+            self.entries[key] = {"size": size, "mtime_ns": mtime, "md5": md5}
+            self.dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.entries, indent=0, sort_keys=True), "utf-8")
+            os.replace(tmp, self.path)
+
+
+def hash_files(
+    paths: Sequence[Path],
+    *,
+    cache: HashCache | None = None,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+) -> dict[Path, tuple[str | None, bool, str | None]]:
+    """path -> (md5 or None, came from cache, error text). Files are hashed in parallel threads."""
+    results: dict[Path, tuple[str | None, bool, str | None]] = {}
+    todo: list[tuple[Path, os.stat_result]] = []
+    for path in dict.fromkeys(paths):
+        try:
+            st = path.stat()
+            cached = cache.get(path) if cache else None
+        except OSError as exc:
+            results[path] = (None, False, exc.strerror or str(exc))
+            continue
+        if cached:
+            results[path] = (cached, True, None)
+        else:
+            todo.append((path, st))
+    total = sum(st.st_size for _, st in todo)
+    done = 0
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        nonlocal done
+        with lock:
+            done += n
+            current = done
+        if progress:
+            progress(current, total)
+
+    def one(item: tuple[Path, os.stat_result]) -> tuple[Path, tuple[str | None, bool, str | None]]:
+        path, st = item
+        try:
+            md5 = md5_file(path, advance)
+        except OSError as exc:
+            return path, (None, False, exc.strerror or str(exc))
+        if cache:
+            with contextlib.suppress(OSError):
+                cache.put(path, md5, st)
+        return path, (md5, False, None)
+
+    if progress:
+        progress(0, total)
+    if todo:
+        count = workers or min(len(todo), max(2, os.cpu_count() or 2), 8)
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="md5") as pool:
+            # biggest first, so one large shard does not start last and leave the other threads idle
+            for path, result in pool.map(one, sorted(todo, key=lambda item: -item[1].st_size)):
+                results[path] = result
+    if cache:
+        cache.save()
+    return results
+
+
+def parse_checklist(data: bytes) -> tuple[list[tuple[str, str]], list[str]]:
+    """(md5, name) pairs, and the lines that are neither that nor blank. Accepts CRLF, `*` marks, `./`."""
+    entries: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for raw in data.splitlines():
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            continue
+        match = LINE_RE.match(line)
+        if match:
+            name = match.group(2)
+            entries.append((match.group(1).lower(), name[2:] if name.startswith("./") else name))
+        else:
+            bad.append(line[:80])
+    return entries, bad
+
+
+def inside(name: str) -> bool:
+    """A checklist name that stays inside the folder: relative, and no `..` that climbs out of it."""
+    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return False
+    normal = posixpath.normpath(name.replace("\\", "/"))
+    return normal != ".." and not normal.startswith("../")
+
+
+def read_checklist(path: Path) -> tuple[Checklist, list[tuple[str, str]]]:
+    """The checklist's structure (status, bad lines) and its entries, before any hashing."""
+    try:
+        size = path.stat().st_size
+        data = path.read_bytes()[:MAX_CHECKLIST]
+    except OSError:
+        return Checklist(str(path), "unreadable"), []
+    bad_head = classify_head(data[:512], size)
+    if bad_head:
+        status = "empty" if bad_head[0] == "empty" else "html"
+        return Checklist(str(path), status, size=size), []
+    entries, bad = parse_checklist(data)
+    if not entries:
+        status = "malformed" if bad else "empty"
+        return Checklist(str(path), status, bad_lines=tuple(bad[:5]), size=size), []
+    status = "malformed" if bad else "ok"
+    return Checklist(str(path), status, bad_lines=tuple(bad[:5]), size=size), entries
+
+
+def verify_checklists(
+    checklists: Sequence[tuple[Path, Path]],
+    *,
+    do_hash: bool = True,
+    progress: ProgressFn | None = None,
+    cache_path: Path | None = None,
+    workers: int | None = None,
+) -> list[Checklist]:
+    """Verify each (checklist file, folder its names are relative to); all files hashed in one parallel pass.
+
+    Names that leave the folder are reported as "outside" and never opened. With do_hash False, entries are
+    "skipped" (or "missing"), and only the checklists' own shape is judged.
+    """
+    parsed = [(chk, root, *read_checklist(chk)) for chk, root in checklists]
+    wanted: list[Path] = []
+    for _, root, _, entries in parsed:
+        wanted += [root / name for _, name in entries if inside(name) and (root / name).is_file()]
+    hashed = (
+        hash_files(
+            wanted, cache=HashCache(cache_path) if cache_path else None, progress=progress, workers=workers
+        )
+        if do_hash
+        else {}
+    )
+    out = []
+    for _, root, checklist, entries in parsed:
+        results = tuple(_entry(root, md5, name, hashed, do_hash) for md5, name in entries)
+        out.append(Checklist(checklist.path, checklist.status, results, checklist.bad_lines, checklist.size))
+    return out
+
+
+def _entry(
+    root: Path,
+    expected: str,
+    name: str,
+    hashed: dict[Path, tuple[str | None, bool, str | None]],
+    do_hash: bool,
+) -> ChecksumEntry:
+    if not inside(name):
+        return ChecksumEntry(name, expected, "outside")
+    path = root / name
+    try:
+        size: int | None = path.stat().st_size if path.is_file() else None
+    except OSError:
+        size = None
+    if size is None:
+        return ChecksumEntry(name, expected, "missing")
+    if not do_hash:
+        return ChecksumEntry(name, expected, "skipped", size=size)
+    actual, cached, _error = hashed.get(path, (None, False, "not hashed"))
+    if actual is None:
+        return ChecksumEntry(name, expected, "unreadable", size=size)
+    status = "ok" if actual == expected else "mismatch"
+    return ChecksumEntry(name, expected, status, actual, size, cached)
+
+
+@contextlib.contextmanager
+def rich_progress(console: Any = None, description: str = "Verifying checksums") -> Iterator[ProgressFn]:
+    """A ProgressFn drawing a rich progress bar (bytes, speed, time left) for as long as the block runs."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update

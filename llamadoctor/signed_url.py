@@ -1,0 +1,128 @@
+"""Meta's signed download URLs: read what can be read from one, and never show its secret parts.
+
+A download link from llama.com looks like `https://llama3-1.llamameta.net/*?Policy=<b64>&Signature=<sig>&
+Key-Pair-Id=<id>&Download-Request-ID=<n>`. The Policy is CloudFront's base64 (with `-_~` for `+=/`) of a JSON
+document whose `Condition.DateLessThan.AWS:EpochTime` is the expiry. Signature, Policy and Key-Pair-Id are
+credentials: every text llamadoctor prints passes through `redact_url` / `redact_text` first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+REDACTED = "…"
+# name=value pairs in a query, also after a mangled `&amp;`
+_PARAM = re.compile(r"(?P<sep>[?&;]|&amp;)(?P<name>[A-Za-z][A-Za-z0-9_.-]*)=(?P<value>[^&\s#\"'<>]*)")
+_SECRET_NAMES = (
+    "policy",
+    "signature",
+    "key-pair-id",
+    "download-request-id",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "token",
+)
+_SECRET_ANYWHERE = re.compile(r"(?i)\b(Policy|Signature|Key-Pair-Id|Download-Request-ID)=[^&\s#\"'<>]+")
+_EMAIL = re.compile(r"^[^@\s/:]+@[^@\s/]+\.[A-Za-z]{2,}$")
+
+
+def redact_url(url: str) -> str:
+    """The URL with the value of every query parameter replaced by `…`, names kept: safe to print."""
+    return redact_text(_PARAM.sub(lambda m: f"{m['sep']}{m['name']}={REDACTED}", url))
+
+
+def redact_text(text: str) -> str:
+    """Any text with signed-URL secrets (Policy=, Signature=, Key-Pair-Id=, ...) blanked out, wherever."""
+    return _SECRET_ANYWHERE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+
+
+@dataclass(frozen=True)
+class UrlReport:
+    """What is wrong with a pasted download URL. `problems` are sentences that are safe to print."""
+
+    shown: str  # the redacted URL
+    host: str
+    expires: float | None  # epoch seconds from the Policy, None when it cannot be read
+    problems: tuple[str, ...]
+
+
+def _decode_policy(policy: str) -> Any:
+    policy = policy.strip()
+    cloudfront = policy.replace("-", "+").replace("_", "=").replace("~", "/")
+    urlsafe = policy.rstrip("=") + "=" * (-len(policy.rstrip("=")) % 4)
+    for decode, text in ((base64.b64decode, cloudfront), (base64.urlsafe_b64decode, urlsafe)):
+        try:
+            return json.loads(decode(text).decode("utf-8"))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            continue
+    return None
+
+
+def policy_expiry(policy: str) -> float | None:
+    """`Condition.DateLessThan.AWS:EpochTime` of a CloudFront policy (CloudFront base64 or base64url)."""
+    data = _decode_policy(policy)
+    statements = data.get("Statement") if isinstance(data, dict) else None
+    for statement in statements if isinstance(statements, list) else ():
+        try:
+            return float(statement["Condition"]["DateLessThan"]["AWS:EpochTime"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def inspect_url(url: str, now: float | None) -> UrlReport:
+    """Everything wrong with `url` as Meta's download.sh would use it; `now` (epoch seconds) judges expiry."""
+    url = url.strip().strip("'\"<>")
+    problems: list[str] = []
+    if _EMAIL.match(url) or url.lower().startswith("mailto:"):
+        return UrlReport(
+            "an email address",
+            "",
+            None,
+            (
+                "this is an email address, not the download URL: paste the link from the email's body, "
+                "starting with https://",
+            ),
+        )
+    if re.search(r"\s", url):
+        problems.append("it contains spaces or line breaks: the link was wrapped or cut while copying")
+        url = re.sub(r"\s+", "", url)
+    if "&amp;" in url:
+        problems.append(
+            "its `&` became `&amp;` (copied from an HTML email or page): the server answers "
+            "403 Forbidden; replace every `&amp;` with `&`"
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        problems.append("it does not start with https:// (wget says `Scheme missing.`)")
+    host = parts.hostname or ""
+    if host and not host.endswith("llamameta.net"):
+        problems.append(
+            f"its host is {host}, not a *.llamameta.net download host: copy the link from "
+            "Meta's email or the llama.com download page"
+        )
+    query = parts.query.replace("&amp;", "&")
+    params = {k.lower(): v[0] for k, v in parse_qs(query).items()}
+    missing = [name for name in ("Policy", "Signature", "Key-Pair-Id") if name.lower() not in params]
+    if missing:
+        problems.append(
+            f"it has lost its query ({', '.join(missing)} missing): copy the whole link, "
+            "everything after `?` included, and quote it in the shell"
+        )
+    if host.endswith("llamameta.net") and "*" not in parts.path:
+        problems.append("its path has no `*`: download.sh replaces the `*` with each file's path")
+    expires = policy_expiry(params["policy"]) if "policy" in params else None
+    if "policy" in params and expires is None:
+        problems.append("its Policy cannot be decoded: the link was damaged while copying")
+    if expires is not None and now is not None and expires <= now:
+        hours = (now - expires) / 3600
+        ago = f"{hours:.0f} h ago" if hours >= 1 else f"{(now - expires) / 60:.0f} min ago"
+        problems.append(f"it expired {ago} (links last 24 h): request a new one at llama.com")
+    return UrlReport(redact_url(url), host, expires, tuple(problems))
