@@ -1,0 +1,40 @@
+"""Unset or correct distributed environment variables, printed for the user's shell."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llamadoctor.facts import Facts
+from llamadoctor.model import Action, Applicability, Finding, Manual
+from llamadoctor.registry import fix
+from llamadoctor.shell import comment, env_commands
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
+
+
+def _values(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+@fix(id="set-distributed-env", summary="Unset or correct RANK/WORLD_SIZE/MASTER_* in your shell",
+     applicability=Applicability.MANUAL)
+def set_distributed_env(finding: Finding, facts: Facts) -> tuple[Action, ...]:
+    """The commands come from the finding's evidence (`unset`, `set`): the check decided, this renders."""
+    unset, assign = _names(finding.evidence.get("unset")), _values(finding.evidence.get("set"))
+    shell = facts.platform.shell
+    # Only variables the shell actually has need unsetting; a re-plan after the fix is then empty.
+    unset = tuple(name for name in unset if name in facts.env)
+    assign = {k: v for k, v in assign.items() if facts.env.get(k) != v}
+    if not unset and not assign:
+        return ()
+    commands = list(env_commands(shell, unset=unset, assign=assign))
+    if unset:
+        commands.append(comment("and remove the same variables from your shell profile or system settings",
+                                shell))
+    text = "Run in the shell that starts Llama"
+    if "MASTER_ADDR" in assign:
+        port = assign.get("MASTER_PORT", facts.env.get("MASTER_PORT", "29500"))
+        text += f"; with torchrun also pass --master_addr {assign['MASTER_ADDR']} --master_port {port}"
+    return (Manual(text + ":", tuple(commands)),)
