@@ -1,0 +1,98 @@
+"""General memory and disk headroom (the model-specific fit is the memory-insufficient check's job)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.facts import Disk, Facts, Memory
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.registry import check
+from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
+
+GiB = 1024**3
+RAM_LOW = 8 * GiB
+DISK_LOW = 20 * GiB
+# Exact parameter counts (shared/reference/runner-facts.md); bf16 weights are two bytes each.
+MODELS = (("Llama 3.2 1B", 1_235_814_400), ("Llama 3.2 3B", 3_212_749_824), ("Llama 2 7B", 6_738_415_616),
+          ("Llama 3 8B", 8_030_261_248), ("Llama 2 13B", 13_015_864_320))
+SEVEN_B = 6_738_415_616 * 2
+
+
+def gib(n: float) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def largest_fitting(available: int) -> str:
+    fits = [(name, params * 2) for name, params in MODELS if params * 2 < available]
+    if not fits:
+        return "not even Llama 3.2 1B (2.3 GiB in bf16) fits"
+    name, size = fits[-1]
+    return f"the largest Llama that fits is {name} ({gib(size)} in bf16)"
+
+
+@check(
+    id="ram-low",
+    summary="Little RAM is available for loading a model",
+    severity=Severity.WARNING,
+    group=Group.SYSTEM,
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(windows_conda(memory=Memory(16 * GiB, 9 * GiB))),
+        Broken(linux_gpu(memory=Memory(16 * GiB, 5 * GiB, 2 * GiB)), expect="Only 5.0 GiB of 16.0 GiB RAM"),
+        Broken(mac_arm(memory=Memory(8 * GiB, 3 * GiB)), expect="also the GPU's memory"),
+    ],
+)
+def ram_low(facts: Facts) -> Iterator[Finding]:
+    """Available RAM is too small to load a 7B Llama.
+
+    What it checks: the RAM available now (not just installed) against 8 GiB.
+    Why it matters: Meta's loader reads a whole shard into RAM before it moves to the GPU, so a 7B model needs
+    about 12.6 GiB (13.5 GB) of RAM in bf16 even on a GPU machine; when it is not there the process is killed
+    without a Python error (`failed (exitcode: -9)`). On Apple Silicon the same memory is the GPU's.
+    How to fix: close other programs, add swap (or raise WSL's memory limit), or use a smaller model (Llama
+    3.2 1B/3B) or a quantized GGUF with llama.cpp/Ollama. The model checks give the exact fit for a model.
+    """
+    memory = facts.memory
+    if memory.ram_available >= RAM_LOW:
+        return
+    swap = f" (plus {gib(memory.swap_total)} swap)" if memory.swap_total else ""
+    unified = " On Apple Silicon this is also the GPU's memory." if facts.platform.hardware_arm64 else ""
+    yield ram_low.finding(
+        f"Only {gib(memory.ram_available)} of {gib(memory.ram_total)} RAM is available{swap}: loading a 7B "
+        f"Llama takes about {gib(SEVEN_B)} in bf16; {largest_fitting(memory.ram_available)}.{unified}",
+        remedy="close other programs or add swap; or run Llama 3.2 1B/3B, or a quantized GGUF (llama.cpp, Ollama)",
+        ram_available=memory.ram_available, ram_total=memory.ram_total, swap_total=memory.swap_total,
+    )
+
+
+@check(
+    id="disk-low",
+    summary="Little free disk space for downloading a model",
+    severity=Severity.WARNING,
+    group=Group.SYSTEM,
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(windows_conda()),
+        Broken(linux_gpu(disk=Disk("/home/ada", 256 * GiB, 9 * GiB)), expect="Only 9.0 GiB free on /home/ada"),
+        Broken(windows_conda(disk=Disk("C:\\Users\\ada", 256 * GiB, int(19.5 * GiB))),
+               expect="C:\\Users\\ada"),
+    ],
+)
+def disk_low(facts: Facts) -> Iterator[Finding]:
+    """Free disk space is too small for a 7B download.
+
+    What it checks: free space on the disk of the working folder (or `--repo`) against 20 GiB.
+    Why it matters: a 7B download is 12.6 GiB (13.5 GB) and an 8B one 15.0 GiB; converting to Hugging Face
+    format writes about as much again. A full disk truncates files (later: checksum failures, "PytorchStreamReader
+    failed reading zip archive") or stops a conversion with "PytorchStreamWriter failed writing file".
+    How to fix: free space, or download into a folder on a larger disk.
+    """
+    disk = facts.disk
+    if disk.free >= DISK_LOW:
+        return
+    yield disk_low.finding(
+        f"Only {gib(disk.free)} free on {disk.path} (of {gib(disk.total)}): a 7B Llama is {gib(SEVEN_B)} "
+        "to download, and converting it to Hugging Face format needs about as much again.",
+        remedy=f"free space on {disk.path}, or download the model into a folder on a larger disk",
+        path=disk.path, free=disk.free, total=disk.total,
+    )

@@ -1,0 +1,89 @@
+"""The programs Meta's download.sh runs: bash, wget, md5sum."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.facts import Facts, Tools
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.registry import check
+from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
+
+NEEDED = ("bash", "wget", "md5sum")
+PACKAGE = {"bash": "bash", "wget": "wget", "md5sum": "coreutils"}  # md5sum ships in coreutils everywhere
+LINUX_MANAGERS = (("apt-get", "sudo apt-get install -y"), ("dnf", "sudo dnf install -y"),
+                  ("pacman", "sudo pacman -S --needed"))
+GIT_BASH = Tools(found={"bash": r"C:\Program Files\Git\bin\bash.exe"})
+MAC_STOCK = Tools(found={"bash": "/bin/bash", "md5": "/sbin/md5", "curl": "/usr/bin/curl"}, bash_version="3.2.57")
+LINUX_NO_WGET = Tools(found={"bash": "/usr/bin/bash", "md5sum": "/usr/bin/md5sum", "apt-get": "/usr/bin/apt-get"})
+
+
+def missing(facts: Facts) -> tuple[str, ...]:
+    """The needed tools download.sh would not find, in the shell that would run it."""
+    bash = facts.tools.found.get("bash", "")
+    # Git for Windows' bash puts its own usr\bin (md5sum included) on PATH inside the script.
+    git_bash = facts.os == "windows" and "\\git\\" in bash.lower()
+    return tuple(n for n in NEEDED if not facts.tools.has(n) and not (git_bash and n == "md5sum"))
+
+
+def install_commands(facts: Facts, names: tuple[str, ...]) -> tuple[str, ...]:
+    """How to get `names` on this platform; several lines are alternatives (one per package manager)."""
+    packages = " ".join(sorted({PACKAGE[n] for n in names if n != "bash" or facts.os == "linux"}))
+    if facts.os == "darwin":
+        return (f"brew install {packages}",) if packages else ()
+    if facts.os == "windows":
+        if "bash" in names:
+            return ("wsl --install", "wsl -- sudo apt-get install -y wget coreutils")
+        return ("winget install --exact --id JernejSimoncic.Wget",)
+    known = [cmd for tool, cmd in LINUX_MANAGERS if facts.tools.has(tool)]
+    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _, cmd in LINUX_MANAGERS]))
+
+
+def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
+    if "bash" in names and facts.os == "windows":
+        return "Windows has no bash, so download.sh cannot run outside WSL or Git Bash"
+    if "wget" in names:
+        return "download.sh stops with “wget: command not found”"
+    if facts.os == "darwin":
+        return ("macOS ships md5, not md5sum, so download.sh cannot verify the files (“Could not parse check "
+                "file 'checklist.chk'”)")
+    return "download.sh cannot verify the downloaded files"
+
+
+@check(
+    id="download-tools-missing",
+    summary="bash, wget or md5sum, needed by Meta's download.sh, are missing",
+    severity=Severity.WARNING,
+    group=Group.TOOLS,
+    fixes=("install-download-tools",),
+    examples=[
+        Healthy(linux_gpu()),
+        Healthy(mac_arm()),
+        Broken(windows_conda(), expect="Windows has no bash"),
+        Broken(windows_conda(tools=GIT_BASH), expect="wget: command not found"),
+        Broken(mac_arm(tools=MAC_STOCK), expect="wget and md5sum are not on PATH"),
+        Broken(linux_gpu(tools=LINUX_NO_WGET), expect="wget is not on PATH"),
+    ],
+)
+def download_tools_missing(facts: Facts) -> Iterator[Finding]:
+    """Meta's download.sh needs bash, wget and md5sum on PATH.
+
+    What it checks: whether `bash`, `wget` and `md5sum` are found on PATH.
+    Why it matters: download.sh (the Llama 2 and Llama 3 repos) fetches every file with wget and verifies it
+    with `md5sum -c`: without wget it stops at `download.sh: line 19: wget: command not found`; macOS ships
+    `md5`, not `md5sum`; Windows has no bash at all, and Git Bash has no wget.
+    How to fix: Linux: install `wget` and `coreutils` with the distribution's package manager; macOS: `brew
+    install wget coreutils`; Windows: run download.sh inside WSL (`wsl --install`), or install wget for Git
+    Bash (`winget install JernejSimoncic.Wget`). Only Meta's script needs them: Hugging Face downloads do
+    not.
+    """
+    names = missing(facts)
+    if not names:
+        return
+    listed = " and ".join(names) if len(names) < 3 else "bash, wget and md5sum"
+    verb = "is" if len(names) == 1 else "are"
+    yield download_tools_missing.finding(
+        f"{listed} {verb} not on PATH: {_consequence(facts, names)}.",
+        remedy="\n".join(install_commands(facts, names)),
+        missing=list(names),
+    )

@@ -1,0 +1,32 @@
+"""Install what Meta's download.sh runs (bash, wget, md5sum), the way this platform installs things."""
+
+from __future__ import annotations
+
+from llamadoctor.checks.missing_tools import LINUX_MANAGERS, install_commands, missing
+from llamadoctor.facts import Facts
+from llamadoctor.model import Action, Applicability, Finding, Manual
+from llamadoctor.registry import fix
+
+
+def _text(facts: Facts, names: tuple[str, ...]) -> str:
+    wanted = ", ".join(names)
+    if facts.os == "darwin":
+        return f"Install {wanted} with Homebrew (https://brew.sh); md5sum comes with coreutils:"
+    if facts.os == "windows":
+        if "bash" in names:
+            return ("download.sh needs a Linux shell: install WSL, restart, then run download.sh inside it "
+                    "(its Ubuntu needs wget and coreutils):")
+        return f"Git Bash lacks {wanted}: install it with winget (then reopen Git Bash), or use WSL:"
+    if sum(facts.tools.has(tool) for tool, _ in LINUX_MANAGERS) == 1:
+        return f"Install {wanted}:"
+    return f"Install {wanted} with your distribution's package manager (one of):"
+
+
+@fix(id="install-download-tools", summary="Install bash, wget and md5sum for Meta's download.sh",
+     applicability=Applicability.MANUAL)
+def install_download_tools(finding: Finding, facts: Facts) -> tuple[Action, ...]:
+    """Printed, never run: it needs sudo, Homebrew or a Windows feature install."""
+    names = missing(facts)
+    if not names:
+        return ()
+    return (Manual(_text(facts, names), install_commands(facts, names)),)
