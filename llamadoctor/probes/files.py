@@ -123,9 +123,7 @@ def probe_repo(repo: Path) -> RepoFacts | None:
     dialogs = count_dialogs(chat) if _is_file(chat) else None
     if script is None and not sources and flavour is None:
         return None
-    generation = {
-        s.path: "\n".join(_line(s.content, n) for n in s.nccl_lines) for s in sources if s.nccl_lines
-    }
+    generation = {s.path: "\n".join(_line(s.content, n) for n in s.nccl_lines) for s in sources if s.nccl_lines}
     return RepoFacts(
         str(repo),
         script,
@@ -202,9 +200,7 @@ def read_source(path: Path) -> SourceFile | None:
         return None
     text = content.decode("utf-8", "replace")
     lines = tuple(
-        n
-        for n, line in enumerate(text.splitlines(), 1)
-        if NCCL_CALL.search(line) and not line.lstrip().startswith("#")
+        n for n, line in enumerate(text.splitlines(), 1) if NCCL_CALL.search(line) and not line.lstrip().startswith("#")
     )
     return SourceFile(str(path), content, lines)
 
@@ -321,11 +317,7 @@ def usual_model_dirs(home: Path, environ: Mapping[str, str]) -> list[tuple[Path,
     hub = (
         Path(environ["HF_HUB_CACHE"])
         if environ.get("HF_HUB_CACHE")
-        else (
-            Path(environ["HF_HOME"]) / "hub"
-            if environ.get("HF_HOME")
-            else home / ".cache" / "huggingface" / "hub"
-        )
+        else (Path(environ["HF_HOME"]) / "hub" if environ.get("HF_HOME") else home / ".cache" / "huggingface" / "hub")
     )
     repos = [p for p in _subdirs(hub) if p.name.startswith("models--") and "llama" in p.name.lower()]
     for repo in repos[:MAX_USUAL]:
@@ -411,16 +403,12 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
     try:
         files, dirs = _listing(path)
     except OSError as exc:
-        return ModelDir(
-            str(path), "unknown", source=source, error=f"cannot be listed ({exc.strerror or exc})"
-        )
+        return ModelDir(str(path), "unknown", source=source, error=f"cannot be listed ({exc.strerror or exc})")
     fmt = _format(path, files, dirs)
     params: dict[str, Any] | None = None
     error: str | None = None
     raw: bytes | None = None
-    params_file = (
-        "params.json" if "params.json" in files else "config.json" if "config.json" in files else None
-    )
+    params_file = "params.json" if "params.json" in files else "config.json" if "config.json" in files else None
     if params_file:
         params, error, raw = read_json(path / params_file)
     weight_names = sorted(n for n in files if _is_weights(n, fmt))
@@ -435,10 +423,16 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
     subdirs = tuple(
         d
         for d in dirs
-        if (d == "original" and fmt == "meta-in-hf")
-        or (fmt == "parent" and _is_file(path / d / "params.json"))
+        if (d == "original" and fmt == "meta-in-hf") or (fmt == "parent" and _is_file(path / d / "params.json"))
     )
     details: dict[str, Any] = {}
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if index in files:
+            data, _, _ = read_json(path / index)
+            weight_map = data.get("weight_map") if data else None
+            if isinstance(weight_map, dict):
+                needed = sorted({str(v) for v in weight_map.values()})
+                details["index_missing"] = [n for n in needed if files.get(n, -1) <= 0]
     if fmt == "meta-in-hf":
         with contextlib.suppress(OSError):
             details["original_files"] = sorted(os.listdir(path / "original"))[:50]
@@ -496,12 +490,7 @@ def _verify(
     models: list[ModelDir], *, do_hash: bool, progress: ProgressFn | None, cache_path: Path | None
 ) -> list[ModelDir]:
     """Verify all checklists in one parallel pass; only given and repo folders are hashed."""
-    jobs = [
-        (i, pair)
-        for i, m in enumerate(models)
-        if m.format in ("meta", "meta-in-hf")
-        for pair in _checklists_of(m)
-    ]
+    jobs = [(i, pair) for i, m in enumerate(models) if m.format in ("meta", "meta-in-hf") for pair in _checklists_of(m)]
     hashed = [pair for i, pair in jobs if models[i].source in ("given", "repo")]
     results: dict[tuple[Path, Path], Checklist] = {}
     if hashed:

@@ -1,0 +1,104 @@
+"""Meta's checklist.chk / tokenizer_checklist.chk: the download verified in Python, md5 by md5."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from llamadoctor.facts import Facts
+from llamadoctor.files import Checklist, ChecksumEntry
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model_info import files_list
+from llamadoctor.registry import check
+from llamadoctor.testing import linux_gpu, mac_arm
+from llamadoctor.testing_files import meta_model
+
+OK = ChecksumEntry("consolidated.00.pth", "0" * 32, "ok", "0" * 32, 13476925163)
+BAD = ChecksumEntry("consolidated.00.pth", "0" * 32, "mismatch", "f" * 32, 13476925163)
+CHK = "/home/ada/llama/llama-2-7b/checklist.chk"
+
+
+def _problems(chk: Checklist) -> list[str]:
+    name = chk.path.replace("\\", "/").rsplit("/", 1)[-1]
+    if chk.status == "empty":
+        return [
+            f"{name} is empty, so nothing was ever verified (`md5sum: {name}: no properly formatted MD5 "
+            "checksum lines found`): the download failed, likely an expired link"
+        ]
+    if chk.status == "html":
+        return [f"{name} is a web page, not a checklist: the download failed (expired link?)"]
+    if chk.status == "unreadable":
+        return [f"{name} cannot be read"]
+    out = []
+    if chk.bad_lines:
+        out.append(f"{name} has lines that are not `<md5>  <file>`: {chk.bad_lines[0]!r}")
+    outside = [e.name for e in chk.entries if e.status == "outside"]
+    if outside:
+        out.append(f"{name} names files outside the model folder, not checked: {files_list(outside)}")
+    failed = [e.name for e in chk.entries if e.status == "mismatch"]
+    if failed:
+        out.append(
+            f"{files_list(failed)} FAILED the md5 check (`md5sum: WARNING: {len(failed)} of "
+            f"{len(chk.entries)} computed checksums did NOT match`)"
+        )
+    missing = [e.name for e in chk.entries if e.status in ("missing", "unreadable")]
+    if missing:
+        out.append(f"{files_list(missing)} listed in {name} cannot be found or read")
+    return out
+
+
+def failed_files(facts: Facts) -> list[str]:
+    """Paths of files whose md5 failed or that are missing, for the re-download fix."""
+    out = []
+    for model in facts.models:
+        for chk in model.checklists:
+            root = chk.path.replace("\\", "/").rsplit("/", 1)[0]
+            out += [f"{root}/{e.name}" for e in chk.entries if e.status in ("mismatch", "missing", "unreadable")]
+    return out
+
+
+@check(
+    id="checksum-mismatch",
+    summary="downloaded files do not match Meta's checklist",
+    severity=Severity.ERROR,
+    group=Group.MODEL,
+    fixes=("redownload-failed-shards",),
+    slow=True,
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(checklists=(Checklist(CHK, "ok", (OK,)),)),))),
+        Healthy(
+            linux_gpu(
+                models=(
+                    meta_model(
+                        checklists=(Checklist(CHK, "ok", (dataclasses.replace(OK, status="skipped", actual=None),)),)
+                    ),
+                )
+            )
+        ),
+        Broken(linux_gpu(models=(meta_model(checklists=(Checklist(CHK, "ok", (BAD,)),)),)), expect="FAILED"),
+        Broken(mac_arm(models=(meta_model(checklists=(Checklist(CHK, "empty"),)),)), expect="nothing was ever"),
+    ),
+)
+def checksum_mismatch(facts: Facts) -> Iterator[Finding]:
+    """What it checks: every file listed in checklist.chk (and tokenizer_checklist.chk) against its md5,
+    hashed by llamadoctor itself in parallel (results remembered by path, size and mtime, so a second run is
+    instant; --no-hash skips it). An empty, HTML or malformed checklist, and names that leave the model
+    folder, are findings too.
+
+    Why it matters: an interrupted or expired download leaves short or empty files that fail much later. On
+    Apple Silicon Meta's download.sh runs `md5 checklist.chk`, which prints one hash and verifies nothing,
+    so a bad shard there goes unnoticed until loading.
+
+    How to fix: re-download only the files that failed, with a fresh link from llama.com
+    (`llamadoctor fix checksum-mismatch` names them), then check again.
+    """
+    for model in facts.models:
+        for chk in model.checklists:
+            problems = _problems(chk)
+            if problems:
+                yield checksum_mismatch.finding(
+                    f"{model.path}: " + "; ".join(problems) + ".",
+                    path=model.path,
+                    checklist=chk.path,
+                    failed=[e.name for e in chk.entries if e.status != "ok"],
+                )

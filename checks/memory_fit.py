@@ -1,0 +1,205 @@
+"""Will the model fit: VRAM (or RAM) for the run asked for, and disk for a conversion to HF format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.estimate import Estimate, estimate, gib, ways_out
+from llamadoctor.facts import Facts, Memory, Options
+from llamadoctor.files import ModelDir, targets
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model_info import arch_of, label, model_version
+from llamadoctor.registry import check
+from llamadoctor.testing import GiB, gpu, linux_cpu, linux_gpu, nvidia, windows_conda
+from llamadoctor.testing_files import LLAMA2_70B, LLAMA3_8B, meta_model
+
+
+def device_of(facts: Facts) -> str:
+    """Where the run would go: "cuda" with NVIDIA GPUs and a CUDA torch, "mps" on Apple Silicon, else "cpu"."""
+    if facts.gpu.gpus and facts.torch.cuda:
+        return "cuda"
+    if facts.gpu.apple_silicon and facts.torch.mps is not False:
+        return "mps"
+    return "cpu"
+
+
+def _nproc(model: ModelDir, options: Options) -> int:
+    if options.nproc:
+        return options.nproc
+    return max(1, len(model.meta_shards)) if model.format == "meta" else 1
+
+
+def _estimate(model: ModelDir, facts: Facts, device: str) -> Estimate | None:
+    arch = arch_of(model)
+    if arch is None:
+        return None
+    opts = facts.options
+    try:
+        return estimate(
+            arch,
+            dtype=opts.dtype,
+            device=device,
+            max_seq_len=opts.max_seq_len,
+            max_batch_size=opts.max_batch_size,
+            nproc=_nproc(model, opts),
+        )
+    except ValueError:  # an unknown --dtype is the CLI's business
+        return None
+
+
+def _settings(est: Estimate) -> str:
+    return f"{est.dtype}, max_seq_len {est.max_seq_len}, max_batch_size {est.max_batch_size}"
+
+
+def _breakdown(est: Estimate) -> str:
+    n = est.nproc
+    return (
+        f"weights {gib(est.weights_bytes // n)} + KV cache {gib(est.kv_cache_bytes // n)} + activations "
+        f"{gib(est.activation_bytes)} + overhead {gib(est.overhead_bytes)}"
+    )
+
+
+def _exits(est: Estimate, available: int, facts: Facts, device: str) -> str:
+    exits = ways_out(est, available)
+    if device != "cpu":
+        cpu = est.with_(device="cpu")
+        if cpu.total_bytes <= facts.memory.ram_available:
+            exits.append(
+                f"run on the CPU (needs {gib(cpu.total_bytes)} of {gib(facts.memory.ram_available)} "
+                "RAM available; slow)"
+            )
+    exits.append("a smaller model (or a quantized one through llama.cpp/Ollama)")
+    return "Ways out: " + "; ".join(exits) + "."
+
+
+def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
+    out = []
+    for g in facts.gpu.gpus[: est.nproc]:
+        if est.per_device_bytes > g.memory_free:
+            out.append(f"GPU {g.index} ({g.name}) has {gib(g.memory_free)} free of {gib(g.memory_total)}")
+    return out
+
+
+@check(
+    id="memory-insufficient",
+    summary="the model and its KV cache do not fit in free VRAM or RAM",
+    severity=Severity.ERROR,
+    group=Group.MODEL,
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(),))),
+        Healthy(linux_cpu(models=(meta_model(),), options=Options(dtype="bf16"))),
+        Broken(windows_conda(models=(meta_model(),)), expect="GPU 0 (NVIDIA GeForce RTX 4070) has"),
+        Broken(
+            linux_cpu(models=(meta_model(LLAMA2_70B, n_shards=8),), memory=Memory(32 * GiB, 24 * GiB)), expect="RAM"
+        ),
+        Broken(
+            linux_gpu(
+                models=(meta_model(LLAMA3_8B),),
+                options=Options(max_seq_len=131072, max_batch_size=4),
+                gpu=nvidia(gpu("NVIDIA A100 80GB PCIe", vram_gib=80)),
+            ),
+            expect="--max-seq-len",
+        ),
+    ),
+)
+def memory_insufficient(facts: Facts) -> Iterator[Finding]:
+    """What it checks: weights + KV cache (Meta preallocates it for --max-seq-len x --max-batch-size) +
+    activations + runtime overhead, per process, against the free VRAM of each GPU it would use, or against
+    available RAM on CPU and Apple Silicon (unified memory). The same estimator backs `llamadoctor estimate`.
+
+    Why it matters: a 7B model in 16-bit is 12.6 GiB before its cache; on a 12 GB card that is
+    `torch.cuda.OutOfMemoryError: CUDA out of memory` after a long load, and on CPU the OOM killer's bare
+    `Killed`.
+
+    How to fix: the message lists what would fit: bf16/fp16 instead of fp32, a shorter --max-seq-len, a
+    smaller --max-batch-size, the CPU, or a smaller or quantized model.
+    """
+    device = device_of(facts)
+    for model in targets(facts.models):
+        est = _estimate(model, facts, device)
+        if est is None:
+            continue
+        what = f"{model.path} ({label(model_version(model))}, {est.params:,} parameters)"
+        if device == "cuda":
+            short = _gpu_shortfalls(est, facts)
+            if short:
+                yield memory_insufficient.finding(
+                    f"{what} needs {gib(est.per_device_bytes)} per GPU with {_settings(est)} ({_breakdown(est)}), "
+                    f"but {'; '.join(short)}. "
+                    + _exits(est, min(g.memory_free for g in facts.gpu.gpus), facts, device),
+                    path=model.path,
+                    needed=est.per_device_bytes,
+                    device=device,
+                )
+            continue
+        available = facts.memory.ram_available
+        if est.total_bytes > available:
+            where = "unified memory (Apple Silicon)" if device == "mps" else "RAM"
+            yield memory_insufficient.finding(
+                f"{what} needs {gib(est.total_bytes)} of {where} with {_settings(est)} ({_breakdown(est)}), "
+                f"but {gib(available)} is available. " + _exits(est, available, facts, device),
+                path=model.path,
+                needed=est.total_bytes,
+                device=device,
+            )
+
+
+def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
+    """(bytes for transformers' convert_llama_weights_to_hf.py, bytes for llamadoctor's streaming converter)."""
+    weights = model.weights_bytes
+    arch = arch_of(model)
+    if weights <= 0 or arch is None:
+        return None
+    return 2 * weights, weights + 2 * arch.largest_tensor()
+
+
+@check(
+    id="disk-insufficient-for-conversion",
+    summary="not enough free disk to convert the model to Hugging Face format",
+    severity=Severity.WARNING,
+    group=Group.MODEL,
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(),))),
+        Broken(linux_gpu(models=(meta_model(disk_free=20 * GiB),)), expect="convert_llama_weights_to_hf.py"),
+        Broken(linux_gpu(models=(meta_model(disk_free=5 * GiB),)), expect="streaming converter"),
+    ),
+)
+def disk_insufficient_for_conversion(facts: Facts) -> Iterator[Finding]:
+    """What it checks: free space on the file system of each Meta-format model folder (where a conversion
+    writes by default) against what a conversion to Hugging Face format needs: about 2x the model for
+    transformers' convert_llama_weights_to_hf.py (it writes a tmp/ copy, then the safetensors), about 1x plus
+    the largest tensor for llamadoctor's streaming converter.
+
+    Why it matters: the transformers script runs for minutes and then fails with `PytorchStreamWriter failed
+    writing file data/...: file write failed` (inline_container.cc), leaving a partial output behind.
+
+    How to fix: free space, or choose an --output_dir on a file system with room; or use the pre-converted
+    `-hf` repositories.
+    """
+    for model in targets(facts.models):
+        needs = conversion_needs(model) if model.format == "meta" else None
+        if needs is None or model.disk_free is None:
+            continue
+        transformers, ours = needs
+        if model.disk_free >= transformers:
+            continue
+        free = gib(model.disk_free)
+        if model.disk_free >= ours:
+            yield disk_insufficient_for_conversion.finding(
+                f"{model.path}: {free} free, but transformers' convert_llama_weights_to_hf.py needs about "
+                f"{gib(transformers)} (2x the model); llamadoctor's streaming converter needs {gib(ours)} and fits.",
+                path=model.path,
+                free=model.disk_free,
+                needed_transformers=transformers,
+                needed_streaming=ours,
+            )
+        else:
+            yield disk_insufficient_for_conversion.finding(
+                f"{model.path}: {free} free, but a conversion to Hugging Face format needs {gib(ours)} even with "
+                f"llamadoctor's streaming converter (1x the model plus its largest tensor), and about "
+                f"{gib(transformers)} with transformers' convert_llama_weights_to_hf.py.",
+                path=model.path,
+                free=model.disk_free,
+                needed_transformers=transformers,
+                needed_streaming=ours,
+            )

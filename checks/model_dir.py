@@ -1,0 +1,232 @@
+"""Model folders: complete for the tools that will read them, and of one Llama generation throughout."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from llamadoctor.facts import Facts
+from llamadoctor.files import ModelDir, targets
+from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model_info import files_list, label, model_version
+from llamadoctor.registry import check
+from llamadoctor.testing import linux_gpu
+from llamadoctor.testing_files import (
+    LLAMA2_7B,
+    LLAMA31_8B,
+    SP_TOKENIZER,
+    TIKTOKEN_TOKENIZER,
+    hf_model,
+    llama3_model,
+    meta_model,
+    repo_with,
+)
+
+META_CODE = ("llama", "llama1", "llama3", "codellama", "llama-models")
+
+
+def _meta_problems(model: ModelDir) -> list[str]:
+    problems = []
+    if model.params_error:
+        problems.append(f"params.json {model.params_error} (the download failed: `JSONDecodeError` when loading)")
+    elif model.params_file != "params.json":
+        problems.append("params.json is missing")
+    elif model.params is not None and not {"dim", "n_layers", "n_heads"} <= set(model.params):
+        missing = sorted({"dim", "n_layers", "n_heads"} - set(model.params))
+        problems.append(f"params.json lacks {', '.join(missing)}")
+    if not model.shards:
+        problems.append(f"there is no consolidated.*.pth (`no checkpoint files found in {model.name}/`)")
+    if model.tokenizer is None:
+        problems.append("tokenizer.model is neither in it nor beside it (`AssertionError: tokenizer.model`)")
+    return problems
+
+
+def _hf_problems(model: ModelDir) -> list[str]:
+    problems = []
+    if model.params_error:
+        problems.append(f"config.json {model.params_error}")
+    if not model.shards:
+        problems.append("it has no *.safetensors or pytorch_model*.bin weights")
+    missing = list(model.details.get("index_missing", ()))
+    if missing:
+        problems.append(f"weights listed in its index are missing: {files_list(missing)}")
+    if not {"tokenizer.json", "tokenizer.model"} & set(model.files):
+        problems.append("it has no tokenizer.json or tokenizer.model")
+    return problems
+
+
+def _for_meta_code(model: ModelDir, facts: Facts) -> bool:
+    """Meta's reference code will read this folder: it is a target and --repo is a clone of Meta's code."""
+    return bool(facts.repo and facts.repo.flavour in META_CODE and model in targets(facts.models))
+
+
+def _looks_meant_for_hf(model: ModelDir) -> bool:
+    hf_files = {"tokenizer_config.json", "generation_config.json", "special_tokens_map.json"}
+    return model.source == "hf-cache" or model.name.lower().endswith("-hf") or bool(hf_files & set(model.files))
+
+
+def _problems(model: ModelDir, facts: Facts) -> list[str]:
+    if model.format == "missing":
+        return [f"it {model.error}"]
+    if model.error:
+        return [f"it {model.error}"]
+    if model.format == "meta":
+        problems = _meta_problems(model)
+        if _looks_meant_for_hf(model) and not (facts.repo and facts.repo.flavour in META_CODE):
+            problems.append(
+                "it is in Meta's format but looks meant for Hugging Face tools, which fail with "
+                "`does not appear to have a file named config.json`: use the `-hf` repository or "
+                "convert it"
+            )
+        return problems
+    if model.format in ("hf", "meta-in-hf"):
+        problems = _hf_problems(model)
+        if _for_meta_code(model, facts):
+            if model.format == "meta-in-hf":
+                problems.append(
+                    f"Meta's code needs the Meta files: use --ckpt_dir {model.path}/original "
+                    f"(this folder gives `no checkpoint files found in {model.name}/`)"
+                )
+            else:
+                problems.append(
+                    "it is in Hugging Face format, but Meta's code needs params.json and "
+                    "consolidated.*.pth (`FileNotFoundError: ... params.json`): use the Meta download "
+                    "or the `original/` folder of the HF repository"
+                )
+        return problems
+    if model.format == "parent":
+        inner = ", ".join(f"{d}/" for d in model.subdirs)
+        return [
+            f"it holds model folders ({inner}) rather than a model: the old Llama 1 layout. Point Meta's "
+            f"code and the current converter at {model.path}/{model.subdirs[0]}; old "
+            "convert_llama_weights_to_hf.py wanted --input_dir with --model_size instead"
+        ]
+    if model.source == "given":
+        return ["it has neither params.json (Meta format) nor config.json (Hugging Face format)"]
+    return []
+
+
+@check(
+    id="model-dir-incomplete",
+    summary="a model folder is missing files the tools need",
+    severity=Severity.ERROR,
+    group=Group.MODEL,
+    fixes=("redownload-failed-shards",),
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(),))),
+        Healthy(linux_gpu(models=(hf_model(),))),
+        Broken(linux_gpu(models=(meta_model(tokenizer=None),)), expect="tokenizer.model"),
+        Broken(linux_gpu(models=(meta_model(shards=()),)), expect="no checkpoint files found"),
+        Broken(linux_gpu(repo=repo_with(), models=(hf_model(),)), expect="Hugging Face format"),
+        Broken(linux_gpu(models=(meta_model(path="/home/ada/Llama-2-7b-hf"),)), expect="config.json"),
+    ),
+)
+def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
+    """What it checks: that each model folder has what the tool reading it needs. Meta format: params.json
+    (valid), consolidated.*.pth and tokenizer.model (inside, or beside it as Llama 2's download.sh leaves it).
+    Hugging Face format: config.json, all weights its index lists, a tokenizer. It also catches a Hugging Face
+    folder handed to Meta's code, a Meta folder meant for Hugging Face tools, the `original/` folder of an HF
+    repo, and the old Llama 1 layout with the model in `7B/`.
+
+    Why it matters: the failures come late and read unrelated: `no checkpoint files found in llama-2-7b/`,
+    `AssertionError: tokenizer.model`, `OSError: ... does not appear to have a file named config.json`,
+    `FileNotFoundError: ... 7B/params.json`, a JSONDecodeError from a 0-byte params.json.
+
+    How to fix: point the tool at the right folder (the message names it); re-download the missing files with
+    a fresh link; for Hugging Face tools use the `-hf` repository or convert the Meta files.
+    """
+    for model in facts.models:
+        problems = _problems(model, facts)
+        if problems:
+            yield model_dir_incomplete.finding(
+                f"{model.path}: " + "; ".join(problems) + ".", path=model.path, format=model.format
+            )
+
+
+def _code_mismatch(flavour: str | None, version: str | None) -> str | None:
+    if flavour in ("llama", "llama1", "codellama") and version in ("3", "3.1", "3.2"):
+        return (
+            f"--repo is Meta's {flavour} code (SentencePiece), which cannot load {label(version)}: "
+            "`could not parse ModelProto` and size mismatches; use meta-llama/llama-models or the HF format"
+        )
+    if flavour == "llama" and version == "code":
+        return "Meta's Llama 2 code rejects Code Llama's params.json: `unexpected keyword argument 'rope_theta'`"
+    if flavour == "llama3" and version in ("3.1", "3.2"):
+        return (
+            f"meta-llama/llama3 code cannot read {label(version)}'s params.json: `ModelArgs.__init__() got an "
+            "unexpected keyword argument 'use_scaled_rope'`; use meta-llama/llama-models (do not delete the "
+            "key: the long-context RoPE scaling would silently go)"
+        )
+    if flavour in ("llama3", "llama-models") and version in ("1", "2", "code"):
+        return (
+            f"--repo is Meta's Llama 3 code (tiktoken), which cannot read {label(version)}'s SentencePiece "
+            "tokenizer: `not enough values to unpack`; use meta-llama/llama for Llama 2"
+        )
+    return None
+
+
+def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
+    version = model_version(model)
+    tok = model.tokenizer
+    out = []
+    if tok and tok.kind == "tiktoken" and version in ("1", "2", "code"):
+        out.append(
+            f"its tokenizer.model is tiktoken (Llama 3) but params.json is {label(version)}'s: Llama 2 "
+            "code fails with `RuntimeError: Internal: could not parse ModelProto`"
+        )
+    elif tok and tok.kind == "sentencepiece" and version in ("3", "3.1", "3.2"):
+        where = " (the one beside the folder)" if tok.in_parent else ""
+        out.append(
+            f"its tokenizer.model{where} is SentencePiece (Llama 1/2) but params.json is "
+            f"{label(version)}'s: tiktoken fails with `not enough values to unpack` and Meta's Llama 3 "
+            "code with `assert model_args.vocab_size == tokenizer.n_words`"
+        )
+    if model in targets(facts.models) and facts.repo and model.format == "meta":
+        mismatch = _code_mismatch(facts.repo.flavour, version)
+        if mismatch:
+            out.append(mismatch)
+    return out
+
+
+@check(
+    id="model-version-mismatch",
+    summary="model files, tokenizer or code are from different Llama generations",
+    severity=Severity.ERROR,
+    group=Group.MODEL,
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(),))),
+        Healthy(linux_gpu(models=(llama3_model(),), repo=repo_with(flavour="llama3"))),
+        Broken(linux_gpu(models=(meta_model(tokenizer=TIKTOKEN_TOKENIZER),)), expect="could not parse ModelProto"),
+        Broken(linux_gpu(models=(llama3_model(tokenizer=SP_TOKENIZER),)), expect="not enough values to unpack"),
+        Broken(
+            linux_gpu(models=(llama3_model(LLAMA31_8B),), repo=repo_with(flavour="llama3")), expect="use_scaled_rope"
+        ),
+        Broken(
+            linux_gpu(
+                models=(dataclasses.replace(meta_model(), params={**LLAMA2_7B, "rope_theta": 1e6}),),
+                repo=repo_with(flavour="llama"),
+            ),
+            expect="rope_theta",
+        ),
+    ),
+)
+def model_version_mismatch(facts: Facts) -> Iterator[Finding]:
+    """What it checks: which Llama (1, 2, Code Llama, 3, 3.1, 3.2) each folder is, from params.json (keys such
+    as n_kv_heads, rope_theta, use_scaled_rope, vocab_size 128256) and the tokenizer's format (SentencePiece
+    protobuf for 1/2, tiktoken text for 3.x), and whether the tokenizer and Meta's code in --repo match it.
+
+    Why it matters: each generation's code rejects the others' files with errors that do not name the cause:
+    `could not parse ModelProto`, `unexpected keyword argument 'use_scaled_rope'` or `'rope_theta'`,
+    `not enough values to unpack`, size mismatches of tok_embeddings (128256 vs 32000).
+
+    How to fix: keep each model's own tokenizer.model with it, and use the matching code: meta-llama/llama for
+    Llama 2, meta-llama/llama3 for Llama 3, meta-llama/llama-models for 3.1/3.2 (or the HF format).
+    """
+    for model in facts.models:
+        problems = _mismatches(model, facts)
+        if problems:
+            yield model_version_mismatch.finding(
+                f"{model.path} ({label(model_version(model))}): " + "; ".join(problems) + ".",
+                path=model.path,
+                version=model_version(model),
+            )
