@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from llamadoctor.checks._advice import torch_install
 from llamadoctor.facts import Facts
@@ -64,7 +65,7 @@ def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
     update = f"update the NVIDIA driver to {native} or newer" if native else "update the NVIDIA driver"
     install = torch_install(facts, reinstall=True)
     remedy = f"{update}, or install the torch build this driver runs: {install.command}"
-    evidence = {"torch_cuda": torch.cuda, "driver_cuda": driver_cuda, "driver": gpu.driver_version}
+    evidence: dict[str, Any] = {"torch_cuda": torch.cuda, "driver_cuda": driver_cuda, "driver": gpu.driver_version}
     if runs_by_minor_compat(torch.cuda, gpu.driver_version, facts.os):
         floor = minor_compat_driver(version_tuple(torch.cuda)[0], facts.os)
         yield cuda_driver_too_old.finding(

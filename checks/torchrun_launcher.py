@@ -76,7 +76,7 @@ def _same_interpreter(facts: Facts, a: str, b: str) -> bool:
     path = facts.path
 
     def norm(p: str) -> str:
-        return path.normcase(path.normpath(p))
+        return str(path.normcase(path.normpath(p)))
 
     if norm(a) == norm(b):
         return True
