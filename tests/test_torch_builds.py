@@ -47,7 +47,9 @@ def test_flavour_names() -> None:
         ("2.8.0+cu128", "12.8", "sm_70", "sm_50"),
         ("2.8.0+cu126", "12.6", "sm_50", "sm_120"),
         ("2.9.1+cu130", "13.0", "sm_110", "sm_70"),
-        ("2.12.0+cu128", "12.8", "sm_120", "sm_60"),  # newer than the table: its newest row
+        ("2.10.0+cu128", "12.8", "sm_70", "sm_60"),
+        ("2.11.0+cu128", "12.8", "sm_75", "sm_70"),  # Volta left cu128 in 2.11 (pytorch#182250)
+        ("2.13.0+cu128", "12.8", "sm_120", "sm_70"),  # newer than the table: its newest row
     ],
 )
 def test_arch_lists(version: str, cuda: str, has: str, lacks: str) -> None:
