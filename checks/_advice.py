@@ -53,7 +53,7 @@ def _cuda_flavour(facts: Facts) -> tuple[str, str]:
                     f"driver to {need} or newer first (https://www.nvidia.com/Download/index.aspx)")
 
 
-def torch_install(facts: Facts, *, reinstall: bool = False) -> TorchInstall:
+def install_advice(facts: Facts, *, reinstall: bool = False) -> TorchInstall:
     """The pip command that installs the right torch build for this machine, for the target interpreter."""
     flavour: str | None = None
     note = ""

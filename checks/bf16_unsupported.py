@@ -27,6 +27,8 @@ TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"),
         Healthy(linux_gpu(gpu=TESLA_T4, options=Options(dtype="fp16"))),
         Broken(linux_gpu(gpu=TESLA_T4), expect="Tesla T4 has compute capability 7.5"),
         Broken(linux_gpu(gpu=TWO_GPUS), expect="GPU 1, Tesla V100-SXM2-16GB"),
+        Broken(windows_conda(gpu=nvidia(gpu("NVIDIA GeForce RTX 2080 Ti", vram_gib=11, cc=(7, 5)))),
+               expect="RTX 2080 Ti has compute capability 7.5"),
     ],
 )
 def bf16_unsupported(facts: Facts) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llamadoctor.checks._advice import torch_install
+from llamadoctor.checks._advice import install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
 from llamadoctor.registry import check
@@ -63,7 +63,7 @@ def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
     driver = f"driver {gpu.driver_version}" if gpu.driver_version else "the NVIDIA driver"
     native = min_driver(torch.cuda, facts.os)
     update = f"update the NVIDIA driver to {native} or newer" if native else "update the NVIDIA driver"
-    install = torch_install(facts, reinstall=True)
+    install = install_advice(facts, reinstall=True)
     remedy = f"{update}, or install the torch build this driver runs: {install.command}"
     evidence: dict[str, Any] = {"torch_cuda": torch.cuda, "driver_cuda": driver_cuda, "driver": gpu.driver_version}
     if runs_by_minor_compat(torch.cuda, gpu.driver_version, facts.os):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._advice import torch_install
+from llamadoctor.checks._advice import install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
 from llamadoctor.registry import check
@@ -60,7 +60,7 @@ def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
         cc = device.compute_capability
         if cc is None or runs_on(torch.arch_list, cc):
             continue
-        advice = torch_install(facts, reinstall=True)
+        advice = install_advice(facts, reinstall=True)
         yield gpu_arch_unsupported.finding(
             f"GPU {device.index}, {device.name}, has compute capability {cc[0]}.{cc[1]} ({arch_name(cc)}), "
             "but "

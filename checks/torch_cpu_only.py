@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._advice import torch_install
+from llamadoctor.checks._advice import install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
 from llamadoctor.registry import check
@@ -59,7 +59,7 @@ def torch_cpu_only(facts: Facts) -> Iterator[Finding]:
         return
     first = facts.gpu.gpus[0]
     others = f" and {len(facts.gpu.gpus) - 1} more" if len(facts.gpu.gpus) > 1 else ""
-    advice = torch_install(facts, reinstall=True)
+    advice = install_advice(facts, reinstall=True)
     yield torch_cpu_only.finding(
         f"torch {torch.version} has no CUDA, but this machine has an {first.name}{others} "
         f"({_gpu_driver(facts)}): "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._advice import torch_install
+from llamadoctor.checks._advice import install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
 from llamadoctor.registry import check
@@ -48,7 +48,7 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
     """
     if facts.torch.installed:
         return
-    advice = torch_install(facts)
+    advice = install_advice(facts)
     why = f" ({advice.note})" if advice.note else ""
     yield torch_missing.finding(
         f"torch is not installed for {facts.python.executable} (Python {facts.python.version}).",
@@ -77,7 +77,7 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
     ],
 )
 def torch_broken(facts: Facts) -> Iterator[Finding]:
-    """torch is installed but `import torch` fails (or crashes) in the target interpreter.
+    """torch is installed but importing it fails (or crashes) in the target interpreter.
 
     What it checks: the error the torch probe recorded: a missing or unreadable file of the installation (fast
     mode), or the import error raised in a subprocess of the target interpreter (`--deep`).
@@ -94,7 +94,7 @@ def torch_broken(facts: Facts) -> Iterator[Finding]:
     if not error:
         return
     how = "files of the installation are broken" if torch.broken else "importing it fails"
-    advice = torch_install(facts, reinstall=True)
+    advice = install_advice(facts, reinstall=True)
     yield torch_broken.finding(
         f"torch {torch.version} at {torch.location} is installed but {how}: {error}",
         remedy=advice.command,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.checks._advice import driver_label, torch_install
+from llamadoctor.checks._advice import driver_label, install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
@@ -26,7 +26,7 @@ def reinstall_torch_cuda(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     """Print the pip command; never run it: it replaces gigabytes of packages in the user's environment."""
     if not _needed(facts):
         return ()
-    advice = torch_install(facts, reinstall=facts.torch.installed)
+    advice = install_advice(facts, reinstall=facts.torch.installed)
     if advice.flavour and advice.flavour.startswith("cu"):
         text = (f"Install torch built for CUDA {flavour_cuda(advice.flavour)} ({advice.flavour}) into "
                 f"{facts.python.executable}; {driver_label(facts)} runs it.")

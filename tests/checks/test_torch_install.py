@@ -1,7 +1,12 @@
 from __future__ import annotations
 
-from llamadoctor.checks.torch_cpu_only import torch_cpu_only
-from llamadoctor.checks.torch_install import torch_broken, torch_missing
+from llamadoctor.checks.torch_cpu_only import (
+    torch_cpu_only,
+)
+from llamadoctor.checks.torch_install import (
+    torch_broken,
+    torch_missing,
+)
 from llamadoctor.facts import Facts, GpuInfo
 from llamadoctor.model import Finding
 from llamadoctor.testing import (

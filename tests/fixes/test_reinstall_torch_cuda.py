@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from llamadoctor.checks.torch_cpu_only import torch_cpu_only
+from llamadoctor.checks.torch_cpu_only import (
+    torch_cpu_only,
+)
 from llamadoctor.fixes.reinstall_torch_cuda import reinstall_torch_cuda
 from llamadoctor.model import Manual
 from llamadoctor.testing import linux_cpu_only_torch, linux_gpu, mac_arm, no_torch, torch_info, windows_conda

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from llamadoctor.checks.torchrun_launcher import torchrun_launcher_broken
+from llamadoctor.checks.torchrun_launcher import (
+    torchrun_launcher_broken,
+)
 from llamadoctor.facts import Facts, Launcher
 from llamadoctor.fixes.rewrite_torchrun_shebang import rewrite_torchrun_shebang
 from llamadoctor.model import Manual, WriteFile
