@@ -14,7 +14,9 @@ from typing import Optional
 from llamadoctor.facts import ENV_VARS, SECRET_ENV, Disk, Memory, Platform, Tools
 from llamadoctor.probes.proc import Run, output, run
 
-TOOLS = ("wget", "curl", "md5sum", "md5", "bash", "git", "git-lfs", "nvidia-smi")
+# Package managers are looked up too, so install advice names the one this machine has.
+TOOLS = ("wget", "curl", "md5sum", "md5", "bash", "git", "git-lfs", "nvidia-smi", "apt-get", "dnf", "pacman", "brew",
+         "wsl")
 
 
 def os_name(sys_platform: str = sys.platform) -> str:
