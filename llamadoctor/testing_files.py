@@ -157,15 +157,11 @@ def generation_source(
     content: bytes = LLAMA2_GENERATION,
     path: str = f"{HOME}/llama/generation.py",
 ) -> SourceFile:
-    lines = tuple(
-        n for n, line in enumerate(content.decode().splitlines(), 1) if 'init_process_group("nccl")' in line
-    )
+    lines = tuple(n for n, line in enumerate(content.decode().splitlines(), 1) if 'init_process_group("nccl")' in line)
     return SourceFile(path, content, lines)
 
 
-def expected_shapes(
-    params: Mapping[str, Any], n_shards: int = 1, shard: int = 0
-) -> dict[str, tuple[int, ...]]:
+def expected_shapes(params: Mapping[str, Any], n_shards: int = 1, shard: int = 0) -> dict[str, tuple[int, ...]]:
     from llamadoctor.estimate import Arch
 
     arch = Arch.from_params(params, vocab_size=32000)
@@ -302,6 +298,102 @@ def hf_model(path: str = f"{HOME}/Llama-2-7b-chat-hf", **fields: Any) -> ModelDi
         }
     )
     fields.setdefault("source", "given")
-    return ModelDir(
-        path, "hf", files, fields.pop("params", config), params_file="config.json", shards=shards, **fields
-    )
+    return ModelDir(path, "hf", files, fields.pop("params", config), params_file="config.json", shards=shards, **fields)
+
+
+# ---- real folders on disk (tests build them in tmp_path; needs torch, which only tests have) ---------------
+
+TINY: Mapping[str, Any] = {
+    "dim": 64,
+    "multiple_of": 32,
+    "n_heads": 4,
+    "n_layers": 2,
+    "norm_eps": 1e-05,
+    "vocab_size": -1,
+}
+TINY_VOCAB = 40
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def sentencepiece_bytes(pieces: int = TINY_VOCAB) -> bytes:
+    """A protobuf shaped like a SentencePiece ModelProto: `pieces` field-1 records, then a trainer spec."""
+    records = []
+    for i in range(pieces):
+        text = f"p{i}".encode()
+        piece = b"\x0a" + varint(len(text)) + text + b"\x15\x00\x00\x00\x00"
+        records.append(b"\x0a" + varint(len(piece)) + piece)
+    return b"".join(records) + b"\x12\x04\x08\x01\x10\x02"
+
+
+def tiktoken_bytes(ranks: int = 300) -> bytes:
+    import base64
+
+    return b"".join(base64.b64encode(bytes([i % 256, i // 256 + 1])) + b" %d\n" % i for i in range(ranks))
+
+
+def write_shards(
+    folder: Any,
+    params: Mapping[str, Any] = TINY,
+    n_shards: int = 1,
+    *,
+    vocab: int = TINY_VOCAB,
+    dtype: str = "bfloat16",
+) -> list[Any]:
+    """consolidated.NN.pth with tiny tensors of exactly the shapes Meta's shards of `params` have."""
+    import torch
+
+    from llamadoctor.estimate import Arch
+
+    arch = Arch.from_params(params, vocab_size=vocab)
+    shapes = arch.shard_shapes(n_shards)
+    paths = []
+    for i in range(n_shards):
+        tensors = {}
+        for key, shape in shapes.items():
+            names = (
+                [key]
+                if not key.startswith("layers.0.")
+                else [key.replace("layers.0.", f"layers.{n}.", 1) for n in range(arch.n_layers)]
+            )
+            for name in names:
+                tensors[name] = torch.zeros(shape, dtype=getattr(torch, dtype))
+        tensors["rope.freqs"] = torch.zeros(arch.head_dim // 2)
+        path = folder / f"consolidated.{i:02d}.pth"
+        torch.save(tensors, path)
+        paths.append(path)
+    return paths
+
+
+def write_meta_model(
+    folder: Any,
+    params: Mapping[str, Any] = TINY,
+    *,
+    n_shards: int = 1,
+    tokenizer: bytes | None = None,
+    tokenizer_in_parent: bool = False,
+    checklist: bool = True,
+    dtype: str = "bfloat16",
+) -> Any:
+    """A complete tiny Meta-format folder, with checklist.chk holding the real md5 of each file."""
+    import hashlib
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_shards(folder, params, n_shards, dtype=dtype)
+    (folder / "params.json").write_text(json.dumps(params) + "\n")
+    tok = sentencepiece_bytes() if tokenizer is None else tokenizer
+    (folder.parent if tokenizer_in_parent else folder).joinpath("tokenizer.model").write_bytes(tok)
+    if checklist:
+        names = sorted(p.name for p in folder.iterdir() if p.suffix in (".pth", ".json"))
+        lines = [f"{hashlib.md5((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names]
+        (folder / "checklist.chk").write_text("".join(lines))
+    return folder
