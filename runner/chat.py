@@ -52,18 +52,12 @@ def llama2_tokens(dialog: Dialog, tok: Tokenizer) -> list[int]:
     turns = _merge_system(dialog)
     roles_ok = all(m.role == "user" for m in turns[::2]) and all(m.role == "assistant" for m in turns[1::2])
     if not turns or not roles_ok:
-        raise RunError(
-            ROLE_ORDER_ERROR, "order the messages: optional system, then user/assistant alternating"
-        )
+        raise RunError(ROLE_ORDER_ERROR, "order the messages: optional system, then user/assistant alternating")
     if turns[-1].role != "user":
-        raise RunError(
-            f"Last message must be from user, got {turns[-1].role}", "end the dialog with a user turn"
-        )
+        raise RunError(f"Last message must be from user, got {turns[-1].role}", "end the dialog with a user turn")
     ids: list[int] = []
     for user, answer in zip(turns[:-1:2], turns[1::2]):
-        ids += tok.encode(
-            f"{B_INST} {user.content.strip()} {E_INST} {answer.content.strip()} ", bos=True, eos=True
-        )
+        ids += tok.encode(f"{B_INST} {user.content.strip()} {E_INST} {answer.content.strip()} ", bos=True, eos=True)
     ids += tok.encode(f"{B_INST} {turns[-1].content.strip()} {E_INST}", bos=True, eos=False)
     return ids
 

@@ -106,9 +106,7 @@ def permute_from_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 def detect_format(model_dir: Path) -> str:
     if not model_dir.is_dir():
-        raise RunError(
-            f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json"
-        )
+        raise RunError(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
     if (model_dir / "params.json").is_file() or list_shards(model_dir):
         return META
     if (model_dir / "config.json").is_file():
@@ -131,9 +129,7 @@ def read_json(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RunError(f"{path.name} missing in {path.parent}", "download the model folder again") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RunError(
-            f"{path} is not valid JSON ({exc})", "download it again (an HTML error page?)"
-        ) from None
+        raise RunError(f"{path} is not valid JSON ({exc})", "download it again (an HTML error page?)") from None
     if not isinstance(data, dict):
         raise RunError(f"{path} is not a JSON object", "download it again")
     return data
@@ -162,9 +158,7 @@ def load_file(path: Path) -> dict[str, torch.Tensor]:
     except OSError as exc:
         raise RunError(f"cannot read {path}: {exc}", "check the file's permissions") from None
     if head.startswith(b"version https://git-lfs"):
-        raise RunError(
-            f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder"
-        )
+        raise RunError(f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder")
     if len(head) == 0:
         raise RunError(f"{path.name} is empty (0 bytes)", "download this shard again")
     try:

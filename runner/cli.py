@@ -6,7 +6,6 @@ safetensors are imported inside the commands, and a missing torch is one line po
 
 from __future__ import annotations
 
-# ruff: noqa: UP045  typer evaluates annotations at run time, where `X | None` fails on Python 3.9
 import json
 import sys
 from pathlib import Path
@@ -25,9 +24,7 @@ DTYPES = ("auto", "bf16", "fp16", "fp32")
 INSTALL_HINT = "error: `llamadoctor run` needs PyTorch  fix: pip install 'llamadoctor[run]'"
 T = TypeVar("T")
 
-ModelDir = typer.Option(
-    ..., "--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder."
-)
+ModelDir = typer.Option(..., "--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder.")
 TokenizerPath = typer.Option(None, "--tokenizer-path", help="tokenizer.model (default: beside the weights).")
 MaxSeqLen = typer.Option(512, "--max-seq-len", help="Longest prompt + answer in tokens.")
 MaxBatch = typer.Option(6, "--max-batch-size", help="Prompts per batch; more run in several batches.")
@@ -35,9 +32,7 @@ Temperature = typer.Option(0.6, "--temperature", help="0 is greedy.")
 TopP = typer.Option(0.9, "--top-p")
 Seed = typer.Option(1, "--seed", help="Same seed on every rank, as Meta's reference.")
 Device = typer.Option("auto", "--device", help="auto, cuda, mps or cpu.")
-Dtype = typer.Option(
-    "auto", "--dtype", help="auto (bf16 on Ampere+, fp16 older GPUs, fp32 CPU), bf16, fp16, fp32."
-)
+Dtype = typer.Option("auto", "--dtype", help="auto (bf16 on Ampere+, fp16 older GPUs, fp32 CPU), bf16, fp16, fp32.")
 TextPrompts = typer.Option(None, "--prompt", help="Prompt(s); default: Meta's four.")
 ChatPrompt = typer.Option(None, "--prompt", help="One user message; default: Meta's dialogs.")
 SystemPrompt = typer.Option(None, "--system", help="A system message before the user's.")
@@ -116,9 +111,7 @@ def text(
     as_json: bool = Json,
 ) -> None:
     """Complete text prompts (default: the four of Meta's example_text_completion.py)."""
-    opts = _options(
-        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype
-    )
+    opts = _options(model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype)
 
     def body() -> None:
         from llamadoctor.runner import commands
@@ -146,9 +139,7 @@ def chat(
     as_json: bool = Json,
 ) -> None:
     """Answer dialogs in Meta's chat format (default: the dialogs of Meta's example_chat_completion.py)."""
-    opts = _options(
-        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype
-    )
+    opts = _options(model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype)
 
     def body() -> None:
         from llamadoctor.runner import commands

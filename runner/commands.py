@@ -60,9 +60,7 @@ def _warn_if_base_model(session: Session) -> None:
         )
 
 
-def run_chat(
-    opts: RunOptions, prompt: str | None, system: str | None, max_gen_len: int | None, as_json: bool
-) -> None:
+def run_chat(opts: RunOptions, prompt: str | None, system: str | None, max_gen_len: int | None, as_json: bool) -> None:
     session = Session.prepare(opts)
     if prompt is not None:
         dialogs = [([Message("system", system)] if system else []) + [Message("user", prompt)]]
@@ -78,9 +76,7 @@ def run_chat(
             for m in dialogs[0]:
                 _say(session, f"{m.role.capitalize()}: {m.content}\n")
             _say(session, "> Assistant: ", end="")
-        out = session.generate(
-            ids, max_gen_len or opts.max_seq_len - 1, _streamer(session) if single else None
-        )
+        out = session.generate(ids, max_gen_len or opts.max_seq_len - 1, _streamer(session) if single else None)
         results = [
             {"dialog": [m.__dict__ for m in d], "generation": _answer(d, session.tok.decode(o)).__dict__}
             for d, o in zip(dialogs, out)
@@ -95,9 +91,7 @@ def _format_chat(result: dict[str, Any]) -> str:
     return chats.format_dialog(dialog, Message(**result["generation"]))
 
 
-def _print_results(
-    session: Session, results: list[dict[str, Any]], as_json: bool, streamed: bool, fmt: Any
-) -> None:
+def _print_results(session: Session, results: list[dict[str, Any]], as_json: bool, streamed: bool, fmt: Any) -> None:
     stats = session.stats()
     if as_json:
         _say(session, json.dumps({"results": results, "stats": stats}, indent=2, ensure_ascii=False))

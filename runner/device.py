@@ -25,9 +25,7 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
         requested = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
     if requested == "cuda":
         if not torch.cuda.is_available():
-            build = (
-                "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-            )
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
             raise RunError(
                 f"--device cuda but torch {torch.__version__} sees no CUDA GPU ({build})",
                 "run `llamadoctor check` for the cause, or use --device cpu",

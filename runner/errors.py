@@ -10,9 +10,9 @@ class RunError(Exception):
     """A problem found before or while running, with the action that fixes it."""
 
     def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message)
         self.message = message
         self.fix = fix
+        super().__init__(self.one_line())
 
     def one_line(self) -> str:
         text = f"error: {self.message}"

@@ -58,9 +58,7 @@ def next_tokens(logits: torch.Tensor, temperature: float, top_p: float) -> torch
 
 
 class Generator:
-    def __init__(
-        self, model: Transformer, max_batch_size: int, max_seq_len: int, stop_ids: frozenset[int]
-    ) -> None:
+    def __init__(self, model: Transformer, max_batch_size: int, max_seq_len: int, stop_ids: frozenset[int]) -> None:
         self.model = model
         self.max_batch_size = max_batch_size
         self.max_seq_len = max_seq_len

@@ -106,6 +106,4 @@ def find_tokenizer(model_dir: Path, explicit: Path | None) -> Path:
     ):
         if candidate.is_file():
             return candidate
-    raise RunError(
-        f"no tokenizer.model in {model_dir} or its parent", "pass --tokenizer-path PATH/tokenizer.model"
-    )
+    raise RunError(f"no tokenizer.model in {model_dir} or its parent", "pass --tokenizer-path PATH/tokenizer.model")

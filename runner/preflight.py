@@ -24,15 +24,11 @@ def check_files(model_dir: Path, fmt: str) -> None:
     for path in files:
         size = path.stat().st_size
         if size == 0:
-            raise RunError(
-                f"{path.name} is empty (0 bytes)", "download it again (an expired link truncates files)"
-            )
+            raise RunError(f"{path.name} is empty (0 bytes)", "download it again (an expired link truncates files)")
         if size < 200:
             with open(path, "rb") as f:
                 if f.read(24).startswith(b"version https://git-lfs"):
-                    raise RunError(
-                        f"{path.name} is a Git LFS pointer", "run `git lfs pull` in the model folder"
-                    )
+                    raise RunError(f"{path.name} is a Git LFS pointer", "run `git lfs pull` in the model folder")
 
 
 def check_shards_vs_ranks(n_shards: int, world: int) -> None:

@@ -54,9 +54,7 @@ class Session:
         if opts.max_seq_len < 2:
             raise RunError(f"--max-seq-len {opts.max_seq_len} is too small", "use e.g. --max-seq-len 512")
         if opts.max_batch_size < 1:
-            raise RunError(
-                f"--max-batch-size {opts.max_batch_size} must be at least 1", "use --max-batch-size 1"
-            )
+            raise RunError(f"--max-batch-size {opts.max_batch_size} must be at least 1", "use --max-batch-size 1")
         par = distributed.from_env(os.environ if env is None else env)
         fmt = ckpt.detect_format(opts.model_dir)
         preflight.check_files(opts.model_dir, fmt)

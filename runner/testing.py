@@ -68,9 +68,7 @@ def tiny_args(family: str = "llama2", vocab_size: int = -1, dim: int = 64, n_lay
     raise ValueError(f"family must be one of {FAMILIES}")
 
 
-def random_state(
-    args: ModelArgs, seed: int = 0, dtype: torch.dtype = torch.float32
-) -> dict[str, torch.Tensor]:
+def random_state(args: ModelArgs, seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """Random weights under Meta key names and Meta's (interleaved) rotary layout; norms near 1."""
     g = torch.Generator().manual_seed(seed)
 
@@ -122,9 +120,7 @@ def meta_params(args: ModelArgs, family: str) -> dict[str, Any]:
     return params
 
 
-def write_meta(
-    model_dir: Path, args: ModelArgs, state: dict[str, torch.Tensor], family: str, shards: int = 1
-) -> Path:
+def write_meta(model_dir: Path, args: ModelArgs, state: dict[str, torch.Tensor], family: str, shards: int = 1) -> Path:
     """consolidated.NN.pth split by Meta's table (+ the `rope.freqs` Meta ships) and params.json."""
     model_dir.mkdir(parents=True, exist_ok=True)
     emb = ckpt.EMBEDDING_SPLIT_DIM["llama3" if family.startswith("llama3") else "llama1/2"]
@@ -172,9 +168,7 @@ def write_hf(
         total = sum(t.numel() * t.element_size() for t in hf.values())
         index = {"metadata": {"total_size": total}, "weight_map": weight_map}
         (model_dir / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-    config = to_hf_config(
-        args, max_position=131072 if args.use_scaled_rope else 4096, bos_id=bos_id, eos_id=eos_id
-    )
+    config = to_hf_config(args, max_position=131072 if args.use_scaled_rope else 4096, bos_id=bos_id, eos_id=eos_id)
     config["torch_dtype"] = str(state["norm.weight"].dtype).replace("torch.", "")
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
     return model_dir

@@ -166,9 +166,7 @@ def load(path: Path) -> Tokenizer:
         return TiktokenTokenizer(ranks_from_hf_tokenizer_json(path), name=path.name)
     kind = sniff(path)
     if kind == LFS_POINTER:
-        raise RunError(
-            f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder"
-        )
+        raise RunError(f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder")
     if kind == TIKTOKEN:
         return TiktokenTokenizer.from_file(path)
     try:

@@ -1,0 +1,184 @@
+"""`run text|chat|smoke` as a user sees them: outputs, batching, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from llamadoctor.runner import chat
+from llamadoctor.runner.cli import app
+
+runner = CliRunner()
+GREEDY = ["--temperature", "0", "--device", "cpu"]
+LONG = ["--max-seq-len", "1024"]  # the tiny test tokenizers need more tokens than the real ones
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def run_json(*args: str) -> dict:
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_text_runs_the_four_reference_prompts_in_batches_beyond_max_batch_size(model_dir) -> None:
+    folder = model_dir("llama2", "meta", 2)
+    whole = run_json("text", "--model-dir", folder, "--max-gen-len", "12", *GREEDY)
+    split = run_json("text", "--model-dir", folder, "--max-gen-len", "12", "--max-batch-size", "3", *GREEDY)
+    assert [r["prompt"] for r in whole["results"]] == list(chat.REFERENCE_PROMPTS)
+    assert whole["stats"]["batches"] == [4] and split["stats"]["batches"] == [3, 1]
+    assert split["results"] == whole["results"]
+    assert whole["stats"]["decode_tok_s"] > 0 and whole["stats"]["peak_memory_bytes"] > 0
+
+
+def test_text_single_prompt_streams_the_same_answer_and_ends_with_stats(model_dir) -> None:
+    folder = model_dir("llama3", "hf")
+    args = ["text", "--model-dir", folder, "--prompt", "The Eiffel Tower is", "--max-gen-len", "16", *GREEDY]
+    generation = run_json(*args)["results"][0]["generation"]
+    result = run(*args)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "The Eiffel Tower is"
+    assert f"> {generation}" in result.stdout
+    assert lines[-1].startswith("load ") and "tok/s" in lines[-1] and "peak mem" in lines[-1]
+
+
+def test_chat_answers_the_six_reference_dialogs_and_refuses_special_tags(model_dir) -> None:
+    data = run_json("chat", "--model-dir", model_dir("llama2", "meta"), "--max-gen-len", "8", *LONG, *GREEDY)
+    answers = [r["generation"] for r in data["results"]]
+    assert len(answers) == 6 and all(a["role"] == "assistant" for a in answers)
+    assert answers[5]["content"] == chat.UNSAFE_ERROR
+    assert all(a["content"] != chat.UNSAFE_ERROR for a in answers[:5])
+    printed = run("chat", "--model-dir", model_dir("llama2", "meta"), "--max-gen-len", "8", *LONG, *GREEDY).stdout
+    assert printed.count("==================================") == 6
+    haiku = "System: Always answer with Haiku\n\nUser: I am going to Paris, what should I see?\n\n"
+    assert haiku + "> Assistant: " in printed
+
+
+def test_llama3_chat_uses_the_four_reference_dialogs(model_dir) -> None:
+    data = run_json("chat", "--model-dir", model_dir("llama3.1", "meta", 2), "--max-gen-len", "6", *LONG, *GREEDY)
+    assert len(data["results"]) == 4
+
+
+def test_chat_with_system_and_prompt_streams_its_answer(model_dir) -> None:
+    args = [
+        "chat",
+        "--model-dir",
+        model_dir("llama2", "hf"),
+        "--system",
+        "Always answer with Haiku",
+        "--prompt",
+        "I am going to Paris, what should I see?",
+        "--max-gen-len",
+        "10",
+        *GREEDY,
+    ]
+    answer = run_json(*args)["results"][0]["generation"]["content"]
+    out = run(*args).stdout
+    assert out.startswith("System: Always answer with Haiku\n\nUser: I am going to Paris")
+    assert f"> Assistant: {answer}\n" in out
+
+
+def test_base_model_asked_to_chat_gets_a_warning(model_dir) -> None:
+    base = model_dir("llama2", "meta", name="llama-2-tiny")
+    result = run("chat", "--model-dir", base, "--prompt", "hi", "--max-gen-len", "2", *GREEDY)
+    assert result.exit_code == 0
+    assert "warning: llama-2-tiny looks like a base model" in result.stderr
+    chat_dir = model_dir("llama2", "meta")
+    assert "warning" not in run("chat", "--model-dir", chat_dir, "--prompt", "hi", "--max-gen-len", "2", *GREEDY).stderr
+
+
+def _one_error_line(result, code: int = 1) -> str:
+    assert result.exit_code == code
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_missing_or_wrong_model_dir(tmp_path) -> None:
+    line = _one_error_line(run("text", "--model-dir", tmp_path / "nope", "--prompt", "x"))
+    assert line.startswith("error: model folder not found") and "fix: " in line
+    line = _one_error_line(run("text", "--model-dir", tmp_path, "--prompt", "x"))
+    assert "neither Meta files" in line
+
+
+def test_corrupt_or_empty_shard(model_dir, tmp_path) -> None:
+    folder = shutil.copytree(model_dir("llama2", "meta", 2), tmp_path / "m")
+    shard = folder / "consolidated.01.pth"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", *GREEDY))
+    assert "consolidated.01.pth is damaged or incomplete" in line and "md5sum" in line
+    shard.write_bytes(b"")
+    assert "empty (0 bytes)" in _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", *GREEDY))
+
+
+def test_prompt_problems(model_dir) -> None:
+    folder = model_dir("llama2", "meta")
+    assert "prompt is empty" in _one_error_line(run("text", "--model-dir", folder, "--prompt", "  ", *GREEDY))
+    long = "Paris " * 200
+    line = _one_error_line(run("text", "--model-dir", folder, "--prompt", long, "--max-seq-len", "64", *GREEDY))
+    assert "--max-seq-len is 64" in line and "fix: raise --max-seq-len" in line
+
+
+def test_device_problems(model_dir) -> None:
+    folder = model_dir("llama2", "meta")
+    line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", "--device", "tpu"), code=2)
+    assert "unknown device 'tpu'" in line
+    if not torch.cuda.is_available():
+        line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", "--device", "cuda"))
+        assert "sees no CUDA GPU" in line
+
+
+def test_tokenizer_of_another_model_is_refused(model_dir, tokenizer_files) -> None:
+    args = ["text", "--model-dir", model_dir("llama2", "meta"), "--prompt", "x", "--max-gen-len", "2", *GREEDY]
+    line = _one_error_line(run(*args, "--tokenizer-path", tokenizer_files["tiktoken"]))
+    assert "vocab rows but the tokenizer has" in line
+
+
+def test_shards_that_do_not_fit_the_ranks(model_dir, monkeypatch) -> None:
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    line = _one_error_line(run("text", "--model-dir", model_dir("llama2", "meta", 2), "--prompt", "x", *GREEDY))
+    assert "2 checkpoint shards cannot be spread over 3 processes" in line
+    assert "--nproc_per_node 2" in line
+
+
+def test_without_torch_run_says_how_to_install_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    line = _one_error_line(run("smoke"))
+    assert "pip install 'llamadoctor[run]'" in line
+
+
+def test_importing_the_cli_does_not_import_torch_or_tokenizers() -> None:
+    code = (
+        "import sys, llamadoctor.runner.cli; "
+        "print([m for m in ('torch', 'sentencepiece', 'tiktoken', 'safetensors') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("dtype", ["auto", "bf16"])
+def test_smoke_on_cpu(dtype: str) -> None:
+    report = run_json("smoke", "--device", "cpu", "--dtype", dtype, "--tokens", "16")
+    assert report["ok"] and report["tokens"] == 16 and report["tok_s"] > 0
+    assert report["max_rel_diff"] <= report["tolerance"]
+    result = run("smoke", "--device", "cpu", "--tokens", "8")
+    assert result.exit_code == 0 and result.stdout.startswith("smoke OK")
+
+
+def test_interactive_chat_keeps_the_conversation(model_dir) -> None:
+    args = ["chat", "--model-dir", model_dir("llama3", "meta"), "--interactive", "--max-gen-len", "5", *GREEDY]
+    result = runner.invoke(app, [str(a) for a in args], input="hello\nWhat is so great about #1?\n\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("> Assistant: ") == 2
+    assert "tok/s" in result.stdout.strip().splitlines()[-1]
