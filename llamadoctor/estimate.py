@@ -116,9 +116,7 @@ class Arch:
         n, d, hd = n_shards, self.dim, self.head_dim
         vocab_parallel = self.vocab_size >= 100_000  # Llama 3 splits the embedding by vocab, Llama 1/2 by dim
         return {
-            "tok_embeddings.weight": (self.vocab_size // n, d)
-            if vocab_parallel
-            else (self.vocab_size, d // n),
+            "tok_embeddings.weight": (self.vocab_size // n, d) if vocab_parallel else (self.vocab_size, d // n),
             "norm.weight": (d,),
             "output.weight": (self.vocab_size // n, d),
             "layers.0.attention.wq.weight": (self.n_heads * hd // n, d),
@@ -134,9 +132,7 @@ class Arch:
 
     def largest_tensor(self) -> int:
         """Elements of the largest merged tensor: what a streaming converter holds at once."""
-        return max(
-            self.vocab_size * self.dim, self.ffn_dim * self.dim, self.n_heads * self.head_dim * self.dim
-        )
+        return max(self.vocab_size * self.dim, self.ffn_dim * self.dim, self.n_heads * self.head_dim * self.dim)
 
 
 @dataclass(frozen=True)
@@ -155,11 +151,7 @@ class Estimate:
 
     @property
     def per_device_bytes(self) -> int:
-        return (
-            (self.weights_bytes + self.kv_cache_bytes) // self.nproc
-            + self.activation_bytes
-            + self.overhead_bytes
-        )
+        return (self.weights_bytes + self.kv_cache_bytes) // self.nproc + self.activation_bytes + self.overhead_bytes
 
     @property
     def total_bytes(self) -> int:
@@ -216,20 +208,29 @@ def estimate(
 
 
 def ways_out(est: Estimate, available: int) -> list[str]:
-    """Concrete settings of the same model that would fit in `available` bytes per device, best first."""
-    out = []
-    if est.dtype == "fp32" and est.with_(dtype="bf16").per_device_bytes <= available:
-        out.append("--dtype bf16 (or fp16): half the bytes of fp32")
-    seq = est.max_seq_len
-    while seq > 128 and est.with_(max_seq_len=seq).per_device_bytes > available:
-        seq //= 2
-    if seq < est.max_seq_len and est.with_(max_seq_len=seq).per_device_bytes <= available:
-        out.append(f"--max-seq-len {seq} (a shorter context: a smaller KV cache)")
-    batch = est.max_batch_size
-    while batch > 1 and est.with_(max_batch_size=batch).per_device_bytes > available:
-        batch -= 1
-    if batch < est.max_batch_size and est.with_(max_batch_size=batch).per_device_bytes <= available:
-        out.append(f"--max-batch-size {batch}")
+    """Settings of the same model that would fit in `available` bytes per device, least change first.
+
+    From fp32, bf16 is tried first on its own, then combined with a shorter context or a smaller batch.
+    """
+    bases = [(est, "")]
+    if est.dtype == "fp32":
+        bases.append((est.with_(dtype="bf16"), "--dtype bf16 "))
+    out: list[str] = []
+    for base, prefix in bases:
+        if prefix and base.per_device_bytes <= available:
+            return [*out, "--dtype bf16 (or fp16): half the bytes of fp32"]
+        seq = base.max_seq_len
+        while seq > 128 and base.with_(max_seq_len=seq).per_device_bytes > available:
+            seq //= 2
+        if seq < base.max_seq_len and base.with_(max_seq_len=seq).per_device_bytes <= available:
+            out.append(f"{prefix}--max-seq-len {seq} (a shorter context: a smaller KV cache)")
+        batch = base.max_batch_size
+        while batch > 1 and base.with_(max_batch_size=batch).per_device_bytes > available:
+            batch -= 1
+        if batch < base.max_batch_size and base.with_(max_batch_size=batch).per_device_bytes <= available:
+            out.append(f"{prefix}--max-batch-size {batch}")
+        if out:
+            return out
     return out
 
 

@@ -394,6 +394,6 @@ def write_meta_model(
     (folder.parent if tokenizer_in_parent else folder).joinpath("tokenizer.model").write_bytes(tok)
     if checklist:
         names = sorted(p.name for p in folder.iterdir() if p.suffix in (".pth", ".json"))
-        lines = [f"{hashlib.md5((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names]
+        lines = [f"{hashlib.md5((folder / n).read_bytes(), usedforsecurity=False).hexdigest()}  {n}\n" for n in names]
         (folder / "checklist.chk").write_text("".join(lines))
     return folder
