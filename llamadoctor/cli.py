@@ -177,6 +177,38 @@ def undo(
         print(f"undid {entry.id} ({entry.fix})")
 
 
+@app.command()
+def estimate(
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="A Meta or Hugging Face model folder.")],
+    dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32.")] = "bf16",
+    max_seq_len: SeqOpt = 4096,
+    max_batch_size: BatchOpt = 1,
+    nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes (default: one per Meta shard).")] = None,
+    device: Annotated[str, typer.Option(help="cuda, mps or cpu: where the memory must fit.")] = "cuda",
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """How much memory a model needs: weights, KV cache and overhead, per device."""
+    import json
+
+    from llamadoctor.doctor import DTYPES
+    from llamadoctor.estimate import ModelDirError, estimate_for_model_dir, estimate_json, render_estimate
+
+    with handle_errors():
+        if dtype not in DTYPES:
+            raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        if device not in ("cuda", "mps", "cpu"):
+            raise UsageError(f"--device must be cuda, mps or cpu, not {device!r}")
+        try:
+            est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
+                                         max_batch_size=max_batch_size, nproc=nproc, device=device)
+        except ModelDirError as exc:
+            raise UsageError(str(exc)) from None
+        if json_out:
+            print(json.dumps(estimate_json(est), indent=2))
+        else:
+            Console(highlight=False).print(render_estimate(est))
+
+
 def _mount_optional(module: str, name: str) -> None:
     """Sub-apps that live beside the doctor; their heavy imports happen only when they run."""
     import importlib

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from llamadoctor.engine import Report, run, select
 from llamadoctor.errors import UsageError
@@ -48,15 +52,33 @@ def validate(diagnosis: Diagnosis) -> Request:
     dtype = diagnosis.options.dtype
     if dtype is not None and dtype not in DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    return Request(diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), diagnosis.options)
+    options = diagnosis.options
+    if options.now is None:  # checks never read the clock: the time they judge by is a fact like any other
+        options = dataclasses.replace(options, now=time.time())
+    return Request(diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), options)
 
 
-def facts_for(diagnosis: Diagnosis) -> Facts:
+def facts_for(diagnosis: Diagnosis, *, progress: bool = False) -> Facts:
     request = validate(diagnosis)
-    try:
-        return gather(request)
-    except TargetError as exc:
-        raise UsageError(f"--python: {exc}") from None
+    with _hash_progress(progress) as bar:
+        try:
+            return gather(request, hash_progress=bar)
+        except TargetError as exc:
+            raise UsageError(f"--python: {exc}") from None
+
+
+@contextlib.contextmanager
+def _hash_progress(wanted: bool) -> Iterator[Optional[Callable[[int, int], None]]]:
+    """A progress bar for checksum verification, on stderr and only where a person is watching."""
+    if not wanted or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    from llamadoctor.checksum import rich_progress
+
+    with rich_progress(Console(stderr=True)) as bar:
+        yield bar
 
 
 def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
@@ -65,4 +87,4 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
         selected = select(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
         raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
-    return run(facts_for(diagnosis), selected)
+    return run(facts_for(diagnosis, progress=progress), selected)

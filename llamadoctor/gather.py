@@ -19,6 +19,7 @@ from llamadoctor.probes import launcher, network, system, target, torch_deep, to
 from llamadoctor.probes.proc import Run, run
 
 T = TypeVar("T")
+FOREVER = 7 * 24 * 3600.0
 
 
 @dataclass
@@ -82,17 +83,20 @@ def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
                      is_doctor, tuple(info.get("site_packages", ())))
 
 
-def _files(request: Request) -> tuple[Any, tuple[Any, ...]]:
-    try:
-        from llamadoctor.probes.files import gather_files
-    except ImportError:  # the model-file probe is optional for the environment checks
-        return None, ()
-    return gather_files(request.repo, request.model_dirs, request.options)  # type: ignore[no-any-return]
+def _files(request: Request, progress: Optional[Callable[[int, int], None]]) -> tuple[Any, tuple[Any, ...]]:
+    from llamadoctor.probes.files import gather_files
+
+    return gather_files(request.repo, request.model_dirs, request.options, hash_progress=progress)
 
 
 def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.environ, runner: Run = run,
-           nvml: Optional[ModuleType] = None, timeout: float = 10.0) -> Facts:
-    """All facts for `request`. Raises target.TargetError if --python is not a usable interpreter."""
+           nvml: Optional[ModuleType] = None, timeout: float = 10.0,
+           hash_progress: Optional[Callable[[int, int], None]] = None) -> Facts:
+    """All facts for `request`. Raises target.TargetError if --python is not a usable interpreter.
+
+    Every probe has `timeout` seconds except the file probe, which hashes model files for as long as that
+    takes (a progress bar shows it; Ctrl-C stops it).
+    """
     os_name = system.os_name()
     foreign = request.python is not None and not _same_file(request.python, sys.executable)
     timings: dict[str, float] = {}
@@ -110,7 +114,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
         _Probe("memory", system.probe_memory),
         _Probe("disk", lambda: system.probe_disk(request.repo)),
         _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
-        _Probe("files", lambda: _files(request)),
+        _Probe("files", lambda: _files(request, hash_progress)),
     )}
     platform = probes["platform"].get(None, timeout, timings, errors) or Platform(os_name, "unknown")
     probes["gpu"] = _Probe("gpu", lambda: gpu_probe.probe_gpus(
@@ -135,7 +139,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
     own_launcher = launcher.target_launcher(Path(python.scripts_dir), os_name)
     path_launcher = launcher.launcher_on_path(_which("torchrun", environ), os_name)
     timings["launchers"] = time.perf_counter() - started
-    repo, models = probes["files"].get((None, ()), max(timeout, 600.0), timings, errors)
+    repo, models = probes["files"].get((None, ()), FOREVER, timings, errors)
     memory = probes["memory"].get(Memory(0, 0), timeout, timings, errors)
     disk = probes["disk"].get(Disk(str(request.repo), 0, 0), timeout, timings, errors)
     gpus = probes["gpu"].get(GpuInfo(error=errors.get("gpu")), timeout, timings, errors)

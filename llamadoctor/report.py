@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -79,17 +79,15 @@ def render_human(report: Report, console: Console, *, verbose: bool = False, str
 def _render_result(result: CheckResult, console: Console, verbose: bool) -> None:
     mark, colour = _MARK[result.status]
     line = Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""))
-    if result.status is Status.PASSED or result.status is Status.SKIPPED:
-        line.append(f"  {result.detail or result.check.summary}", style="dim")
+    if result.status is Status.SKIPPED:  # a passed check's summary names the problem it looks for: not shown
+        line.append(f"  skipped: {result.detail}", style="dim")
     console.print(line)
     for finding in result.findings:
-        console.print(Text("   " + redact(finding.message), style=_SEVERITY_STYLE[finding.severity]),
-                      overflow="fold")
+        console.print(Padding(Text(redact(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
         if finding.remedy:
-            for remedy_line in redact(finding.remedy).splitlines():
-                console.print(Text("     " + remedy_line), overflow="fold", soft_wrap=False)
+            console.print(Padding(Text(redact(finding.remedy)), (0, 0, 0, 5)))
         if finding.fixes:
-            console.print(f"     [dim]repair: llamadoctor fix {escape(result.check.id)}[/dim]")
+            console.print(Padding(Text(f"repair: llamadoctor fix {result.check.id}", style="dim"), (0, 0, 0, 5)))
     if verbose and result.status is Status.CRASHED:
         console.print(Text(result.detail, style="dim"))
 

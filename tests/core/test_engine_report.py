@@ -101,7 +101,7 @@ def test_human_report_groups_marks_and_remedies() -> None:
     render_human(run(linux_gpu(), CHECKS), console, verbose=True)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "System" in text and "✗ always-broken" in text and "! warns" in text and "✓ is-healthy" in text
-    assert "- needs-torch  torch is not installed" in text
+    assert "- needs-torch  skipped: torch is not installed" in text
     assert "pip install torch --index-url https://download.pytorch.org/whl/cu121" in text
     assert "repair: llamadoctor fix always-broken" in text
     assert text.rstrip().endswith("1 problem blocks running Llama")
