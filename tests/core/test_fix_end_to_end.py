@@ -1,0 +1,62 @@
+"""`llamadoctor check`, `fix` and `undo` as a user runs them, on a real repo folder in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from llamadoctor.cli import app
+
+CRLF_SCRIPT = (b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
+               b"read -p \"Enter the URL from email: \" PRESIGNED_URL\r\necho \"\"\r\n")
+runner = CliRunner()
+
+
+def findings(repo: Path) -> dict[str, str]:
+    result = runner.invoke(app, ["check", "--repo", str(repo), "--json", "--only",
+                                 "download-script-crlf,download-script-not-executable"])
+    return {f["check"]: f["message"] for f in json.loads(result.stdout)["findings"]}
+
+
+def test_crlf_script_is_found_fixed_rechecked_and_undone(tmp_path: Path) -> None:
+    script = tmp_path / "download.sh"
+    script.write_bytes(CRLF_SCRIPT)
+    script.chmod(0o644)
+    assert set(findings(tmp_path)) == {"download-script-crlf", "download-script-not-executable"}
+
+    dry = runner.invoke(app, ["fix", "--repo", str(tmp_path), "--dry-run"])
+    assert dry.exit_code == 0
+    assert "-set -e␍" in dry.stdout and "+set -e" in dry.stdout
+    assert script.read_bytes() == CRLF_SCRIPT  # a dry run changes nothing
+
+    done = runner.invoke(app, ["fix", "--repo", str(tmp_path), "--yes"])
+    assert done.exit_code == 0, done.stdout
+    assert "✓ fixed" in done.stdout and "still fails" not in done.stdout
+    assert script.read_bytes() == CRLF_SCRIPT.replace(b"\r\n", b"\n")
+    assert script.stat().st_mode & stat.S_IXUSR
+    assert findings(tmp_path) == {}
+
+    again = runner.invoke(app, ["fix", "--repo", str(tmp_path), "--yes"])
+    assert again.exit_code == 0 and "Nothing to fix" in again.stdout
+
+    listed = runner.invoke(app, ["undo", "--list"])
+    assert "download.sh" in listed.stdout
+    undone = runner.invoke(app, ["undo"])
+    assert undone.exit_code == 0 and f"restored {script}" in undone.stdout
+    assert script.read_bytes() == CRLF_SCRIPT and stat.S_IMODE(script.stat().st_mode) == 0o644
+
+
+def test_fix_without_yes_and_without_a_terminal_changes_nothing(tmp_path: Path) -> None:
+    script = tmp_path / "download.sh"
+    script.write_bytes(CRLF_SCRIPT)
+    result = runner.invoke(app, ["fix", "download-script-crlf", "--repo", str(tmp_path)])
+    assert result.exit_code == 1 and "Re-run with --yes" in result.stdout
+    assert script.read_bytes() == CRLF_SCRIPT
+
+
+def test_fix_by_an_unknown_id_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["fix", "no-such-fix", "--repo", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 2 and "unknown check or fix id 'no-such-fix'" in result.stderr
