@@ -56,6 +56,24 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleave
     return out.type_as(x)
 
 
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling"):
+        return bool(compiler.is_compiling())
+    return False
+
+
+def project(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """`layer(x)`, but a single row under torch.compile becomes a multiply-and-sum reduction.
+
+    Decoding one token is a matrix-vector product bound by memory bandwidth; Inductor turns the reduction into one
+    vectorised, threaded pass over the weight that reads it faster than the BLAS gemv behind `F.linear` on CPU.
+    """
+    if _compiling() and x.shape[0] * x.shape[1] == 1:
+        return (x.unsqueeze(-2) * layer.weight).sum(-1)
+    return layer(x)
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -82,23 +100,29 @@ class Attention(nn.Module):
         self.wk = nn.Linear(args.dim, self.n_kv * self.hd, bias=False)
         self.wv = nn.Linear(args.dim, self.n_kv * self.hd, bias=False)
         self.wo = nn.Linear(self.n_heads * self.hd, args.dim, bias=False)
-        self.cache_k: torch.Tensor | None = None
-        self.cache_v: torch.Tensor | None = None
+        self.register_buffer("cache_k", None, persistent=False)
+        self.register_buffer("cache_v", None, persistent=False)
 
     def forward(
-        self, x: torch.Tensor, pos: int, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
+        self, x: torch.Tensor, pos: int | torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
+        """`pos` is an int (eager, the cache is sliced to the live length) or a 1-element tensor for the
+        compiled one-token step (static shapes: the whole cache is attended with `mask` hiding the future)."""
         bsz, seqlen, _ = x.shape
-        q = self.wq(x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
-        k = self.wk(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
-        v = self.wv(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
+        q = project(self.wq, x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
+        k = project(self.wk, x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
+        v = project(self.wv, x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
         q = apply_rope(q, cos, sin, self.interleaved)
         k = apply_rope(k, cos, sin, self.interleaved)
         assert self.cache_k is not None and self.cache_v is not None, "call Transformer.setup_cache first"
-        self.cache_k[:bsz, :, pos : pos + seqlen] = k
-        self.cache_v[:bsz, :, pos : pos + seqlen] = v
-        keys = self.cache_k[:bsz, :, : pos + seqlen]
-        values = self.cache_v[:bsz, :, : pos + seqlen]
+        if isinstance(pos, torch.Tensor):
+            keys = self.cache_k[:bsz].index_copy_(2, pos, k)
+            values = self.cache_v[:bsz].index_copy_(2, pos, v)
+        else:
+            self.cache_k[:bsz, :, pos : pos + seqlen] = k
+            self.cache_v[:bsz, :, pos : pos + seqlen] = v
+            keys = self.cache_k[:bsz, :, : pos + seqlen]
+            values = self.cache_v[:bsz, :, : pos + seqlen]
         # GQA without copying the cache: fold each KV head's n_rep query heads into the sequence axis, so
         # query head j meets KV head j // n_rep as in Meta's repeat_kv.
         n_rep = self.n_heads // self.n_kv
@@ -107,7 +131,7 @@ class Attention(nn.Module):
             mask = mask.repeat(n_rep, 1)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         out = out.view(bsz, self.n_heads, seqlen, self.hd).transpose(1, 2).reshape(bsz, seqlen, -1)
-        return self.par.all_reduce(self.wo(out))
+        return self.par.all_reduce(project(self.wo, out))
 
     def setup_cache(self, batch: int, length: int, dtype: torch.dtype, device: torch.device) -> None:
         shape = (batch, self.n_kv, length, self.hd)
@@ -127,7 +151,7 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(args.dim, hidden // par.world, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.par.all_reduce(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        return self.par.all_reduce(project(self.w2, F.silu(project(self.w1, x)) * project(self.w3, x)))
 
 
 class Block(nn.Module):
@@ -139,7 +163,7 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
 
     def forward(
-        self, x: torch.Tensor, pos: int, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
+        self, x: torch.Tensor, pos: int | torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         h = x + self.attention(self.attention_norm(x), pos, cos, sin, mask)
         return h + self.feed_forward(self.ffn_norm(h))
@@ -202,4 +226,18 @@ class Transformer(nn.Module):
         if not all_logits:
             h = h[:, -1:]
         logits = self.output(self.norm(h))
+        return self.par.all_gather_last(logits).float()
+
+    @torch.no_grad()  # not inference_mode: Inductor cannot update inference tensors in place
+    def decode_step(self, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Logits (fp32) of one new token per row at position `pos` (a 1-element long tensor).
+
+        Shapes never change from step to step, so this is the function `torch.compile` captures once."""
+        assert self.cos is not None and self.sin is not None, "call setup_cache first"
+        cos, sin = self.cos.index_select(0, pos), self.sin.index_select(0, pos)
+        mask = (torch.arange(self.max_seq_len, device=pos.device) <= pos).unsqueeze(0)
+        h = self.embed(tokens)
+        for layer in self.layers:
+            h = layer(h, pos, cos, sin, mask)
+        logits = project(self.output, self.norm(h))
         return self.par.all_gather_last(logits).float()

@@ -1,0 +1,199 @@
+"""Decode speed and load memory of `llamadoctor run` on the CPU, as ratios against peers measured in the same run.
+
+    python benchmarks/bench_runner.py                       # 15M, 110M and 1.1B shapes (writes ~9 GB to a temp dir)
+    python benchmarks/bench_runner.py --shapes 15M 110M --tokens 64 --repeats 3
+
+For each shape a random fp32 Llama is written once as a Meta checkpoint and as an HF folder (same weights). Every
+figure comes from a fresh subprocess (clean RSS, no shared caches), repeated, and the median is kept:
+- ours: decode tokens/s of llamadoctor's Generator (greedy, batch 1), and load peak RSS above the baseline after
+  importing torch, once all weights have been touched by a forward pass;
+- transformers: `LlamaForCausalLM.generate` (greedy) on the HF folder, decode rate (N-1)/(t(N) - t(1));
+- bandwidth: this machine's memory read bandwidth (torch sum over 512 MB), giving the bound
+  tokens/s <= bandwidth / weight bytes read per token.
+Targets (issue 4): >= 4x transformers on 15M; >= 0.8 of the bound on 110M and 1.1B; load peak RSS <= 1.15x weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHAPES = {
+    "15M": {"dim": 288, "n_layers": 6, "n_heads": 6, "multiple_of": 32},
+    "110M": {"dim": 768, "n_layers": 12, "n_heads": 12, "multiple_of": 32},
+    "1.1B": {
+        "dim": 2048,
+        "n_layers": 22,
+        "n_heads": 32,
+        "n_kv_heads": 4,
+        "ffn_dim_multiplier": None,
+        "multiple_of": 256,
+        "ffn_hidden_dim": 5632,
+    },
+}
+PROMPT = [1, 450, 4996, 17354, 1701, 432, 17204, 975]
+
+
+def _args(shape: str):
+    from llamadoctor.runner.args import ModelArgs
+
+    fields = {k: v for k, v in SHAPES[shape].items() if v is not None}
+    return ModelArgs(vocab_size=32000, **fields)
+
+
+def write_checkpoints(shape: str, root: Path) -> tuple[Path, Path]:
+    import torch
+
+    from llamadoctor.runner import testing
+
+    meta, hf = root / f"{shape}-meta", root / f"{shape}-hf"
+    if not (meta / "params.json").exists():
+        args = _args(shape)
+        state = testing.random_state(args, seed=0, dtype=torch.float32)
+        testing.write_meta(meta, args, state, "llama2")
+        params = json.loads((meta / "params.json").read_text())
+        params |= {"n_kv_heads": args.kv_heads, "vocab_size": args.vocab_size}
+        if args.ffn_hidden_dim:  # TinyLlama's 5632 is not Meta's rule for dim 2048: state it for our loader
+            params["ffn_hidden_dim"] = args.ffn_hidden_dim
+        (meta / "params.json").write_text(json.dumps(params))
+        testing.write_hf(hf, args, state)
+    return meta, hf
+
+
+def worker_ours(model_dir: Path, tokens: int) -> dict[str, float]:
+    import torch
+
+    from llamadoctor.runner import loader
+    from llamadoctor.runner.device import peak_rss_bytes
+    from llamadoctor.runner.distributed import SINGLE
+    from llamadoctor.runner.generate import Generator, Sampling, Timings
+
+    base = peak_rss_bytes()
+    started = time.perf_counter()
+    model = loader.load(model_dir, SINGLE, torch.device("cpu"), torch.float32)
+    load_s = time.perf_counter() - started
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    gen = Generator(model, max_batch_size=1, max_seq_len=len(PROMPT) + tokens + 1, stop_ids=frozenset())
+    timings = Timings()
+    gen.generate([PROMPT], Sampling(max_gen_len=tokens, temperature=0), timings)
+    return {
+        "tok_s": timings.decode_tok_s,
+        "load_s": load_s,
+        "weights": weights,
+        "load_rss_ratio": (peak_rss_bytes() - base) / weights,
+    }
+
+
+def worker_transformers(model_dir: Path, tokens: int) -> dict[str, float]:
+    import torch
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    ids = torch.tensor([PROMPT])
+
+    def timed(n: int) -> float:
+        started = time.perf_counter()
+        with torch.no_grad():
+            model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+        return time.perf_counter() - started
+
+    timed(2)  # warm-up
+    return {"tok_s": (tokens - 1) / (timed(tokens) - timed(1))}
+
+
+def worker_bandwidth() -> dict[str, float]:
+    import torch
+
+    x = torch.ones(128 * 1024 * 1024)  # 512 MB
+    x.sum()
+    times = []
+    for _ in range(7):
+        started = time.perf_counter()
+        x.sum()
+        times.append(time.perf_counter() - started)
+    return {"gb_s": x.numel() * 4 / statistics.median(times) / 1e9}
+
+
+def run_worker(*argv: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", *argv], capture_output=True, text=True, timeout=1800, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {argv} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median_of(repeats: int, *argv: str) -> dict[str, float]:
+    runs = [run_worker(*argv) for _ in range(repeats)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--tokens", type=int, default=64, help="tokens generated per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per figure; the median is kept")
+    parser.add_argument("--dir", type=Path, default=None, help="where to keep the checkpoints (default: temp)")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.worker:
+        kind, *rest = opts.worker
+        result = {
+            "ours": lambda: worker_ours(Path(rest[0]), int(rest[1])),
+            "transformers": lambda: worker_transformers(Path(rest[0]), int(rest[1])),
+            "bandwidth": worker_bandwidth,
+        }[kind]()
+        print(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = opts.dir or Path(tmp)
+        rows = []
+        for shape in opts.shapes:
+            run_worker("write", shape, str(root))
+            meta, hf = root / f"{shape}-meta", root / f"{shape}-hf"
+            tokens = opts.tokens if shape != "1.1B" else max(16, opts.tokens // 2)
+            ours = median_of(opts.repeats, "ours", str(meta), str(tokens))
+            peer = median_of(opts.repeats, "transformers", str(hf), str(tokens))
+            bw = median_of(opts.repeats, "bandwidth")
+            bound = bw["gb_s"] * 1e9 / ours["weights"]
+            rows.append(
+                {
+                    "shape": shape,
+                    "weights_mb": ours["weights"] / 1e6,
+                    "ours_tok_s": ours["tok_s"],
+                    "transformers_tok_s": peer["tok_s"],
+                    "vs_transformers": ours["tok_s"] / peer["tok_s"],
+                    "bandwidth_gb_s": bw["gb_s"],
+                    "bound_tok_s": bound,
+                    "of_bound": ours["tok_s"] / bound,
+                    "load_rss_ratio": ours["load_rss_ratio"],
+                    "load_s": ours["load_s"],
+                }
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    print(f"CPU decode, fp32, batch 1, greedy, {opts.tokens} tokens, median of {opts.repeats}, {os.cpu_count()} cores")
+    print(
+        f"{'shape':>6} {'MB':>7} {'ours tok/s':>10} {'HF tok/s':>9} {'x HF':>6} {'GB/s':>6} {'bound':>7} "
+        f"{'of bound':>8} {'load RSS/weights':>16}"
+    )
+    for r in rows:
+        print(
+            f"{r['shape']:>6} {r['weights_mb']:7.0f} {r['ours_tok_s']:10.1f} {r['transformers_tok_s']:9.1f} "
+            f"{r['vs_transformers']:6.2f} {r['bandwidth_gb_s']:6.1f} {r['bound_tok_s']:7.1f} "
+            f"{r['of_bound']:8.2f} {r['load_rss_ratio']:16.2f}"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1:3] == ["--worker", "write"]:
+        write_checkpoints(sys.argv[3], Path(sys.argv[4]))
+        print("{}")
+    else:
+        main()

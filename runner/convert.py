@@ -1,0 +1,444 @@
+"""`llamadoctor convert`: Meta checkpoints to Hugging Face format, or to another number of Meta shards, in
+constant memory and without ever leaving a half-written folder that looks complete.
+
+A conversion is planned first from the input's shapes alone (nothing is read but the pickles): every output
+tensor with its name, shape, dtype and file. The plan gives the exact bytes to write, checked against the free
+disk before the first byte. Then the output is produced one tensor at a time: the shard slices of that tensor
+are concatenated by the split table (`checkpoint.merge_tensor`), q/k permuted for HF's rotary layout, cast if
+`--dtype` says so, and streamed to the file. Input shards are memory-mapped and re-opened for every layer, so
+the pages touched by one layer are unmapped before the next: peak memory is about one layer plus one tensor,
+whatever the size of the model. Everything is written into a hidden sibling folder renamed into place at the
+end; a killed conversion leaves only `.NAME.partial-PID`, removed by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import torch
+
+from llamadoctor.runner import checkpoint as ckpt
+from llamadoctor.runner import convert_hf
+from llamadoctor.runner.args import ModelArgs
+from llamadoctor.runner.chat import looks_like_chat_model
+from llamadoctor.runner.convert_io import SafetensorsWriter, TensorSpec, TorchWriter
+from llamadoctor.runner.errors import RunError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+MAX_SHARD_BYTES = 5 * 1024**3  # transformers 4.x's save_pretrained default
+SLACK_BYTES = 16 * 1024**2  # headers, configs, filesystem rounding
+FreeBytes = Callable[[Path], int]
+Writer = Union[SafetensorsWriter, TorchWriter]
+
+
+class BadInput(RunError):
+    """The request itself is wrong (exit 2)."""
+
+
+class NotEnoughDisk(RunError):
+    """Refused before writing: the output would not fit (exit 1)."""
+
+
+def disk_free(path: Path) -> int:
+    from llamadoctor.probes.system import probe_disk
+
+    return probe_disk(path).free
+
+
+@dataclass(frozen=True)
+class Request:
+    model_dir: Path
+    out: Path
+    to: str = "hf"  # "hf" | "meta"
+    shards: Optional[int] = None  # Meta output: model-parallel files
+    dtype: str = "auto"  # auto keeps each tensor's dtype
+    force: bool = False
+    chat: Optional[bool] = None  # None: from the folder name (-chat, -Instruct)
+    max_shard_bytes: int = MAX_SHARD_BYTES
+
+
+@dataclass(frozen=True)
+class Item:
+    """One output tensor: where it goes and how to make it from the input."""
+
+    file: int
+    spec: TensorSpec
+    group: str  # input shards are re-opened when the group (layer) changes
+    make: Callable[[MetaShards], torch.Tensor]
+
+
+@dataclass
+class Plan:
+    inputs: list[Path]  # the Meta shards read
+    files: list[str]
+    items: list[Item]
+    finish: Callable[[Path], None]  # configs, tokenizer, index: written last, into the temporary folder
+    extra_bytes: int = 0
+    summary: str = ""
+    writer: str = "safetensors"  # or "torch"
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(i.spec.nbytes for i in self.items)
+
+    @property
+    def need_bytes(self) -> int:
+        return self.tensor_bytes + self.extra_bytes + SLACK_BYTES
+
+    def specs_of(self, file: int) -> list[TensorSpec]:
+        return [i.spec for i in self.items if i.file == file]
+
+
+class MetaShards:
+    """The input's `consolidated.NN.pth`, memory-mapped; `release()` unmaps them (refcounts permitting)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self._open: list[dict[str, torch.Tensor]] | None = None
+
+    def parts(self, key: str) -> list[torch.Tensor]:
+        if self._open is None:
+            self._open = [ckpt.load_file(p) for p in self.paths]
+        try:
+            return [shard[key] for shard in self._open]
+        except KeyError:
+            raise RunError(f"{key} is missing from a shard", "download the checkpoint shards again") from None
+
+    def release(self) -> None:
+        self._open = None
+
+
+@dataclass
+class Source:
+    """What planning learns from the input without reading a weight."""
+
+    model_dir: Path
+    shards: list[Path]
+    args: ModelArgs
+    params: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]  # merged (full) shapes, in the first shard's order
+    dtypes: dict[str, torch.dtype]
+    embedding_dim: int
+    tokenizer: Optional[Path] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_source(model_dir: Path) -> Source:
+    if not model_dir.is_dir():
+        raise BadInput(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
+    fmt = ckpt.detect_format(model_dir)
+    if fmt == ckpt.HF:
+        raise BadInput(
+            f"{model_dir} is already in Hugging Face format (config.json)",
+            "give transformers/vLLM this folder as it is; `convert` reads Meta folders (params.json + "
+            "consolidated.*.pth)",
+        )
+    shards = ckpt.list_shards(model_dir)
+    if not shards:
+        raise BadInput(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
+    params = ckpt.read_json(model_dir / "params.json")
+    args = ckpt.read_args(model_dir, fmt)
+    opened = [ckpt.load_file(p) for p in shards]
+    first = opened[0]
+    emb = ckpt.embedding_split_of(first, args, len(shards))
+    shapes, dtypes = {}, {}
+    for key, t in first.items():
+        if any(key not in s for s in opened):
+            raise RunError(f"{key} is in {shards[0].name} but not in every shard", "download the shards again")
+        dim = ckpt.split_dim(key, emb)
+        shape = list(t.shape)
+        if dim is not None:
+            shape[dim] = sum(int(s[key].shape[dim]) for s in opened)
+        shapes[key], dtypes[key] = tuple(shape), t.dtype
+    from llamadoctor.runner.loader import find_tokenizer
+
+    try:
+        tokenizer: Optional[Path] = find_tokenizer(model_dir, None)
+    except RunError:
+        tokenizer = None
+    return Source(model_dir, shards, args, params, shapes, dtypes, emb, tokenizer)
+
+
+def _out_dtype(request: Request, dtype: torch.dtype) -> torch.dtype:
+    if request.dtype == "auto" or not dtype.is_floating_point:
+        return dtype
+    return DTYPES[request.dtype]
+
+
+def _order(key: str) -> tuple[int, int, str]:
+    """HF's order: embedding, layers in order, final norm, lm_head."""
+    m = re.match(r"^layers\.(\d+)\.", key)
+    if m:
+        return (1, int(m.group(1)), key)
+    return (0 if key == "tok_embeddings.weight" else 2, 0, key)
+
+
+def _group(key: str) -> str:
+    m = re.match(r"^(layers\.\d+)\.", key)
+    return m.group(1) if m else key
+
+
+# ---- Meta -> Hugging Face ------------------------------------------------------------------------------------
+
+
+def _hf_maker(key: str, src: Source, dtype: torch.dtype) -> Callable[[MetaShards], torch.Tensor]:
+    heads = src.args.n_heads if key.endswith("attention.wq.weight") else src.args.kv_heads
+    permute = key.endswith(("attention.wq.weight", "attention.wk.weight"))
+
+    def make(shards: MetaShards) -> torch.Tensor:
+        t = ckpt.merge_tensor(key, shards.parts(key), src.embedding_dim)
+        if permute:
+            t = ckpt.permute_to_hf(t, heads)
+        return t.to(dtype)
+
+    return make
+
+
+def _tied(src: Source, version: str) -> bool:
+    """Llama 3.2 1B/3B tie lm_head to the embedding: HF leaves lm_head out then (one read of both)."""
+    if version != "3.2" or src.shapes.get("output.weight") != src.shapes.get("tok_embeddings.weight"):
+        return False
+    shards = MetaShards(src.shards)
+    try:
+        emb = ckpt.merge_tensor("tok_embeddings.weight", shards.parts("tok_embeddings.weight"), src.embedding_dim)
+        out = ckpt.merge_tensor("output.weight", shards.parts("output.weight"), 0)
+        return bool(torch.equal(emb, out))
+    finally:
+        shards.release()
+
+
+def plan_hf(src: Source, request: Request) -> Plan:
+    version = convert_hf.llama_version(src.args, src.params)
+    chat = request.chat if request.chat is not None else looks_like_chat_model(src.model_dir.name)
+    tied = _tied(src, version)
+    keys = sorted((k for k in src.shapes if ckpt.hf_key_from_meta(k)), key=_order)
+    if tied:
+        keys.remove("output.weight")
+    items: list[Item] = []
+    sizes: list[int] = [0]
+    for key in keys:
+        dtype = _out_dtype(request, src.dtypes[key])
+        spec = TensorSpec(str(ckpt.hf_key_from_meta(key)), src.shapes[key], dtype)
+        if sizes[-1] and sizes[-1] + spec.nbytes > request.max_shard_bytes:
+            sizes.append(0)
+        sizes[-1] += spec.nbytes
+        items.append(Item(len(sizes) - 1, spec, _group(key), _hf_maker(key, src, dtype)))
+    n = len(sizes)
+    files = [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
+    main_dtype = _out_dtype(request, src.dtypes.get("layers.0.attention.wq.weight", torch.bfloat16))
+    if src.tokenizer is None:
+        raise BadInput(f"no tokenizer.model in {src.model_dir} or its parent", "download tokenizer.model beside it")
+    tokenizer = src.tokenizer
+    special = convert_hf.special_ids(tokenizer, version, chat)
+
+    def finish(out: Path) -> None:
+        import json
+
+        convert_hf.write_tokenizer(tokenizer, out, version, chat, special)
+        total = sum(i.spec.nbytes for i in items)
+        weight_map = {i.spec.name: files[i.file] for i in items}
+        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+        gen = convert_hf.generation_config(special, version)
+        (out / "generation_config.json").write_text(json.dumps(gen, indent=2))
+        # config.json last: without it no HF tool takes the folder for a model.
+        config = convert_hf.hf_config(src.args, version, main_dtype, special, tied)
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    label = f"Llama {version}" + (" chat" if chat else "")
+    summary = f"{label}, {len(src.shards)} Meta shard(s) -> Hugging Face safetensors ({n} file(s))"
+    extra = 8 * tokenizer.stat().st_size  # tokenizer.json is several times the tiktoken file
+    return Plan(src.shards, files, items, finish, extra, summary)
+
+
+# ---- Meta -> Meta with another number of shards ---------------------------------------------------------------
+
+
+def _reshard_maker(key: str, src: Source, rank: int, world: int, dtype: torch.dtype) -> Callable[..., torch.Tensor]:
+    def make(shards: MetaShards) -> torch.Tensor:
+        full = ckpt.merge_tensor(key, shards.parts(key), src.embedding_dim)
+        return ckpt.split_tensor(key, full, rank, world, src.embedding_dim).to(dtype)
+
+    return make
+
+
+def plan_reshard(src: Source, request: Request) -> Plan:
+    world = int(request.shards or 0)
+    if world < 1:
+        raise BadInput(f"--shards must be at least 1, not {world}", "use --shards 1 to merge, 2 or more to split")
+    if world == len(src.shards) and request.dtype == "auto":
+        raise BadInput(f"{src.model_dir} already has {world} shard(s)", "pass another --shards, or --to hf")
+    args = src.args
+    for what, count in (("attention heads", args.n_heads), ("key/value heads", args.kv_heads)):
+        if count % world:
+            raise BadInput(f"{count} {what} do not split over {world} shards", "choose --shards dividing them")
+    items: list[Item] = []
+    for rank in range(world):
+        for key, shape in src.shapes.items():
+            dim = ckpt.split_dim(key, src.embedding_dim)
+            out_shape = list(shape)
+            if dim is not None:
+                if shape[dim] % world:
+                    raise BadInput(
+                        f"{key} ({shape[dim]} along dim {dim}) does not split over {world} shards",
+                        "choose another --shards",
+                    )
+                out_shape[dim] //= world
+            dtype = _out_dtype(request, src.dtypes[key])
+            spec = TensorSpec(key, tuple(out_shape), dtype)
+            items.append(Item(rank, spec, _group(key), _reshard_maker(key, src, rank, world, dtype)))
+    files = [f"consolidated.{rank:02d}.pth" for rank in range(world)]
+    copies = [p for p in (src.model_dir / "params.json", src.tokenizer) if p is not None]
+
+    def finish(out: Path) -> None:
+        for path in copies:
+            shutil.copyfile(path, out / path.name)
+
+    summary = f"{len(src.shards)} Meta shard(s) -> {world} Meta shard(s)"
+    return Plan(src.shards, files, items, finish, sum(p.stat().st_size for p in copies), summary, writer="torch")
+
+
+# ---- running a plan -----------------------------------------------------------------------------------------
+
+
+def make_plan(request: Request) -> tuple[Source, Plan]:
+    if request.dtype != "auto" and request.dtype not in DTYPES:
+        raise BadInput(f"unknown --dtype {request.dtype!r}", "use auto, bf16, fp16 or fp32")
+    if request.to not in ("hf", "meta"):
+        raise BadInput(f"unknown --to {request.to!r}", "use --to hf or --to meta")
+    if request.to == "hf" and request.shards is not None:
+        raise BadInput("--shards applies to Meta output", "drop --shards, or use --to meta --shards N")
+    if request.to == "meta" and request.shards is None:
+        raise BadInput("--to meta needs --shards N", "pass --shards 1 to merge, or more to split")
+    src = read_source(request.model_dir)
+    return src, (plan_hf(src, request) if request.to == "hf" else plan_reshard(src, request))
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def check_output(request: Request, plan: Plan, free_bytes: FreeBytes) -> None:
+    out, model_dir = request.out.absolute(), request.model_dir.absolute()
+    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
+        raise BadInput(f"--out {request.out} is the input folder or inside it", "choose a folder beside the input")
+    if out.exists() and not request.force:
+        raise BadInput(f"{request.out} already exists", "choose another --out, or pass --force to replace it")
+    free = free_bytes(out.parent)
+    if free < plan.need_bytes:
+        raise NotEnoughDisk(
+            f"not enough disk space for {request.out}: this conversion writes {_gb(plan.need_bytes)}, {_gb(free)} free",
+            f"free {_gb(plan.need_bytes - free)} or more, or choose an --out on another disk",
+        )
+
+
+def partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial-{os.getpid()}"
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Temporary folders of conversions that were killed (their process is gone)."""
+    import psutil
+
+    removed = []
+    for path in out.parent.glob(f".{out.name}.partial-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _open_writer(plan: Plan, folder: Path, file: int) -> Writer:
+    path = folder / plan.files[file]
+    specs = plan.specs_of(file)
+    return TorchWriter(path, specs) if plan.writer == "torch" else SafetensorsWriter(path, specs)
+
+
+def stream(plan: Plan, folder: Path, on_tensor: Callable[[TensorSpec], None]) -> None:
+    """Write every output tensor, one at a time, re-opening the input shards per group."""
+    shards = MetaShards(plan.inputs)
+    writer: Optional[Writer] = None
+    group, file = None, -1
+    try:
+        for item in plan.items:
+            if item.group != group:
+                shards.release()
+                group = item.group
+            if item.file != file:
+                if writer is not None:
+                    writer.close()
+                writer, file = _open_writer(plan, folder, item.file), item.file
+            tensor = item.make(shards)
+            writer.write(tensor)
+            del tensor
+            on_tensor(item.spec)
+        if writer is not None:
+            writer.close()
+    finally:
+        shards.release()
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists() or out.is_symlink():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    _fsync_dir(out.parent)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
+
+
+@dataclass(frozen=True)
+class Result:
+    out: Path
+    files: tuple[str, ...]
+    tensors: int
+    bytes_written: int
+    summary: str
+
+
+def convert(
+    request: Request,
+    free_bytes: FreeBytes = disk_free,
+    on_tensor: Optional[Callable[[TensorSpec], None]] = None,
+    on_plan: Optional[Callable[[Plan], None]] = None,
+) -> Result:
+    """Plan, check the disk, stream into a temporary sibling folder, rename it into place."""
+    _, plan = make_plan(request)
+    check_output(request, plan, free_bytes)
+    out = request.out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)
+    tmp = partial_dir(out)
+    if on_plan is not None:
+        on_plan(plan)
+    tmp.mkdir()
+    try:
+        stream(plan, tmp, on_tensor or (lambda spec: None))
+        plan.finish(tmp)
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Result(out, tuple(plan.files), len(plan.items), plan.tensor_bytes, plan.summary)

@@ -1,0 +1,108 @@
+"""`llamadoctor convert`: the command line of `llamadoctor.runner.convert`.
+
+Registered by the main CLI as `app.command("convert")(convert)`. Importing this module stays cheap (no torch,
+no safetensors): the doctor starts in well under half a second. Bad input is one line and exit 2; a refusal
+for lack of disk, a damaged input or a failed write is one line and exit 1; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+INSTALL_HINT = "error: `llamadoctor convert` needs PyTorch  fix: pip install 'llamadoctor[run]'"
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _progress(total_bytes: int, total_tensors: int) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[tensors]}/" + str(total_tensors) + " tensors"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+
+
+def convert(
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="Meta folder: params.json + consolidated.*.pth.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to create (written beside it, renamed at the end).")],
+    to: Annotated[
+        Optional[str], typer.Option("--to", help="hf (transformers, vLLM; the default) or meta (with --shards).")
+    ] = None,
+    shards: Annotated[
+        Optional[int], typer.Option("--shards", help="Meta output with N model-parallel shards: 1 merges.")
+    ] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="auto (keep the checkpoint's), bf16, fp16, fp32.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+) -> None:
+    """Convert a Meta checkpoint to Hugging Face format, or merge/split its shards, in constant memory."""
+    if to is None:
+        to = "hf" if shards is None else "meta"  # `convert --shards 2` alone means Meta shards
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _fail(INSTALL_HINT, 1)
+    from llamadoctor.runner import convert as conv
+    from llamadoctor.runner.errors import RunError
+
+    request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
+    state: dict[str, Any] = {}
+
+    def on_plan(plan: Any) -> None:
+        typer.echo(f"{plan.summary}: writing {conv._gb(plan.tensor_bytes)} to {out}", err=True)
+        progress = _progress(plan.tensor_bytes, len(plan.items))
+        progress.start()
+        state["progress"] = progress
+        state["task"] = progress.add_task("converting", total=plan.tensor_bytes, tensors=0)
+        state["n"] = 0
+
+    def on_tensor(spec: Any) -> None:
+        state["n"] += 1
+        state["progress"].update(state["task"], advance=spec.nbytes, tensors=state["n"])
+
+    try:
+        result = conv.convert(request, on_tensor=on_tensor, on_plan=on_plan)
+    except conv.BadInput as exc:
+        _fail(exc.one_line(), 2)
+    except RunError as exc:
+        _fail(exc.one_line(), 1)
+    except OSError as exc:
+        _fail(f"error: writing {out} failed ({exc})  fix: check the disk and permissions", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing was left behind", 130)
+    finally:
+        if "progress" in state:
+            state["progress"].stop()
+    typer.echo(f"wrote {result.out} ({len(result.files)} weight file(s), {result.tensors} tensors)")
+
+
+def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.convert_cli` until the lead registers it
+    app = typer.Typer(add_completion=False)
+    app.command()(convert)
+    app(prog_name="llamadoctor convert")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

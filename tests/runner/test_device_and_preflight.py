@@ -1,0 +1,77 @@
+"""Device/dtype choice, rank layout from the environment, sampling seeds and the memory preflight."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from llamadoctor.runner import device, distributed
+from llamadoctor.runner.cli import app
+from llamadoctor.runner.errors import RunError
+
+
+@pytest.mark.parametrize(("capability", "expected"), [((8, 0), torch.bfloat16), ((7, 5), torch.float16)])
+def test_cuda_dtype_follows_compute_capability(monkeypatch, capability, expected) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
+    monkeypatch.setattr(device, "_works", lambda d, t: True)
+    assert device.pick_dtype("auto", torch.device("cuda", 0)) == expected
+
+
+def test_cpu_defaults_to_fp32_and_a_broken_dtype_is_one_error(monkeypatch) -> None:
+    assert device.pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert device.pick_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(device, "_works", lambda d, t: False)
+    with pytest.raises(RunError, match="fp16 matmul does not run on cpu"):
+        device.pick_dtype("fp16", torch.device("cpu"))
+
+
+def test_rank_layout_and_backend() -> None:
+    assert distributed.from_env({}) == distributed.SINGLE
+    par = distributed.from_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert (par.rank, par.world, par.local_rank, par.is_parallel) == (1, 2, 1, True)
+    assert distributed.backend_for("cpu") == "gloo"
+    assert distributed.backend_for("mps") == "gloo"
+
+
+def test_sampling_is_reproducible_with_a_seed(model_dir) -> None:
+    def generation(seed: str) -> str:
+        args = [
+            "text",
+            "--model-dir",
+            str(model_dir("llama2", "meta")),
+            "--prompt",
+            "Paris is",
+            "--max-gen-len",
+            "16",
+            "--temperature",
+            "1.0",
+            "--top-p",
+            "0.95",
+            "--seed",
+            seed,
+            "--device",
+            "cpu",
+            "--json",
+        ]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)["results"][0]["generation"]
+
+    assert generation("7") == generation("7")
+    assert len({generation(s) for s in ("1", "2", "3")}) > 1
+
+
+def test_a_model_that_does_not_fit_in_ram_stops_before_loading(model_dir, monkeypatch) -> None:
+    import psutil
+
+    class Tiny:
+        available = 1024
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny())
+    args = ["text", "--model-dir", str(model_dir("llama2", "meta")), "--prompt", "x", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "this run needs about" in result.stderr and "GiB free" not in result.stdout
