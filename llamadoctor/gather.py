@@ -119,7 +119,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
     platform = probes["platform"].get(None, timeout, timings, errors) or Platform(os_name, "unknown")
     probes["gpu"] = _Probe("gpu", lambda: gpu_probe.probe_gpus(
         os_name=os_name, hardware_arm64=platform.hardware_arm64, nvml=nvml, runner=runner,
-        has_smi=True)).start()
+        root=Path("/"))).start()
     probes["network"] = _Probe("network", lambda: network.probe_network(env, platform.hostname)).start()
 
     info = probes["python"].get(None, max(timeout, 20.0), timings, errors)

@@ -6,7 +6,7 @@ import subprocess
 import types
 from collections.abc import Sequence
 
-from llamadoctor.probes.gpu import parse_smi_csv, probe_gpus
+from llamadoctor.probes.gpu import nvidia_driver_present, parse_smi_csv, probe_gpus
 
 SMI_CSV = "0, NVIDIA GeForce RTX 4070, 12282, 11900, 8.9, 546.33, GPU-1234\n"
 SMI_BANNER = "| NVIDIA-SMI 546.33   Driver Version: 546.33   CUDA Version: 12.3     |\n"
@@ -75,3 +75,15 @@ def test_macs_have_no_nvidia_but_apple_silicon_has_mps() -> None:
 def test_smi_csv_tolerates_missing_compute_capability() -> None:
     gpus, driver = parse_smi_csv("0, Quadro K620, 2048, 2000, [N/A], 470.82, GPU-9\ngarbage\n")
     assert gpus[0].compute_capability is None and driver == "470.82"
+
+
+def test_without_a_driver_nvml_is_never_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    info = probe_gpus(os_name="linux", hardware_arm64=False, root=tmp_path, runner=fake_run({}))
+    assert info.gpus == () and info.error == "no NVIDIA driver is installed"
+    (tmp_path / "usr/lib/wsl/lib").mkdir(parents=True)
+    (tmp_path / "usr/lib/wsl/lib/libnvidia-ml.so.1").write_bytes(b"")
+    assert nvidia_driver_present("linux", tmp_path)
+    (tmp_path / "proc/driver/nvidia").mkdir(parents=True)
+    (tmp_path / "proc/driver/nvidia/version").write_text("NVRM version: 535.104.05\n")
+    assert nvidia_driver_present("linux", tmp_path)
+    assert not nvidia_driver_present("darwin", tmp_path)
