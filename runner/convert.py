@@ -128,6 +128,16 @@ class Source:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _embedding_split(first: dict[str, torch.Tensor], args: ModelArgs, n: int, tokenizer: Optional[Path]) -> int:
+    """Meta split the embedding by width (Llama 1/2) or by vocabulary (Llama 3). With several shards the
+    shapes tell; a single shard needs the generation, which the tiktoken tokenizer gives away."""
+    if n == 1 and tokenizer is not None:
+        from llamadoctor.runner.tokenizer import TIKTOKEN, sniff
+
+        return 0 if sniff(tokenizer) == TIKTOKEN else 1
+    return ckpt.embedding_split_of(first, args, n)
+
+
 def read_source(model_dir: Path) -> Source:
     if not model_dir.is_dir():
         raise BadInput(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
@@ -145,7 +155,13 @@ def read_source(model_dir: Path) -> Source:
     args = ckpt.read_args(model_dir, fmt)
     opened = [ckpt.load_file(p) for p in shards]
     first = opened[0]
-    emb = ckpt.embedding_split_of(first, args, len(shards))
+    from llamadoctor.runner.loader import find_tokenizer
+
+    try:
+        tokenizer: Optional[Path] = find_tokenizer(model_dir, None)
+    except RunError:
+        tokenizer = None
+    emb = _embedding_split(first, args, len(shards), tokenizer)
     shapes, dtypes = {}, {}
     for key, t in first.items():
         if any(key not in s for s in opened):
@@ -155,12 +171,6 @@ def read_source(model_dir: Path) -> Source:
         if dim is not None:
             shape[dim] = sum(int(s[key].shape[dim]) for s in opened)
         shapes[key], dtypes[key] = tuple(shape), t.dtype
-    from llamadoctor.runner.loader import find_tokenizer
-
-    try:
-        tokenizer: Optional[Path] = find_tokenizer(model_dir, None)
-    except RunError:
-        tokenizer = None
     return Source(model_dir, shards, args, params, shapes, dtypes, emb, tokenizer)
 
 
@@ -213,7 +223,7 @@ def _tied(src: Source, version: str) -> bool:
 
 
 def plan_hf(src: Source, request: Request) -> Plan:
-    version = convert_hf.llama_version(src.args, src.params)
+    version = convert_hf.llama_version(src.args, src.params, src.tokenizer)
     chat = request.chat if request.chat is not None else looks_like_chat_model(src.model_dir.name)
     tied = _tied(src, version)
     keys = sorted((k for k in src.shapes if ckpt.hf_key_from_meta(k)), key=_order)

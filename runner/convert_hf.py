@@ -45,13 +45,15 @@ LLAMA3_CHAT_TEMPLATE = (
 )
 
 
-def llama_version(args: ModelArgs, params: dict[str, Any]) -> str:
-    """ "1", "2", "code", "3", "3.1" or "3.2", from params.json (as the HF script's --llama_version)."""
-    if args.vocab_size >= 128000:
+def llama_version(args: ModelArgs, params: dict[str, Any], tokenizer: Path | None) -> str:
+    """Llama "1", "2", "code", "3", "3.1" or "3.2" (the HF script's --llama_version), from params.json and
+    the tokenizer's format (tiktoken is Llama 3)."""
+    tiktoken = tokenizer is not None and sniff(tokenizer) == TIKTOKEN
+    if tiktoken or args.vocab_size >= 128000:
         if not args.use_scaled_rope:
             return "3"
-        small = args.dim <= 3072 and args.n_layers <= 28
-        return "3.2" if params.get("rope_scaling_factor") == 32 or small else "3.1"
+        llama32 = (args.dim, args.n_layers) in ((2048, 16), (3072, 28))  # 3.2 1B and 3B
+        return "3.2" if params.get("rope_scaling_factor") == 32 or llama32 else "3.1"
     if args.rope_theta > 10000:
         return "code"
     return "1" if args.norm_eps < 1e-5 else "2"
