@@ -180,7 +180,9 @@ class Transformer(nn.Module):
             rows //= par.world
         elif par.is_parallel:
             cols //= par.world
-        self.tok_embeddings = nn.Embedding(rows, cols)
+        # Weights always come from a checkpoint: skip nn.Embedding's random init (on the meta device its normal_
+        # pulls in torch._dynamo, seconds of import time).
+        self.tok_embeddings = nn.Embedding(rows, cols, _weight=torch.empty(rows, cols))
         self.layers = nn.ModuleList(Block(args, par) for _ in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.output = nn.Linear(args.dim, args.vocab_size // par.world, bias=False)
