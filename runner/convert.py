@@ -141,7 +141,10 @@ def _embedding_split(first: dict[str, torch.Tensor], args: ModelArgs, n: int, to
 def read_source(model_dir: Path) -> Source:
     if not model_dir.is_dir():
         raise BadInput(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
-    fmt = ckpt.detect_format(model_dir)
+    try:
+        fmt = ckpt.detect_format(model_dir)
+    except RunError as exc:
+        raise BadInput(exc.message, exc.fix) from None
     if fmt == ckpt.HF:
         raise BadInput(
             f"{model_dir} is already in Hugging Face format (config.json)",

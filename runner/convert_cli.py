@@ -83,7 +83,7 @@ def convert(
         state["progress"].update(state["task"], advance=spec.nbytes, tensors=state["n"])
 
     try:
-        result = conv.convert(request, on_tensor=on_tensor, on_plan=on_plan)
+        result = conv.convert(request, free_bytes=conv.disk_free, on_tensor=on_tensor, on_plan=on_plan)
     except conv.BadInput as exc:
         _fail(exc.one_line(), 2)
     except RunError as exc:
