@@ -111,7 +111,8 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
     summary="a model folder is missing files the tools need",
     severity=Severity.ERROR,
     group=Group.MODEL,
-    fixes=("redownload-failed-shards",),
+    # convert-to-hf plans something only for a complete Meta folder that Hugging Face tools were given.
+    fixes=("redownload-failed-shards", "convert-to-hf"),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Healthy(linux_gpu(models=(hf_model(),))),

@@ -11,6 +11,8 @@ from rich.console import Console
 
 from llamadoctor import __version__
 from llamadoctor.errors import UsageError, handle_errors
+from llamadoctor.runner.cli import app as run_app
+from llamadoctor.runner.convert_cli import convert
 
 app = typer.Typer(
     name="llamadoctor",
@@ -209,18 +211,9 @@ def estimate(
             Console(highlight=False).print(render_estimate(est))
 
 
-def _mount_optional(module: str, name: str) -> None:
-    """Sub-apps that live beside the doctor; their heavy imports happen only when they run."""
-    import importlib
-
-    try:
-        sub = importlib.import_module(module).app
-    except ImportError:
-        return
-    app.add_typer(sub, name=name)
-
-
-_mount_optional("llamadoctor.runner.cli", "run")
+# The runner and the converter ship in the same wheel; their modules import torch only inside the commands.
+app.add_typer(run_app, name="run")
+app.command("convert")(convert)
 
 
 def main() -> None:
