@@ -37,6 +37,9 @@ TextPrompts = typer.Option(None, "--prompt", help="Prompt(s); default: Meta's fo
 ChatPrompt = typer.Option(None, "--prompt", help="One user message; default: Meta's dialogs.")
 SystemPrompt = typer.Option(None, "--system", help="A system message before the user's.")
 ChatMaxGenLen = typer.Option(None, "--max-gen-len", help="Default: up to --max-seq-len.")
+Compile = typer.Option(
+    False, "--compile", help="torch.compile the decode step: ~3x faster CPU decode after a one-time 10-60 s compile."
+)
 Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
 
@@ -77,12 +80,12 @@ def _options(
     seed: int,
     device: str,
     dtype: str,
-) -> Any:
+    compile: bool,
+) -> dict[str, Any]:
+    """RunOptions fields, validated; the dataclass itself is built inside the guard (its module imports torch)."""
     _check_choice("device", device, DEVICES)
     _check_choice("dtype", dtype, DTYPES)
-    from llamadoctor.runner.session import RunOptions
-
-    return RunOptions(
+    return dict(
         model_dir=model_dir,
         tokenizer_path=tokenizer_path,
         max_seq_len=max_seq_len,
@@ -92,6 +95,7 @@ def _options(
         seed=seed,
         device=device,
         dtype=dtype,
+        compile=compile,
     )
 
 
@@ -108,15 +112,18 @@ def text(
     seed: int = Seed,
     device: str = Device,
     dtype: str = Dtype,
+    compile: bool = Compile,
     as_json: bool = Json,
 ) -> None:
     """Complete text prompts (default: the four of Meta's example_text_completion.py)."""
-    opts = _options(model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype)
+    opts = _options(
+        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
+    )
 
     def body() -> None:
         from llamadoctor.runner import commands
 
-        commands.run_text(opts, list(prompt or []), max_gen_len, as_json)
+        commands.run_text(commands.RunOptions(**opts), list(prompt or []), max_gen_len, as_json)
 
     _guarded(body)
 
@@ -136,18 +143,21 @@ def chat(
     seed: int = Seed,
     device: str = Device,
     dtype: str = Dtype,
+    compile: bool = Compile,
     as_json: bool = Json,
 ) -> None:
     """Answer dialogs in Meta's chat format (default: the dialogs of Meta's example_chat_completion.py)."""
-    opts = _options(model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype)
+    opts = _options(
+        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
+    )
 
     def body() -> None:
         from llamadoctor.runner import commands
 
         if interactive:
-            commands.run_interactive(opts, system, max_gen_len)
+            commands.run_interactive(commands.RunOptions(**opts), system, max_gen_len)
         else:
-            commands.run_chat(opts, prompt, system, max_gen_len, as_json)
+            commands.run_chat(commands.RunOptions(**opts), prompt, system, max_gen_len, as_json)
 
     _guarded(body)
 

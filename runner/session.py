@@ -30,6 +30,7 @@ class RunOptions:
     seed: int = 1
     device: str = "auto"
     dtype: str = "auto"
+    compile: bool = False
 
 
 class Session:
@@ -78,7 +79,9 @@ class Session:
         del state
         # Same seed on every rank: sampled tokens must agree across model-parallel processes.
         torch.manual_seed(self.opts.seed)
-        self.generator = Generator(model, self.opts.max_batch_size, self.opts.max_seq_len, self.tok.stop_ids)
+        self.generator = Generator(
+            model, self.opts.max_batch_size, self.opts.max_seq_len, self.tok.stop_ids, compile=self.opts.compile
+        )
         self.load_s = time.perf_counter() - started
 
     def _check_memory(self, state: loader.RankState) -> None:
@@ -110,6 +113,7 @@ class Session:
             "first_token_s": None if t.first_token_s is None else round(t.first_token_s, 4),
             "decode_tokens": t.decode_tokens,
             "decode_tok_s": round(t.decode_tok_s, 2),
+            "compile_s": round(t.compile_s, 2),
             "peak_memory_bytes": peak_memory_bytes(self.device),
             "device": str(self.device),
             "dtype": DTYPE_NAMES[self.dtype],
@@ -123,6 +127,8 @@ class Session:
 
 def stats_line(stats: dict[str, Any]) -> str:
     ttft = "n/a" if stats["first_token_s"] is None else f"{stats['first_token_s']:.3f} s"
+    if stats.get("compile_s"):
+        ttft += f" (after a {stats['compile_s']:.1f} s compile)"
     return (
         f"load {stats['load_s']:.2f} s · first token {ttft} · decode {stats['decode_tok_s']:.1f} tok/s · "
         f"peak mem {stats['peak_memory_bytes'] / 1024**3:.2f} GiB ({stats['device']}, {stats['dtype']}"

@@ -182,3 +182,29 @@ def test_interactive_chat_keeps_the_conversation(model_dir) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.count("> Assistant: ") == 2
     assert "tok/s" in result.stdout.strip().splitlines()[-1]
+
+
+def test_text_without_torch_is_one_line_too(model_dir, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "llamadoctor.runner.session", raising=False)
+    line = _one_error_line(run("text", "--model-dir", model_dir("llama2", "meta"), "--prompt", "x"))
+    assert "pip install 'llamadoctor[run]'" in line
+
+
+@pytest.mark.slow
+def test_compiled_decode_gives_the_eager_tokens(model_dir) -> None:
+    args = [
+        "text",
+        "--model-dir",
+        model_dir("llama3.1", "meta"),
+        "--prompt",
+        "The Eiffel Tower",
+        "--prompt",
+        "Paris",
+        "--max-gen-len",
+        "10",
+        "--max-batch-size",
+        "1",
+        *GREEDY,
+    ]
+    assert run_json(*args, "--compile")["results"] == run_json(*args)["results"]
