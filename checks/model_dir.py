@@ -72,7 +72,8 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
         return [f"it {model.error}"]
     if model.format == "meta":
         problems = _meta_problems(model)
-        if _looks_meant_for_hf(model) and not (facts.repo and facts.repo.flavour in META_CODE):
+        if (_looks_meant_for_hf(model) and not (facts.repo and facts.repo.flavour in META_CODE)
+                and not model.details.get("hf_copy")):
             problems.append(
                 "it is in Meta's format but looks meant for Hugging Face tools, which fail with "
                 "`does not appear to have a file named config.json`: use the `-hf` repository or "
@@ -141,6 +142,12 @@ def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
         if problems:
             yield model_dir_incomplete.finding(
                 f"{model.path}: " + "; ".join(problems) + ".", path=model.path, format=model.format
+            )
+        elif model.details.get("hf_copy") and _looks_meant_for_hf(model):
+            yield model_dir_incomplete.finding(
+                f"{model.path} is in Meta's format; give Hugging Face tools its converted copy "
+                f"{model.details['hf_copy']}.", severity=Severity.INFO, fixes=(), path=model.path,
+                format=model.format,
             )
 
 

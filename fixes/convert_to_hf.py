@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llamadoctor.facts import Facts
-from llamadoctor.files import ModelDir
+from llamadoctor.files import ModelDir, hf_copy_path
 from llamadoctor.model import Action, Applicability, Finding, Manual, RunCommand
 from llamadoctor.registry import fix
 
@@ -13,9 +13,7 @@ MIN_TIMEOUT = 600.0
 
 
 def output_path(model: ModelDir) -> str:
-    """`DIR-hf` beside the folder (`DIR-converted` when the Meta folder is itself named `-hf`)."""
-    base = model.path.rstrip("/\\")
-    return base + ("-converted" if base.lower().endswith("-hf") else "-hf")
+    return hf_copy_path(model.path)
 
 
 def _convertible(model: ModelDir) -> bool:

@@ -176,6 +176,9 @@ def undo(
             raise UsageError(str(exc)) from None
         for path in restored:
             print(f"restored {path}")
+        for step in entry.steps:
+            if step.kind == "run":
+                print(f"not undone: the command `{' '.join(step.argv)}` (remove what it made yourself if needed)")
         print(f"undid {entry.id} ({entry.fix})")
 
 

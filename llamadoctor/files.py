@@ -165,6 +165,13 @@ class ModelDir:
         return sum(s.size for s in self.shards)
 
 
+def hf_copy_path(path: str) -> str:
+    """Where `convert-to-hf` puts the Hugging Face copy of a Meta folder: `DIR-hf` beside it, or
+    `DIR-converted` when the Meta folder itself is named `-hf`."""
+    base = path.rstrip("/\\")
+    return base + ("-converted" if base.lower().endswith("-hf") else "-hf")
+
+
 def targets(models: Iterable[ModelDir]) -> tuple[ModelDir, ...]:
     """The folders the user means to run: those given with --model-dir, else those found under --repo.
 

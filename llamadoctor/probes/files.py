@@ -28,7 +28,7 @@ from typing import Any
 
 from llamadoctor.checksum import ProgressFn, cache_file, verify_checklists
 from llamadoctor.facts import Options
-from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, SourceFile
+from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, SourceFile, hf_copy_path
 from llamadoctor.sniff import classify_head, sniff_tokenizer, sniff_weights
 
 MAX_DEPTH = 3
@@ -433,6 +433,10 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
             if isinstance(weight_map, dict):
                 needed = sorted({str(v) for v in weight_map.values()})
                 details["index_missing"] = [n for n in needed if files.get(n, -1) <= 0]
+    if fmt == "meta":
+        copy = hf_copy_path(str(path))
+        if _is_file(Path(copy) / "config.json"):
+            details["hf_copy"] = copy
     if fmt == "meta-in-hf":
         with contextlib.suppress(OSError):
             details["original_files"] = sorted(os.listdir(path / "original"))[:50]
