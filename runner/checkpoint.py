@@ -138,9 +138,14 @@ def read_json(path: Path) -> dict[str, Any]:
 def read_args(model_dir: Path, fmt: str | None = None) -> ModelArgs:
     """ModelArgs of a model folder; Meta's vocab_size -1 is resolved from the embedding's rows."""
     fmt = fmt or detect_format(model_dir)
+    name = "config.json" if fmt == HF else "params.json"
+    data = read_json(model_dir / name)
+    try:
+        args = from_hf_config(data) if fmt == HF else from_meta_params(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"{name} does not describe a Llama model ({exc})", "download the model folder again") from None
     if fmt == HF:
-        return from_hf_config(read_json(model_dir / "config.json"))
-    args = from_meta_params(read_json(model_dir / "params.json"))
+        return args
     if args.vocab_size <= 0:
         shards = list_shards(model_dir)
         if not shards:

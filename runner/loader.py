@@ -44,6 +44,8 @@ def _meta_state(model_dir: Path, args: ModelArgs, par: Parallel) -> RankState:
         parts = [ckpt.load_file(p) for p in shards[par.rank * per : (par.rank + 1) * per]]
         emb = ckpt.embedding_split_of(parts[0], args, n)
         tensors = {k: ckpt.merge_tensor(k, [p[k] for p in parts], emb) for k in parts[0] if k != "rope.freqs"}
+        if "output.weight" not in tensors and "tok_embeddings.weight" in tensors and emb == 0:
+            tensors["output.weight"] = tensors["tok_embeddings.weight"]  # tied (Llama 3.2 1B/3B)
         return RankState(args, tensors, emb)
     ways = par.world // n
     shard = ckpt.load_file(shards[par.rank // ways])

@@ -208,3 +208,10 @@ def test_compiled_decode_gives_the_eager_tokens(model_dir) -> None:
         *GREEDY,
     ]
     assert run_json(*args, "--compile")["results"] == run_json(*args)["results"]
+
+
+def test_a_params_file_that_is_not_a_llama_is_one_line(model_dir, tmp_path) -> None:
+    folder = shutil.copytree(model_dir("llama2", "meta"), tmp_path / "m")
+    (folder / "params.json").write_text('{"hidden": 5}')
+    line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", *GREEDY))
+    assert "params.json does not describe a Llama model" in line
