@@ -166,6 +166,8 @@ def bench_shape(name: str, args: argparse.Namespace, peer_ok: bool) -> dict[str,
     size = sum(p.stat().st_size for p in src.glob("*.pth"))
     print(f"{name}: {size / 1e9:.2f} GB checkpoint at {src}")
     runs = args.repeat if name == "tinyllama" else 1
+    # Both outputs and the peer's temporary copy at once: 3x the checkpoint beside it.
+    compare = shutil.disk_usage(args.cache).free > 3.2 * size
     ours_t, ours_m, peer_t, peer_m = [], [], [], []
     out_ours, out_peer = args.cache / f"{name}-ours", args.cache / f"{name}-peer"
     for i in range(runs):
@@ -176,6 +178,8 @@ def bench_shape(name: str, args: argparse.Namespace, peer_ok: bool) -> dict[str,
                 peer_t.append(t)
                 peer_m.append(m)
                 print(f"  peer run {i + 1}: {t:.1f} s, peak RSS {m / 1e9:.2f} GB")
+            if not compare:  # no room for both outputs: the tensors were compared on the small shape
+                shutil.rmtree(out_peer, ignore_errors=True)
         shutil.rmtree(out_ours, ignore_errors=True)
         t, m, rc = run_measured(ours_argv(src, out_ours), args.timeout)
         if rc == 0:
@@ -184,7 +188,7 @@ def bench_shape(name: str, args: argparse.Namespace, peer_ok: bool) -> dict[str,
             print(f"  ours run {i + 1}: {t:.1f} s, peak RSS {m / 1e9:.2f} GB")
     result: dict[str, object] = {"checkpoint_bytes": size, "ours_time": ours_t, "ours_rss": ours_m}
     if peer_t and ours_t:
-        equal, count = same_tensors(out_ours, out_peer)
+        equal, count = same_tensors(out_ours, out_peer) if compare else ("not compared (disk)", 0)
         result |= {"peer_time": peer_t, "peer_rss": peer_m, "identical": equal, "tensors": count}
         result["time_ratio"] = statistics.median(ours_t) / statistics.median(peer_t)
         result["rss_ratio"] = statistics.median(ours_m) / statistics.median(peer_m)
@@ -225,7 +229,12 @@ def main() -> int:
         if name != "tinyllama" and peer_per_byte is not None:
             shape_bytes = _param_bytes(SHAPES[name])
             expected = peer_per_byte * shape_bytes
-            peer_ok = expected < 0.8 * psutil.virtual_memory().total
+            # Other people share this machine: leave them room.
+            peer_ok = expected < 0.75 * psutil.virtual_memory().available
+            room = shutil.disk_usage(args.cache).free > 2.5 * shape_bytes  # its temporary copy + output
+            if peer_ok and not room:
+                peer_ok = False
+                print(f"{name}: skipping the peer, it needs about {2.5 * shape_bytes / 1e9:.0f} GB of free disk")
             if not peer_ok:
                 print(f"{name}: skipping the peer, its peak RSS would be about {expected / 1e9:.0f} GB "
                       f"({peer_per_byte:.1f}x the checkpoint, as measured on the small shape)")  # fmt: skip

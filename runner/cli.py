@@ -7,7 +7,6 @@ safetensors are imported inside the commands, and a missing torch is one line po
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
@@ -122,8 +121,9 @@ def text(
 
     def body() -> None:
         from llamadoctor.runner import commands
+        from llamadoctor.runner.session import RunOptions
 
-        commands.run_text(commands.RunOptions(**opts), list(prompt or []), max_gen_len, as_json)
+        commands.run_text(RunOptions(**opts), list(prompt or []), max_gen_len, as_json)
 
     _guarded(body)
 
@@ -153,11 +153,12 @@ def chat(
 
     def body() -> None:
         from llamadoctor.runner import commands
+        from llamadoctor.runner.session import RunOptions
 
         if interactive:
-            commands.run_interactive(commands.RunOptions(**opts), system, max_gen_len)
+            commands.run_interactive(RunOptions(**opts), system, max_gen_len)
         else:
-            commands.run_chat(commands.RunOptions(**opts), prompt, system, max_gen_len, as_json)
+            commands.run_chat(RunOptions(**opts), prompt, system, max_gen_len, as_json)
 
     _guarded(body)
 
@@ -189,4 +190,4 @@ def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.cli` whi
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

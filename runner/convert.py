@@ -386,8 +386,10 @@ def stream(plan: Plan, folder: Path, on_tensor: Callable[[TensorSpec], None]) ->
             if item.file != file:
                 if writer is not None:
                     writer.close()
-                writer, file = _open_writer(plan, folder, item.file), item.file
+                writer = _open_writer(plan, folder, item.file)
+                file = item.file
             tensor = item.make(shards)
+            assert writer is not None  # opened above for the first item
             writer.write(tensor)
             del tensor
             on_tensor(item.spec)

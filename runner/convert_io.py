@@ -56,7 +56,7 @@ def _raw(tensor: torch.Tensor) -> memoryview:
     if sys.byteorder != "little" and t.element_size() > 1:
         raise RuntimeError("writing checkpoints on a big-endian machine is not supported")
     flat = t.reshape(-1).view(torch.uint8) if t.dim() else t.reshape(1).view(torch.uint8)
-    return memoryview(flat.numpy())
+    return flat.numpy().data
 
 
 def _check(spec: TensorSpec, tensor: torch.Tensor) -> None:
@@ -114,11 +114,12 @@ class _Tensor:
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         shape = self.storage.spec.shape
-        stride, step = [], 1
+        stride: list[int] = []
+        step = 1
         for size in reversed(shape):
             stride.append(step)
             step *= size
-        args = (self.storage, 0, torch.Size(shape), tuple(reversed(stride)), False, OrderedDict())
+        args: tuple[Any, ...] = (self.storage, 0, torch.Size(shape), tuple(reversed(stride)), False, OrderedDict())
         return torch._utils._rebuild_tensor_v2, args
 
 

@@ -10,6 +10,7 @@ tensors are patchy on MPS.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleave
     """Rotate (B, heads, T, hd) by position; cos/sin are (T, hd/2). Done in fp32 as Meta does."""
     xf = x.float()
     if interleaved:
-        pairs = xf.unflatten(-1, (-1, 2))
+        pairs = xf.reshape(*xf.shape[:-1], -1, 2)
         a, b = pairs[..., 0], pairs[..., 1]
         out = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
     else:
@@ -195,7 +196,7 @@ class Transformer(nn.Module):
         weight = self.output.weight
         self.max_seq_len = max_seq_len
         for layer in self.layers:
-            layer.attention.setup_cache(batch, max_seq_len, weight.dtype, weight.device)
+            cast(Block, layer).attention.setup_cache(batch, max_seq_len, weight.dtype, weight.device)
         cos, sin = rope_table(self.args, max_seq_len)
         self.cos, self.sin = cos.to(weight.device), sin.to(weight.device)
 

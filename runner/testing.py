@@ -159,7 +159,7 @@ def write_hf(
     if shards == 1:
         save_file(hf, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
     else:
-        weight_map = {}
+        weight_map: dict[str, str] = {}
         for k in range(shards):
             fname = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
             chunk = names[k::shards]
