@@ -59,7 +59,7 @@ def failed_files(facts: Facts) -> list[str]:
 
 @check(
     id="checksum-mismatch",
-    summary="downloaded files do not match Meta's checklist",
+    summary="Downloaded files do not match Meta's checklist",
     severity=Severity.ERROR,
     group=Group.MODEL,
     fixes=("redownload-failed-shards",),

@@ -29,7 +29,7 @@ def _url(url: str, now: float = EXAMPLE_EXPIRY - 3 * 3600) -> Facts:
 
 @check(
     id="download-url-invalid",
-    summary="the pasted download URL cannot work",
+    summary="The pasted download URL cannot work",
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
     examples=(

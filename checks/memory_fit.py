@@ -82,7 +82,7 @@ def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
 
 @check(
     id="memory-insufficient",
-    summary="the model and its KV cache do not fit in free VRAM or RAM",
+    summary="The model and its KV cache do not fit in free VRAM or RAM",
     severity=Severity.ERROR,
     group=Group.MODEL,
     examples=(
@@ -155,7 +155,7 @@ def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
 
 @check(
     id="disk-insufficient-for-conversion",
-    summary="not enough free disk to convert the model to Hugging Face format",
+    summary="Not enough free disk to convert the model to Hugging Face format",
     severity=Severity.WARNING,
     group=Group.MODEL,
     examples=(

@@ -109,7 +109,7 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
 
 @check(
     id="model-dir-incomplete",
-    summary="a model folder is missing files the tools need",
+    summary="A model folder is missing files the tools need",
     severity=Severity.ERROR,
     group=Group.MODEL,
     # convert-to-hf plans something only for a complete Meta folder that Hugging Face tools were given.
@@ -198,7 +198,7 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
 
 @check(
     id="model-version-mismatch",
-    summary="model files, tokenizer or code are from different Llama generations",
+    summary="Model files, tokenizer or code are from different Llama generations",
     severity=Severity.ERROR,
     group=Group.MODEL,
     examples=(

@@ -81,7 +81,7 @@ def _dims(key: str) -> str:
 
 @check(
     id="shard-corrupt",
-    summary="a weights or tokenizer file is damaged or is not what its name says",
+    summary="A weights or tokenizer file is damaged or is not what its name says",
     severity=Severity.ERROR,
     group=Group.MODEL,
     fixes=("redownload-failed-shards",),
@@ -176,7 +176,7 @@ def _two_shards() -> tuple[Shard, ...]:
 
 @check(
     id="shards-vs-nproc",
-    summary="the number of checkpoint shards does not match the processes or GPUs",
+    summary="The number of checkpoint shards does not match the processes or GPUs",
     severity=Severity.ERROR,
     group=Group.MODEL,
     examples=(

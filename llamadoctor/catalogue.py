@@ -20,8 +20,10 @@ def _platforms(platforms: frozenset[str]) -> str:
 
 def render_catalogue(console: Console) -> None:
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("id", "severity", "platforms", "summary"):
-        table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True)  # ids are copied into commands: never broken across lines
+    table.add_column("severity", no_wrap=True)
+    table.add_column("platforms", no_wrap=True)
+    table.add_column("summary", overflow="fold")
     for spec in all_checks():
         table.add_row(spec.id, spec.severity.value, _platforms(spec.platforms), spec.summary)
     console.print(table)

@@ -122,7 +122,14 @@ def inspect_url(url: str, now: float | None) -> UrlReport:
     if "policy" in params and expires is None:
         problems.append("its Policy cannot be decoded: the link was damaged while copying")
     if expires is not None and now is not None and expires <= now:
-        hours = (now - expires) / 3600
-        ago = f"{hours:.0f} h ago" if hours >= 1 else f"{(now - expires) / 60:.0f} min ago"
+        ago = _ago(now - expires)
         problems.append(f"it expired {ago} (links last 24 h): request a new one at llama.com")
     return UrlReport(redact_url(url), host, expires, tuple(problems))
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"

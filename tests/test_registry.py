@@ -43,6 +43,9 @@ def test_check_example(spec: Check, example: Healthy | Broken) -> None:
 def test_check_is_well_formed(spec: Check) -> None:
     assert ID_RE.match(spec.id), f"{spec.id!r} is not kebab-case"
     assert spec.summary and not spec.summary.endswith(".")
+    first = spec.summary.split()[0]
+    # A sentence starts with a capital, unless it starts with a name as typed (download.sh, torch, bash).
+    assert first[0].isupper() or first in {"torch", "bash"} or not first.isalpha(), spec.summary
     doc = spec.doc
     positions = [doc.find(s + ":") for s in SECTIONS]
     assert all(p >= 0 for p in positions), f"{spec.id}'s docstring needs sections {SECTIONS}"

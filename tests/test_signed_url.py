@@ -54,7 +54,8 @@ def _messages(url: str, now: float) -> list[str]:
 @pytest.mark.parametrize(
     ("url", "now", "expect"),
     [
-        pytest.param(EXAMPLE_URL, EXAMPLE_EXPIRY + 3 * 86400, "expired 72 h ago", id="expired"),
+        pytest.param(EXAMPLE_URL, EXAMPLE_EXPIRY + 2 * 86400, "expired 48 h ago", id="expired"),
+        pytest.param(EXAMPLE_URL, EXAMPLE_EXPIRY + 400 * 86400, "expired 400 days ago", id="expired-long-ago"),
         pytest.param(EXAMPLE_URL, EXAMPLE_EXPIRY - 600, "expires in 10 min", id="expiring"),
         pytest.param(EXAMPLE_URL.replace("&", "&amp;"), EXAMPLE_EXPIRY - 7200, "&amp;", id="amp"),
         pytest.param(EXAMPLE_URL.split("?")[0], EXAMPLE_EXPIRY - 7200, "lost its query", id="no-query"),
