@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from llamadoctor import __version__
-from llamadoctor.errors import UsageError, handle_errors
+from llamadoctor.errors import UsageError, handle_errors, path_option
 from llamadoctor.runner.cli import app as run_app
 from llamadoctor.runner.convert_cli import convert
 
@@ -24,8 +24,8 @@ app = typer.Typer(
 )
 
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
-RepoOpt = Annotated[Optional[Path], typer.Option(help="Folder with Meta's download.sh and example scripts.")]
-ModelDirOpt = Annotated[Optional[list[Path]], typer.Option("--model-dir", help="A model folder (repeatable).")]
+RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
+ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
 NprocOpt = Annotated[Optional[int], typer.Option(min=1, help="Processes you will give torchrun --nproc_per_node.")]
 SeqOpt = Annotated[int, typer.Option(min=1, help="The --max_seq_len you will run with.")]
 BatchOpt = Annotated[int, typer.Option(min=1, help="The --max_batch_size you will run with.")]
@@ -184,7 +184,7 @@ def undo(
 
 @app.command()
 def estimate(
-    model_dir: Annotated[Path, typer.Option("--model-dir", help="A Meta or Hugging Face model folder.")],
+    model_dir: Annotated[Path, path_option("--model-dir", help="A Meta or Hugging Face model folder.")],
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32.")] = "bf16",
     max_seq_len: SeqOpt = 4096,
     max_batch_size: BatchOpt = 1,

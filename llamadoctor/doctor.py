@@ -87,4 +87,6 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
         selected = select(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
         raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
-    return run(facts_for(diagnosis, progress=progress), selected)
+    from llamadoctor.fixing import keep_applicable
+
+    return keep_applicable(run(facts_for(diagnosis, progress=progress), selected))

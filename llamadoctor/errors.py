@@ -6,6 +6,7 @@ import contextlib
 import sys
 import traceback
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 
@@ -15,6 +16,14 @@ from llamadoctor.redact import redact
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit 2."""
+
+
+def path_option(*names: str, help: str) -> Any:
+    """A typer option for a path that our own code validates, so a bad one is one line and exit 2.
+
+    Click would check readability itself and print its usage box instead.
+    """
+    return typer.Option(*names, help=help, readable=False)
 
 
 @contextlib.contextmanager

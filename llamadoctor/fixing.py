@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import stat
 from collections.abc import Iterable, Sequence
@@ -61,6 +62,28 @@ def plan(report: Report, wanted: Sequence[str] = ()) -> list[PlannedFix]:
             seen.add((fix_id, actions))
             planned.append(PlannedFix(finding, fix, actions))
     return planned
+
+
+def keep_applicable(report: Report) -> Report:
+    """The report with each finding's fix ids narrowed to the fixes that plan something for it.
+
+    A check names every fix that may repair its problem; whether one does depends on the case (a folder missing
+    its params.json has nothing to re-download), so `check` never offers `llamadoctor fix ID` for nothing.
+    """
+
+    def applicable(finding: Finding, fix_id: str) -> bool:
+        try:
+            return bool(FIXES[fix_id].plan(finding, report.facts))
+        except Exception:  # a planner bug must not hide the offer: `fix` then reports the crash
+            return True
+
+    results = []
+    for result in report.results:
+        findings = tuple(
+            dataclasses.replace(f, fixes=tuple(i for i in f.fixes if applicable(f, i))) for f in result.findings
+        )
+        results.append(dataclasses.replace(result, findings=findings))
+    return dataclasses.replace(report, results=tuple(results))
 
 
 # ---- showing a plan ------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from llamadoctor.errors import path_option
+
 INSTALL_HINT = "error: `llamadoctor convert` needs PyTorch  fix: pip install 'llamadoctor[run]'"
 
 
@@ -46,8 +48,8 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
 
 
 def convert(
-    model_dir: Annotated[Path, typer.Option("--model-dir", help="Meta folder: params.json + consolidated.*.pth.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to create (written beside it, renamed at the end).")],
+    model_dir: Annotated[Path, path_option("--model-dir", help="Meta folder: params.json + consolidated.*.pth.")],
+    out: Annotated[Path, path_option("--out", help="Folder to create (written beside it, renamed at the end).")],
     to: Annotated[
         Optional[str], typer.Option("--to", help="hf (transformers, vLLM; the default) or meta (with --shards).")
     ] = None,

@@ -46,16 +46,35 @@ def test_bad_input_is_one_clear_line_and_exit_2(args: tuple[str, ...], message: 
     assert len(err.strip().splitlines()) == 1
 
 
-def test_unreadable_folder_is_exit_2(tmp_path: Path) -> None:
+def test_unreadable_folder_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o000)
+    if os.access(locked, os.R_OK):  # root reads anything: deny it the way a plain user is denied
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != locked and real(p, mode, **kw))
     try:
-        if __import__("os").access(locked, __import__("os").R_OK):
-            pytest.skip("running as a user who can read anything (root)")
         code, _, err = invoke("check", "--repo", str(locked))
-        assert code == 2 and "cannot be read" in err
+        assert code == 2 and "--repo" in err and "cannot be read (permission denied)" in err
+        assert len(err.strip().splitlines()) == 1
     finally:
         locked.chmod(0o755)
+
+
+def test_check_offers_a_repair_only_where_a_fix_plans_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "params.json").write_text('{"dim": 4096}')  # nothing to re-download, nothing to convert
+    (tmp_path / "download.sh").write_bytes(b"#!/bin/bash\r\necho hi\r\n")  # CRLF: convert-crlf-to-lf applies
+    code, out, _ = invoke("check", "--json", "--only", "model-dir-incomplete,download-script-crlf")
+    fixes = {f["check"]: f["fixes"] for f in json.loads(out)["findings"]}
+    assert code == 1
+    assert fixes["model-dir-incomplete"] == []
+    assert "convert-crlf-to-lf" in fixes["download-script-crlf"]
+    _, human, _ = invoke("check", "--only", "model-dir-incomplete,download-script-crlf")
+    assert "repair: llamadoctor fix download-script-crlf" in human
+    assert "repair: llamadoctor fix model-dir-incomplete" not in human
 
 
 def test_usage_errors_from_typer_are_exit_2() -> None:
