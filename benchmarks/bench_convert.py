@@ -29,10 +29,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+from fresh import run_fresh  # beside this script: python puts its folder on sys.path
 
 from llamadoctor.runner.convert_io import TensorSpec, TorchWriter
 
@@ -100,27 +100,11 @@ def make_checkpoint(folder: Path, shape: dict[str, int]) -> Path:
 
 
 def run_measured(argv: list[str], timeout: float) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS bytes, exit code) of one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-        print(f"  failed ({proc.returncode}): {' '.join(argv)}\n{err}", file=sys.stderr)
-    if proc.stderr:
-        proc.stderr.close()
-    return wall, usage.ru_maxrss * 1024, proc.returncode
+    """(wall seconds, peak RSS bytes, exit code) of one process, launched fresh (see fresh.py)."""
+    done = run_fresh(argv, timeout)
+    if done.returncode:
+        print(f"  failed ({done.returncode}): {' '.join(argv)}\n{done.stderr[-2000:]}", file=sys.stderr)
+    return done.seconds, done.peak_rss, done.returncode
 
 
 def ours_argv(src: Path, out: Path) -> list[str]:

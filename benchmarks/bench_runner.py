@@ -19,11 +19,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from fresh import run_fresh  # beside this script: python puts its folder on sys.path
 
 SHAPES = {
     "15M": {"dim": 288, "n_layers": 6, "n_heads": 6, "multiple_of": 32},
@@ -127,9 +128,9 @@ def worker_bandwidth() -> dict[str, float]:
 
 
 def run_worker(*argv: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", *argv], capture_output=True, text=True, timeout=1800, check=False
-    )
+    # Through a fresh launcher: a child spawned by this process (which wrote the checkpoints) would start with
+    # this process's peak RSS as its own (fresh.py).
+    out = run_fresh([sys.executable, __file__, "--worker", *argv], timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"worker {argv} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -87,6 +87,15 @@ def peak_memory_bytes(device: torch.device) -> int:
 
 
 def peak_rss_bytes() -> int:
+    """This process's peak resident set. On Linux VmHWM, not ru_maxrss: ru_maxrss starts from the peak of
+    the process that spawned us (exec keeps it), so a run started from a big process would report that."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
         import sys

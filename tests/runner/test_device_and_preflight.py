@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -75,3 +77,15 @@ def test_a_model_that_does_not_fit_in_ram_stops_before_loading(model_dir, monkey
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "this run needs about" in result.stderr and "GiB free" not in result.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's; elsewhere ru_maxrss is used")
+def test_peak_memory_is_the_process_own_not_its_parents() -> None:
+    """A run started from a big process (a notebook, a benchmark) reports its own peak, not the parent's."""
+    ballast = bytearray(600 * 1024 * 1024)  # this process: 600 MB more, every page touched
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    code = "from llamadoctor.runner.device import peak_rss_bytes; print(peak_rss_bytes())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert int(child.stdout) < 400 * 1024 * 1024, int(child.stdout) / 2**20
+    del ballast
