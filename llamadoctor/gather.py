@@ -98,7 +98,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
     takes (a progress bar shows it; Ctrl-C stops it).
     """
     os_name = system.os_name()
-    foreign = request.python is not None and not _same_file(request.python, sys.executable)
+    foreign = request.python is not None and not _same_path(request.python, sys.executable)
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
     env, secrets = system.selected_env(environ)
@@ -159,11 +159,10 @@ def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:
     return shutil.which(name, path=environ.get("PATH"))
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def _same_path(a: str, b: str) -> bool:
+    """The same interpreter *path*. Not samefile: a venv's python is a symlink to its base interpreter, and
+    resolving it would diagnose our environment instead of the one asked for."""
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
 __all__ = ["Request", "TorchInfo", "gather"]

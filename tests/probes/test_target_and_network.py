@@ -65,3 +65,19 @@ def test_secrets_are_reduced_to_their_names() -> None:
 def test_shell_detection_falls_back_to_the_environment() -> None:
     assert detect_shell("linux", {"SHELL": "/bin/zsh"}) in ("zsh", "bash")  # the parent process may decide
     assert detect_shell("windows", {"PSModulePath": "x"}) in ("powershell", "bash", "zsh", "cmd")
+
+
+def test_a_venv_whose_python_links_to_ours_is_diagnosed_as_itself(tmp_path: Path) -> None:
+    """A venv's python is a symlink to its base interpreter (pipx, `python -m venv`): --python must still
+    describe that venv, its prefix and its torch, not the environment running llamadoctor."""
+    import venv
+
+    from llamadoctor.gather import Request, gather
+
+    target = tmp_path / "other-env"
+    venv.create(target, with_pip=False, symlinks=sys.platform != "win32")
+    python = target / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    facts = gather(Request(python=str(python), repo=tmp_path))
+    assert Path(facts.python.prefix).resolve() == target.resolve()
+    assert facts.python.executable != sys.executable
+    assert not facts.torch.installed  # the new venv has no torch, whatever the running one has
