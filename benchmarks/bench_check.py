@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 
-
 # As installed by pip, llamadoctor's modules have their bytecode compiled; an editable checkout run with
 # PYTHONDONTWRITEBYTECODE=1 would compile all of them on every start (about 0.1 s here), so the warm-up run
 # writes the bytecode, as pip would have.
