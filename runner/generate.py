@@ -73,9 +73,10 @@ class Generator:
         self.stop_ids = stop_ids
         self.device = model.output.weight.device
         model.setup_cache(max_batch_size, max_seq_len)
-        # One-token steps through torch.compile: no per-op Python overhead, and Inductor's fused reductions read
-        # the weights at close to memory bandwidth (eager CPU gemv reaches about a third of it). Prefill stays
-        # eager. Collectives would break the graph, so model-parallel runs stay eager.
+        # One-token steps through torch.compile: no per-op Python overhead, the small element-wise work between
+        # the matrix-vector products fused; the products themselves stay BLAS calls, which stream the weights
+        # about as fast as this machine reads memory. Prefill stays eager. Collectives would break the graph,
+        # so model-parallel runs stay eager.
         self.step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
         if compile and not model.par.is_parallel:
             self.step = torch.compile(model.decode_step, fullgraph=True, dynamic=False)

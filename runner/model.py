@@ -57,24 +57,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleave
     return out.type_as(x)
 
 
-def _compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    if compiler is not None and hasattr(compiler, "is_compiling"):
-        return bool(compiler.is_compiling())
-    return False
-
-
-def project(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """`layer(x)`, but a single row under torch.compile becomes a multiply-and-sum reduction.
-
-    Decoding one token is a matrix-vector product bound by memory bandwidth; Inductor turns the reduction into one
-    vectorised, threaded pass over the weight that reads it faster than the BLAS gemv behind `F.linear` on CPU.
-    """
-    if _compiling() and x.shape[0] * x.shape[1] == 1:
-        return (x.unsqueeze(-2) * layer.weight).sum(-1)
-    return layer(x)
-
-
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -85,6 +67,15 @@ class RMSNorm(nn.Module):
         xf = x.float()
         normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return normed.type_as(x) * self.weight
+
+
+def _attend_step(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of the one-token step over the whole (masked) cache, written out as Meta's reference does: under
+    torch.compile the softmax and masking fuse into one small kernel, where CPU SDPA costs a call per layer."""
+    scores = (q @ keys.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores.float(), dim=-1).type_as(q) @ values
 
 
 class Attention(nn.Module):
@@ -110,9 +101,9 @@ class Attention(nn.Module):
         """`pos` is an int (eager, the cache is sliced to the live length) or a 1-element tensor for the
         compiled one-token step (static shapes: the whole cache is attended with `mask` hiding the future)."""
         bsz, seqlen, _ = x.shape
-        q = project(self.wq, x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
-        k = project(self.wk, x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
-        v = project(self.wv, x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
+        q = self.wq(x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
+        k = self.wk(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
+        v = self.wv(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
         q = apply_rope(q, cos, sin, self.interleaved)
         k = apply_rope(k, cos, sin, self.interleaved)
         assert self.cache_k is not None and self.cache_v is not None, "call Transformer.setup_cache first"
@@ -130,9 +121,12 @@ class Attention(nn.Module):
         q = q.reshape(bsz, self.n_kv, n_rep * seqlen, self.hd)
         if mask is not None and n_rep > 1:
             mask = mask.repeat(n_rep, 1)
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        if isinstance(pos, torch.Tensor):
+            out = _attend_step(q, keys, values, mask)
+        else:
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         out = out.view(bsz, self.n_heads, seqlen, self.hd).transpose(1, 2).reshape(bsz, seqlen, -1)
-        return self.par.all_reduce(project(self.wo, out))
+        return self.par.all_reduce(self.wo(out))
 
     def setup_cache(self, batch: int, length: int, dtype: torch.dtype, device: torch.device) -> None:
         shape = (batch, self.n_kv, length, self.hd)
@@ -152,7 +146,7 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(args.dim, hidden // par.world, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.par.all_reduce(project(self.w2, F.silu(project(self.w1, x)) * project(self.w3, x)))
+        return self.par.all_reduce(self.w2(F.silu(self.w1(x)) * self.w3(x)))
 
 
 class Block(nn.Module):
@@ -242,5 +236,5 @@ class Transformer(nn.Module):
         h = self.embed(tokens)
         for layer in self.layers:
             h = layer(h, pos, cos, sin, mask)
-        logits = project(self.output, self.norm(h))
+        logits = self.output(self.norm(h))
         return self.par.all_gather_last(logits).float()
