@@ -20,7 +20,7 @@ def _needed(facts: Facts) -> bool:
     return False
 
 
-@fix(id="reinstall-torch-cuda", summary="Reinstall torch as the CUDA build the NVIDIA driver runs",
+@fix(id="reinstall-torch-cuda", summary="Install the torch build this machine runs: CUDA to match the driver, else CPU",
      applicability=Applicability.MANUAL)
 def reinstall_torch_cuda(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     """Print the pip command; never run it: it replaces gigabytes of packages in the user's environment."""

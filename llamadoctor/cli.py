@@ -129,7 +129,7 @@ def fix(
         report = diagnose(diagnosis)
         planned = fixing.plan(report, ids or ())
         if not planned:
-            console.print("Nothing to fix" + (f" for {', '.join(ids)}" if ids else "") + ": " + report.verdict())
+            console.print(fixing.nothing_to_fix(report, ids or ()))
             raise typer.Exit(0 if report.ready else 1)
         fixing.render_plan(planned, console, report.facts.platform.shell)
         if dry_run:

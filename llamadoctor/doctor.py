@@ -89,4 +89,5 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
         raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
     from llamadoctor.fixing import keep_applicable
 
-    return keep_applicable(run(facts_for(diagnosis, progress=progress), selected))
+    report = run(facts_for(diagnosis, progress=progress), selected, partial=len(selected) < len(checks))
+    return keep_applicable(report)

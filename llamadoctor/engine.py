@@ -27,6 +27,7 @@ class CheckResult:
 class Report:
     facts: Facts
     results: tuple[CheckResult, ...]
+    partial: bool = False  # --only/--skip left checks out: the verdict speaks for the ones that ran
 
     @property
     def findings(self) -> list[Finding]:
@@ -72,6 +73,9 @@ class Report:
         if errors:
             return f"{errors} problem{'s' if errors != 1 else ''} block{'' if errors != 1 else 's'} running Llama"
         tail = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+        if self.partial:
+            ran = self.checks_run
+            return f"no problem found by the {ran} check{'s' if ran != 1 else ''} run{tail}"
         return f"ready to run Llama on {self.device}{tail}"
 
 
@@ -105,5 +109,5 @@ def run_one(spec: Check, facts: Facts) -> CheckResult:
     return CheckResult(spec, Status(worst.value), findings, seconds)
 
 
-def run(facts: Facts, checks: Sequence[Check]) -> Report:
-    return Report(facts, tuple(run_one(c, facts) for c in checks))
+def run(facts: Facts, checks: Sequence[Check], *, partial: bool = False) -> Report:
+    return Report(facts, tuple(run_one(c, facts) for c in checks), partial)

@@ -86,6 +86,18 @@ def keep_applicable(report: Report) -> Report:
     return dataclasses.replace(report, results=tuple(results))
 
 
+def nothing_to_fix(report: Report, wanted: Sequence[str] = ()) -> str:
+    """Why `fix` has no plan: the checks asked about pass, or what fails has no automatic repair."""
+    found = [f for f in report.findings if not wanted or f.check in wanted or set(f.fixes) & set(wanted)]
+    if wanted and not found:
+        return f"Nothing to fix for {', '.join(wanted)}: no problem found."
+    if wanted:
+        checks = ", ".join(dict.fromkeys(f.check for f in found))
+        return f"Nothing llamadoctor can repair for {checks}: `llamadoctor check` says what to do by hand."
+    rest = "; `llamadoctor check` says what to do by hand about the rest" if found else ""
+    return f"Nothing to fix: {report.verdict()}{rest}."
+
+
 # ---- showing a plan ------------------------------------------------------------------------------------
 
 
@@ -96,7 +108,7 @@ def _visible(line: str) -> str:
 def diff_text(action: WriteFile) -> str:
     before = (action.before or b"").decode("utf-8", "replace").splitlines(keepends=True)
     after = action.after.decode("utf-8", "replace").splitlines(keepends=True)
-    lines = difflib.unified_diff(before, after, f"a/{action.path}", f"b/{action.path}")
+    lines = difflib.unified_diff(before, after, action.path, action.path)
     return "".join(_visible(line) if line.endswith("\n") else _visible(line) + "\n" for line in lines)
 
 
@@ -115,7 +127,8 @@ def render_action(action: Action, console: Console, shell: str) -> None:
     else:
         console.print(Text("   " + redact(action.text)))
         for command in action.commands:
-            console.print(Text("     " + redact(command), style="cyan"), overflow="fold", soft_wrap=False)
+            # soft_wrap: a command is copied into a shell, so it stays one line however narrow the terminal.
+            console.print(Text("     " + redact(command), style="cyan"), soft_wrap=True)
 
 
 def render_plan(planned: Iterable[PlannedFix], console: Console, shell: str) -> None:
@@ -172,7 +185,7 @@ def render_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
         line = Text.assemble((label, style), f"  {outcome.planned.fix.id} ({outcome.planned.finding.check})")
         if outcome.entry:
             line.append(f"  undo: llamadoctor undo {outcome.entry.id}", style="dim")
-        console.print(line)
+        console.print(line, soft_wrap=True)  # the undo command is copied: never broken across lines
         if outcome.detail:
             console.print(Text("   " + redact(outcome.detail), style="dim"), overflow="fold")
 

@@ -57,6 +57,8 @@ def test_statuses_verdict_and_exit_codes() -> None:
     ok = run(linux_gpu(), CHECKS[1:])
     assert ok.verdict() == "ready to run Llama on CUDA (1 warning)"
     assert ok.exit_code() == 0 and ok.exit_code(strict=True) == 1
+    # With --only/--skip the verdict speaks for the checks that ran, not for the machine.
+    assert run(linux_gpu(), CHECKS[2:3], partial=True).verdict() == "no problem found by the 1 check run"
 
 
 def test_a_crashing_check_becomes_an_internal_error_and_the_run_goes_on() -> None:

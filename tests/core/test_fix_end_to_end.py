@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import stat
+from io import StringIO
 from pathlib import Path
 
+from rich.console import Console
 from typer.testing import CliRunner
 
 from llamadoctor.cli import app
+from llamadoctor.fixing import PlannedFix, render_plan
+from llamadoctor.model import Applicability, Finding, Fix, Manual, Severity
 
 CRLF_SCRIPT = (b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
                b"read -p \"Enter the URL from email: \" PRESIGNED_URL\r\necho \"\"\r\n")
@@ -60,3 +64,24 @@ def test_fix_without_yes_and_without_a_terminal_changes_nothing(tmp_path: Path) 
 def test_fix_by_an_unknown_id_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["fix", "no-such-fix", "--repo", str(tmp_path), "--dry-run"])
     assert result.exit_code == 2 and "unknown check or fix id 'no-such-fix'" in result.stderr
+
+
+def test_nothing_to_fix_says_why(tmp_path: Path) -> None:
+    (tmp_path / "download.sh").write_bytes(CRLF_SCRIPT.replace(b"\r\n", b"\n"))
+    (tmp_path / "download.sh").chmod(0o755)
+    healthy = runner.invoke(app, ["fix", "download-script-crlf", "--repo", str(tmp_path), "--yes"])
+    assert "Nothing to fix for download-script-crlf: no problem found." in healthy.stdout
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "params.json").write_text('{"dim": 4096}')  # broken, but nothing to repair by itself
+    manual = runner.invoke(app, ["fix", "model-dir-incomplete", "--repo", str(tmp_path)])
+    assert manual.exit_code == 1
+    assert "Nothing llamadoctor can repair for model-dir-incomplete" in manual.stdout
+
+
+def test_plans_keep_commands_whole_on_a_narrow_terminal() -> None:
+    command = "/home/ada/miniconda3/envs/llama/bin/python -m pip install torch --index-url https://example.org/cu121"
+    fix = Fix("demo-fix", "a demonstration", Applicability.MANUAL, lambda finding, facts: ())
+    planned = [PlannedFix(Finding("demo-check", Severity.ERROR, "broken"), fix, (Manual("Run this:", (command,)),))]
+    out = StringIO()
+    render_plan(planned, Console(file=out, width=40, color_system=None), "bash")
+    assert command in out.getvalue()
