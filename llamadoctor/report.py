@@ -6,6 +6,7 @@ Every string passes through redact() on its way out, so no reporter can leak a t
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.console import Console
@@ -134,6 +135,14 @@ def render_json(report: Report, *, strict: bool = False) -> str:
     return json.dumps(to_data(report, strict=strict), indent=2, sort_keys=False)
 
 
+def _fenced(text: str, indent: str) -> list[str]:
+    """A code block showing `text` as the terminal does; the fence is longer than any backtick run in it
+    (PowerShell continues lines with a backtick, and remedies quote commands in backticks)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [indent + fence, *(indent + line for line in text.strip("\n").splitlines()), indent + fence]
+
+
 def render_markdown(report: Report) -> str:
     """A report to paste into a GitHub issue: facts as a table, findings as a list."""
     lines = [f"### llamadoctor {__version__}: {report.verdict()}", "", "| | |", "|---|---|"]
@@ -141,7 +150,8 @@ def render_markdown(report: Report) -> str:
     lines.append("")
     for f in report.findings:
         lines.append(f"- **{f.severity.value}** `{f.check}`: {f.message}")
-        lines += [f"  - `{line}`" for line in f.remedy.splitlines() if line.strip()]
+        if f.remedy.strip():
+            lines += _fenced(f.remedy, indent="  ")
     if not report.findings:
         lines.append("No problems found.")
     return redact("\n".join(lines) + "\n")

@@ -108,3 +108,18 @@ def test_human_report_groups_marks_and_remedies() -> None:
     assert "repair: llamadoctor fix always-broken" in text
     assert text.rstrip().endswith("1 problem blocks running Llama")
     assert "NVIDIA GeForce RTX 3090 24.0 GiB; driver 535.104.05 (CUDA ≤ 12.2)" in text
+
+
+def test_markdown_shows_each_remedy_as_the_terminal_does() -> None:
+    """Remedies quote commands in backticks and PowerShell continues lines with one: the pasted report must
+    still show them verbatim, in a code block."""
+    from markdown_it import MarkdownIt  # rich's own Markdown parser
+
+    remedy = "run `llamadoctor fix x`, or:\ntorchrun `\n  --nproc_per_node 1 example_chat_completion.py"
+
+    def with_remedy(facts: Facts) -> Iterator[Finding]:
+        yield Finding("has-remedy", Severity.ERROR, "broken", remedy=remedy)
+
+    text = render_markdown(run(linux_gpu(), [make("has-remedy", with_remedy)]))
+    fences = [t for t in MarkdownIt().parse(text) if t.type == "fence"]
+    assert [t.content for t in fences] == [remedy + "\n"]
