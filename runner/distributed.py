@@ -62,7 +62,39 @@ def init(par: Parallel, device_type: str) -> None:
     # torchrun always sets these; a hand-made launch with only RANK/WORLD_SIZE gets the one-node defaults.
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29500")
-    dist.init_process_group(backend=backend_for(device_type), rank=par.rank, world_size=par.world)
+    backend = backend_for(device_type)
+    if backend == "gloo":
+        os.environ.update(gloo_loopback_env(os.environ, _interfaces()))
+    dist.init_process_group(backend=backend, rank=par.rank, world_size=par.world)
+
+
+def gloo_loopback_env(env: Mapping[str, str], interfaces: Mapping[str, list[str]]) -> dict[str, str]:
+    """GLOO_SOCKET_IFNAME for a one-node gloo run: the loopback interface.
+
+    gloo otherwise binds to whatever the hostname resolves to, which on Windows (and some Macs) is an address it
+    cannot use: `makeDeviceForHostname(): unsupported gloo device`. Only when every rank is on this machine
+    (MASTER_ADDR is loopback, all ranks local) and the user chose nothing: a multi-node run needs a real NIC.
+    """
+    if "GLOO_SOCKET_IFNAME" in env or not _is_loopback(env.get("MASTER_ADDR", "")):
+        return {}
+    if env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE")) != env.get("WORLD_SIZE"):
+        return {}
+    names = [name for name, addresses in interfaces.items() if "127.0.0.1" in addresses]
+    return {"GLOO_SOCKET_IFNAME": names[0]} if names else {}
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _interfaces() -> dict[str, list[str]]:
+    """Interface name -> its IPv4 addresses (psutil: the same call on all three OSes)."""
+    import socket
+
+    import psutil
+
+    return {name: [a.address for a in addrs if a.family == socket.AF_INET]
+            for name, addrs in psutil.net_if_addrs().items()}
 
 
 def broadcast_object(par: Parallel, obj: object) -> object:

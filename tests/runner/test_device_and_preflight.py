@@ -38,6 +38,16 @@ def test_rank_layout_and_backend() -> None:
     assert distributed.backend_for("mps") == "gloo"
 
 
+def test_one_node_gloo_binds_to_loopback_unless_told_otherwise() -> None:
+    windows = {"Ethernet": ["10.1.2.3"], "Loopback Pseudo-Interface 1": ["127.0.0.1"]}
+    one_node = {"MASTER_ADDR": "127.0.0.1", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
+    assert distributed.gloo_loopback_env(one_node, windows) == {"GLOO_SOCKET_IFNAME": "Loopback Pseudo-Interface 1"}
+    assert distributed.gloo_loopback_env({**one_node, "GLOO_SOCKET_IFNAME": "eth0"}, windows) == {}
+    assert distributed.gloo_loopback_env({**one_node, "MASTER_ADDR": "10.1.2.9"}, windows) == {}  # multi-node
+    assert distributed.gloo_loopback_env({**one_node, "LOCAL_WORLD_SIZE": "1"}, windows) == {}  # ranks elsewhere
+    assert distributed.gloo_loopback_env(one_node, {"eth0": ["10.1.2.3"]}) == {}
+
+
 def test_sampling_is_reproducible_with_a_seed(model_dir) -> None:
     def generation(seed: str) -> str:
         args = [

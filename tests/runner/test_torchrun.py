@@ -38,6 +38,8 @@ def _free_port() -> str:
 def _torchrun(folder, tmp_path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
+    if sys.platform == "win32":  # Windows wheels have no libuv for torchrun's store (the windows-libuv check)
+        env["USE_LIBUV"] = "0"
     cmd = [
         sys.executable,
         "-m",
