@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,8 @@ def test_moved_venv_gets_the_new_python_and_keeps_its_mode(tmp_path: Path) -> No
     (action,) = plan(facts)
     assert isinstance(action, WriteFile)
     assert action.after == PIP_SCRIPT.replace(b"/home/ada/old/", b"/home/ada/llama/", 1)
-    assert action.mode is None and stat.S_IMODE(script.stat().st_mode) == 0o755
+    assert action.mode is None
+    assert sys.platform == "win32" or stat.S_IMODE(script.stat().st_mode) == 0o755
 
 
 def test_posix_interpreter_with_spaces_uses_pips_exec_header(tmp_path: Path) -> None:
@@ -129,10 +131,10 @@ def test_launcher_without_a_header_gets_one_prepended(tmp_path: Path, data: byte
     assert action.after == b"#!/home/ada/llama/.venv/bin/python\n" + data
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows does not run #! lines")
 def test_applied_launcher_runs(tmp_path: Path) -> None:
     """The rewritten #! line is one the kernel accepts: run it with this machine's python."""
     import subprocess
-    import sys
 
     script = tmp_path / "torchrun"
     script.write_bytes(b"#!/gone/python\nimport sys\nprint(sys.executable)\n")
