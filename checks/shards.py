@@ -10,6 +10,7 @@ from llamadoctor.files import ModelDir, Shard, targets
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.model_info import arch_of
 from llamadoctor.registry import check
+from llamadoctor.shell import render_argv
 from llamadoctor.testing import gpu, linux_gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, meta_model, shard
 
@@ -219,6 +220,7 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
                 f"{model.path} has {n} shard(s) but --nproc is {nproc}: Meta's code fails with "
                 f"`Loading a checkpoint for MP={n} but world size is {nproc}`. Run with "
                 f"`torchrun --nproc_per_node {n}`.",
+                remedy=_reshard_remedy(model, nproc, facts.platform.shell),
                 path=model.path,
                 shards=n,
                 nproc=nproc,
@@ -233,3 +235,14 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
                 shards=n,
                 gpus=gpus,
             )
+
+
+def _reshard_remedy(model: ModelDir, nproc: int, shell: str) -> str:
+    """The other way out: re-shard the checkpoint for the processes the user has, where the heads split."""
+    heads = [v for k, v in (model.params or {}).items() if k in ("n_heads", "n_kv_heads") and isinstance(v, int)]
+    if not heads or any(h % nproc for h in heads):
+        return ""
+    out = f"{model.path.rstrip('/')}-mp{nproc}"
+    argv = ["llamadoctor", "convert", "--model-dir", model.path, "--shards", str(nproc), "--out", out]
+    command = render_argv(argv, shell)
+    return f"or re-shard it for {nproc} process(es), then point the code at the new folder:\n{command}"

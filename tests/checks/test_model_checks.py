@@ -70,6 +70,21 @@ def test_shards_vs_gpus_and_nproc() -> None:
     assert texts("shards-vs-nproc", mac_arm(models=(two,))) == []  # no GPUs: nothing to index
 
 
+def test_shards_vs_nproc_offers_resharding_where_the_heads_split() -> None:
+    two = meta_model(LLAMA2_13B, n_shards=2, path="C:\\Users\\Ada Lovelace\\llama-2-13b")
+
+    def remedy(nproc: int) -> str:
+        facts = windows_conda(models=(two,), options=Options(nproc=nproc))
+        [finding] = [f for f in run_check(CHECKS["shards-vs-nproc"], facts) if "--nproc is" in f.message]
+        return finding.remedy
+
+    assert remedy(1).endswith(
+        "llamadoctor convert --model-dir 'C:\\Users\\Ada Lovelace\\llama-2-13b' --shards 1 "
+        "--out 'C:\\Users\\Ada Lovelace\\llama-2-13b-mp1'"
+    )
+    assert remedy(3) == ""  # 40 heads do not split over 3 processes
+
+
 def test_usual_place_models_are_not_run_targets() -> None:
     facts = windows_conda(models=(meta_model(source="llama-home"),))
     assert texts("memory-insufficient", facts) == []

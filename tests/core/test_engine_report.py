@@ -110,6 +110,12 @@ def test_human_report_groups_marks_and_remedies() -> None:
     assert "NVIDIA GeForce RTX 3090 24.0 GiB; driver 535.104.05 (CUDA ≤ 12.2)" in text
 
 
+def test_remedy_commands_stay_whole_on_a_narrow_terminal() -> None:
+    console = Console(file=io.StringIO(), width=40, color_system=None)
+    render_human(run(linux_gpu(), CHECKS[:1]), console)
+    assert "     pip install torch --index-url https://download.pytorch.org/whl/cu121\n" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def test_markdown_shows_each_remedy_as_the_terminal_does() -> None:
     """Remedies quote commands in backticks and PowerShell continues lines with one: the pasted report must
     still show them verbatim, in a code block."""
