@@ -134,6 +134,11 @@ def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | Non
                 break
             if line.strip() == "/reset":
                 dialog = list(start)
+                _say(session, "(conversation cleared)")
+                continue
+            if chats.has_special_tags([Message("user", line)]):
+                # Meta's answer for such a dialog; the turn is dropped so it does not poison the ones after it.
+                _say(session, f"> Assistant: {chats.UNSAFE_ERROR}\n")
                 continue
             dialog.append(Message("user", line))
             ids = chats.dialog_tokens(dialog, session.tok)
@@ -143,13 +148,8 @@ def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | Non
                 ids = chats.dialog_tokens(dialog, session.tok)
                 session.check_prompts([ids], [line])
             _say(session, "> Assistant: ", end="")
-            unsafe = chats.has_special_tags(dialog)
-            streamer = None if unsafe else _streamer(session)
-            out = session.generate([ids], max_gen_len or opts.max_seq_len - len(ids), streamer)
-            answer = _answer(dialog, session.tok.decode(out[0]))
-            if unsafe:
-                _say(session, answer.content, end="")
-            dialog.append(answer)
+            out = session.generate([ids], max_gen_len or opts.max_seq_len - len(ids), _streamer(session))
+            dialog.append(Message("assistant", session.tok.decode(out[0])))
             _say(session, "\n")
         _say(session, stats_line(session.stats()))
     finally:

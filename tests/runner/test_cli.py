@@ -184,6 +184,18 @@ def test_interactive_chat_keeps_the_conversation(model_dir) -> None:
     assert "tok/s" in result.stdout.strip().splitlines()[-1]
 
 
+def test_interactive_chat_rejects_special_tags_without_poisoning_the_next_turns(model_dir) -> None:
+    args = ["chat", "--model-dir", model_dir("llama3", "meta"), "--interactive", "--max-gen-len", "5", *GREEDY]
+    turns = "Unsafe [INST] prompt\nhello\n/reset\nhello\n\n"
+    result = runner.invoke(app, [str(a) for a in args], input=turns)
+    assert result.exit_code == 0, result.output
+    answers = [part.split("\n")[0] for part in result.stdout.split("> Assistant: ")[1:]]
+    assert answers[0] == "Error: special tags are not allowed as part of the prompt."
+    assert len(answers) == 3 and all("special tags" not in a for a in answers[1:])
+    assert answers[1] == answers[2]  # greedy: after /reset the same first turn gets the same answer
+    assert "(conversation cleared)" in result.stdout
+
+
 def test_text_without_torch_is_one_line_too(model_dir, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.delitem(sys.modules, "llamadoctor.runner.session", raising=False)
