@@ -55,8 +55,9 @@ def nccl_unavailable(facts: Facts) -> Iterator[Finding]:
     yield nccl_unavailable.finding(
         f"torch {torch.version} has no NCCL ({_where(facts)}); {gloo}, but Meta's reference code calls "
         "init_process_group(\"nccl\") and stops with “Distributed package doesn't have NCCL built in”.",
-        remedy="use the gloo backend: run `llamadoctor run`, or change init_process_group(\"nccl\") to "
+        remedy="use the gloo backend: run `llamadoctor run`, or change the reference code's "
+               "init_process_group(\"nccl\") to\n"
                "init_process_group(\"nccl\" if torch.cuda.is_available() and dist.is_nccl_available() "
-               "else \"gloo\") in the reference code",
+               "else \"gloo\")",
         torch=torch.version, gloo=torch.gloo,
     )
