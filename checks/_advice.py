@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llamadoctor.facts import Facts
-from llamadoctor.shell import render_argv
+from llamadoctor.shell import comment, render_argv
 from llamadoctor.torch_builds import (
     flavour_covers,
     flavour_cuda,
@@ -24,6 +24,12 @@ class TorchInstall:
     command: str  # in the user's shell, with the target interpreter
     flavour: str | None  # "cu121", "cpu", or None for PyPI's default wheel
     note: str = ""  # why this build, or what must happen first
+    shell: str = "bash"
+
+    @property
+    def remedy(self) -> str:
+        """The reason as a comment line, then the command alone on its line: pasted together, both run."""
+        return f"{comment(self.note, self.shell)}\n{self.command}" if self.note else self.command
 
 
 def capabilities(facts: Facts) -> list[tuple[int, int]]:
@@ -62,4 +68,5 @@ def install_advice(facts: Facts, *, reinstall: bool = False) -> TorchInstall:
     elif facts.os == "linux":
         flavour, note = "cpu", "no NVIDIA GPU here: the CPU build avoids gigabytes of unused CUDA libraries"
     argv = install_argv(facts.python.executable, flavour, reinstall=reinstall)
-    return TorchInstall(render_argv(argv, facts.platform.shell), flavour, note)
+    shell = facts.platform.shell
+    return TorchInstall(render_argv(argv, shell), flavour, note, shell)

@@ -64,7 +64,7 @@ def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
     native = min_driver(torch.cuda, facts.os)
     update = f"update the NVIDIA driver to {native} or newer" if native else "update the NVIDIA driver"
     install = install_advice(facts, reinstall=True)
-    remedy = f"{update}, or install the torch build this driver runs: {install.command}"
+    remedy = f"{update}, or install the torch build this driver runs:\n{install.command}"
     evidence: dict[str, Any] = {"torch_cuda": torch.cuda, "driver_cuda": driver_cuda, "driver": gpu.driver_version}
     if runs_by_minor_compat(torch.cuda, gpu.driver_version, facts.os):
         floor = minor_compat_driver(version_tuple(torch.cuda)[0], facts.os)

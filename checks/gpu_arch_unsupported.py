@@ -66,7 +66,7 @@ def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
             "but "
             f"torch {torch.version} has kernels only for {' '.join(torch.arch_list)} ({source}): CUDA code "
             "fails with “no kernel image is available for execution on the device”.",
-            remedy=advice.command + (f"  ({advice.note})" if advice.note else ""),
+            remedy=advice.remedy,
             gpu=device.name, capability=f"{cc[0]}.{cc[1]}", arch_list=list(torch.arch_list),
             arch_list_source=torch.arch_list_source or "build table",
         )

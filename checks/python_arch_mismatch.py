@@ -47,9 +47,9 @@ def python_arch_mismatch(facts: Facts) -> Iterator[Finding]:
         f"This Mac has an Apple Silicon (arm64) CPU, but the Python at {facts.python.executable} is "
         f"{facts.python.machine} and runs under Rosetta: arm64 wheels fail with “incompatible architecture "
         "(have 'x86_64', need 'arm64')”, torch has no x86_64 macOS wheels after 2.2 and cannot use MPS.",
-        remedy=(f"install an arm64 Python: curl -LO {MINIFORGE} && bash Miniforge3-MacOSX-arm64.sh "
-                "(or /opt/homebrew/bin/brew install python@3.11), then recreate the environment with it "
-                "and reinstall torch"),
+        remedy=("install an arm64 Python, then recreate the environment with it and reinstall torch:\n"
+                f"curl -LO {MINIFORGE} && bash Miniforge3-MacOSX-arm64.sh\n"
+                "(or with Homebrew for arm64: /opt/homebrew/bin/brew install python@3.11)"),
         python=facts.python.executable,
         machine=facts.python.machine,
     )

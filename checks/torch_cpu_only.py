@@ -64,7 +64,7 @@ def torch_cpu_only(facts: Facts) -> Iterator[Finding]:
         f"torch {torch.version} has no CUDA, but this machine has an {first.name}{others} "
         f"({_gpu_driver(facts)}): "
         "code that uses the GPU fails with “Torch not compiled with CUDA enabled”.",
-        remedy=advice.command + (f"  ({advice.note})" if advice.note else ""),
+        remedy=advice.remedy,
         torch=torch.version,
         gpu=first.name,
         flavour=advice.flavour,

@@ -49,10 +49,9 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
     if facts.torch.installed:
         return
     advice = install_advice(facts)
-    why = f" ({advice.note})" if advice.note else ""
     yield torch_missing.finding(
         f"torch is not installed for {facts.python.executable} (Python {facts.python.version}).",
-        remedy=f"{advice.command}{why}",
+        remedy=advice.remedy,
         python=facts.python.executable,
         flavour=advice.flavour,
     )

@@ -67,7 +67,7 @@ def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
     named = launcher.interpreter or f"no interpreter (its first line is {launcher.line!r})"
     yield torchrun_launcher_broken.finding(
         f"torchrun's launcher {launcher.path} names {named}, which does not exist: {_symptom(facts, launcher)}.",
-        remedy=f"llamadoctor fix torchrun-launcher-broken; until then run {run_module(facts)} instead of torchrun",
+        remedy=f"llamadoctor fix torchrun-launcher-broken\n(until then run `{run_module(facts)}` instead of torchrun)",
         launcher=launcher.path, interpreter=launcher.interpreter, kind=launcher.kind,
     )
 
@@ -123,6 +123,7 @@ def torchrun_wrong_interpreter(facts: Facts) -> Iterator[Finding]:
     yield torchrun_wrong_interpreter.finding(
         f"The torchrun on PATH ({launcher.path}) runs {name}, not the target Python "
         f"{facts.python.executable}: packages installed for the target are missing there.",
-        remedy=f"run {run_module(facts)} ..., or activate the environment of {facts.python.executable}",
+        remedy=f"activate the environment of {facts.python.executable}, or run torchrun through it:\n"
+               f"{run_module(facts)} ...",
         launcher=launcher.path, interpreter=name, target=facts.python.executable,
     )

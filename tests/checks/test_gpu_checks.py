@@ -79,9 +79,9 @@ def test_pascal_on_cu128_gets_cu126() -> None:
     facts = linux_gpu(gpu=GTX_1080, torch=torch_info("2.8.0", cuda="12.8", arch_list=archs))
     (finding,) = findings(gpu_arch_unsupported, facts)
     assert "6.1 (sm_61)" in finding.message
-    assert finding.remedy.endswith(
-        "--index-url https://download.pytorch.org/whl/cu126  "
-        "(cu126 is the newest PyTorch CUDA build driver 570.124.04 (CUDA 12.8) runs)")
+    why, command = finding.remedy.splitlines()
+    assert why == "# cu126 is the newest PyTorch CUDA build driver 570.124.04 (CUDA 12.8) runs"
+    assert command.endswith("--index-url https://download.pytorch.org/whl/cu126")
 
 
 def test_arch_list_read_from_torch_is_named() -> None:
