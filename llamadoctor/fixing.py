@@ -119,7 +119,7 @@ def render_action(action: Action, console: Console, shell: str) -> None:
                                                        if action.mode is not None else "")))
         for line in diff.splitlines():
             style = "green" if line.startswith("+") else ("red" if line.startswith("-") else "dim")
-            console.print(Text("     " + redact(line), style=style), overflow="fold")
+            console.print(Text("     " + redact(line), style=style), soft_wrap=True)  # diff lines stay whole too
     elif isinstance(action, Chmod):
         console.print(Text(f"   chmod {stat.filemode(action.mode)} {action.path}"))
     elif isinstance(action, RunCommand):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from llamadoctor.cli import app
 from llamadoctor.fixing import PlannedFix, render_plan
-from llamadoctor.model import Applicability, Finding, Fix, Manual, Severity
+from llamadoctor.model import Applicability, Finding, Fix, Manual, Severity, WriteFile
 
 CRLF_SCRIPT = (b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
                b"read -p \"Enter the URL from email: \" PRESIGNED_URL\r\necho \"\"\r\n")
@@ -86,7 +86,11 @@ def test_nothing_to_fix_says_why(tmp_path: Path) -> None:
 def test_plans_keep_commands_whole_on_a_narrow_terminal() -> None:
     command = "/home/ada/miniconda3/envs/llama/bin/python -m pip install torch --index-url https://example.org/cu121"
     fix = Fix("demo-fix", "a demonstration", Applicability.MANUAL, lambda finding, facts: ())
-    planned = [PlannedFix(Finding("demo-check", Severity.ERROR, "broken"), fix, (Manual("Run this:", (command,)),))]
+    code = '    torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")\n'
+    edit = WriteFile("/home/ada/llama/llama/generation.py", code.encode(), b'    init_process_group("nccl")\n')
+    actions = (Manual("Run this:", (command,)), edit)
+    planned = [PlannedFix(Finding("demo-check", Severity.ERROR, "broken"), fix, actions)]
     out = StringIO()
     render_plan(planned, Console(file=out, width=40, color_system=None), "bash")
     assert command in out.getvalue()
+    assert "+" + code in out.getvalue()  # a diff line is not folded either
