@@ -71,13 +71,15 @@ def check(
     """Diagnose this machine, the target Python and your Llama files."""
     from llamadoctor.doctor import Diagnosis, diagnose
     from llamadoctor.facts import Options
+    from llamadoctor.fixing import keep_applicable
     from llamadoctor.report import render_human, render_json, render_markdown
 
     with handle_errors():
         options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
                           url=url, no_hash=no_hash, deep=deep)
-        report = diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip)),
-                          progress=not (json_out or markdown))
+        # Offer only the fixes that plan something here (`fix` plans them itself, once).
+        report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
+                                                    _ids(skip)), progress=not (json_out or markdown)))
         if json_out:
             print(render_json(report, strict=strict))
         elif markdown:

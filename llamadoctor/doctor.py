@@ -15,7 +15,6 @@ from typing import Callable, Optional
 from llamadoctor.engine import Report, run, select
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts, Options
-from llamadoctor.fixing import keep_applicable
 from llamadoctor.gather import Request, gather
 from llamadoctor.probes.target import TargetError
 from llamadoctor.registry import all_checks
@@ -88,5 +87,4 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
         selected = select(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
         raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
-    report = run(facts_for(diagnosis, progress=progress), selected, partial=len(selected) < len(checks))
-    return keep_applicable(report)
+    return run(facts_for(diagnosis, progress=progress), selected, partial=len(selected) < len(checks))

@@ -18,12 +18,13 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit 2."""
 
 
-def path_option(*names: str, help: str) -> Any:
+def path_option(*names: str, help: str, default: Any = ...) -> Any:
     """A typer option for a path that our own code validates, so a bad one is one line and exit 2.
 
-    Click would check readability itself and print its usage box instead.
+    Click would check readability itself and print its usage box instead. `default` is for options declared
+    without Annotated (`...`: required, or none given).
     """
-    return typer.Option(*names, help=help, readable=False)
+    return typer.Option(default, *names, help=help, readable=False)
 
 
 @contextlib.contextmanager

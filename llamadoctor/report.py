@@ -87,8 +87,8 @@ def _render_result(result: CheckResult, console: Console, verbose: bool) -> None
         console.print(Padding(Text(redact(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
         # A remedy holds the commands to copy: each line stays whole however narrow the terminal (which then
         # wraps it only on screen).
-        for command in redact(finding.remedy).splitlines():
-            console.print(Text("     " + command), soft_wrap=True)
+        for remedy_line in redact(finding.remedy).splitlines():
+            console.print(Text("     " + remedy_line), soft_wrap=True)
         if finding.fixes:
             console.print(Padding(Text(f"repair: llamadoctor fix {result.check.id}", style="dim"), (0, 0, 0, 5)))
     if verbose and result.status is Status.CRASHED:

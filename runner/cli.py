@@ -12,6 +12,8 @@ from typing import Any, Callable, Optional, TypeVar
 
 import typer
 
+from llamadoctor.errors import path_option
+
 app = typer.Typer(
     help="Run Llama locally: the reference chat and text examples, or a device smoke test.",
     no_args_is_help=True,
@@ -23,13 +25,8 @@ DTYPES = ("auto", "bf16", "fp16", "fp32")
 INSTALL_HINT = "error: `llamadoctor run` needs PyTorch  fix: pip install 'llamadoctor[run]'"
 T = TypeVar("T")
 
-# readable=False: our preflight says what is wrong with a path in one line; click would print its usage box.
-ModelDir = typer.Option(
-    ..., "--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder.", readable=False
-)
-TokenizerPath = typer.Option(
-    None, "--tokenizer-path", help="tokenizer.model (default: beside the weights).", readable=False
-)
+ModelDir = path_option("--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder.")
+TokenizerPath = path_option("--tokenizer-path", default=None, help="tokenizer.model (default: beside the weights).")
 MaxSeqLen = typer.Option(512, "--max-seq-len", help="Longest prompt + answer in tokens.")
 MaxBatch = typer.Option(6, "--max-batch-size", help="Prompts per batch; more run in several batches.")
 Temperature = typer.Option(0.6, "--temperature", help="0 is greedy.")
