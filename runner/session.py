@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,9 +81,18 @@ class Session:
         # Same seed on every rank: sampled tokens must agree across model-parallel processes.
         torch.manual_seed(self.opts.seed)
         self.generator = Generator(
-            model, self.opts.max_batch_size, self.opts.max_seq_len, self.tok.stop_ids, compile=self.opts.compile
+            model,
+            self.opts.max_batch_size,
+            self.opts.max_seq_len,
+            self.tok.stop_ids,
+            compile=self.opts.compile,
+            warn=self._warn,
         )
         self.load_s = time.perf_counter() - started
+
+    def _warn(self, message: str) -> None:
+        if self.par.rank == 0:
+            print(message, file=sys.stderr, flush=True)
 
     def _check_memory(self, state: loader.RankState) -> None:
         item = torch.empty((), dtype=self.dtype).element_size()

@@ -11,8 +11,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llamadoctor.runner import chat
+from llamadoctor.runner import chat, loader
 from llamadoctor.runner.cli import app
+from llamadoctor.runner.distributed import SINGLE
+from llamadoctor.runner.generate import Generator, Sampling, Timings
 
 runner = CliRunner()
 GREEDY = ["--temperature", "0", "--device", "cpu"]
@@ -213,13 +215,61 @@ def test_compiled_decode_gives_the_eager_tokens(model_dir) -> None:
         "The Eiffel Tower",
         "--prompt",
         "Paris",
+        "--prompt",
+        "I am going to",
         "--max-gen-len",
         "10",
         "--max-batch-size",
-        "1",
+        "2",
         *GREEDY,
     ]
-    assert run_json(*args, "--compile")["results"] == run_json(*args)["results"]
+    # Batches of 2 then 1: a step graph per batch size, and rows of different lengths teacher-forced through it.
+    result = run(*args, "--compile", "--json")
+    assert result.exit_code == 0 and "warning" not in result.stderr  # compiled, not fallen back to eager
+    compiled = json.loads(result.stdout)
+    assert compiled["stats"]["batches"] == [2, 1] and compiled["stats"]["compile_s"] > 0
+    assert compiled["results"] == run_json(*args)["results"]
+
+
+def test_compile_that_cannot_work_here_warns_and_decodes_eagerly(model_dir, monkeypatch) -> None:
+    def no_compiler(fn, **kwargs):
+        def step(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx")
+
+        return step
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    args = ["text", "--model-dir", model_dir("llama2", "meta"), "--prompt", "Paris", "--max-gen-len", "6", *GREEDY]
+    compiled = run(*args, "--compile", "--json")
+    assert compiled.exit_code == 0
+    assert json.loads(compiled.stdout)["results"] == run_json(*args)["results"]
+    warnings = [line for line in compiled.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: --compile failed (InvalidCxxCompiler: No working C++ compiler found in "
+        "torch._inductor.config.cpp.cxx); decoding without it."
+    ]
+
+
+def test_compile_falls_back_to_the_next_way_before_giving_up(model_dir, monkeypatch) -> None:
+    tried, warnings = [], []
+
+    def cpp_wrapper_breaks(fn, options, **kwargs):
+        tried.append(options)
+
+        def step(*args):
+            if options.get("cpp_wrapper"):
+                raise RuntimeError("C++ wrapper codegen failed")
+            return fn(*args)
+
+        return step
+
+    monkeypatch.setattr(torch, "compile", cpp_wrapper_breaks)
+    model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
+    greedy = Sampling(max_gen_len=6, temperature=0)
+    compiled = Generator(model, 1, 64, frozenset(), compile=True, warn=warnings.append)
+    tokens = compiled.generate([[1, 5, 9]], greedy, Timings())
+    assert tried == [{"cpp_wrapper": True}, {}] and warnings == [] and compiled.step is not None
+    assert tokens == Generator(model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
 
 
 def test_a_params_file_that_is_not_a_llama_is_one_line(model_dir, tmp_path) -> None:
