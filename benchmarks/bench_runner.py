@@ -4,9 +4,12 @@
     python benchmarks/bench_runner.py --shapes 15M 110M --tokens 64 --repeats 3
 
 For each shape a random fp32 Llama is written once as a Meta checkpoint and as an HF folder (same weights). Every
-figure comes from a fresh subprocess (clean RSS, no shared caches), repeated, and the median is kept:
+figure comes from a fresh subprocess (clean RSS, no shared caches). A round measures each figure once, back to
+back; each ratio is taken within its round, and the median over rounds is kept (this machine's speed drifts):
 - ours: decode tokens/s of llamadoctor's Generator (greedy, batch 1), and load peak RSS above the baseline after
   importing torch, once all weights have been touched by a forward pass;
+- linears: the same weights' matrix-vector products alone, back to back, in that process: the speed no runner
+  built on these BLAS calls can pass, shown to tell the runner's own overhead from the BLAS library's;
 - transformers: `LlamaForCausalLM.generate` (greedy) on the HF folder, decode rate (N-1)/(t(N) - t(1));
 - bandwidth: this machine's memory read bandwidth (the faster of a torch sum and an fp32 gemv over
   512 MB), giving the bound
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from fresh import run_fresh  # beside this script: python puts its folder on sys.path
 
@@ -96,12 +100,35 @@ def worker_ours(model_dir: Path, tokens: int, compile: bool) -> dict[str, float]
     gen.generate([PROMPT], Sampling(max_gen_len=tokens, temperature=0), timings)
     return {
         "tok_s": timings.decode_tok_s,
+        "linears_tok_s": 1 / _linears_only_s(model),
         "load_s": load_s,
         "weights": weights,
         "read_per_token": read_per_token,
         "load_rss_ratio": rss_ratio,
         "compile_s": timings.compile_s,
     }
+
+
+def _linears_only_s(model) -> float:
+    """Seconds per token of a decode step's matrix-vector products alone, back to back through F.linear: what
+    any runner built on these BLAS calls pays before norms, RoPE, attention, sampling or Python."""
+    import torch
+    import torch.nn.functional as F
+
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = {w.shape[1]: torch.randn(1, 1, w.shape[1]) for w in weights}
+
+    def step() -> None:
+        for w in weights:
+            F.linear(inputs[w.shape[1]], w)
+
+    step()
+    times = []
+    for _ in range(32):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def worker_transformers(model_dir: Path, tokens: int) -> dict[str, float]:
@@ -150,9 +177,42 @@ def run_worker(*argv: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def median_of(repeats: int, *argv: str) -> dict[str, float]:
-    runs = [run_worker(*argv) for _ in range(repeats)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+def measure_round(meta: Path, hf: Path, tokens: int) -> dict[str, dict[str, float]]:
+    """One measurement of each figure, back to back: this machine's speed drifts over minutes, so a ratio is
+    taken within a round and the median is over rounds."""
+    return {
+        "eager": run_worker("ours", str(meta), str(tokens), "eager"),
+        "ours": run_worker("ours", str(meta), str(tokens), "compile"),
+        "transformers": run_worker("transformers", str(hf), str(tokens)),
+        "bandwidth": run_worker("bandwidth"),
+    }
+
+
+def summarise(shape: str, rounds: list[dict[str, dict[str, float]]]) -> dict[str, float | str]:
+    def median(figure: Callable[[dict[str, dict[str, float]]], float]) -> float:
+        return statistics.median(figure(r) for r in rounds)
+
+    def bound(r: dict[str, dict[str, float]]) -> float:
+        return r["bandwidth"]["gb_s"] * 1e9 / r["ours"]["read_per_token"]
+
+    ours = {k: statistics.median(r["ours"][k] for r in rounds) for k in rounds[0]["ours"]}
+    return {
+        "shape": shape,
+        "weights_mb": ours["weights"] / 1e6,
+        "read_mb_per_token": ours["read_per_token"] / 1e6,
+        "ours_tok_s": ours["tok_s"],
+        "eager_tok_s": median(lambda r: r["eager"]["tok_s"]),
+        "linears_only_tok_s": ours["linears_tok_s"],
+        "linears_only_vs_transformers": median(lambda r: r["ours"]["linears_tok_s"] / r["transformers"]["tok_s"]),
+        "compile_s": ours["compile_s"],
+        "transformers_tok_s": median(lambda r: r["transformers"]["tok_s"]),
+        "vs_transformers": median(lambda r: r["ours"]["tok_s"] / r["transformers"]["tok_s"]),
+        "bandwidth_gb_s": median(lambda r: r["bandwidth"]["gb_s"]),
+        "bound_tok_s": median(bound),
+        "of_bound": median(lambda r: r["ours"]["tok_s"] / bound(r)),
+        "load_rss_ratio": ours["load_rss_ratio"],
+        "load_s": ours["load_s"],
+    }
 
 
 def main() -> None:
@@ -179,40 +239,25 @@ def main() -> None:
             run_worker("write", shape, str(root))
             meta, hf = root / f"{shape}-meta", root / f"{shape}-hf"
             tokens = opts.tokens if shape != "1.1B" else max(16, opts.tokens // 2)
-            eager = median_of(opts.repeats, "ours", str(meta), str(tokens), "eager")
-            ours = median_of(opts.repeats, "ours", str(meta), str(tokens), "compile")
-            peer = median_of(opts.repeats, "transformers", str(hf), str(tokens))
-            bw = median_of(opts.repeats, "bandwidth")
-            bound = bw["gb_s"] * 1e9 / ours["read_per_token"]
-            rows.append(
-                {
-                    "shape": shape,
-                    "weights_mb": ours["weights"] / 1e6,
-                    "read_mb_per_token": ours["read_per_token"] / 1e6,
-                    "ours_tok_s": ours["tok_s"],
-                    "eager_tok_s": eager["tok_s"],
-                    "compile_s": ours["compile_s"],
-                    "transformers_tok_s": peer["tok_s"],
-                    "vs_transformers": ours["tok_s"] / peer["tok_s"],
-                    "bandwidth_gb_s": bw["gb_s"],
-                    "bound_tok_s": bound,
-                    "of_bound": ours["tok_s"] / bound,
-                    "load_rss_ratio": ours["load_rss_ratio"],
-                    "load_s": ours["load_s"],
-                }
-            )
+            rounds = [measure_round(meta, hf, tokens) for _ in range(opts.repeats)]
+            rows.append(summarise(shape, rounds))
             print(json.dumps(rows[-1]), file=sys.stderr)
-    print(f"CPU decode, fp32, batch 1, greedy, {opts.tokens} tokens, median of {opts.repeats}, {os.cpu_count()} cores")
-    print("ours = decode with --compile (its one-time compile not counted, shown last); eager = the default")
     print(
-        f"{'shape':>6} {'MB':>6} {'ours tok/s':>10} {'eager':>7} {'HF tok/s':>8} {'x HF':>5} {'GB/s':>5} "
-        f"{'bound':>6} {'of bound':>8} {'RSS/weights':>11} {'compile s':>9}"
+        f"CPU decode, fp32, batch 1, greedy, {opts.tokens} tokens, {os.cpu_count()} cores, median of {opts.repeats} "
+        "rounds (ratios taken within a round)"
+    )
+    print("ours = decode with --compile (its one-time compile not counted, shown last); eager = the default")
+    print("linears = the step's matrix-vector products alone (F.linear back to back): a ceiling for BLAS-based runners")
+    print(
+        f"{'shape':>6} {'MB':>6} {'ours tok/s':>10} {'eager':>7} {'linears':>7} {'HF tok/s':>8} {'x HF':>5} "
+        f"{'GB/s':>5} {'bound':>6} {'of bound':>8} {'RSS/weights':>11} {'compile s':>9}"
     )
     for r in rows:
         print(
             f"{r['shape']:>6} {r['weights_mb']:6.0f} {r['ours_tok_s']:10.1f} {r['eager_tok_s']:7.1f} "
-            f"{r['transformers_tok_s']:8.1f} {r['vs_transformers']:5.2f} {r['bandwidth_gb_s']:5.1f} "
-            f"{r['bound_tok_s']:6.1f} {r['of_bound']:8.2f} {r['load_rss_ratio']:11.2f} {r['compile_s']:9.1f}"
+            f"{r['linears_only_tok_s']:7.1f} {r['transformers_tok_s']:8.1f} {r['vs_transformers']:5.2f} "
+            f"{r['bandwidth_gb_s']:5.1f} {r['bound_tok_s']:6.1f} {r['of_bound']:8.2f} {r['load_rss_ratio']:11.2f} "
+            f"{r['compile_s']:9.1f}"
         )
 
 
