@@ -96,6 +96,8 @@ def worker_ours(model_dir: Path, tokens: int, compile: bool) -> dict[str, float]
     model(torch.tensor([PROMPT[:4]]), 0)
     rss_ratio = (peak_rss_bytes() - base) / weights
     gen = Generator(model, 1, len(PROMPT) + tokens + 1, frozenset(), compile=compile)
+    warm_up = Timings()  # the same short warm-up generation the transformers worker gets
+    gen.generate([PROMPT], Sampling(max_gen_len=2, temperature=0), warm_up)
     timings = Timings()
     gen.generate([PROMPT], Sampling(max_gen_len=tokens, temperature=0), timings)
     return {
@@ -105,7 +107,7 @@ def worker_ours(model_dir: Path, tokens: int, compile: bool) -> dict[str, float]
         "weights": weights,
         "read_per_token": read_per_token,
         "load_rss_ratio": rss_ratio,
-        "compile_s": timings.compile_s,
+        "compile_s": warm_up.compile_s,
     }
 
 
