@@ -68,6 +68,13 @@ def compile_options(device: torch.device) -> tuple[dict[str, Any], ...]:
     return ({},)
 
 
+def _reason(exc: Exception) -> str:
+    """The line of a compiler failure that says what went wrong: its first (the rest is IR dumps, stack traces
+    and torch's advice on logging)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
 class Generator:
     def __init__(
         self,
@@ -94,7 +101,8 @@ class Generator:
         self._compiled_sizes: set[int] = set()
 
     def _warm_up(self, bsz: int, timings: Timings) -> None:
-        """Compile for this batch size before the clock starts (its cache row 0 is rewritten by the prefill).
+        """Compile for this batch size before the clock starts (what it writes to the cache is overwritten before
+        anything reads it: a step writes its own position before attending).
 
         Each way of compiling is tried in turn; if none works here (no C++ compiler, an op the backend lacks),
         decoding stays eager with a warning instead of failing the run."""
@@ -108,7 +116,11 @@ class Generator:
                     self.model.decode_step, fullgraph=True, dynamic=False, options=self._compile_options[0]
                 )
             try:
-                self.step(zeros, torch.zeros(1, dtype=torch.long, device=self.device))
+                positions = self._positions(2)
+                # The number of positions is the one size that changes from step to step: marked dynamic, one
+                # graph serves every length (a dimension marked on the first input stays dynamic after it).
+                torch._dynamo.maybe_mark_dynamic(positions, 0)
+                self.step(zeros, positions)
                 self._compiled_sizes.add(bsz)
                 break
             except Exception as exc:  # any compiler failure means: try the next way
@@ -118,15 +130,19 @@ class Generator:
                 torch._dynamo.reset()
                 self._compile_options.pop(0)
                 if not self._compile_options:
-                    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-                    self.warn(f"warning: --compile failed ({lines[-1][:200]}); decoding without it.")
+                    self.warn(f"warning: --compile failed ({_reason(exc)}); decoding without it.")
         timings.compile_s += time.perf_counter() - started
 
+    def _positions(self, n: int) -> torch.Tensor:
+        assert self.model.positions is not None
+        return self.model.positions[:n]
+
     def _logits(self, tokens: torch.Tensor, prev: int, cur: int) -> torch.Tensor:
-        if self.step is not None and cur - prev == 1:
+        # A step from position 0 is a prefill of one token: a length-1 input would be a graph of its own.
+        if self.step is not None and cur - prev == 1 and prev > 0:
             # A fresh (bsz, 1) tensor: a slice keeps the row stride, and a new stride means a recompile.
             step_tokens = tokens.new_empty((tokens.shape[0], 1)).copy_(tokens[:, prev:cur])
-            return self.step(step_tokens, torch.tensor([prev], device=self.device))[:, -1]
+            return self.step(step_tokens, self._positions(cur))[:, -1]
         return self.model(tokens[:, prev:cur], prev)[:, -1]
 
     def generate(

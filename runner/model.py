@@ -69,12 +69,10 @@ class RMSNorm(nn.Module):
         return normed.type_as(x) * self.weight
 
 
-def _attend_step(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Attention of the one-token step over the whole (masked) cache, written out as Meta's reference does: under
-    torch.compile the softmax and masking fuse into one small kernel, where CPU SDPA costs a call per layer."""
+def _attend_step(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Attention of the one-token step over the live cache, written out as Meta's reference does: under
+    torch.compile the scaling and softmax fuse into one small kernel, where CPU SDPA costs a call per layer."""
     scores = (q @ keys.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores.float(), dim=-1).type_as(q) @ values
 
 
@@ -98,8 +96,8 @@ class Attention(nn.Module):
     def forward(
         self, x: torch.Tensor, pos: int | torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """`pos` is an int (eager, the cache is sliced to the live length) or a 1-element tensor for the
-        compiled one-token step (static shapes: the whole cache is attended with `mask` hiding the future)."""
+        """`pos` is an int (eager), or for the compiled one-token step the positions the new token attends to,
+        its own last (`Transformer.decode_step`)."""
         bsz, seqlen, _ = x.shape
         q = self.wq(x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
         k = self.wk(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
@@ -108,8 +106,9 @@ class Attention(nn.Module):
         k = apply_rope(k, cos, sin, self.interleaved)
         assert self.cache_k is not None and self.cache_v is not None, "call Transformer.setup_cache first"
         if isinstance(pos, torch.Tensor):
-            keys = self.cache_k[:bsz].index_copy_(2, pos, k)
-            values = self.cache_v[:bsz].index_copy_(2, pos, v)
+            live, at = pos.shape[0], pos[-1:]
+            keys = self.cache_k[:bsz].index_copy_(2, at, k)[:, :, :live]
+            values = self.cache_v[:bsz].index_copy_(2, at, v)[:, :, :live]
         else:
             self.cache_k[:bsz, :, pos : pos + seqlen] = k
             self.cache_v[:bsz, :, pos : pos + seqlen] = v
@@ -122,14 +121,16 @@ class Attention(nn.Module):
         if mask is not None and n_rep > 1:
             mask = mask.repeat(n_rep, 1)
         if isinstance(pos, torch.Tensor):
-            out = _attend_step(q, keys, values, mask)
+            out = _attend_step(q, keys, values)
         else:
             out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         out = out.view(bsz, self.n_heads, seqlen, self.hd).transpose(1, 2).reshape(bsz, seqlen, -1)
         return self.par.all_reduce(self.wo(out))
 
     def setup_cache(self, batch: int, length: int, dtype: torch.dtype, device: torch.device) -> None:
-        shape = (batch, self.n_kv, length, self.hd)
+        # One spare position: a slice of the live positions is then never the whole cache, which Inductor would
+        # tell apart (a contiguous view) and recompile for at the very last position.
+        shape = (batch, self.n_kv, length + 1, self.hd)
         self.cache_k = torch.zeros(shape, dtype=dtype, device=device)
         self.cache_v = torch.zeros(shape, dtype=dtype, device=device)
 
@@ -183,6 +184,7 @@ class Transformer(nn.Module):
         self.output = nn.Linear(args.dim, args.vocab_size // par.world, bias=False)
         self.cos: torch.Tensor | None = None
         self.sin: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None
         self.max_seq_len = 0
 
     def setup_cache(self, batch: int, max_seq_len: int) -> None:
@@ -193,6 +195,7 @@ class Transformer(nn.Module):
             cast(Block, layer).attention.setup_cache(batch, max_seq_len, weight.dtype, weight.device)
         cos, sin = rope_table(self.args, max_seq_len)
         self.cos, self.sin = cos.to(weight.device), sin.to(weight.device)
+        self.positions = torch.arange(max_seq_len, device=weight.device)
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         if not self.par.is_parallel:
@@ -226,15 +229,17 @@ class Transformer(nn.Module):
         return self.par.all_gather_last(logits).float()
 
     @torch.no_grad()  # not inference_mode: Inductor cannot update inference tensors in place
-    def decode_step(self, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Logits (fp32) of one new token per row at position `pos` (a 1-element long tensor).
+    def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Logits (fp32) of one new token per row, placed at the last of `positions` (a prefix of
+        `self.positions`) and attending to all of them.
 
-        Shapes never change from step to step, so this is the function `torch.compile` captures once."""
+        This is the function `torch.compile` captures, once per batch size: the number of positions is its one
+        dynamic size, so each step attends to the live cache only, not to all `max_seq_len` positions."""
         assert self.cos is not None and self.sin is not None, "call setup_cache first"
-        cos, sin = self.cos.index_select(0, pos), self.sin.index_select(0, pos)
-        mask = (torch.arange(self.max_seq_len, device=pos.device) <= pos).unsqueeze(0)
+        at = positions[-1:]
+        cos, sin = self.cos.index_select(0, at), self.sin.index_select(0, at)
         h = self.embed(tokens)
         for layer in self.layers:
-            h = layer(h, pos, cos, sin, mask)
+            h = layer(h, positions, cos, sin, None)
         logits = self.output(self.norm(h))
         return self.par.all_gather_last(logits).float()

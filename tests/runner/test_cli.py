@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from torch._dynamo.utils import counters
 from typer.testing import CliRunner
 
 from llamadoctor.runner import chat, loader
@@ -218,14 +219,17 @@ def test_compiled_decode_gives_the_eager_tokens(model_dir) -> None:
         "--prompt",
         "I am going to",
         "--max-gen-len",
-        "10",
+        "20",
         "--max-batch-size",
         "2",
         *GREEDY,
     ]
     # Batches of 2 then 1: a step graph per batch size, and rows of different lengths teacher-forced through it.
+    # Each graph serves every position (the live cache length is its dynamic size): two graphs in all.
+    graphs = counters["stats"]["unique_graphs"]
     result = run(*args, "--compile", "--json")
     assert result.exit_code == 0 and "warning" not in result.stderr  # compiled, not fallen back to eager
+    assert counters["stats"]["unique_graphs"] - graphs == 2
     compiled = json.loads(result.stdout)
     assert compiled["stats"]["batches"] == [2, 1] and compiled["stats"]["compile_s"] > 0
     assert compiled["results"] == run_json(*args)["results"]
@@ -234,7 +238,12 @@ def test_compiled_decode_gives_the_eager_tokens(model_dir) -> None:
 def test_compile_that_cannot_work_here_warns_and_decodes_eagerly(model_dir, monkeypatch) -> None:
     def no_compiler(fn, **kwargs):
         def step(*args):
-            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx")
+            # Worded as torch words it: the cause first, then its advice on logging.
+            raise RuntimeError(
+                "InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx\n\n"
+                "Set TORCHDYNAMO_VERBOSE=1 for the internal stack trace (please do this especially if you're "
+                "reporting a bug to PyTorch). For even more developer context, set TORCH_LOGS=\"+dynamo\"\n"
+            )
 
         return step
 

@@ -95,13 +95,13 @@ def test_batched_prompts_of_different_lengths_match_one_by_one(model_dir) -> Non
     assert batched == single
 
 
-def test_static_decode_step_equals_the_sliced_cache_path(model_dir) -> None:
-    """The fixed-shape step (the one torch.compile would capture) attends the whole cache behind a mask."""
+def test_decode_step_equals_the_sliced_cache_path(model_dir) -> None:
+    """The one-token step (the one torch.compile captures) gives the logits of a whole-sequence forward."""
     model = _ours(model_dir("llama3.1", "hf"))
     ids = torch.arange(5, 17).unsqueeze(0)
     model.setup_cache(1, 32)
     full = model(ids, 0, all_logits=True)
     model.setup_cache(1, 32)
     model(ids[:, :4], 0)
-    steps = [model.decode_step(ids[:, i : i + 1], torch.tensor([i]))[:, -1] for i in range(4, 12)]
+    steps = [model.decode_step(ids[:, i : i + 1], torch.arange(i + 1))[:, -1] for i in range(4, 12)]
     torch.testing.assert_close(torch.stack(steps, 1), full[:, 4:12], atol=1e-5, rtol=1e-5)
