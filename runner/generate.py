@@ -130,8 +130,13 @@ class Generator:
                 torch._dynamo.reset()
                 self._compile_options.pop(0)
                 if not self._compile_options:
-                    self.warn(f"warning: --compile failed ({_reason(exc)}); decoding without it.")
+                    self._decode_eagerly(exc)
         timings.compile_s += time.perf_counter() - started
+
+    def _decode_eagerly(self, exc: Exception) -> None:
+        self.step = None
+        self._compile_options.clear()
+        self.warn(f"warning: --compile failed ({_reason(exc)}); decoding without it.")
 
     def _positions(self, n: int) -> torch.Tensor:
         assert self.model.positions is not None
@@ -142,7 +147,11 @@ class Generator:
         if self.step is not None and cur - prev == 1 and prev > 0:
             # A fresh (bsz, 1) tensor: a slice keeps the row stride, and a new stride means a recompile.
             step_tokens = tokens.new_empty((tokens.shape[0], 1)).copy_(tokens[:, prev:cur])
-            return self.step(step_tokens, self._positions(cur))[:, -1]
+            try:
+                return self.step(step_tokens, self._positions(cur))[:, -1]
+            except Exception as exc:  # a recompile that fails (or hits torch's limit) mid-run: finish eagerly
+                # Safe to redo: the failed step can only have written this position's keys and values.
+                self._decode_eagerly(exc)
         return self.model(tokens[:, prev:cur], prev)[:, -1]
 
     def generate(

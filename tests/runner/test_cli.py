@@ -281,6 +281,35 @@ def test_compile_falls_back_to_the_next_way_before_giving_up(model_dir, monkeypa
     assert tokens == Generator(model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
 
 
+def test_a_compiled_step_that_fails_mid_run_is_finished_eagerly(model_dir, monkeypatch) -> None:
+    """A recompile can fail after the warm-up (torch's recompile limit under fullgraph, say): the run goes on
+    eagerly from that token, with one warning, and the answer is the eager one."""
+    calls, warnings = [], []
+
+    def breaks_on_the_fourth_call(fn, **kwargs):
+        def step(tokens, positions):
+            calls.append(positions.shape[0])
+            if len(calls) == 4:  # as if it had written part of this position before failing
+                for layer in model.layers:
+                    layer.attention.cache_k[:, :, positions.shape[0] - 1] = float("nan")
+                raise RuntimeError("FailOnRecompileLimitHit: Hard failure due to fullgraph=True")
+            return fn(tokens, positions)
+
+        return step
+
+    monkeypatch.setattr(torch, "compile", breaks_on_the_fourth_call)
+    model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
+    greedy = Sampling(max_gen_len=8, temperature=0)
+    compiled = Generator(model, 1, 64, frozenset(), compile=True, warn=warnings.append)
+    tokens = compiled.generate([[1, 5, 9]], greedy, Timings())
+    assert calls == [2, 4, 5, 6]  # the warm-up, steps at positions 3 and 4, the failure at position 5
+    assert warnings == [
+        "warning: --compile failed (FailOnRecompileLimitHit: Hard failure due to fullgraph=True); "
+        "decoding without it."
+    ]
+    assert tokens == Generator(model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
+
+
 def test_a_params_file_that_is_not_a_llama_is_one_line(model_dir, tmp_path) -> None:
     folder = shutil.copytree(model_dir("llama2", "meta"), tmp_path / "m")
     (folder / "params.json").write_text('{"hidden": 5}')
