@@ -273,12 +273,9 @@ def test_compile_falls_back_to_the_next_way_before_giving_up(model_dir, monkeypa
         return step
 
     monkeypatch.setattr(torch, "compile", cpp_wrapper_breaks)
-    model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
-    greedy = Sampling(max_gen_len=6, temperature=0)
-    compiled = Generator(model, 1, 64, frozenset(), compile=True, warn=warnings.append)
-    tokens = compiled.generate([[1, 5, 9]], greedy, Timings())
+    compiled, tokens, eager = _compiled_and_eager(_cpu_model(model_dir), 6, warnings)
     assert tried == [{"cpp_wrapper": True}, {}] and warnings == [] and compiled.step is not None
-    assert tokens == Generator(model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
+    assert tokens == eager
 
 
 def test_a_compiled_step_that_fails_mid_run_is_finished_eagerly(model_dir, monkeypatch) -> None:
@@ -298,16 +295,26 @@ def test_a_compiled_step_that_fails_mid_run_is_finished_eagerly(model_dir, monke
         return step
 
     monkeypatch.setattr(torch, "compile", breaks_on_the_fourth_call)
-    model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
-    greedy = Sampling(max_gen_len=8, temperature=0)
-    compiled = Generator(model, 1, 64, frozenset(), compile=True, warn=warnings.append)
-    tokens = compiled.generate([[1, 5, 9]], greedy, Timings())
+    model = _cpu_model(model_dir)
+    _, tokens, eager = _compiled_and_eager(model, 8, warnings)
     assert calls == [2, 4, 5, 6]  # the warm-up, steps at positions 3 and 4, the failure at position 5
     assert warnings == [
         "warning: --compile failed (FailOnRecompileLimitHit: Hard failure due to fullgraph=True); "
         "decoding without it."
     ]
-    assert tokens == Generator(model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
+    assert tokens == eager
+
+
+def _cpu_model(model_dir):
+    return loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
+
+
+def _compiled_and_eager(model, max_gen_len: int, warnings: list[str]):
+    """A compiling Generator (its warnings kept), its greedy tokens for one prompt, and the eager tokens."""
+    greedy = Sampling(max_gen_len=max_gen_len, temperature=0)
+    compiled = Generator(model, 1, 64, frozenset(), compile=True, warn=warnings.append)
+    tokens = compiled.generate([[1, 5, 9]], greedy, Timings())
+    return compiled, tokens, Generator(model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
 
 
 def test_a_params_file_that_is_not_a_llama_is_one_line(model_dir, tmp_path) -> None:
