@@ -9,8 +9,8 @@ back; each ratio is taken within its round, and the median over rounds is kept (
 - ours: decode tokens/s of llamadoctor's Generator (greedy, batch 1, the KV cache of the default --max-seq-len
   512), and load peak RSS above the baseline after importing torch, once all weights have been touched by a
   forward pass;
-- linears: the same weights' matrix-vector products alone, back to back, in that process: the speed no runner
-  built on these BLAS calls can pass, shown to tell the runner's own overhead from the BLAS library's;
+- linears: the step's projections alone, back to back, as the eager runner runs them (split over the threads,
+  `model.Linear`), in that process: tells the runner's own overhead from the products' time;
 - transformers: `LlamaForCausalLM.generate` (greedy) on the HF folder, decode rate (N-1)/(t(N) - t(1));
 - bandwidth: this machine's memory read bandwidth (the faster of a torch sum and an fp32 gemv over
   512 MB), giving the bound
@@ -116,17 +116,19 @@ def worker_ours(model_dir: Path, tokens: int, compile: bool) -> dict[str, float]
 
 
 def _linears_only_s(model) -> float:
-    """Seconds per token of a decode step's matrix-vector products alone, back to back through F.linear: what
-    any runner built on these BLAS calls pays before norms, RoPE, attention, sampling or Python."""
+    """Seconds per token of a decode step's projections alone, back to back, as the eager runner runs them:
+    what it pays before norms, RoPE, attention, sampling or Python."""
     import torch
-    import torch.nn.functional as F
 
-    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    inputs = {w.shape[1]: torch.randn(1, 1, w.shape[1]) for w in weights}
+    from llamadoctor.runner.model import Linear
 
+    projections = [m for m in model.modules() if isinstance(m, Linear)]
+    inputs = {m.in_features: torch.randn(1, 1, m.in_features) for m in projections}
+
+    @torch.no_grad()
     def step() -> None:
-        for w in weights:
-            F.linear(inputs[w.shape[1]], w)
+        for m in projections:
+            m(inputs[m.in_features])
 
     step()
     times = []
@@ -253,7 +255,7 @@ def main() -> None:
         "rounds (ratios taken within a round)"
     )
     print("ours = decode with --compile (its one-time compile not counted, shown last); eager = the default")
-    print("linears = the step's matrix-vector products alone (F.linear back to back): a ceiling for BLAS-based runners")
+    print("linears = the step's projections alone, back to back, as the eager runner runs them")
     print(
         f"{'shape':>6} {'MB':>6} {'ours tok/s':>10} {'eager':>7} {'linears':>7} {'HF tok/s':>8} {'x HF':>5} "
         f"{'GB/s':>5} {'bound':>6} {'of bound':>8} {'RSS/weights':>11} {'compile s':>9}"
