@@ -8,6 +8,8 @@ token, results are cut at `max_gen_len` and at the first stop token. Unlike it, 
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,8 @@ import torch
 from llamadoctor.runner.model import Transformer
 
 OnToken = Callable[[int], None]  # called with each new token id of a single-prompt run
+_set_stance = getattr(torch.compiler, "set_stance", None)
+_CAN_SKIP_GUARDS = _set_stance is not None and "skip_guard_eval_unsafe" in inspect.signature(_set_stance).parameters
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,9 @@ class Generator:
         self.warn = warn
         self.step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
         self._compile_options = list(compile_options(self.device)) if compile and not model.par.is_parallel else []
-        self._compiled_sizes: set[int] = set()
+        # What each graph was compiled for: the batch size, and whether the caller was in inference mode (a
+        # guard of its own, which `_known_graphs` would not let a step recompile for).
+        self._compiled_for: set[tuple[int, bool]] = set()
 
     def _warm_up(self, bsz: int, timings: Timings) -> None:
         """Compile for this batch size before the clock starts (what it writes to the cache is overwritten before
@@ -107,7 +113,8 @@ class Generator:
 
         Each way of compiling is tried in turn; if none works here (no C++ compiler, an op the backend lacks),
         decoding stays eager with a warning instead of failing the run."""
-        if not self._compile_options or bsz in self._compiled_sizes:
+        key = (bsz, torch.is_inference_mode_enabled())
+        if not self._compile_options or key in self._compiled_for:
             return
         started = time.perf_counter()
         zeros = torch.zeros((bsz, 1), dtype=torch.long, device=self.device)
@@ -117,17 +124,13 @@ class Generator:
                     self.model.decode_step, fullgraph=True, dynamic=False, options=self._compile_options[0]
                 )
             try:
-                positions = self._positions(2)
-                # The number of positions is the one size that changes from step to step: marked dynamic, one
-                # graph serves every length (a dimension marked on the first input stays dynamic after it).
-                torch._dynamo.maybe_mark_dynamic(positions, 0)
-                self.step(zeros, positions)
-                self._compiled_sizes.add(bsz)
+                self._run_step(zeros, self._positions(2))
+                self._compiled_for.add(key)
                 break
             except Exception as exc:  # any compiler failure means: try the next way
                 # Start the next way from scratch: no graph of the failed one may be reused.
                 self.step = None
-                self._compiled_sizes.clear()
+                self._compiled_for.clear()
                 torch._dynamo.reset()
                 self._compile_options.pop(0)
                 if not self._compile_options:
@@ -143,13 +146,31 @@ class Generator:
         assert self.model.positions is not None
         return self.model.positions[:n]
 
+    def _run_step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        assert self.step is not None
+        # The number of positions is the one size that changes from step to step: marked dynamic on every input,
+        # so that a graph compiled again (for a caller's other grad mode, say) also serves every length.
+        torch._dynamo.maybe_mark_dynamic(positions, 0)
+        with torch.no_grad():  # the warm-up's grad mode, whatever the caller's: no graph of its own
+            return self.step(tokens, positions)
+
+    def _known_graphs(self) -> contextlib.AbstractContextManager[object]:
+        """Within a batch, after its warm-up: only the guards that tell the cached graphs apart are checked.
+
+        The warm-up checked every guard for this batch size and this model, and nothing a graph reads is replaced
+        before the batch ends (only the number of positions changes, and it is dynamic); the other guards, one per
+        weight, cost 0.1 ms a step, 4% of a small model's. Needs torch >= 2.7."""
+        if self.step is None or not _CAN_SKIP_GUARDS:
+            return contextlib.nullcontext()
+        return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
+
     def _logits(self, tokens: torch.Tensor, prev: int, cur: int) -> torch.Tensor:
         # A step from position 0 is a prefill of one token: a length-1 input would be a graph of its own.
         if self.step is not None and cur - prev == 1 and prev > 0:
             # A fresh (bsz, 1) tensor: a slice keeps the row stride, and a new stride means a recompile.
             step_tokens = tokens.new_empty((tokens.shape[0], 1)).copy_(tokens[:, prev:cur])
             try:
-                return self.step(step_tokens, self._positions(cur))[:, -1]
+                return self._run_step(step_tokens, self._positions(cur))[:, -1]
             except Exception as exc:  # a recompile that fails (or hits torch's limit) mid-run: finish eagerly
                 # Safe to redo: the failed step can only have written this position's keys and values.
                 self._decode_eagerly(exc)
@@ -190,26 +211,27 @@ class Generator:
         started = time.perf_counter()
         first_at: float | None = None
         prev = 0
-        for cur in range(min(lengths), total):
-            logits = self._logits(tokens, prev, cur)
-            nxt = next_tokens(logits, s.temperature, s.top_p)
-            if cur < longest:  # rows still reading their prompt keep its token
-                nxt = torch.where(known[:, cur], tokens[:, cur], nxt)
-            tokens[:, cur] = nxt
-            row = nxt.tolist()  # the step's one sync; it also makes timings honest on GPUs
-            for i, token in enumerate(row):
-                done[i] = done[i] or (cur >= lengths[i] and token in self.stop_ids)
-            prev = cur
-            if first_at is None:
-                first_at = time.perf_counter()
-                if timings.first_token_s is None:
-                    timings.first_token_s = first_at - started
-            else:
-                timings.decode_tokens += bsz
-            if on_token is not None and cur >= lengths[0] and row[0] not in self.stop_ids:
-                on_token(row[0])
-            if all(done):
-                break
+        with self._known_graphs():
+            for cur in range(min(lengths), total):
+                logits = self._logits(tokens, prev, cur)
+                nxt = next_tokens(logits, s.temperature, s.top_p)
+                if cur < longest:  # rows still reading their prompt keep its token
+                    nxt = torch.where(known[:, cur], tokens[:, cur], nxt)
+                tokens[:, cur] = nxt
+                row = nxt.tolist()  # the step's one sync; it also makes timings honest on GPUs
+                for i, token in enumerate(row):
+                    done[i] = done[i] or (cur >= lengths[i] and token in self.stop_ids)
+                prev = cur
+                if first_at is None:
+                    first_at = time.perf_counter()
+                    if timings.first_token_s is None:
+                        timings.first_token_s = first_at - started
+                else:
+                    timings.decode_tokens += bsz
+                if on_token is not None and cur >= lengths[0] and row[0] not in self.stop_ids:
+                    on_token(row[0])
+                if all(done):
+                    break
         if first_at is not None:
             timings.decode_s += time.perf_counter() - first_at
         return [self._cut(row, n, s.max_gen_len) for row, n in zip(tokens.tolist(), lengths)]

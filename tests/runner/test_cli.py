@@ -305,6 +305,22 @@ def test_a_compiled_step_that_fails_mid_run_is_finished_eagerly(model_dir, monke
     assert tokens == eager
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_compiled_decode_under_another_grad_mode_stays_compiled(model_dir, mode) -> None:
+    """A later call under the caller's no_grad or inference_mode fails a guard the warm-up set: one more graph,
+    which again serves every length (not a graph per position until torch's recompile limit, then eager)."""
+    warnings: list[str] = []
+    compiled, tokens, eager = _compiled_and_eager(_cpu_model(model_dir), 4, warnings)
+    graphs = counters["stats"]["unique_graphs"]
+    greedy = Sampling(max_gen_len=12, temperature=0)
+    with mode():
+        tokens = compiled.generate([[1, 5, 9]], greedy, Timings())
+    assert warnings == [] and compiled.step is not None
+    assert counters["stats"]["unique_graphs"] - graphs <= 1
+    assert tokens == Generator(compiled.model, 1, 64, frozenset()).generate([[1, 5, 9]], greedy, Timings())
+
+
 def _cpu_model(model_dir):
     return loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
 
