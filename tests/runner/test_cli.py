@@ -311,7 +311,7 @@ def test_compiled_decode_under_another_grad_mode_stays_compiled(model_dir, mode)
     """A later call under the caller's no_grad or inference_mode fails a guard the warm-up set: one more graph,
     which again serves every length (not a graph per position until torch's recompile limit, then eager)."""
     warnings: list[str] = []
-    compiled, tokens, eager = _compiled_and_eager(_cpu_model(model_dir), 4, warnings)
+    compiled, _, _ = _compiled_and_eager(_cpu_model(model_dir), 4, warnings)
     graphs = counters["stats"]["unique_graphs"]
     greedy = Sampling(max_gen_len=12, temperature=0)
     with mode():
