@@ -121,7 +121,7 @@ class Generator:
         while self._compile_options:
             if self.step is None:
                 self.step = torch.compile(
-                    self.model.decode_step, fullgraph=True, dynamic=False, options=self._compile_options[0]
+                    self.model.decode_hidden, fullgraph=True, dynamic=False, options=self._compile_options[0]
                 )
             try:
                 self._run_step(zeros, self._positions(2))
@@ -152,7 +152,7 @@ class Generator:
         # so that a graph compiled again (for a caller's other grad mode, say) also serves every length.
         torch._dynamo.maybe_mark_dynamic(positions, 0)
         with torch.no_grad():  # the warm-up's grad mode, whatever the caller's: no graph of its own
-            return self.step(tokens, positions)
+            return self.model.logits(self.step(tokens, positions))
 
     def _known_graphs(self) -> contextlib.AbstractContextManager[object]:
         """Within a batch, after its warm-up: only the guards that tell the cached graphs apart are checked.

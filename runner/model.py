@@ -257,21 +257,30 @@ class Transformer(nn.Module):
             h = layer(h, pos, cos, sin, mask)
         if not all_logits:
             h = h[:, -1:]
-        logits = self.output(self.norm(h))
-        return self.par.all_gather_last(logits).float()
+        return self.logits(self.norm(h))
 
     @torch.no_grad()  # not inference_mode: Inductor cannot update inference tensors in place
-    def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Logits (fp32) of one new token per row, placed at the last of `positions` (a prefix of
-        `self.positions`) and attending to all of them.
+    def decode_hidden(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The final normed hidden state of one new token per row, placed at the last of `positions` (a prefix
+        of `self.positions`) and attending to all of them.
 
         This is the function `torch.compile` captures, once per batch size: the number of positions is its one
-        dynamic size, so each step attends to the live cache only, not to all `max_seq_len` positions."""
+        dynamic size, so each step attends to the live cache only, not to all `max_seq_len` positions. The output
+        projection is left out (`logits`): on the CPU its weight is column-major, which MKL's batched product
+        streams at the memory's speed while Inductor would rewrite it as a slow strided reduction."""
         assert self.cos is not None and self.sin is not None, "call setup_cache first"
         at = positions[-1:]
         cos, sin = self.cos.index_select(0, at), self.sin.index_select(0, at)
         h = self.embed(tokens)
         for layer in self.layers:
             h = layer(h, positions, cos, sin, None)
-        logits = self.output(self.norm(h))
-        return self.par.all_gather_last(logits).float()
+        return self.norm(h)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """fp32 logits over the whole vocabulary (gathered from every rank) of normed hidden states."""
+        return self.par.all_gather_last(self.output(hidden)).float()
+
+    def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Logits (fp32) of one new token per row: `decode_hidden`, then `logits`."""
+        with torch.no_grad():
+            return self.logits(self.decode_hidden(tokens, positions))

@@ -1,0 +1,79 @@
+"""Weights laid out for the CPU's decode step, without holding a second copy of them.
+
+A decode step multiplies the output projection (vocab x dim) by one row per sequence. Stored as the checkpoint
+has it (row-major), each of its tens of thousands of outputs is a short dot product, which MKL and Inductor
+both run well below the memory's speed when dim is small (20-26 GB/s at dim 288 on a machine whose memory
+gives 35). Stored column-major, the product is a sum of scaled columns that MKL streams at the memory's speed:
+stories15M decodes 1.1-1.4x faster, 110M-sized models 1.05x, and from dim 2048 on it makes no difference.
+
+The copy is made in chunks from the memory-mapped checkpoint, and on Linux the file pages of each chunk are
+handed back as soon as it is copied, so loading peaks at the weights' size, not at it plus the output layer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+CHUNK_BYTES = 16 << 20
+MADV_DONTNEED = 4  # Linux: a private file mapping re-reads dropped pages from the file if touched again
+
+
+def column_major(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`weight` (2-D) as `dtype` with the same shape and values, stored column-major (strides (1, rows))."""
+    rows, cols = weight.shape
+    out = torch.empty_strided((rows, cols), (1, rows), dtype=dtype, device=weight.device)
+    step = max(1, CHUNK_BYTES // max(1, cols * weight.element_size()))
+    mapped = is_file_mapped(weight)
+    for start in range(0, rows, step):
+        chunk = weight[start : start + step]
+        out[start : start + step].copy_(chunk)
+        if mapped:
+            release_pages(chunk)
+    return out
+
+
+def is_file_mapped(tensor: torch.Tensor, maps: Path = Path("/proc/self/maps")) -> bool:
+    """Whether the tensor's bytes lie in one mapping of a file (a memory-mapped checkpoint). Linux only: False
+    where /proc/self/maps cannot tell, which only means no pages are handed back early."""
+    if tensor.device.type != "cpu" or not tensor.is_contiguous() or not sys.platform.startswith("linux"):
+        return False
+    start = tensor.data_ptr()
+    end = start + tensor.numel() * tensor.element_size()
+    try:
+        lines = maps.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6:
+            continue  # anonymous memory: no inode and no path
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        if low <= start and end <= high:
+            return fields[4] != "0" and fields[5].startswith("/")
+    return False
+
+
+def release_pages(tensor: torch.Tensor) -> None:
+    """Hand back to the OS the whole pages inside a file-mapped tensor's bytes (callers check
+    `is_file_mapped` first: on anonymous memory this would zero them). Its values stay readable: a page
+    touched again is read back from the file."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    start = tensor.data_ptr()
+    end = start + tensor.numel() * tensor.element_size()
+    first, last = -(-start // page) * page, end // page * page
+    if last > first:
+        _madvise()(ctypes.c_void_p(first), ctypes.c_size_t(last - first), MADV_DONTNEED)
+
+
+@lru_cache(maxsize=1)
+def _madvise():  # type: ignore[no-untyped-def]
+    fn = ctypes.CDLL(None, use_errno=True).madvise
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
