@@ -10,7 +10,7 @@ from transformers import LlamaForCausalLM
 
 from llamadoctor.runner import loader, testing
 from llamadoctor.runner.distributed import SINGLE
-from llamadoctor.runner.generate import Generator, Sampling, Timings
+from llamadoctor.runner.generate import Generator, Sampling, Timings, next_tokens
 from llamadoctor.runner.model import Transformer
 from llamadoctor.runner.tokenizer import load as load_tokenizer
 
@@ -123,3 +123,12 @@ def test_split_projections_give_the_unsplit_logits(rows) -> None:
     assert model.layers[0].attention.wq.splits == 1 and model.output.splits == 3
     torch.testing.assert_close(logits[4], logits[1], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(logits[3], logits[1], atol=1e-5, rtol=1e-5)
+
+
+def test_greedy_picks_the_first_of_tied_maxima_as_torch_does() -> None:
+    logits = torch.randn(3, 500)
+    logits[0, [7, 400]] = 50.0  # a tie: the first index wins
+    logits[2, 499] = 60.0
+    picked = next_tokens(logits, temperature=0, top_p=0.9)
+    assert picked.dtype == torch.long and picked.tolist() == torch.argmax(logits, dim=-1).tolist()
+    assert picked.tolist()[0] == 7 and picked.tolist()[2] == 499
