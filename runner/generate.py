@@ -99,11 +99,11 @@ class Generator:
         self.stop_ids = stop_ids
         self.device = model.output.weight.device
         model.setup_cache(max_batch_size, max_seq_len)
-        # One-token steps through torch.compile: no per-op Python overhead, the small element-wise work between
-        # the matrix-vector products fused. On the CPU the products of one row become Inductor's own parallel
-        # reductions (`model.Linear`'s batched form; faster than MKL's one-core gemv here), of several rows
-        # MKL's batched product. Prefill stays eager. Collectives would break the graph, so model-parallel runs
-        # stay eager.
+        # One-token steps through torch.compile (all but the output layer: `Transformer.decode_hidden`): no
+        # per-op Python overhead, the small element-wise work between the matrix-vector products fused. On the
+        # CPU the products of one row become Inductor's own parallel reductions (`model.Linear`'s batched form;
+        # faster than MKL's one-core gemv), of several rows MKL's batched product. Prefill stays eager.
+        # Collectives would break the graph, so model-parallel runs stay eager.
         self.warn = warn
         self.step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
         self._compile_options = list(compile_options(self.device)) if compile and not model.par.is_parallel else []
