@@ -29,7 +29,7 @@ def column_major(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """`weight` (2-D) as `dtype` with the same shape and values, stored column-major (strides (1, rows))."""
     rows, cols = weight.shape
     out = torch.empty_strided((rows, cols), (1, rows), dtype=dtype, device=weight.device)
-    step = max(1, CHUNK_BYTES // max(1, cols * weight.element_size()))
+    step = max(1, CHUNK_BYTES // (cols * weight.element_size()))
     mapped = is_file_mapped(weight)
     for start in range(0, rows, step):
         chunk = weight[start : start + step]

@@ -120,7 +120,7 @@ class Attention(nn.Module):
         self, x: torch.Tensor, pos: int | torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         """`pos` is an int (eager), or for the compiled one-token step the positions the new token attends to,
-        its own last (`Transformer.decode_step`)."""
+        its own last (`Transformer.decode_hidden`)."""
         bsz, seqlen, _ = x.shape
         q = self.wq(x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
         k = self.wk(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
@@ -279,8 +279,3 @@ class Transformer(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits over the whole vocabulary (gathered from every rank) of normed hidden states."""
         return self.par.all_gather_last(self.output(hidden)).float()
-
-    def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Logits (fp32) of one new token per row: `decode_hidden`, then `logits`."""
-        with torch.no_grad():
-            return self.logits(self.decode_hidden(tokens, positions))

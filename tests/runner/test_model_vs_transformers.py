@@ -103,7 +103,7 @@ def test_decode_step_equals_the_sliced_cache_path(model_dir) -> None:
     full = model(ids, 0, all_logits=True)
     model.setup_cache(1, 32)
     model(ids[:, :4], 0)
-    steps = [model.decode_step(ids[:, i : i + 1], torch.arange(i + 1))[:, -1] for i in range(4, 12)]
+    steps = [model.logits(model.decode_hidden(ids[:, i : i + 1], torch.arange(i + 1)))[:, -1] for i in range(4, 12)]
     torch.testing.assert_close(torch.stack(steps, 1), full[:, 4:12], atol=1e-5, rtol=1e-5)
 
 
