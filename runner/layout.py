@@ -44,8 +44,7 @@ def is_file_mapped(tensor: torch.Tensor, maps: Path = Path("/proc/self/maps")) -
     where /proc/self/maps cannot tell, which only means no pages are handed back early."""
     if tensor.device.type != "cpu" or not tensor.is_contiguous() or not sys.platform.startswith("linux"):
         return False
-    start = tensor.data_ptr()
-    end = start + tensor.numel() * tensor.element_size()
+    start, end = _byte_range(tensor)
     try:
         lines = maps.read_text().splitlines()
     except OSError:
@@ -65,12 +64,17 @@ def release_pages(tensor: torch.Tensor) -> None:
     `is_file_mapped` first: on anonymous memory this would zero them). Its values stay readable: a page
     touched again is read back from the file."""
     page = os.sysconf("SC_PAGE_SIZE")
-    start = tensor.data_ptr()
-    end = start + tensor.numel() * tensor.element_size()
+    start, end = _byte_range(tensor)
     first, last = -(-start // page) * page, end // page * page
     if last > first:
         # A failure (an old kernel, a seccomp filter) only leaves the pages where they are: nothing to report.
         _madvise()(ctypes.c_void_p(first), ctypes.c_size_t(last - first), MADV_DONTNEED)
+
+
+def _byte_range(tensor: torch.Tensor) -> tuple[int, int]:
+    """First and one-past-last address of a contiguous tensor's bytes."""
+    start = tensor.data_ptr()
+    return start, start + tensor.numel() * tensor.element_size()
 
 
 @lru_cache(maxsize=1)

@@ -211,7 +211,9 @@ class Transformer(nn.Module):
         self.max_seq_len = 0
 
     def setup_cache(self, batch: int, max_seq_len: int) -> None:
-        """Allocate the KV cache once (Meta's layout per layer, heads before positions) and the RoPE table."""
+        """Get ready to generate: allocate the KV cache once (Meta's layout per layer, heads before positions)
+        and the RoPE table, and on the CPU split the projections over its threads (every Generator comes here,
+        however its model was built)."""
         weight = self.output.weight
         self.max_seq_len = max_seq_len
         for layer in self.layers:
