@@ -137,7 +137,7 @@ def fix(
         planned = fixing.plan(report, ids or ())
         if not planned:
             console.print(fixing.nothing_to_fix(report, ids or ()))
-            raise typer.Exit(0 if report.ready else 1)
+            raise typer.Exit(fixing.exit_code(fixing.untouched(report, ids or ())))
         fixing.render_plan(planned, console, report.facts.platform.shell)
         if dry_run:
             raise typer.Exit(0)

@@ -176,6 +176,19 @@ def write_new(path: Path, data: bytes) -> None:
     sync_folder(path.parent)
 
 
+def check_can_write(folder: Path) -> None:
+    """Raise OSError unless a file can be created, written, synced and deleted in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = _create_temp(folder / "probe")
+    try:
+        os.write(fd, b"x")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+
+
 def remove_file(seen: Snapshot) -> None:
     """Delete the file `seen`, unless it changed since."""
     ensure_unchanged(seen)

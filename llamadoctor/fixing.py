@@ -121,13 +121,13 @@ def diff_text(action: WriteFile) -> str:
 def render_action(action: Action, console: Console, shell: str) -> None:
     if isinstance(action, WriteFile):
         diff = diff_text(action)
-        console.print(Text(f"   edit {action.path}" + (f" (mode {stat.filemode(action.mode)})"
-                                                       if action.mode is not None else "")))
+        mode = f" (mode {stat.filemode(stat.S_IFREG | action.mode)})" if action.mode is not None else ""
+        console.print(Text(f"   edit {action.path}{mode}"))
         for line in diff.splitlines():
             style = "green" if line.startswith("+") else ("red" if line.startswith("-") else "dim")
             console.print(Text("     " + redact(line), style=style), soft_wrap=True)  # diff lines stay whole too
     elif isinstance(action, Chmod):
-        console.print(Text(f"   chmod {stat.filemode(action.mode)} {action.path}"))
+        console.print(Text(f"   chmod {stat.filemode(stat.S_IFREG | action.mode)} {action.path}"))
     elif isinstance(action, RunCommand):
         console.print(Text(f"   run {' '.join(action.argv)}"))
     else:
@@ -217,7 +217,7 @@ def render_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
             line.append(f"  undo: llamadoctor undo {outcome.entry.id}", style="dim")
         console.print(line, soft_wrap=True)  # the undo command is copied: never broken across lines
         if outcome.detail:
-            console.print(Text("   " + redact(outcome.detail), style="dim"), overflow="fold")
+            console.print(Text("   " + redact(outcome.detail), style="dim"), soft_wrap=True)
 
 
 def _what_remains(finding: Finding, outcomes: Sequence[Outcome], again: Sequence[str], shell: str) -> str:
@@ -229,9 +229,9 @@ def _what_remains(finding: Finding, outcomes: Sequence[Outcome], again: Sequence
         fix_id = outcome.planned.fix.id
         if outcome.status == "skipped-unsafe":
             command = render_argv(["llamadoctor", "fix", fix_id, *again, "--unsafe"], shell)
-            ways.append(f"`{command}` applies {fix_id} (it edits your files: see its diff above)")
+            ways.append(f"`{command}` applies {fix_id}, which edits your files (its diff is above)")
         elif outcome.status == "manual":
-            ways.append(f"{fix_id}: for you to do, as shown above")
+            ways.append(f"by hand, the steps of {fix_id} above")
         elif outcome.status in ("failed", "still-broken"):
             ways.append(f"{fix_id} did not repair it (see above)")
     if ways:
@@ -251,6 +251,11 @@ def render_left(summary: Summary, console: Console, *, again: Sequence[str] = ()
                        style="bold"))
     for finding, how in lines:
         console.print(Text(f"  {finding.check}: {redact(how)}"), soft_wrap=True)
+
+
+def untouched(report: Report, wanted: Sequence[str] = ()) -> Summary:
+    """The summary of a `fix` that changed nothing."""
+    return Summary((), tuple(f for f in report.findings if in_scope(f, wanted)))
 
 
 def exit_code(summary: Summary) -> int:

@@ -22,7 +22,15 @@ from typing import Optional
 
 import psutil
 
-from llamadoctor.durable import ApplyError, process_gone, remove_stale_temps, sha256, snapshot, write_new
+from llamadoctor.durable import (
+    ApplyError,
+    check_can_write,
+    process_gone,
+    remove_stale_temps,
+    sha256,
+    snapshot,
+    write_new,
+)
 from llamadoctor.paths import state_dir
 
 STATES = ("pending", "applied", "undone")
@@ -185,12 +193,8 @@ def save(entry: Entry) -> None:
 
 def check_writable() -> None:
     """Raise ApplyError unless undo records can be written: no change starts without its record."""
-    probe = journal_dir() / f".probe-{os.getpid()}"
     with recording():
-        journal_dir().mkdir(parents=True, exist_ok=True)
-        write_new(probe, b"")
-    with contextlib.suppress(OSError):
-        probe.unlink()
+        check_can_write(journal_dir())
 
 
 # ---- reading ---------------------------------------------------------------------------------------------
@@ -282,6 +286,7 @@ def recover() -> list[str]:
     gone, are deleted. Nothing else is touched.
     """
     messages = []
+    remove_stale_temps(journal_dir())
     for folder in _folders():
         owner = _ID.match(folder.name)
         if not (folder / RECORD).exists():

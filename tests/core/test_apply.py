@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -252,3 +253,32 @@ def test_undo_with_a_missing_backup_restores_nothing_and_keeps_the_entry(script:
         undo(entry)
     assert script.read_bytes() == LF and other.read_bytes() == b'{"norm_eps": 1e-05}'
     assert not entries()[0].undone
+
+
+# ---- leftovers of killed runs ----------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait(timeout=60)
+    return done.pid
+
+
+def test_the_next_run_removes_only_its_own_leftovers_of_processes_that_are_gone(script: Path) -> None:
+    entry = apply_actions([WriteFile(str(script), LF, CRLF, 0o755)], fix_id="f-x", check_id="c-x")
+    assert entry is not None
+    dead, alive = _dead_pid(), os.getpid()
+    stale = script.parent / f".download.sh.pid{dead}.0a1b2c3d.llamadoctor-tmp"
+    keep = [script.parent / f".download.sh.pid{alive}.0a1b2c3d.llamadoctor-tmp",  # being written right now
+            script.parent / "notes.llamadoctor-tmp", script.parent / ".download.sh.abc.llamadoctor-tmp"]
+    orphan = apply.journal_dir() / f"20260101-000000-{dead}-1"
+    busy = apply.journal_dir() / f"20260101-000000-{alive}-1"
+    for path in [stale, *keep]:
+        path.write_bytes(b"half")
+    for folder in (orphan, busy, apply.journal_dir() / "someone-elses"):
+        folder.mkdir()
+        (folder / "backup-1").write_bytes(CRLF)
+    assert apply.recover() == []
+    assert not stale.exists() and all(path.exists() for path in keep)
+    assert not orphan.exists() and busy.exists() and (apply.journal_dir() / "someone-elses").exists()
+    assert [e.id for e in entries()] == [entry.id]

@@ -93,7 +93,7 @@ def test_a_fix_killed_at_any_step_is_recovered_and_undone_exactly(
     assert_original_or_fixed(script)
     was_fixed = script.read_bytes() == LF_SCRIPT
     if then != "undo":
-        again = runner.invoke(app, ["fix", "--yes", "--repo", str(repo)])
+        again = runner.invoke(app, ["fix", "download-script-crlf", "--yes", "--repo", str(repo)])
         assert again.exit_code == 0, again.output
         assert script.read_bytes() == LF_SCRIPT
         was_fixed = True
@@ -105,13 +105,39 @@ def test_a_fix_killed_at_any_step_is_recovered_and_undone_exactly(
     assert_original_and_clean(repo, state)
 
 
+@pytest.mark.parametrize("step", FIX_STEPS)
+@pytest.mark.parametrize("layout", ["symlink", "hard link"])
+def test_a_linked_script_killed_at_any_step_keeps_its_links(
+    step: str, layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, repo, elsewhere = tmp_path / "state", tmp_path / "repo", tmp_path / "elsewhere"
+    monkeypatch.setenv("LLAMADOCTOR_STATE_DIR", str(state))
+    repo.mkdir()
+    elsewhere.mkdir()
+    real = elsewhere / "download.sh"
+    real.write_bytes(CRLF_SCRIPT)
+    real.chmod(0o644)
+    if layout == "symlink":
+        (repo / "download.sh").symlink_to(real)
+    else:
+        os.link(real, repo / "download.sh")
+    if layout == "hard link" and step == "temp-written":
+        pytest.skip("a file with other links is rewritten in place: there is no temp file")
+    kill_at(step, ["fix", "--yes", "--repo", str(repo)], repo, state)
+    assert_original_or_fixed(real)
+    runner.invoke(app, ["undo"])
+    assert sha(real.read_bytes()) == sha(CRLF_SCRIPT) and stat.S_IMODE(real.stat().st_mode) == 0o644
+    assert (repo / "download.sh").is_symlink() if layout == "symlink" else os.path.samefile(real, repo / "download.sh")
+    assert sorted(p.name for p in [*repo.iterdir(), *elsewhere.iterdir()]) == ["download.sh", "download.sh"]
+
+
 @pytest.mark.parametrize("step", UNDO_STEPS)
 def test_an_undo_killed_at_any_step_is_finished_by_the_next_undo(
     step: str, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = tmp_path / "state"
     monkeypatch.setenv("LLAMADOCTOR_STATE_DIR", str(state))
-    assert runner.invoke(app, ["fix", "--yes", "--repo", str(repo)]).exit_code == 0
+    assert runner.invoke(app, ["fix", "download-script-crlf", "--yes", "--repo", str(repo)]).exit_code == 0
     kill_at(step, ["undo"], repo, state)
     assert_original_or_fixed(repo / "download.sh")
     again = runner.invoke(app, ["undo"])
