@@ -95,8 +95,10 @@ class Transaction:
         if seen.data is not None:
             backup = self.recorder.backup(seen.data)
             pause_point("backup-written")
-        self._record(Step(action.path, "write", str(seen.path), seen.exists, seen.permissions if seen.exists else None,
-                          mode, sha256(seen.data) if seen.data is not None else None, sha256(action.after), backup))
+        self._record(Step(action.path, "write", target=str(seen.path), existed=seen.exists,
+                          mode_before=seen.permissions if seen.exists else None, mode_after=mode,
+                          sha256_before=sha256(seen.data) if seen.data is not None else None,
+                          sha256_after=sha256(action.after), backup=backup))
         write_over(seen, action.after, mode)
         self.landed.append(self.steps[-1])
         pause_point("replaced")
@@ -109,7 +111,8 @@ class Transaction:
             raise ApplyError(f"{action.path} does not exist") from None
         if before == stat.S_IMODE(action.mode):
             return
-        self._record(Step(action.path, "chmod", str(target), True, before, stat.S_IMODE(action.mode)))
+        self._record(Step(action.path, "chmod", target=str(target), mode_before=before,
+                          mode_after=stat.S_IMODE(action.mode)))
         os.chmod(target, stat.S_IMODE(action.mode))
         self.landed.append(self.steps[-1])
         pause_point("replaced")

@@ -16,7 +16,18 @@ from llamadoctor.apply import ApplyError, Entry, ReadOnlyError, apply_actions
 from llamadoctor.engine import Report, run
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts
-from llamadoctor.model import Action, Applicability, Chmod, Finding, Fix, Manual, RunCommand, Severity, WriteFile
+from llamadoctor.model import (
+    Action,
+    Applicability,
+    Chmod,
+    Finding,
+    Fix,
+    Manual,
+    RunCommand,
+    Severity,
+    Status,
+    WriteFile,
+)
 from llamadoctor.redact import redact
 from llamadoctor.registry import CHECKS, FIXES
 from llamadoctor.shell import render_argv
@@ -194,6 +205,8 @@ def apply(report: Report, planned: Sequence[PlannedFix], *, unsafe: bool, rechec
     for item, entry in applied:
         result = results.get(item.finding.check)
         still = [f for f in result.findings if f.message == item.finding.message] if result else []
+        if result is not None and result.status is Status.CRASHED:
+            still = list(result.findings)  # a check that crashed proves nothing
         if not still:
             outcomes.append(Outcome(item, "fixed" if entry else "unchanged", entry=entry))
         else:

@@ -29,6 +29,7 @@ from llamadoctor.durable import (
     remove_stale_temps,
     sha256,
     snapshot,
+    sync_folder,
     write_new,
 )
 from llamadoctor.paths import state_dir
@@ -178,6 +179,7 @@ def _new_folder() -> str:
             entry_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_numbers)}"
             with contextlib.suppress(FileExistsError):
                 (journal_dir() / entry_id).mkdir()
+                sync_folder(journal_dir())
                 return entry_id
 
 
