@@ -1,120 +1,124 @@
-"""The only code that changes the user's files: backups, atomic writes, rollback, a journal, and undo.
+"""The only code that changes the user's files: a plan applied as one transaction, and undo.
 
-A plan is applied as a transaction: every write first checks that the file still holds the bytes the plan
-was made from, saves a backup, and replaces the file atomically (temp file + os.replace). If any step fails,
-the steps already done are rolled back in reverse. A successful plan leaves a journal entry that `undo` uses
-to put back exactly the bytes and modes that were there before.
+Before a file is touched, its backup and a journal record marked pending are on disk; the record is marked
+applied once the whole plan is done, and if a step fails the changes already made are put back, newest first.
+So a fix, even one killed halfway, is either absent or undoable (the next run settles a pending record, see
+journal.py), and `undo` puts back exactly the bytes and modes that were there. Each write keeps the file's
+identity and refuses if the file changed since its backup was taken (durable.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
 import stat
 import subprocess
-import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Optional
+from dataclasses import replace
+from typing import Optional
 
+from llamadoctor.durable import (
+    ApplyError,
+    ReadOnlyError,
+    Snapshot,
+    is_read_only,
+    pause_point,
+    real_path,
+    remove_file,
+    sha256,
+    snapshot,
+    write_new,
+    write_over,
+)
+from llamadoctor.journal import (
+    Damaged,
+    Entry,
+    Recorder,
+    Step,
+    check_writable,
+    entries,
+    journal_dir,
+    read_all,
+    recover,
+    save,
+)
 from llamadoctor.model import Action, Chmod, Manual, RunCommand, WriteFile
-from llamadoctor.paths import state_dir
 from llamadoctor.probes.proc import run
 
+# The named steps of a fix and of an undo, where fault-injection tests stop the engine (durable.pause_point).
+FIX_STEPS = ("backup-written", "pending-recorded", "temp-written", "replaced", "applied")
+UNDO_STEPS = ("undo-temp-written", "undo-replaced", "undo-recorded")
 
-class ApplyError(Exception):
-    """A plan could not be applied; everything it had done was rolled back."""
-
-
-@dataclass
-class Step:
-    """One change made, with what is needed to take it back."""
-
-    path: str
-    existed: bool
-    mode_before: Optional[int]
-    backup: Optional[str]  # copy of the old bytes
-    sha256_after: str  # what we left there: undo refuses if the file changed since
-    kind: str = "write"  # "write" | "chmod" | "run"
-    argv: list[str] = field(default_factory=list)
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read(path: Path) -> Optional[bytes]:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def write_atomic(path: Path, data: bytes, mode: Optional[int] = None) -> None:
-    """Replace path's content in one step: readers see the old file or the new one, never half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".llamadoctor-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, stat.S_IMODE(mode))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _mode(path: Path) -> Optional[int]:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        return None
+__all__ = ["FIX_STEPS", "UNDO_STEPS", "ApplyError", "Damaged", "Entry", "ReadOnlyError", "Step", "apply_actions",
+           "check_writable", "entries", "journal_dir", "read_all", "recover", "undo"]
 
 
 class Transaction:
-    """Applies actions one by one; rolls all of them back if one fails."""
+    """Applies one plan's actions, each recorded in the journal before it is carried out."""
 
-    def __init__(self, entry_dir: Path) -> None:
-        self.entry_dir = entry_dir
+    def __init__(self, fix_id: str, check_id: str, *, write_read_only: bool) -> None:
+        self.fix_id, self.check_id, self.write_read_only = fix_id, check_id, write_read_only
         self.steps: list[Step] = []
+        self.landed: list[Step] = []  # the changes known to have been made (a refused write leaves no trace)
+        self._recorder: Optional[Recorder] = None
 
-    def _backup(self, data: bytes) -> str:
-        self.entry_dir.mkdir(parents=True, exist_ok=True)
-        path = self.entry_dir / f"backup-{len(self.steps)}"
-        write_atomic(path, data)
-        return str(path)
+    @property
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            self._recorder = Recorder(self.fix_id, self.check_id)
+        return self._recorder
+
+    def do(self, action: Action) -> None:
+        if isinstance(action, WriteFile):
+            self.write(action)
+        elif isinstance(action, Chmod):
+            self.chmod(action)
+        elif isinstance(action, RunCommand):
+            self.run(action)
+        elif not isinstance(action, Manual):
+            raise ApplyError(f"unknown action {action!r}")
+
+    def _record(self, step: Step) -> None:
+        self.recorder.pending([*self.steps, step])
+        pause_point("pending-recorded")
+        self.steps.append(step)
 
     def write(self, action: WriteFile) -> None:
-        path = Path(action.path)
-        current = _read(path)
-        if current != action.before:
-            raise ApplyError(f"{path} changed since the fix was planned; not overwriting it")
-        mode_before = _mode(path)
-        mode_after = action.mode if action.mode is not None else mode_before
-        if current == action.after and mode_before == mode_after:
+        seen = snapshot(real_path(action.path))
+        if seen.data != action.before:
+            raise ApplyError(f"{action.path} changed since the fix was planned; not overwriting it")
+        mode = stat.S_IMODE(action.mode) if action.mode is not None else seen.permissions if seen.exists else 0o644
+        if seen.data == action.after and seen.permissions == mode:
             return  # already as wanted: applying twice changes nothing
-        backup = self._backup(current) if current is not None else None
-        write_atomic(path, action.after, mode_after if mode_after is not None else 0o644)
-        self.steps.append(Step(str(path), current is not None, mode_before, backup, sha256(action.after)))
+        if is_read_only(seen) and not self.write_read_only:
+            raise ReadOnlyError(f"{action.path} is read-only ({stat.filemode(seen.mode)}); not changing it")
+        backup = None
+        if seen.data is not None:
+            backup = self.recorder.backup(seen.data)
+            pause_point("backup-written")
+        self._record(Step(action.path, "write", target=str(seen.path), existed=seen.exists,
+                          mode_before=seen.permissions if seen.exists else None, mode_after=mode,
+                          sha256_before=sha256(seen.data) if seen.data is not None else None,
+                          sha256_after=sha256(action.after), backup=backup))
+        write_over(seen, action.after, mode)
+        self.landed.append(self.steps[-1])
+        pause_point("replaced")
 
     def chmod(self, action: Chmod) -> None:
-        path = Path(action.path)
-        mode_before = _mode(path)
-        if mode_before is None:
-            raise ApplyError(f"{path} does not exist")
-        if mode_before == stat.S_IMODE(action.mode):
+        target = real_path(action.path)
+        try:
+            before = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            raise ApplyError(f"{action.path} does not exist") from None
+        if before == stat.S_IMODE(action.mode):
             return
-        os.chmod(path, stat.S_IMODE(action.mode))
-        self.steps.append(Step(str(path), True, mode_before, None, sha256(path.read_bytes()), "chmod"))
+        self._record(Step(action.path, "chmod", target=str(target), mode_before=before,
+                          mode_after=stat.S_IMODE(action.mode)))
+        os.chmod(target, stat.S_IMODE(action.mode))
+        self.landed.append(self.steps[-1])
+        pause_point("replaced")
 
     def run(self, action: RunCommand) -> None:
+        self._record(Step("", "run", argv=tuple(action.argv)))
         try:
             done = run(action.argv, action.timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -122,120 +126,153 @@ class Transaction:
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or [""])[-1]
             raise ApplyError(f"{' '.join(action.argv)} failed (exit {done.returncode}): {tail}")
-        self.steps.append(Step("", False, None, None, "", "run", list(action.argv)))
 
-    def rollback(self) -> None:
+    def commit(self) -> Optional[Entry]:
+        if not self.steps:
+            if self._recorder is not None:
+                self._recorder.forget()
+            return None
+        entry = self.recorder.applied(self.steps)
+        pause_point("applied")
+        return entry
+
+    def rollback(self) -> str:
+        """Put back every change that landed, newest first. Returns "" or what could not be put back."""
+        if self._recorder is None:
+            return ""
+        left = []
         for step in reversed(self.steps):
-            _restore(step)
-        self.steps.clear()
+            try:
+                state = step.state() if step.kind != "run" else "before"
+                if state == "after":
+                    _put_back(self.recorder.entry, step, snapshot(step.file), "rollback-")
+                elif state == "changed" and step in self.landed:
+                    left.append(step)  # edited by someone since: only a forced undo may overwrite that
+            except (OSError, ApplyError):
+                left.append(step)
+        if not left:
+            self.recorder.forget()
+            return ""
+        paths = ", ".join(sorted({s.path for s in left}))
+        try:
+            entry = self.recorder.applied(list(reversed(left)))
+        except ApplyError:
+            return f"; {paths} could not be put back: its backup is in {self.recorder.entry.folder}"
+        return f"; {paths} could not be put back: `llamadoctor undo --force {entry.id}` restores it"
 
 
-def _restore(step: Step) -> None:
-    path = Path(step.path)
-    if step.kind == "run":
-        return  # commands are not undoable; the journal shows what ran
-    if step.kind == "chmod":
-        if step.mode_before is not None:
-            os.chmod(path, step.mode_before)
-        return
-    if not step.existed:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return
-    assert step.backup is not None
-    write_atomic(path, Path(step.backup).read_bytes(), step.mode_before)
+def apply_actions(actions: Sequence[Action], *, fix_id: str, check_id: str,
+                  write_read_only: bool = False) -> Optional[Entry]:
+    """Apply a plan's actions as one transaction. Returns its journal entry, or None if nothing changed.
 
-
-@dataclass(frozen=True)
-class Entry:
-    id: str
-    created: float
-    fix: str
-    check: str
-    steps: tuple[Step, ...]
-    undone: bool = False
-
-    def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))
-        paths = ", ".join(sorted({s.path for s in self.steps if s.path})) or "no files"
-        return f"{self.id}  {when}  {self.fix} ({self.check}): {paths}{'  [undone]' if self.undone else ''}"
-
-
-def journal_dir() -> Path:
-    return state_dir() / "journal"
-
-
-def _new_entry_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}{int(time.time() * 1e6) % 1000:03d}"
-
-
-def apply_actions(actions: Sequence[Action], *, fix_id: str, check_id: str) -> Optional[Entry]:
-    """Apply a plan's actions as one transaction. Returns its journal entry, or None if nothing changed."""
-    entry_id = _new_entry_id()
-    entry_dir = journal_dir() / entry_id
-    txn = Transaction(entry_dir)
+    Read-only files are refused (ReadOnlyError) unless `write_read_only`.
+    """
+    txn = Transaction(fix_id, check_id, write_read_only=write_read_only)
     try:
         for action in actions:
-            if isinstance(action, WriteFile):
-                txn.write(action)
-            elif isinstance(action, Chmod):
-                txn.chmod(action)
-            elif isinstance(action, RunCommand):
-                txn.run(action)
-            elif not isinstance(action, Manual):
-                raise ApplyError(f"unknown action {action!r}")
+            txn.do(action)
+        return txn.commit()
     except BaseException as exc:
-        txn.rollback()
-        if isinstance(exc, (ApplyError, KeyboardInterrupt)):
+        left = txn.rollback()
+        if not isinstance(exc, Exception):
             raise
-        raise ApplyError(f"{type(exc).__name__}: {exc}; nothing was changed") from exc
-    if not txn.steps:
-        return None
-    entry = Entry(entry_id, time.time(), fix_id, check_id, tuple(txn.steps))
-    _save(entry)
-    return entry
+        if isinstance(exc, ApplyError) and not left:
+            raise
+        detail = str(exc) if isinstance(exc, ApplyError) else f"{type(exc).__name__}: {exc}"
+        raise ApplyError(f"{detail}{left or '; nothing was changed'}") from exc
 
 
-def _save(entry: Entry) -> None:
-    folder = journal_dir() / entry.id
-    folder.mkdir(parents=True, exist_ok=True)
-    data = asdict(entry)
-    write_atomic(folder / "entry.json", json.dumps(data, indent=2).encode())
-
-
-def _load(folder: Path) -> Optional[Entry]:
-    try:
-        data: dict[str, Any] = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
-        steps = tuple(Step(**s) for s in data.pop("steps"))
-        return Entry(steps=steps, **data)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-def entries() -> list[Entry]:
-    """Journal entries, newest first."""
-    folder = journal_dir()
-    if not folder.is_dir():
-        return []
-    found = [e for e in (_load(p) for p in folder.iterdir() if p.is_dir()) if e is not None]
-    return sorted(found, key=lambda e: (e.created, e.id), reverse=True)
+# ---- undo ------------------------------------------------------------------------------------------------
 
 
 def undo(entry: Entry, *, force: bool = False) -> list[str]:
-    """Put back what `entry` changed. Refuses (ApplyError) if a file changed since, unless force."""
+    """Put back what `entry` changed, newest change first; returns the paths restored.
+
+    Before anything is restored, refuses (ApplyError) if a backup is missing or damaged, or if a file changed
+    after the fix (unless `force`: the changed version is then kept beside the backups). Each change is marked
+    undone in the journal as soon as it is put back; the entry is undone when all of them are.
+    """
     if entry.undone:
         raise ApplyError(f"{entry.id} was already undone")
-    for step in entry.steps:
-        if step.kind == "run" or force:
-            continue
-        current = _read(Path(step.path))
-        if current is None or sha256(current) != step.sha256_after:
-            raise ApplyError(f"{step.path} changed after the fix; not overwriting it (use --force to undo anyway)")
+    if entry.state == "pending":
+        raise ApplyError(f"{entry.id} is still being applied (by process {entry.pid}); try again when it is done")
+    todo = [(step, _restore_plan(entry, step, force)) for step in reversed(entry.steps)
+            if step.kind != "run" and not step.undone]
     restored = []
-    for step in reversed(entry.steps):
-        _restore(step)
-        if step.path:
-            restored.append(step.path)
-    _save(Entry(entry.id, entry.created, entry.fix, entry.check, entry.steps, undone=True))
+    for step, plan in todo:
+        note = ""
+        if plan is not None:
+            seen, data = plan
+            note = _keep_changed_version(entry, step, seen) if force else ""
+            _put_back(entry, step, seen, "undo-", data)
+            pause_point("undo-replaced")
+        entry = _mark_undone(entry, step)
+        restored.append(step.path + note)
+    _record_undo(replace(entry, state="undone"))
+    pause_point("undo-recorded")
     return restored
 
+
+def _restore_plan(entry: Entry, step: Step, force: bool) -> Optional[tuple[Snapshot, Optional[bytes]]]:
+    """What putting `step` back needs (the file as it is now, the backup's bytes); None if it is back already."""
+    state = step.state()
+    if state == "before":
+        return None
+    if state == "changed" and not force:
+        raise ApplyError(f"{step.path} changed after the fix; not overwriting it (use --force to undo anyway)")
+    data = _backup_bytes(entry, step) if step.kind == "write" and step.existed else None
+    try:
+        return snapshot(step.file), data
+    except OSError as exc:
+        raise ApplyError(f"{step.path} cannot be read ({exc.strerror or exc}); nothing was restored") from None
+
+
+def _backup_bytes(entry: Entry, step: Step) -> bytes:
+    path = entry.backup_path(step)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ApplyError(f"the backup of {step.path} is missing ({path}); nothing was restored") from None
+    if step.sha256_before and sha256(data) != step.sha256_before:
+        raise ApplyError(f"the backup of {step.path} is damaged ({path}); nothing was restored")
+    return data
+
+
+def _put_back(entry: Entry, step: Step, seen: Snapshot, pause_prefix: str, data: Optional[bytes] = None) -> None:
+    if step.kind == "chmod":
+        os.chmod(step.file, step.mode_before if step.mode_before is not None else seen.permissions)
+    elif not step.existed:
+        remove_file(seen)
+    else:
+        data = _backup_bytes(entry, step) if data is None else data
+        mode = step.mode_before if step.mode_before is not None else seen.permissions
+        write_over(seen, data, mode, pause_prefix=pause_prefix)
+
+
+def _keep_changed_version(entry: Entry, step: Step, seen: Snapshot) -> str:
+    """Before a forced undo overwrites a file changed since the fix, save that version beside the backups."""
+    if seen.data is None or step.state() != "changed":
+        return ""
+    kept = entry.folder / f"changed-{entry.steps.index(step)}"
+    try:
+        write_new(kept, seen.data)
+    except OSError as exc:
+        raise ApplyError(f"cannot keep the changed {step.path} in {kept} ({exc.strerror or exc}); "
+                         "nothing was restored") from None
+    return f" (the version it replaced is kept in {kept})"
+
+
+def _mark_undone(entry: Entry, step: Step) -> Entry:
+    index = entry.steps.index(step)
+    steps = (*entry.steps[:index], replace(step, undone=True), *entry.steps[index + 1:])
+    return _record_undo(replace(entry, steps=steps), step.path)
+
+
+def _record_undo(entry: Entry, restored: str = "") -> Entry:
+    try:
+        save(entry)
+    except OSError as exc:
+        what = f"restored {restored}, but " if restored else ""
+        raise ApplyError(f"{what}could not record the undo in {journal_dir()} ({exc.strerror or exc}); "
+                         "running `llamadoctor undo` again finishes it") from None
+    return entry

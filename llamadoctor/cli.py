@@ -118,31 +118,46 @@ def fix(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the safe fixes without asking.")] = False,
     unsafe: Annotated[bool, typer.Option(help="Also apply fixes that edit your code (diff shown).")] = False,
+    write_read_only: Annotated[bool, typer.Option(
+        "--write-read-only", help="Also rewrite files that are read-only (their mode is kept).")] = False,
 ) -> None:
     """Repair what the checks found: plan, show, back up, apply atomically, re-check."""
-    from llamadoctor import fixing
+    from llamadoctor import apply, fixing
     from llamadoctor.doctor import Diagnosis, diagnose, facts_for
     from llamadoctor.facts import Options
+    from llamadoctor.redact import redact
 
     with handle_errors():
         console = Console(highlight=False)
+        for line in apply.recover():
+            console.print(line, soft_wrap=True, markup=False)
         diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(
             nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash))
         report = diagnose(diagnosis)
         planned = fixing.plan(report, ids or ())
         if not planned:
             console.print(fixing.nothing_to_fix(report, ids or ()))
-            raise typer.Exit(0 if report.ready else 1)
+            raise typer.Exit(fixing.exit_code(fixing.untouched(report, ids or ())))
         fixing.render_plan(planned, console, report.facts.platform.shell)
         if dry_run:
             raise typer.Exit(0)
-        if not yes and (not sys.stdin.isatty() or not typer.confirm("\nApply the fixes above?", default=False)):
-            console.print("Nothing changed. Re-run with --yes to apply.")
-            raise typer.Exit(1)
-        console.print()
-        outcomes = fixing.apply(planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis))
-        fixing.render_outcomes(outcomes, console)
-        raise typer.Exit(fixing.exit_code(outcomes))
+        if any(fixing.would_apply(item, unsafe) for item in planned):
+            try:
+                apply.check_writable()
+            except apply.ApplyError as exc:
+                print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
+                raise typer.Exit(1) from None
+            if not yes and (not sys.stdin.isatty() or not fixing.ask("\nApply the fixes above?")):
+                console.print("Nothing changed. Re-run with --yes to apply.")
+                raise typer.Exit(1)
+            console.print()
+        summary = fixing.apply(report, planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis),
+                               wanted=ids or (), write_read_only=write_read_only)
+        fixing.render_outcomes(summary.outcomes, console)
+        again = [*(["--python", python] if python else []), *(["--repo", str(repo)] if repo else []),
+                 *[arg for folder in model_dir or () for arg in ("--model-dir", str(folder))]]
+        fixing.render_left(summary, console, again=again, shell=report.facts.platform.shell)
+        raise typer.Exit(fixing.exit_code(summary))
 
 
 @app.command()
@@ -153,29 +168,37 @@ def undo(
 ) -> None:
     """Put back exactly what a fix changed (bytes and file modes)."""
     from llamadoctor import apply
+    from llamadoctor.redact import redact
 
     with handle_errors():
-        entries = apply.entries()
+        for line in apply.recover():
+            print(line)
+        journal = apply.read_all()
         if list_:
-            for entry in entries:
-                print(entry.describe())
-            if not entries:
+            for item in journal:
+                print(item.describe())
+            if not journal:
                 print("No fixes have been applied.")
             raise typer.Exit(0)
-        pending = [e for e in entries if not e.undone]
         if entry_id is None:
-            if not pending:
+            # The newest fix still in place; a damaged newer record is refused rather than skipped.
+            candidates = [e for e in journal if isinstance(e, apply.Damaged) or e.state == "applied"]
+            if not candidates:
                 raise UsageError("there is no applied fix to undo (see `llamadoctor undo --list`)")
-            entry = pending[0]
+            entry = candidates[0]
         else:
-            matches = [e for e in entries if e.id == entry_id]
+            matches = [e for e in journal if e.id == entry_id]
             if not matches:
                 raise UsageError(f"no journal entry {entry_id!r} (see `llamadoctor undo --list`)")
             entry = matches[0]
         try:
+            if isinstance(entry, apply.Damaged):
+                raise apply.ApplyError(f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
+                                       f"{entry.folder} (see `llamadoctor undo --list`)")
             restored = apply.undo(entry, force=force)
         except apply.ApplyError as exc:
-            raise UsageError(str(exc)) from None
+            print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
+            raise typer.Exit(1) from None
         for path in restored:
             print(f"restored {path}")
         for step in entry.steps:

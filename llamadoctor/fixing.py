@@ -12,13 +12,25 @@ from typing import Callable, Optional
 from rich.console import Console
 from rich.text import Text
 
-from llamadoctor.apply import ApplyError, Entry, apply_actions
-from llamadoctor.engine import Report, run_one
+from llamadoctor.apply import ApplyError, Entry, ReadOnlyError, apply_actions
+from llamadoctor.engine import Report, run
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts
-from llamadoctor.model import Action, Applicability, Chmod, Finding, Fix, Manual, RunCommand, Status, WriteFile
+from llamadoctor.model import (
+    Action,
+    Applicability,
+    Chmod,
+    Finding,
+    Fix,
+    Manual,
+    RunCommand,
+    Severity,
+    Status,
+    WriteFile,
+)
 from llamadoctor.redact import redact
 from llamadoctor.registry import CHECKS, FIXES
+from llamadoctor.shell import render_argv
 
 
 @dataclass(frozen=True)
@@ -86,9 +98,14 @@ def keep_applicable(report: Report) -> Report:
     return dataclasses.replace(report, results=tuple(results))
 
 
+def in_scope(finding: Finding, wanted: Sequence[str]) -> bool:
+    """Whether `fix ID...` is about this finding (`fix` alone is about all of them)."""
+    return not wanted or finding.check in wanted or bool(set(finding.fixes) & set(wanted))
+
+
 def nothing_to_fix(report: Report, wanted: Sequence[str] = ()) -> str:
     """Why `fix` has no plan: the checks asked about pass, or what fails has no automatic repair."""
-    found = [f for f in report.findings if not wanted or f.check in wanted or set(f.fixes) & set(wanted)]
+    found = [f for f in report.findings if in_scope(f, wanted)]
     if wanted and not found:
         return f"Nothing to fix for {', '.join(wanted)}: no problem found."
     if wanted:
@@ -115,13 +132,13 @@ def diff_text(action: WriteFile) -> str:
 def render_action(action: Action, console: Console, shell: str) -> None:
     if isinstance(action, WriteFile):
         diff = diff_text(action)
-        console.print(Text(f"   edit {action.path}" + (f" (mode {stat.filemode(action.mode)})"
-                                                       if action.mode is not None else "")))
+        mode = f" (mode {stat.filemode(stat.S_IFREG | action.mode)})" if action.mode is not None else ""
+        console.print(Text(f"   edit {action.path}{mode}"))
         for line in diff.splitlines():
             style = "green" if line.startswith("+") else ("red" if line.startswith("-") else "dim")
             console.print(Text("     " + redact(line), style=style), soft_wrap=True)  # diff lines stay whole too
     elif isinstance(action, Chmod):
-        console.print(Text(f"   chmod {stat.filemode(action.mode)} {action.path}"))
+        console.print(Text(f"   chmod {stat.filemode(stat.S_IFREG | action.mode)} {action.path}"))
     elif isinstance(action, RunCommand):
         console.print(Text(f"   run {' '.join(action.argv)}"))
     else:
@@ -144,51 +161,117 @@ def render_plan(planned: Iterable[PlannedFix], console: Console, shell: str) -> 
 # ---- applying ------------------------------------------------------------------------------------------
 
 
-def apply(planned: Sequence[PlannedFix], *, unsafe: bool, recheck: Callable[[], Facts]) -> list[Outcome]:
-    """Apply safe (and, if allowed, unsafe) plans; then re-run each originating check on fresh facts."""
+def would_apply(item: PlannedFix, unsafe: bool) -> bool:
+    """Whether `fix` carries this plan out (the others are left for the user)."""
+    allowed = item.applicability is Applicability.SAFE or (item.applicability is Applicability.UNSAFE and unsafe)
+    return allowed and item.changes_files
+
+
+def ask(question: str) -> bool:
+    """A yes/no question on the terminal; end of input is "no", Ctrl-C stays an interruption."""
+    try:
+        answer = input(f"{question} [y/N]: ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+@dataclass(frozen=True)
+class Summary:
+    outcomes: tuple[Outcome, ...]
+    left: tuple[Finding, ...]  # the findings asked about that are still there after the fixes, worst first
+
+
+def apply(report: Report, planned: Sequence[PlannedFix], *, unsafe: bool, recheck: Callable[[], Facts],
+          wanted: Sequence[str] = (), write_read_only: bool = False) -> Summary:
+    """Apply safe (and, if allowed, unsafe) plans; then re-run the checks on fresh facts to see what is left."""
     outcomes: list[Outcome] = []
     applied: list[tuple[PlannedFix, Optional[Entry]]] = []
     for item in planned:
         if item.applicability is Applicability.MANUAL or not item.changes_files:
             outcomes.append(Outcome(item, "manual"))
-            continue
-        if item.applicability is Applicability.UNSAFE and not unsafe:
+        elif not would_apply(item, unsafe):
             outcomes.append(Outcome(item, "skipped-unsafe", "re-run with --unsafe to apply"))
-            continue
-        try:
-            entry = apply_actions(item.actions, fix_id=item.fix.id, check_id=item.finding.check)
-        except ApplyError as exc:
-            outcomes.append(Outcome(item, "failed", str(exc)))
-            continue
-        applied.append((item, entry))
-    if applied:
-        facts = recheck()
-        for item, entry in applied:
-            result = run_one(CHECKS[item.finding.check], facts)
-            still = [f for f in result.findings if f.message == item.finding.message]
-            if result.status is Status.PASSED or not still:
-                outcomes.append(Outcome(item, "fixed" if entry else "unchanged", entry=entry))
-            else:
-                outcomes.append(Outcome(item, "still-broken", still[0].message, entry))
-    return outcomes
+        else:
+            try:
+                applied.append((item, apply_actions(item.actions, fix_id=item.fix.id, check_id=item.finding.check,
+                                                    write_read_only=write_read_only)))
+            except ReadOnlyError as exc:
+                outcomes.append(Outcome(item, "failed", f"{exc} (re-run with --write-read-only to rewrite it)"))
+            except ApplyError as exc:
+                outcomes.append(Outcome(item, "failed", str(exc)))
+    after = run(recheck(), [r.check for r in report.results], partial=report.partial) if applied else report
+    results = {r.check.id: r for r in after.results}
+    for item, entry in applied:
+        result = results.get(item.finding.check)
+        still = [f for f in result.findings if f.message == item.finding.message] if result else []
+        if result is not None and result.status is Status.CRASHED:
+            still = list(result.findings)  # a check that crashed proves nothing
+        if not still:
+            outcomes.append(Outcome(item, "fixed" if entry else "unchanged", entry=entry))
+        else:
+            outcomes.append(Outcome(item, "still-broken", still[0].message, entry))
+    return Summary(tuple(outcomes), tuple(f for f in after.findings if in_scope(f, wanted)))
 
 
 _OUTCOME_STYLE = {"fixed": ("✓ fixed", "green"), "unchanged": ("✓ already fixed", "green"),
                   "still-broken": ("✗ applied, but the check still fails", "red"),
-                  "failed": ("✗ not applied", "red"), "skipped-unsafe": ("- skipped (unsafe)", "yellow"),
-                  "manual": ("- manual", "dim")}
+                  "failed": ("✗ not applied", "red")}
 
 
 def render_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
+    """What was applied; what was not is listed by render_left."""
     for outcome in outcomes:
+        if outcome.status not in _OUTCOME_STYLE:
+            continue
         label, style = _OUTCOME_STYLE[outcome.status]
         line = Text.assemble((label, style), f"  {outcome.planned.fix.id} ({outcome.planned.finding.check})")
         if outcome.entry:
             line.append(f"  undo: llamadoctor undo {outcome.entry.id}", style="dim")
         console.print(line, soft_wrap=True)  # the undo command is copied: never broken across lines
         if outcome.detail:
-            console.print(Text("   " + redact(outcome.detail), style="dim"), overflow="fold")
+            console.print(Text("   " + redact(outcome.detail), style="dim"), soft_wrap=True)
 
 
-def exit_code(outcomes: Sequence[Outcome]) -> int:
-    return 1 if any(o.status in ("failed", "still-broken") for o in outcomes) else 0
+def _what_remains(finding: Finding, outcomes: Sequence[Outcome], again: Sequence[str], shell: str) -> str:
+    """How the user can finish off `finding`; "" when there is nothing to say beyond the report."""
+    mine = [o for o in outcomes if (o.planned.finding.check, o.planned.finding.message) == (finding.check,
+                                                                                          finding.message)]
+    ways = []
+    for outcome in mine:
+        fix_id = outcome.planned.fix.id
+        if outcome.status == "skipped-unsafe":
+            command = render_argv(["llamadoctor", "fix", fix_id, *again, "--unsafe"], shell)
+            ways.append(f"`{command}` applies {fix_id}, which edits your files (its diff is above)")
+        elif outcome.status == "manual":
+            ways.append(f"by hand, the steps of {fix_id} above")
+        elif outcome.status in ("failed", "still-broken"):
+            ways.append(f"{fix_id} did not repair it (see above)")
+    if ways:
+        return "; ".join(ways)
+    return "no automatic repair; `llamadoctor check` says what to do" if finding.severity is Severity.ERROR else ""
+
+
+def render_left(summary: Summary, console: Console, *, again: Sequence[str] = (), shell: str = "bash") -> None:
+    """What is still wrong after `fix`, and for each problem how to finish it: `again` are the options that
+    select what was diagnosed (--repo and the like), for commands the user re-runs."""
+    lines = [(f, how) for f in summary.left if (how := _what_remains(f, summary.outcomes, again, shell))]
+    if not lines:
+        return
+    errors = sum(1 for f in summary.left if f.severity is Severity.ERROR)
+    console.print()
+    console.print(Text(f"Left to do ({errors} error{'s' if errors != 1 else ''} remain{'s' if errors == 1 else ''}):",
+                       style="bold"))
+    for finding, how in lines:
+        console.print(Text(f"  {finding.check}: {redact(how)}"), soft_wrap=True)
+
+
+def untouched(report: Report, wanted: Sequence[str] = ()) -> Summary:
+    """The summary of a `fix` that changed nothing."""
+    return Summary((), tuple(f for f in report.findings if in_scope(f, wanted)))
+
+
+def exit_code(summary: Summary) -> int:
+    """1 while an error remains or a fix failed."""
+    failed = any(o.status in ("failed", "still-broken") for o in summary.outcomes)
+    return 1 if failed or any(f.severity is Severity.ERROR for f in summary.left) else 0
