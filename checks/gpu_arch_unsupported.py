@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.checks._advice import install_advice
+from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
 from llamadoctor.registry import check
@@ -25,6 +26,8 @@ CU128_28 = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "co
     group=Group.GPU,
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
+    requires=(CUDA_TORCH, NVIDIA_GPU),
+    checked=lambda facts: f"{len(facts.gpu.gpus)} GPU(s) against torch's kernels ({' '.join(facts.torch.arch_list)})",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),  # sm_89 runs sm_86 kernels
@@ -51,8 +54,6 @@ def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
     Maxwell/Pascal; update the driver if it does not support that build's CUDA.
     """
     torch = facts.torch
-    if not torch.installed or not torch.cuda:
-        raise SkipCheck("torch is not a CUDA build")
     if not torch.arch_list:
         raise SkipCheck(f"the architectures of torch {torch.version} are unknown")
     source = "read from torch" if torch.arch_list_source == "torch" else "from PyTorch's build table"

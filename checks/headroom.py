@@ -35,6 +35,7 @@ def largest_fitting(available: int) -> str:
     summary="Little RAM is available for loading a model",
     severity=Severity.WARNING,
     group=Group.SYSTEM,
+    checked=lambda facts: f"{gib(facts.memory.ram_available)} RAM available (8.0 GiB wanted)",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda(memory=Memory(16 * GiB, 9 * GiB))),
@@ -70,6 +71,7 @@ def ram_low(facts: Facts) -> Iterator[Finding]:
     summary="Little free disk space for downloading a model",
     severity=Severity.WARNING,
     group=Group.SYSTEM,
+    checked=lambda facts: f"{gib(facts.disk.free)} free on {facts.disk.path} (20.0 GiB wanted)",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),

@@ -56,6 +56,7 @@ def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
     severity=Severity.WARNING,
     group=Group.TOOLS,
     fixes=("install-download-tools",),
+    checked=lambda facts: f"{', '.join(NEEDED)}: on PATH",
     examples=[
         Healthy(linux_gpu()),
         Healthy(mac_arm()),
