@@ -94,7 +94,7 @@ def torch_broken(facts: Facts) -> Iterator[Outcome]:
     error = torch.broken or torch.deep_error
     if not error:
         if torch.source != "import":
-            raise SkipCheck("torch was not imported (--deep imports it); its installed files look complete")
+            raise SkipCheck("not imported without --deep (its installed files look complete)")
         yield Passed(f"torch {torch.version} imports in {facts.python.executable}")
         return
     how = "files of the installation are broken" if torch.broken else "importing it fails"

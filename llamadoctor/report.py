@@ -157,17 +157,22 @@ def render_human(report: Report, console: Console, *, verbose: bool = False, str
     console.print(Text(redact(report.verdict()), style=style))
 
 
+def _words(result: CheckResult) -> str:
+    """What a check looked at, or why it did not."""
+    if result.status is Status.PASSED:
+        return "; ".join(part for part in (result.checked, result.reason) if part)
+    if result.status in (Status.SKIPPED, Status.NOT_APPLICABLE):
+        return result.reason
+    return f"not verified: {result.unverified}" if result.unverified else ""
+
+
 def _status_note(result: CheckResult, verbose: bool) -> str:
     """The words after a check's id: why it did not run; with -v, what a passed check looked at."""
     if result.status is Status.SKIPPED:
         return f"skipped: {result.reason}"
-    if result.status is Status.NOT_APPLICABLE:
-        return result.reason if result.unverified else f"not applicable: {result.reason}"
-    if verbose and result.status is Status.PASSED:
-        return "; ".join(part for part in (result.checked, result.reason) if part)
-    if result.unverified:
-        return f"not verified: {result.unverified}"
-    return ""
+    if result.status is Status.NOT_APPLICABLE and not result.unverified:
+        return f"not applicable: {result.reason}"
+    return _words(result) if verbose or result.status is not Status.PASSED else ""
 
 
 def _render_result(result: CheckResult, console: Console, verbose: bool) -> None:
@@ -262,7 +267,7 @@ def render_markdown(report: Report) -> str:
     if not report.findings:
         lines.append("No problems found.")
     lines += ["", f"<details><summary>{report.tally()}</summary>", ""]
-    lines += [f"- {_MARK[r.status][0]} `{r.check.id}` {r.status.value}" + (f": {note}" if note else "")
-              for r in report.results for note in [_status_note(r, verbose=True)]]
+    lines += [f"- {_MARK[r.status][0]} `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
+              for r in report.results for words in [_words(r)]]
     lines += ["", "</details>"]
     return redact("\n".join(lines) + "\n")
