@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from llamadoctor.checks._distributed import COUNTS, is_local, problems
+from llamadoctor.checks._requires import NETWORK
 from llamadoctor.facts import Facts, Network
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
@@ -30,6 +31,7 @@ def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
     fixes=("set-distributed-env",),
+    requires=(NETWORK,),
     checked=lambda facts: ", ".join(f"{n}={facts.env[n]}" for n in VARIABLES if n in facts.env)
     or f"none of {', '.join(VARIABLES)} is set",
     examples=[

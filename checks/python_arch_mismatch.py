@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import PLATFORM
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.registry import check
@@ -20,6 +21,7 @@ INTEL_MAC = replace_in(replace_in(mac_arm(), "platform", hardware_arm64=False, m
     severity=Severity.ERROR,
     group=Group.SYSTEM,
     platforms=("darwin",),
+    requires=(PLATFORM,),
     checked=lambda facts: f"a {facts.python.machine} Python on "
                           f"{'an Apple Silicon' if facts.platform.hardware_arm64 else 'an Intel'} CPU",
     examples=[

@@ -97,10 +97,18 @@ class NotVerified(NotApplicable):
 
 @dataclass(frozen=True)
 class Requires:
-    """A fact a check needs: where `holds(facts)` is false the check is not applicable, for `reason`."""
+    """A fact a check needs: where `holds(facts)` is false the check is not applicable, for `reason`. When the
+    probe that fills the fact failed (`probe`, a name of Facts.probe_errors), the check is skipped instead:
+    the defaults standing in for the missing facts must not read as "nothing there"."""
 
     holds: Callable[[Facts], object]
-    reason: str | Callable[[Facts], str]
+    reason: str | Callable[[Facts], str] = ""
+    probe: str = ""
+
+    def probe_failed(self, facts: Facts) -> str | None:
+        """Why the facts this requirement reads are unknown, or None."""
+        error = facts.probe_errors.get(self.probe) if self.probe else None
+        return f"the {self.probe} probe failed ({error})" if error else None
 
     def unmet(self, facts: Facts) -> str | None:
         """Why the check does not apply to `facts`, or None when it does."""

@@ -22,6 +22,7 @@ from llamadoctor.model import (
     PlanFunc,
     Requires,
     Severity,
+    SkipCheck,
 )
 
 ID_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
@@ -86,8 +87,12 @@ def all_checks() -> list[Check]:
 
 def outcomes(spec: Check, facts: Any) -> Iterator[Outcome]:
     """What a check concludes about `facts`: NotApplicable for its first unmet requirement, else what its
-    function yields (Findings, Passed, NotApplicable). Raises SkipCheck as the function does."""
+    function yields (Findings, Passed, NotApplicable). Raises SkipCheck as the function does, and when a probe
+    a requirement reads from failed."""
     for requirement in spec.requires:
+        failed = requirement.probe_failed(facts)
+        if failed:
+            raise SkipCheck(failed)
         reason = requirement.unmet(facts)
         if reason is not None:
             yield NotApplicable(reason)

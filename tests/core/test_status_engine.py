@@ -141,3 +141,19 @@ def test_each_model_folder_says_how_it_was_found() -> None:
         ("Models", "none found in /home/ada/llama and its subfolders, ~/.llama/checkpoints or the Hugging Face "
                    "cache (/home/ada/.cache/huggingface/hub)"),
     ]
+
+
+def test_a_failed_probe_skips_the_checks_that_read_its_facts() -> None:
+    from llamadoctor.facts import Memory
+    from llamadoctor.registry import CHECKS, all_checks
+
+    all_checks()
+    facts = dataclasses.replace(linux_gpu(), memory=Memory(0, 0),
+                                probe_errors={"files": "timed out after 10.0 s", "memory": "OSError: no /proc"})
+    report = run(facts, [CHECKS[i] for i in ("model-dir-incomplete", "download-script-crlf", "ram-low", "disk-low")])
+    statuses = {r.check.id: (r.status, r.reason) for r in report.results}
+    assert statuses == {
+        "model-dir-incomplete": (Status.SKIPPED, "the files probe failed (timed out after 10.0 s)"),
+        "download-script-crlf": (Status.SKIPPED, "the files probe failed (timed out after 10.0 s)"),
+        "ram-low": (Status.SKIPPED, "the memory probe failed (OSError: no /proc)"),
+        "disk-low": (Status.PASSED, "")}
