@@ -179,9 +179,14 @@ def _render_result(result: CheckResult, console: Console, verbose: bool) -> None
     mark, colour = _MARK[result.status]
     line = Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""))
     note = _status_note(result, verbose)
-    if note:
-        line.append(f"  {redact(note)}", style="dim")
-    console.print(line)
+    if note:  # beside the id, wrapping under itself on a narrow terminal
+        row = Table.grid(padding=(0, 2))
+        row.add_column(no_wrap=True)
+        row.add_column()
+        row.add_row(line, Text(redact(note), style="dim"))
+        console.print(row)
+    else:
+        console.print(line)
     for finding in result.findings:
         console.print(Padding(Text(redact(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
         # A remedy holds the commands to copy: each line stays whole however narrow the terminal (which then
