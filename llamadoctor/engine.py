@@ -9,7 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llamadoctor.facts import Facts
-from llamadoctor.model import Check, Finding, NotApplicable, NotVerified, Passed, Severity, SkipCheck, Status
+from llamadoctor.model import (
+    OS_NAMES,
+    Check,
+    Finding,
+    NotApplicable,
+    NotVerified,
+    Passed,
+    Severity,
+    SkipCheck,
+    Status,
+)
 from llamadoctor.registry import outcomes
 
 INTERNAL_ERROR = "internal-error"
@@ -133,8 +143,7 @@ def left_out(checks: Sequence[Check], only: Iterable[str] = (), skip: Iterable[s
 
 
 def _platforms(spec: Check) -> str:
-    names = {"linux": "Linux", "darwin": "macOS", "windows": "Windows"}
-    return " and ".join(names[p] for p in sorted(spec.platforms))
+    return " and ".join(OS_NAMES[p] for p in sorted(spec.platforms))
 
 
 def judge(spec: Check, facts: Facts) -> CheckResult:

@@ -56,6 +56,7 @@ class Group(str, enum.Enum):
 
 
 PLATFORMS = frozenset({"linux", "darwin", "windows"})
+OS_NAMES = {"linux": "Linux", "darwin": "macOS", "windows": "Windows"}  # as people write them
 
 
 @dataclass(frozen=True)
