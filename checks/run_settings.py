@@ -30,7 +30,7 @@ def _no_chat(facts: Facts) -> str:
     return f"{model}, and no chat example in the repo folder"
 
 
-CHAT_EXAMPLE = Requires(dialogs_expected, _no_chat)
+CHAT_EXAMPLE = Requires(dialogs_expected, _no_chat, probe="files")
 
 
 @check(
