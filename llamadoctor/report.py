@@ -272,7 +272,7 @@ def render_markdown(report: Report) -> str:
     if not report.findings:
         lines.append("No problems found.")
     lines += ["", f"<details><summary>{report.tally()}</summary>", ""]
-    lines += [f"- {_MARK[r.status][0]} `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
+    lines += [f"- `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
               for r in report.results for words in [_words(r)]]
     lines += ["", "</details>"]
     return redact("\n".join(lines) + "\n")
