@@ -150,6 +150,7 @@ def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
     checked=lambda facts: f"download.sh starts as a script ({_script(facts).shebang or 'no #! line'})",
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
+        Inapplicable(linux_cpu(repo=repo_with()), expect="no download.sh found"),
         Broken(linux_cpu(repo=repo_with(script(GITHUB_PAGE))), expect="allShortcutsEnabled"),
         Broken(mac_arm(repo=repo_with(script(HTML_PAGE))), expect="web page"),
     ),
@@ -193,6 +194,7 @@ def _major(version: str | None) -> int | None:
         Healthy(
             mac_arm(repo=repo_with(script(LLAMA1_SCRIPT.replace(b"#!/bin/bash", b"#!/usr/bin/env bash"))))
         ),
+        Inapplicable(windows_conda(repo=repo_with(script(LLAMA1_SCRIPT))), expect="only on macOS and Linux"),
         Broken(
             replace_in(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT))), "tools", bash_version="3.2.57"),
             expect="declare -A",

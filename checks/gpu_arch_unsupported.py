@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._advice import install_advice
 from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
-from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.facts import Facts, GpuInfo
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_gpu, nvidia, replace_in, torch_info, windows_conda
 from llamadoctor.torch_builds import arch_name, runs_on
@@ -31,6 +31,7 @@ CU128_28 = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "co
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),  # sm_89 runs sm_86 kernels
+        Inapplicable(linux_gpu(gpu=GpuInfo()), expect="no NVIDIA GPU found"),
         Healthy(linux_gpu(gpu=RTX_5090, torch=torch_info("2.7.1", cuda="12.8", arch_list=CU128_28))),
         Broken(linux_gpu(gpu=RTX_5090), expect="compute capability 12.0 (sm_120)"),
         Broken(linux_gpu(gpu=GTX_1080, torch=torch_info("2.8.0", cuda="12.8", arch_list=CU128_28)),

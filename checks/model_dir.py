@@ -211,6 +211,7 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Healthy(linux_gpu(models=(llama3_model(),), repo=repo_with(flavour="llama3"))),
+        Inapplicable(linux_gpu(repo=repo_with(flavour="llama3")), expect="no model folder"),
         Broken(linux_gpu(models=(meta_model(tokenizer=TIKTOKEN_TOKENIZER),)), expect="could not parse ModelProto"),
         Broken(linux_gpu(models=(llama3_model(tokenizer=SP_TOKENIZER),)), expect="not enough values to unpack"),
         Broken(

@@ -62,6 +62,9 @@ def test_check_is_well_formed(spec: Check) -> None:
     assert spec.platforms and spec.platforms <= PLATFORMS
     assert any(isinstance(e, Healthy) for e in spec.examples), f"{spec.id} has no healthy example"
     assert any(isinstance(e, Broken) for e in spec.examples), f"{spec.id} has no broken example"
+    can_not_apply = any(r.reason for r in spec.requires) or spec.platforms != PLATFORMS
+    if can_not_apply:
+        assert any(isinstance(e, Inapplicable) for e in spec.examples), f"{spec.id} has no not-applicable example"
     for fix_id in spec.fixes:
         assert fix_id in FIXES, f"{spec.id} names unknown fix {fix_id!r}"
 
