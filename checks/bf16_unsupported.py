@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import NVIDIA_GPU
 from llamadoctor.facts import Facts, Options
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Group, Healthy, Inapplicable, NotApplicable, Outcome, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_cpu, linux_gpu, nvidia, windows_conda
 
@@ -20,18 +21,21 @@ TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"),
     severity=Severity.WARNING,
     group=Group.GPU,
     platforms=("linux", "windows"),
+    requires=(NVIDIA_GPU,),
+    checked=lambda facts: "compute capability of " + ", ".join(
+        f"GPU {g.index} ({'.'.join(map(str, g.compute_capability or ('?',)))})" for g in facts.gpu.gpus),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
-        Healthy(linux_cpu()),
-        Healthy(linux_gpu(gpu=TESLA_T4, options=Options(dtype="fp16"))),
+        Inapplicable(linux_cpu(), expect="no NVIDIA GPU"),
+        Inapplicable(linux_gpu(gpu=TESLA_T4, options=Options(dtype="fp16")), expect="--dtype fp16"),
         Broken(linux_gpu(gpu=TESLA_T4), expect="Tesla T4 has compute capability 7.5"),
         Broken(linux_gpu(gpu=TWO_GPUS), expect="GPU 1, Tesla V100-SXM2-16GB"),
         Broken(windows_conda(gpu=nvidia(gpu("NVIDIA GeForce RTX 2080 Ti", vram_gib=11, cc=(7, 5)))),
                expect="RTX 2080 Ti has compute capability 7.5"),
     ],
 )
-def bf16_unsupported(facts: Facts) -> Iterator[Finding]:
+def bf16_unsupported(facts: Facts) -> Iterator[Outcome]:
     """A GPU that cannot compute in bfloat16, the dtype Llama 2 and 3 checkpoints are stored and run in.
 
     What it checks: the compute capability of each NVIDIA GPU; bfloat16 needs 8.0 (Ampere) or newer. Skipped
@@ -43,6 +47,7 @@ def bf16_unsupported(facts: Facts) -> Iterator[Finding]:
     vLLM), or use an Ampere or newer GPU.
     """
     if facts.options.dtype not in (None, "bf16", "bfloat16"):
+        yield NotApplicable(f"--dtype {facts.options.dtype}")
         return
     for device in facts.gpu.gpus:
         cc = device.compute_capability

@@ -5,9 +5,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from llamadoctor.facts import Facts
-from llamadoctor.files import Checklist, ChecksumEntry
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.checks._requires import MODEL, count
+from llamadoctor.facts import Facts, Options
+from llamadoctor.files import Checklist, ChecksumEntry, ModelDir
+from llamadoctor.model import (
+    Broken,
+    Group,
+    Healthy,
+    Inapplicable,
+    NotApplicable,
+    NotVerified,
+    Outcome,
+    Passed,
+    Severity,
+)
 from llamadoctor.model_info import files_list
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm
@@ -47,6 +58,22 @@ def _problems(chk: Checklist) -> list[str]:
     return out
 
 
+def _unproblematic(model: ModelDir, chk: Checklist, facts: Facts) -> Outcome:
+    """What a checklist without problems proves: its files were hashed, or why they were not."""
+    name = chk.path.replace("\\", "/").rsplit("/", 1)[-1]
+    if all(e.status == "ok" for e in chk.entries):
+        return Passed(f"{count(len(chk.entries), 'file')} of {model.name} against {name}")
+    if facts.options.no_hash:
+        return NotVerified("--no-hash")
+    return NotVerified(f"{model.name} was found, not given: --model-dir {model.name} hashes it")
+
+
+def _unchecked(model: ModelDir) -> Outcome:
+    if model.format in ("meta", "meta-in-hf"):
+        return NotVerified(f"no checklist.chk in {model.path}")
+    return NotApplicable(f"{model.path} is not in Meta's format, which alone comes with a checklist")
+
+
 def failed_files(facts: Facts) -> list[str]:
     """Paths of files whose md5 failed or that are missing, for the re-download fix."""
     out = []
@@ -64,22 +91,26 @@ def failed_files(facts: Facts) -> list[str]:
     group=Group.MODEL,
     fixes=("redownload-failed-shards",),
     slow=True,
+    requires=(MODEL,),
     examples=(
         Healthy(linux_gpu(models=(meta_model(checklists=(Checklist(CHK, "ok", (OK,)),)),))),
-        Healthy(
+        Inapplicable(
             linux_gpu(
                 models=(
                     meta_model(
                         checklists=(Checklist(CHK, "ok", (dataclasses.replace(OK, status="skipped", actual=None),)),)
                     ),
-                )
-            )
+                ),
+                options=Options(no_hash=True),
+            ),
+            expect="not verified: --no-hash",
         ),
+        Inapplicable(linux_gpu(models=(meta_model(checklists=()),)), expect="not verified: no checklist.chk"),
         Broken(linux_gpu(models=(meta_model(checklists=(Checklist(CHK, "ok", (BAD,)),)),)), expect="FAILED"),
         Broken(mac_arm(models=(meta_model(checklists=(Checklist(CHK, "empty"),)),)), expect="nothing was ever"),
     ),
 )
-def checksum_mismatch(facts: Facts) -> Iterator[Finding]:
+def checksum_mismatch(facts: Facts) -> Iterator[Outcome]:
     """What it checks: every file listed in checklist.chk (and tokenizer_checklist.chk) against its md5,
     hashed by llamadoctor itself in parallel (results remembered by path, size and mtime, so a second run is
     instant; --no-hash skips it). An empty, HTML or malformed checklist, and names that leave the model
@@ -93,6 +124,8 @@ def checksum_mismatch(facts: Facts) -> Iterator[Finding]:
     (`llamadoctor fix checksum-mismatch` names them), then check again.
     """
     for model in facts.models:
+        if not model.checklists:
+            yield _unchecked(model)
         for chk in model.checklists:
             problems = _problems(chk)
             if problems:
@@ -102,3 +135,5 @@ def checksum_mismatch(facts: Facts) -> Iterator[Finding]:
                     checklist=chk.path,
                     failed=[e.name for e in chk.entries if e.status != "ok"],
                 )
+            else:
+                yield _unproblematic(model, chk, facts)

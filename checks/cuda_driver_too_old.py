@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from llamadoctor.checks._advice import install_advice
+from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
-from llamadoctor.testing import linux_gpu, nvidia, torch_info, windows_conda
+from llamadoctor.testing import linux_cpu, linux_gpu, nvidia, torch_info, windows_conda
 from llamadoctor.torch_builds import (
     driver_cuda_for,
     driver_error_number,
@@ -27,9 +28,12 @@ from llamadoctor.torch_builds import (
     group=Group.GPU,
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
+    requires=(CUDA_TORCH, NVIDIA_GPU),
+    checked=lambda facts: f"driver {facts.gpu.driver_version} against torch's CUDA {facts.torch.cuda}",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
+        Inapplicable(linux_cpu(), expect="not a CUDA build"),
         Broken(linux_gpu(gpu=nvidia(driver="470.86", driver_cuda="11.4")), expect="found version 11040"),
         Broken(windows_conda(gpu=nvidia(driver="516.94", driver_cuda="11.7")), expect="driver 516.94"),
         Broken(linux_gpu(torch=torch_info("2.7.1", cuda="12.8"), gpu=nvidia(driver="535.104.05")),
@@ -51,13 +55,12 @@ def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
     the torch build whose CUDA the driver supports (`--index-url https://download.pytorch.org/whl/cu118`...).
     """
     torch, gpu = facts.torch, facts.gpu
-    if not torch.installed or not torch.cuda:
-        raise SkipCheck("torch is not a CUDA build")
+    assert torch.cuda is not None
     driver_cuda = gpu.driver_cuda
     if not driver_cuda and gpu.driver_version:
         driver_cuda = driver_cuda_for(gpu.driver_version, facts.os)
-    if not gpu.gpus or not driver_cuda:
-        raise SkipCheck("no NVIDIA driver found")
+    if not driver_cuda:
+        raise SkipCheck("the NVIDIA driver's version is unknown")
     if version_tuple(driver_cuda)[:2] >= version_tuple(torch.cuda)[:2]:
         return
     driver = f"driver {gpu.driver_version}" if gpu.driver_version else "the NVIDIA driver"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from llamadoctor.checks._distributed import COUNTS, is_local, problems
+from llamadoctor.checks._requires import NETWORK
 from llamadoctor.facts import Facts, Network
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
@@ -12,6 +13,7 @@ from llamadoctor.shell import env_commands
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
 
 __all__ = ["DOCKER_HOSTS", "distributed_env_invalid", "is_local"]
+VARIABLES = (*COUNTS, "MASTER_ADDR", "MASTER_PORT")
 DOCKER_HOSTS = Network(hostname_resolves_to=("192.168.65.3",), local_addresses=("127.0.0.1", "10.0.0.7"))
 
 
@@ -29,6 +31,9 @@ def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
     fixes=("set-distributed-env",),
+    requires=(NETWORK,),
+    checked=lambda facts: ", ".join(f"{n}={facts.env[n]}" for n in VARIABLES if n in facts.env)
+    or f"none of {', '.join(VARIABLES)} is set",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -63,7 +68,7 @@ def distributed_env_invalid(facts: Facts) -> Iterator[Finding]:
     shell.
     """
     for problem in problems(facts):
-        observed = {name: facts.env[name] for name in (*COUNTS, "MASTER_ADDR", "MASTER_PORT") if name in facts.env}
+        observed = {name: facts.env[name] for name in VARIABLES if name in facts.env}
         yield distributed_env_invalid.finding(
             problem.message,
             remedy=remedy(facts, problem.unset, problem.assign),

@@ -5,9 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import DOWNLOAD_SCRIPT
 from llamadoctor.facts import Facts
 from llamadoctor.files import ScriptFile
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import (
+    Broken,
+    Group,
+    Healthy,
+    Inapplicable,
+    NotApplicable,
+    Outcome,
+    Passed,
+    Severity,
+    SkipCheck,
+)
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, mac_arm, replace_in, windows_conda
 from llamadoctor.testing_files import (
@@ -23,8 +34,16 @@ from llamadoctor.testing_files import (
 BASH4_FEATURES = re.compile(rb"declare -A|\bmapfile\b|\breadarray\b|\$\{[A-Za-z_]+(,,|\^\^)\}")
 
 
-def _script(facts: Facts) -> ScriptFile | None:
-    return facts.repo.download_script if facts.repo else None
+def _script(facts: Facts) -> ScriptFile:
+    """download.sh, which the checks' requirement guarantees; one that cannot be read cannot be judged."""
+    script = facts.repo.download_script if facts.repo else None
+    assert script is not None
+    if script.error:
+        raise SkipCheck(f"{script.path} cannot be read ({script.error})")
+    return script
+
+
+NOT_A_SCRIPT = NotApplicable("download.sh is a saved web page, not a script (see download-script-is-html)")
 
 
 def _is_page(data: bytes) -> bool:
@@ -50,9 +69,12 @@ def crlf_symptom(script: ScriptFile) -> str:
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
     fixes=("convert-crlf-to-lf",),
+    requires=(DOWNLOAD_SCRIPT,),
+    checked="download.sh: LF line endings",
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
-        Healthy(linux_cpu()),
+        Inapplicable(linux_cpu(), expect="no download.sh found"),
+        Inapplicable(linux_cpu(repo=repo_with(script(GITHUB_PAGE.replace(b"\n", b"\r\n"))))),
         Broken(linux_cpu(repo=repo_with(script(LLAMA2_SCRIPT.replace(b"\n", b"\r\n")))), expect="bash\\r"),
         Broken(
             windows_conda(repo=repo_with(script(LLAMA2_BIN_BASH_SCRIPT.replace(b"\n", b"\r\n")))),
@@ -60,7 +82,7 @@ def crlf_symptom(script: ScriptFile) -> str:
         ),
     ),
 )
-def download_script_crlf(facts: Facts) -> Iterator[Finding]:
+def download_script_crlf(facts: Facts) -> Iterator[Outcome]:
     """What it checks: whether Meta's download.sh in --repo has CRLF ("\\r\\n") line endings.
 
     Why it matters: bash reads the "\\r" as part of each command. Which error appears depends on the script's
@@ -73,13 +95,14 @@ def download_script_crlf(facts: Facts) -> Iterator[Finding]:
     download.sh` or `dos2unix download.sh` do the same); re-clone with `git -c core.autocrlf=false clone`.
     """
     script = _script(facts)
-    if script is None or not script.crlf or _is_page(script.head):
-        return
-    yield download_script_crlf.finding(
-        f"{script.path} has Windows (CRLF) line endings: {crlf_symptom(script)}.",
-        path=script.path,
-        shebang=script.shebang,
-    )
+    if _is_page(script.head):
+        yield NOT_A_SCRIPT
+    elif script.crlf:
+        yield download_script_crlf.finding(
+            f"{script.path} has Windows (CRLF) line endings: {crlf_symptom(script)}.",
+            path=script.path,
+            shebang=script.shebang,
+        )
 
 
 @check(
@@ -89,12 +112,15 @@ def download_script_crlf(facts: Facts) -> Iterator[Finding]:
     group=Group.DOWNLOAD,
     platforms=("linux", "darwin"),
     fixes=("make-script-executable",),
+    requires=(DOWNLOAD_SCRIPT,),
+    checked=lambda facts: f"download.sh: mode {oct(_script(facts).mode)[2:]}",
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
+        Inapplicable(linux_cpu(repo=repo_with(script(HTML_PAGE, executable=False))), expect="web page"),
         Broken(linux_cpu(repo=repo_with(script(executable=False))), expect="Permission denied"),
     ),
 )
-def download_script_not_executable(facts: Facts) -> Iterator[Finding]:
+def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
     """What it checks: whether download.sh has its executable bit.
 
     Why it matters: Meta's README runs `./download.sh`, which fails with `Permission denied` when the file
@@ -104,14 +130,15 @@ def download_script_not_executable(facts: Facts) -> Iterator[Finding]:
     `bash download.sh`.
     """
     script = _script(facts)
-    if script is None or script.executable or script.error or _is_page(script.head):
-        return
-    yield download_script_not_executable.finding(
-        f"{script.path} is not executable: `./download.sh` fails with `Permission denied` "
-        "(`bash download.sh` would still work).",
-        path=script.path,
-        mode=oct(script.mode),
-    )
+    if _is_page(script.head):
+        yield NOT_A_SCRIPT
+    elif not script.executable:
+        yield download_script_not_executable.finding(
+            f"{script.path} is not executable: `./download.sh` fails with `Permission denied` "
+            "(`bash download.sh` would still work).",
+            path=script.path,
+            mode=oct(script.mode),
+        )
 
 
 @check(
@@ -119,13 +146,16 @@ def download_script_not_executable(facts: Facts) -> Iterator[Finding]:
     summary="download.sh is a saved web page, not the script",
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
+    requires=(DOWNLOAD_SCRIPT,),
+    checked=lambda facts: f"download.sh starts as a script ({_script(facts).shebang or 'no #! line'})",
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
+        Inapplicable(linux_cpu(repo=repo_with()), expect="no download.sh found"),
         Broken(linux_cpu(repo=repo_with(script(GITHUB_PAGE))), expect="allShortcutsEnabled"),
         Broken(mac_arm(repo=repo_with(script(HTML_PAGE))), expect="web page"),
     ),
 )
-def download_script_is_html(facts: Facts) -> Iterator[Finding]:
+def download_script_is_html(facts: Facts) -> Iterator[Outcome]:
     """What it checks: whether download.sh starts like a script (`#!`) rather than like HTML or JSON.
 
     Why it matters: "Save link as" on GitHub's page for the file saves the page, not the script. Bash then
@@ -136,7 +166,7 @@ def download_script_is_html(facts: Facts) -> Iterator[Finding]:
     (https://raw.githubusercontent.com/meta-llama/...), then run it again.
     """
     script = _script(facts)
-    if script is None or not _is_page(script.head):
+    if not _is_page(script.head):
         return
     kind = "GitHub's JSON page" if script.head.lstrip()[:1] == b"{" else "a web page (HTML)"
     yield download_script_is_html.finding(
@@ -158,11 +188,13 @@ def _major(version: str | None) -> int | None:
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
     platforms=("darwin", "linux"),
+    requires=(DOWNLOAD_SCRIPT,),
     examples=(
         Healthy(mac_arm(repo=repo_with(script()))),
         Healthy(
             mac_arm(repo=repo_with(script(LLAMA1_SCRIPT.replace(b"#!/bin/bash", b"#!/usr/bin/env bash"))))
         ),
+        Inapplicable(windows_conda(repo=repo_with(script(LLAMA1_SCRIPT))), expect="only on macOS and Linux"),
         Broken(
             replace_in(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT))), "tools", bash_version="3.2.57"),
             expect="declare -A",
@@ -170,7 +202,7 @@ def _major(version: str | None) -> int | None:
         Broken(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT))), expect="/bin/bash"),
     ),
 )
-def download_script_needs_bash4(facts: Facts) -> Iterator[Finding]:
+def download_script_needs_bash4(facts: Facts) -> Iterator[Outcome]:
     """What it checks: whether download.sh uses bash-4 features (`declare -A` in the Llama 1 script) while
     the bash that would run it is 3.2, macOS's own.
 
@@ -181,11 +213,13 @@ def download_script_needs_bash4(facts: Facts) -> Iterator[Finding]:
     How to fix: `brew install bash`, then run `$(brew --prefix)/bin/bash download.sh`.
     """
     script = _script(facts)
-    data = (script.content or script.head) if script else b""
-    if script is None or not BASH4_FEATURES.search(data):
+    if not BASH4_FEATURES.search(script.content or script.head):
+        yield Passed("download.sh: no bash-4 features")
         return
     path_major = _major(facts.tools.bash_version)
     system_bash = facts.os == "darwin" and script.shebang.strip() == "#!/bin/bash"
+    if path_major is None and not system_bash:
+        raise SkipCheck("download.sh needs bash 4, and the version of bash here is unknown")
     if path_major is not None and path_major < 4:
         yield download_script_needs_bash4.finding(
             f"{script.path} uses `declare -A` (bash 4 or newer) but bash here is {facts.tools.bash_version}: "
@@ -202,3 +236,5 @@ def download_script_needs_bash4(facts: Facts) -> Iterator[Finding]:
             severity=Severity.WARNING,
             bash=facts.tools.bash_version,
         )
+    else:
+        yield Passed(f"download.sh needs bash 4; bash here is {facts.tools.bash_version}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import URL
 from llamadoctor.facts import Facts, Options
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Group, Healthy, Inapplicable, Outcome, Passed, Severity
 from llamadoctor.registry import check
 from llamadoctor.signed_url import inspect_url
 from llamadoctor.testing import linux_cpu
@@ -32,16 +33,17 @@ def _url(url: str, now: float = EXAMPLE_EXPIRY - 3 * 3600) -> Facts:
     summary="The pasted download URL cannot work",
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
+    requires=(URL,),
     examples=(
         Healthy(_url(EXAMPLE_URL)),
-        Healthy(linux_cpu()),
+        Inapplicable(linux_cpu(), expect="no --url given"),
         Broken(_url(EXAMPLE_URL, now=EXAMPLE_EXPIRY + 7200), expect="expired 2 h ago"),
         Broken(_url(EXAMPLE_URL.replace("&", "&amp;")), expect="&amp;"),
         Broken(_url(EXAMPLE_URL.split("?")[0]), expect="lost its query"),
         Broken(_url("ada@example.com"), expect="email address"),
     ),
 )
-def download_url_invalid(facts: Facts) -> Iterator[Finding]:
+def download_url_invalid(facts: Facts) -> Iterator[Outcome]:
     """What it checks: the signed URL given with --url, the way download.sh will use it: its expiry (read from
     the CloudFront Policy inside it), `&amp;` where `&` belongs, a lost query string, spaces from line
     wrapping,
@@ -55,9 +57,7 @@ def download_url_invalid(facts: Facts) -> Iterator[Finding]:
     How to fix: request a new link at https://www.llama.com/llama-downloads (links last 24 hours and a
     limited number of downloads), copy the text of the link itself, and paste it raw at download.sh's prompt.
     """
-    url = facts.options.url
-    if not url:
-        return
+    url = facts.options.url or ""
     report = inspect_url(url, facts.options.now)
     expires = (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report.expires))
@@ -82,3 +82,6 @@ def download_url_invalid(facts: Facts) -> Iterator[Finding]:
             url=report.shown,
             expires=expires,
         )
+    else:
+        yield Passed(f"the --url for {report.host}: well formed, " + (f"valid until {expires}" if expires else
+                                                                      "expiry unknown"))

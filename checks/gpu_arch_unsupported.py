@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.checks._advice import install_advice
-from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
+from llamadoctor.facts import Facts, GpuInfo
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_gpu, nvidia, replace_in, torch_info, windows_conda
 from llamadoctor.torch_builds import arch_name, runs_on
@@ -25,9 +26,12 @@ CU128_28 = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "co
     group=Group.GPU,
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
+    requires=(CUDA_TORCH, NVIDIA_GPU),
+    checked=lambda facts: f"{len(facts.gpu.gpus)} GPU(s) against torch's kernels ({' '.join(facts.torch.arch_list)})",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),  # sm_89 runs sm_86 kernels
+        Inapplicable(linux_gpu(gpu=GpuInfo()), expect="no NVIDIA GPU found"),
         Healthy(linux_gpu(gpu=RTX_5090, torch=torch_info("2.7.1", cuda="12.8", arch_list=CU128_28))),
         Broken(linux_gpu(gpu=RTX_5090), expect="compute capability 12.0 (sm_120)"),
         Broken(linux_gpu(gpu=GTX_1080, torch=torch_info("2.8.0", cuda="12.8", arch_list=CU128_28)),
@@ -51,8 +55,6 @@ def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
     Maxwell/Pascal; update the driver if it does not support that build's CUDA.
     """
     torch = facts.torch
-    if not torch.installed or not torch.cuda:
-        raise SkipCheck("torch is not a CUDA build")
     if not torch.arch_list:
         raise SkipCheck(f"the architectures of torch {torch.version} are unknown")
     source = "read from torch" if torch.arch_list_source == "torch" else "from PyTorch's build table"

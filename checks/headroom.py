@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import DISK, MEMORY
 from llamadoctor.facts import Disk, Facts, Memory
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
@@ -35,6 +36,8 @@ def largest_fitting(available: int) -> str:
     summary="Little RAM is available for loading a model",
     severity=Severity.WARNING,
     group=Group.SYSTEM,
+    requires=(MEMORY,),
+    checked=lambda facts: f"{gib(facts.memory.ram_available)} RAM available (8.0 GiB wanted)",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda(memory=Memory(16 * GiB, 9 * GiB))),
@@ -70,6 +73,8 @@ def ram_low(facts: Facts) -> Iterator[Finding]:
     summary="Little free disk space for downloading a model",
     severity=Severity.WARNING,
     group=Group.SYSTEM,
+    requires=(DISK,),
+    checked=lambda facts: f"{gib(facts.disk.free)} free on {facts.disk.path} (20.0 GiB wanted)",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import META_TARGET, TARGET_MODEL, count
 from llamadoctor.estimate import Estimate, estimate, gib, ways_out
 from llamadoctor.facts import Facts, Memory, Options
 from llamadoctor.files import ModelDir, targets
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, NotApplicable, Outcome, Passed, Severity
 from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.registry import check
 from llamadoctor.testing import GiB, gpu, linux_cpu, linux_gpu, nvidia, windows_conda
-from llamadoctor.testing_files import LLAMA2_70B, LLAMA3_8B, meta_model
+from llamadoctor.testing_files import LLAMA2_70B, LLAMA3_8B, hf_model, meta_model
 
 
 def device_of(facts: Facts) -> str:
@@ -85,9 +86,11 @@ def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
     summary="The model and its KV cache do not fit in free VRAM or RAM",
     severity=Severity.ERROR,
     group=Group.MODEL,
+    requires=(TARGET_MODEL,),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Healthy(linux_cpu(models=(meta_model(),), options=Options(dtype="bf16"))),
+        Inapplicable(linux_gpu(), expect="no model folder"),
         Broken(windows_conda(models=(meta_model(),)), expect="GPU 0 (NVIDIA GeForce RTX 4070) has"),
         Broken(
             linux_cpu(models=(meta_model(LLAMA2_70B, n_shards=8),), memory=Memory(32 * GiB, 24 * GiB)), expect="RAM"
@@ -102,7 +105,7 @@ def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
         ),
     ),
 )
-def memory_insufficient(facts: Facts) -> Iterator[Finding]:
+def memory_insufficient(facts: Facts) -> Iterator[Outcome]:
     """What it checks: weights + KV cache (Meta preallocates it for --max-seq-len x --max-batch-size) +
     activations + runtime overhead, per process, against the free VRAM of each GPU it would use, or against
     available RAM on CPU and Apple Silicon (unified memory). The same estimator backs `llamadoctor estimate`.
@@ -118,7 +121,10 @@ def memory_insufficient(facts: Facts) -> Iterator[Finding]:
     for model in targets(facts.models):
         est = _estimate(model, facts, device)
         if est is None:
+            yield NotApplicable(f"the size of {model.path} is unknown (no usable params.json or config.json)")
             continue
+        needed = f"{gib(est.per_device_bytes)} per GPU" if device == "cuda" else f"{gib(est.total_bytes)} of RAM"
+        fits = Passed(f"{model.name} needs {needed} with {_settings(est)}, and has it")
         what = f"{model.path} ({label(model_version(model))}, {est.params:,} parameters)"
         if device == "cuda":
             short = _gpu_shortfalls(est, facts)
@@ -131,6 +137,8 @@ def memory_insufficient(facts: Facts) -> Iterator[Finding]:
                     needed=est.per_device_bytes,
                     device=device,
                 )
+            else:
+                yield fits
             continue
         available = facts.memory.ram_available
         if est.total_bytes > available:
@@ -142,6 +150,8 @@ def memory_insufficient(facts: Facts) -> Iterator[Finding]:
                 needed=est.total_bytes,
                 device=device,
             )
+        else:
+            yield fits
 
 
 def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
@@ -158,8 +168,12 @@ def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
     summary="Not enough free disk to convert the model to Hugging Face format",
     severity=Severity.WARNING,
     group=Group.MODEL,
+    requires=(META_TARGET,),
+    checked=lambda facts: "free disk beside " + count(
+        sum(1 for m in targets(facts.models) if m.format == "meta"), "Meta-format folder"),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
+        Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder"),
         Broken(linux_gpu(models=(meta_model(disk_free=20 * GiB),)), expect="convert_llama_weights_to_hf.py"),
         Broken(linux_gpu(models=(meta_model(disk_free=5 * GiB),)), expect="streaming converter"),
     ),

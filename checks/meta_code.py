@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import META_CODE, TORCH, count
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Group, Healthy, Inapplicable, Outcome, Passed, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
 from llamadoctor.testing_files import LLAMA2_GENERATION, generation_source, repo_with
@@ -27,8 +28,12 @@ def _cuda_usable(facts: Facts) -> bool:
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
     fixes=("patch-meta-code-gloo",),
+    requires=(META_CODE, TORCH),
+    checked=lambda facts: f"init_process_group in {count(len(facts.repo.sources), 'Meta source file')}"
+    if facts.repo else "",
     examples=(
         Healthy(linux_gpu(repo=repo_with(sources=(generation_source(),)))),
+        Inapplicable(windows_conda(), expect="no Meta reference code"),
         Healthy(mac_arm(repo=repo_with(sources=(generation_source(CODELLAMA_STYLE),)))),
         Broken(
             windows_conda(repo=repo_with(sources=(generation_source(),))),
@@ -38,7 +43,7 @@ def _cuda_usable(facts: Facts) -> bool:
         Broken(mac_arm(repo=repo_with(sources=(generation_source(),))), expect="CUDA"),
     ),
 )
-def meta_code_hardcodes_nccl(facts: Facts) -> Iterator[Finding]:
+def meta_code_hardcodes_nccl(facts: Facts) -> Iterator[Outcome]:
     """What it checks: whether --repo is a clone of meta-llama/llama, llama3 or codellama whose generation
     code calls `torch.distributed.init_process_group("nccl")`, on a machine whose torch has no NCCL
     (Windows, macOS, CPU-only builds).
@@ -51,9 +56,12 @@ def meta_code_hardcodes_nccl(facts: Facts) -> Iterator[Finding]:
     missing and skips `torch.cuda.set_device` without CUDA (the diff is shown first). Meta's code still needs
     CUDA for its tensors; without a GPU use `llamadoctor run` or the Hugging Face format.
     """
-    if facts.repo is None or not facts.torch.installed or facts.torch.nccl is not False:
+    if facts.torch.nccl is None:
+        raise SkipCheck(f"whether torch {facts.torch.version} has NCCL is unknown")
+    if facts.torch.nccl:
+        yield Passed(f"torch {facts.torch.version} has the NCCL that Meta's code asks for")
         return
-    for source in facts.repo.sources:
+    for source in facts.repo.sources if facts.repo else ():
         if not source.nccl_lines:
             continue
         has_fallback = b'"gloo"' in source.content or b"'gloo'" in source.content

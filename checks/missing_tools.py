@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import TOOLS
 from llamadoctor.facts import Facts, Tools
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
@@ -56,6 +57,8 @@ def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
     severity=Severity.WARNING,
     group=Group.TOOLS,
     fixes=("install-download-tools",),
+    requires=(TOOLS,),
+    checked=lambda facts: f"{', '.join(NEEDED)}: on PATH",
     examples=[
         Healthy(linux_gpu()),
         Healthy(mac_arm()),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import MODEL, count
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, targets
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import files_list, label, model_version
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu
@@ -114,7 +115,10 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
     group=Group.MODEL,
     # convert-to-hf plans something only for a complete Meta folder that Hugging Face tools were given.
     fixes=("redownload-failed-shards", "convert-to-hf"),
+    requires=(MODEL,),
+    checked=lambda facts: f"the files of {count(len(facts.models), 'model folder')}",
     examples=(
+        Inapplicable(linux_gpu(), expect="no model folder"),
         Healthy(linux_gpu(models=(meta_model(),))),
         Healthy(linux_gpu(models=(hf_model(),))),
         Broken(linux_gpu(models=(meta_model(tokenizer=None),)), expect="tokenizer.model"),
@@ -201,9 +205,13 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     summary="Model files, tokenizer or code are from different Llama generations",
     severity=Severity.ERROR,
     group=Group.MODEL,
+    requires=(MODEL,),
+    checked=lambda facts: "params.json, tokenizer and code agree: " + ", ".join(
+        f"{m.name} ({label(model_version(m))})" for m in facts.models),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Healthy(linux_gpu(models=(llama3_model(),), repo=repo_with(flavour="llama3"))),
+        Inapplicable(linux_gpu(repo=repo_with(flavour="llama3")), expect="no model folder"),
         Broken(linux_gpu(models=(meta_model(tokenizer=TIKTOKEN_TOKENIZER),)), expect="could not parse ModelProto"),
         Broken(linux_gpu(models=(llama3_model(tokenizer=SP_TOKENIZER),)), expect="not enough values to unpack"),
         Broken(

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
-from llamadoctor.testing import linux_cpu, linux_cpu_only_torch, linux_gpu, mac_arm, replace_in, windows_conda
+from llamadoctor.testing import (
+    linux_cpu,
+    linux_cpu_only_torch,
+    linux_gpu,
+    mac_arm,
+    no_torch,
+    replace_in,
+    windows_conda,
+)
 
 
 def _where(facts: Facts) -> str:
@@ -25,8 +34,11 @@ def _where(facts: Facts) -> str:
     summary="torch.distributed cannot use NCCL on this machine",
     severity=Severity.WARNING,
     group=Group.DISTRIBUTED,
+    requires=(TORCH,),
+    checked=lambda facts: f"torch {facts.torch.version} has NCCL",
     examples=[
         Healthy(linux_gpu()),
+        Inapplicable(linux_gpu(torch=no_torch()), expect="torch is not installed"),
         Broken(windows_conda(), expect="NCCL does not exist for Windows"),
         Broken(mac_arm(), expect="gloo works"),
         Broken(linux_cpu(), expect="CPU-only build"),
@@ -47,8 +59,8 @@ def nccl_unavailable(facts: Facts) -> Iterator[Finding]:
     install a CUDA build of torch.
     """
     torch = facts.torch
-    if not torch.installed or torch.nccl is None:
-        raise SkipCheck("torch is not installed" if not torch.installed else "NCCL support is unknown")
+    if torch.nccl is None:
+        raise SkipCheck(f"whether torch {torch.version} has NCCL is unknown")
     if torch.nccl:
         return
     gloo = "gloo works" if torch.gloo is not False else "gloo is missing too"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import PLATFORM
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, mac_arm, mac_arm_x86_python, replace_in
 
@@ -20,10 +21,13 @@ INTEL_MAC = replace_in(replace_in(mac_arm(), "platform", hardware_arm64=False, m
     severity=Severity.ERROR,
     group=Group.SYSTEM,
     platforms=("darwin",),
+    requires=(PLATFORM,),
+    checked=lambda facts: f"a {facts.python.machine} Python on "
+                          f"{'an Apple Silicon' if facts.platform.hardware_arm64 else 'an Intel'} CPU",
     examples=[
         Healthy(mac_arm()),
         Healthy(INTEL_MAC),
-        Healthy(linux_cpu()),
+        Inapplicable(linux_cpu(), expect="only on macOS"),
         Broken(mac_arm_x86_python(), expect="is x86_64"),
         Broken(replace_in(mac_arm_x86_python(), "python", executable="/usr/local/bin/python3"),
                expect="/usr/local/bin/python3"),

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import targets
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.model_info import model_version
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu
@@ -25,14 +25,25 @@ def dialogs_expected(facts: Facts) -> tuple[int, str] | None:
     return None
 
 
+def _no_chat(facts: Facts) -> str:
+    model = "no Llama 2 chat model to run" if targets(facts.models) else "no model folder found"
+    return f"{model}, and no chat example in the repo folder"
+
+
+CHAT_EXAMPLE = Requires(dialogs_expected, _no_chat, probe="files")
+
+
 @check(
     id="batch-size-too-small",
     summary="--max-batch-size is smaller than the chat example's number of dialogs",
     severity=Severity.ERROR,
     group=Group.MODEL,
+    requires=(CHAT_EXAMPLE,),
+    checked=lambda facts: f"--max-batch-size {facts.options.max_batch_size} against the dialogs of "
+                          f"{(dialogs_expected(facts) or (0, ''))[1]}",
     examples=(
         Healthy(linux_gpu(repo=repo_with(chat_dialogs=6), options=Options(max_batch_size=6))),
-        Healthy(linux_gpu(models=(llama3_model(),), options=Options(max_batch_size=4))),
+        Inapplicable(linux_gpu(models=(llama3_model(),), options=Options(max_batch_size=4)), expect="no chat example"),
         Broken(linux_gpu(repo=repo_with(chat_dialogs=6), options=Options(max_batch_size=4)), expect="(6, 4)"),
         Broken(
             linux_gpu(models=(meta_model(path="/m/llama-2-7b-chat"),), options=Options(max_batch_size=4)),

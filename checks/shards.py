@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL, count
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import arch_of
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import gpu, linux_gpu, nvidia
-from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, meta_model, shard
+from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, hf_model, meta_model, shard
 
 # What loading each kind of bad file prints, so the user recognises it.
 SYMPTOMS = {
@@ -86,8 +87,12 @@ def _dims(key: str) -> str:
     severity=Severity.ERROR,
     group=Group.MODEL,
     fixes=("redownload-failed-shards",),
+    requires=(MODEL,),
+    checked=lambda facts: f"{count(sum(len(m.shards) for m in facts.models), 'weights file')} and "
+                          f"{count(sum(1 for m in facts.models if m.tokenizer), 'tokenizer')}, sniffed",
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
+        Inapplicable(linux_gpu(), expect="no model folder"),
         Broken(linux_gpu(models=(meta_model(shards=(shard(size=0, kind="empty"),)),)), expect="Ran out of input"),
         Broken(linux_gpu(models=(meta_model(shards=(shard(size=134, kind="lfs-pointer"),)),)), expect="LFS"),
         Broken(linux_gpu(models=(meta_model(LLAMA2_13B, shards=(shard(),)),)), expect="params.json"),
@@ -135,8 +140,11 @@ def _is_llama2_chat_erratum(model: ModelDir) -> bool:
     severity=Severity.WARNING,
     group=Group.MODEL,
     fixes=("correct-params-json",),
+    requires=(META_MODEL,),
+    checked=lambda facts: f"params.json of {count(sum(1 for m in facts.models if m.format == 'meta'), 'folder')}",
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
+        Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder"),
         Healthy(
             linux_gpu(
                 models=(
@@ -180,8 +188,14 @@ def _two_shards() -> tuple[Shard, ...]:
     summary="The number of checkpoint shards does not match the processes or GPUs",
     severity=Severity.ERROR,
     group=Group.MODEL,
+    requires=(META_TARGET,),
+    checked=lambda facts: "; ".join(
+        f"{count(len(m.meta_shards), 'shard')} of {m.name} against "
+        + (f"--nproc {facts.options.nproc} and " if facts.options.nproc else "")
+        + f"{count(len(facts.gpu.gpus), 'GPU')}" for m in targets(facts.models) if m.format == "meta" and m.shards),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),), options=Options(nproc=1))),
+        Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder to run"),
         Healthy(
             linux_gpu(
                 models=(meta_model(LLAMA2_13B, shards=_two_shards()),),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.checks._advice import install_advice
+from llamadoctor.checks._requires import NVIDIA_GPU, TORCH
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import (
     gpu,
@@ -27,10 +28,12 @@ from llamadoctor.testing import (
     group=Group.GPU,
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
+    requires=(TORCH, NVIDIA_GPU),
+    checked=lambda facts: f"torch {facts.torch.version} is a {_build(facts)} build for the GPU",
     examples=[
         Healthy(linux_gpu()),
-        Healthy(linux_cpu()),
-        Healthy(mac_arm()),
+        Inapplicable(linux_cpu(), expect="no NVIDIA GPU"),
+        Inapplicable(mac_arm(), expect="only on Linux and Windows"),
         Broken(linux_cpu_only_torch(), expect="Torch not compiled with CUDA enabled"),
         Broken(linux_cpu_only_torch(), expect="NVIDIA GeForce RTX 3090 (driver 535.104.05, CUDA 12.2)"),
         Broken(windows_conda(torch=torch_info("2.5.1", nccl=False, libuv=False)),
@@ -53,9 +56,7 @@ def torch_cpu_only(facts: Facts) -> Iterator[Finding]:
     `python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu121`.
     """
     torch = facts.torch
-    if not torch.installed:
-        raise SkipCheck("torch is not installed")
-    if not facts.gpu.gpus or torch.cuda is not None or torch.hip is not None:
+    if torch.cuda is not None or torch.hip is not None:
         return
     first = facts.gpu.gpus[0]
     others = f" and {len(facts.gpu.gpus) - 1} more" if len(facts.gpu.gpus) > 1 else ""
@@ -69,6 +70,10 @@ def torch_cpu_only(facts: Facts) -> Iterator[Finding]:
         gpu=first.name,
         flavour=advice.flavour,
     )
+
+
+def _build(facts: Facts) -> str:
+    return f"ROCm {facts.torch.hip}" if facts.torch.hip else f"CUDA {facts.torch.cuda}"
 
 
 def _gpu_driver(facts: Facts) -> str:

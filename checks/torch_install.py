@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.checks._advice import install_advice
+from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Outcome, Passed, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import (
     linux_cpu,
@@ -25,6 +26,7 @@ from llamadoctor.testing import (
     severity=Severity.ERROR,
     group=Group.PYTHON,
     fixes=("reinstall-torch-cuda",),
+    checked=lambda facts: f"torch {facts.torch.version} is installed for {facts.python.executable}",
     examples=[
         Healthy(linux_gpu()),
         Healthy(mac_arm()),
@@ -63,9 +65,11 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
     severity=Severity.ERROR,
     group=Group.PYTHON,
     fixes=("reinstall-torch-cuda",),
+    requires=(TORCH,),
     examples=[
-        Healthy(linux_gpu()),
-        Healthy(windows_conda()),
+        Healthy(replace_in(linux_gpu(), "torch", source="import")),
+        Healthy(replace_in(windows_conda(), "torch", source="import")),
+        Inapplicable(linux_gpu(torch=no_torch()), expect="torch is not installed"),
         Broken(replace_in(linux_gpu(), "torch",
                           broken="OSError: libcudnn.so.8: cannot open shared object file"),
                expect="libcudnn.so.8"),
@@ -75,7 +79,7 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
                expect="WinError 126"),
     ],
 )
-def torch_broken(facts: Facts) -> Iterator[Finding]:
+def torch_broken(facts: Facts) -> Iterator[Outcome]:
     """torch is installed but importing it fails (or crashes) in the target interpreter.
 
     What it checks: the error the torch probe recorded: a missing or unreadable file of the installation (fast
@@ -87,10 +91,11 @@ def torch_broken(facts: Facts) -> Iterator[Finding]:
     the machine; on Windows install the Microsoft Visual C++ Redistributable if a DLL fails to load.
     """
     torch = facts.torch
-    if not torch.installed:
-        raise SkipCheck("torch is not installed")
     error = torch.broken or torch.deep_error
     if not error:
+        if torch.source != "import":
+            raise SkipCheck("not imported without --deep (its installed files look complete)")
+        yield Passed(f"torch {torch.version} imports in {facts.python.executable}")
         return
     how = "files of the installation are broken" if torch.broken else "importing it fails"
     advice = install_advice(facts, reinstall=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.facts import Facts, Launcher
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import linux_gpu, mac_arm, make_facts, windows_conda
@@ -18,6 +18,10 @@ MOVED = Launcher("/home/ada/llama/.venv/bin/torchrun", "script", "/home/ada/old/
 SYSTEM_TORCHRUN = Launcher("/usr/local/bin/torchrun", "script", "/usr/bin/python3", True, "#!/usr/bin/python3")
 BASE_CONDA = Launcher(r"C:\Users\ada\miniconda3\Scripts\torchrun-script.py", "conda-script",
                       r"C:\Users\ada\miniconda3\python.exe", True, r"#!C:\Users\ada\miniconda3\python.exe")
+
+
+OWN_TORCHRUN = Requires(lambda f: f.torchrun, "the target environment has no torchrun")
+PATH_TORCHRUN = Requires(lambda f: f.path_torchrun, "no torchrun on PATH")
 
 
 def run_module(facts: Facts) -> str:
@@ -37,10 +41,13 @@ def _symptom(facts: Facts, launcher: Launcher) -> str:
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
     fixes=("rewrite-torchrun-shebang",),
+    requires=(OWN_TORCHRUN,),
+    checked=lambda facts: f"{facts.torchrun.path} runs {facts.torchrun.interpreter}" if facts.torchrun else "",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
         Healthy(mac_arm()),
+        Inapplicable(linux_gpu(torchrun=None), expect="no torchrun"),
         Broken(windows_conda(torchrun=WIN_BROKEN), expect="failed to create process."),
         Broken(windows_conda(torchrun=WIN_BROKEN), expect=CB_PYTHON),
         Broken(linux_gpu(torchrun=MOVED), expect="bad interpreter"),
@@ -60,8 +67,7 @@ def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
     launcher.
     """
     launcher = facts.torchrun
-    if launcher is None:
-        raise SkipCheck("the target environment has no torchrun launcher")
+    assert launcher is not None
     if launcher.interpreter_exists:
         return
     named = launcher.interpreter or f"no interpreter (its first line is {launcher.line!r})"
@@ -90,10 +96,12 @@ def _same_interpreter(facts: Facts, a: str, b: str) -> bool:
     summary="The torchrun on PATH belongs to another Python",
     severity=Severity.WARNING,
     group=Group.DISTRIBUTED,
+    requires=(PATH_TORCHRUN,),
+    checked=lambda facts: f"the torchrun on PATH runs {facts.path_torchrun.interpreter}" if facts.path_torchrun else "",
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
-        Healthy(linux_gpu(path_torchrun=None)),
+        Inapplicable(linux_gpu(path_torchrun=None), expect="no torchrun on PATH"),
         Broken(linux_gpu(path_torchrun=SYSTEM_TORCHRUN), expect="/usr/bin/python3"),
         Broken(windows_conda(path_torchrun=BASE_CONDA), expect=r"C:\Users\ada\miniconda3\python.exe"),
         Broken(make_facts("darwin", path_torchrun=Launcher("/opt/homebrew/bin/torchrun", "script",
@@ -113,11 +121,12 @@ def torchrun_wrong_interpreter(facts: Facts) -> Iterator[Finding]:
     the target interpreter: `/path/to/python -m torch.distributed.run ...`.
     """
     launcher = facts.path_torchrun
-    if launcher is None or not launcher.interpreter:
-        return
+    assert launcher is not None
     name = launcher.interpreter
+    if not name:
+        raise SkipCheck(f"the torchrun on PATH ({launcher.path}) does not name its Python")
     if not ("/" in name or "\\" in name):
-        return  # `#!/usr/bin/env python`: resolved through PATH at run time, not comparable here
+        raise SkipCheck(f"the torchrun on PATH runs `{name}`, which PATH resolves only at run time")
     if _same_interpreter(facts, name, facts.python.executable):
         return
     yield torchrun_wrong_interpreter.finding(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
-from llamadoctor.model import Broken, Finding, Group, Healthy, Severity, SkipCheck
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.shell import set_env
 from llamadoctor.testing import linux_gpu, replace_in, torch_info, windows_conda
@@ -14,16 +15,27 @@ from llamadoctor.torch_builds import version_tuple
 WIN_TORCH_25 = torch_info("2.5.1", cuda="12.1", nccl=False, libuv=False)
 
 
+def _libuv_checked(facts: Facts) -> str:
+    torch = facts.torch
+    if torch.libuv is not False:
+        return f"torch {torch.version} has libuv"
+    if version_tuple(torch.version or "")[:2] < (2, 4):
+        return f"torch {torch.version} does not ask for libuv (2.4 and newer do)"
+    return "USE_LIBUV=0 is set"
+
+
 @check(
     id="windows-libuv",
     summary="torch >= 2.4 on Windows without libuv: torchrun's rendezvous fails",
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
     platforms=("windows",),
+    requires=(TORCH,),
+    checked=lambda facts: _libuv_checked(facts),
     examples=[
         Healthy(windows_conda()),  # torch 2.3: libuv was not the default yet
         Healthy(windows_conda(torch=WIN_TORCH_25, env={"USE_LIBUV": "0"})),
-        Healthy(linux_gpu(torch=torch_info("2.5.1", cuda="12.1", libuv=False))),
+        Inapplicable(linux_gpu(torch=torch_info("2.5.1", cuda="12.1", libuv=False)), expect="only on Windows"),
         Broken(windows_conda(torch=WIN_TORCH_25), expect="torch 2.5.1+cu121"),
         Broken(replace_in(windows_conda(torch=WIN_TORCH_25), "platform", shell="cmd"),  # noqa: S604
                expect="use_libuv was requested"),
@@ -41,9 +53,9 @@ def windows_libuv(facts: Facts) -> Iterator[Finding]:
     cmd: `set USE_LIBUV=0`); code that builds its own init_method can add `?use_libuv=0` to it.
     """
     torch = facts.torch
-    if not torch.installed or not torch.version:
-        raise SkipCheck("torch is not installed")
-    if facts.os != "windows" or version_tuple(torch.version)[:2] < (2, 4) or torch.libuv is not False:
+    if not torch.version:
+        raise SkipCheck("torch's version is unknown")
+    if version_tuple(torch.version)[:2] < (2, 4) or torch.libuv is not False:
         return
     setting = facts.env.get("USE_LIBUV")
     if setting == "0":

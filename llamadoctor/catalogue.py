@@ -7,15 +7,14 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from llamadoctor.errors import UsageError
+from llamadoctor.model import OS_NAMES
 from llamadoctor.registry import CHECKS, FIXES, all_checks
-
-_OS_NAMES = {"linux": "Linux", "darwin": "macOS", "windows": "Windows"}
 
 
 def _platforms(platforms: frozenset[str]) -> str:
-    if len(platforms) == len(_OS_NAMES):
+    if len(platforms) == len(OS_NAMES):
         return "all"
-    return ", ".join(_OS_NAMES[p] for p in sorted(platforms))
+    return ", ".join(OS_NAMES[p] for p in sorted(platforms))
 
 
 def render_catalogue(console: Console) -> None:

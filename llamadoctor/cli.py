@@ -66,7 +66,9 @@ def check(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1).")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown report for a bug report.")] = False,
     strict: Annotated[bool, typer.Option(help="Warnings fail too (exit 1).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each probe's timing.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show what each check looked at or why it did "
+                                                                  "not apply, and each probe's timing.")] = False,
+    search_depth: Annotated[int, typer.Option(min=0, help="Folder levels under --repo searched for models.")] = 1,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
     from llamadoctor.doctor import Diagnosis, diagnose
@@ -79,7 +81,7 @@ def check(
                           url=url, no_hash=no_hash, deep=deep)
         # Offer only the fixes that plan something here (`fix` plans them itself, once).
         report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
-                                                    _ids(skip)), progress=not (json_out or markdown)))
+                                                    _ids(skip), search_depth), progress=not (json_out or markdown)))
         if json_out:
             print(render_json(report, strict=strict))
         elif markdown:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from llamadoctor.engine import Report, run, select
+from llamadoctor.engine import Report, left_out, run
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts, Options
 from llamadoctor.gather import Request, gather
@@ -30,6 +30,7 @@ class Diagnosis:
     options: Options = field(default_factory=Options)
     only: Sequence[str] = ()
     skip: Sequence[str] = ()
+    search_depth: int = 1  # how many folder levels under the repo folder are searched for model folders
 
 
 def _can_read(path: Path) -> bool:
@@ -55,7 +56,10 @@ def validate(diagnosis: Diagnosis) -> Request:
     options = diagnosis.options
     if options.now is None:  # checks never read the clock: the time they judge by is a fact like any other
         options = dataclasses.replace(options, now=time.time())
-    return Request(diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), options)
+    if diagnosis.search_depth < 0:
+        raise UsageError(f"--search-depth must be 0 or more, not {diagnosis.search_depth}")
+    return Request(diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), options,
+                   diagnosis.search_depth)
 
 
 def facts_for(diagnosis: Diagnosis, *, progress: bool = False) -> Facts:
@@ -84,7 +88,7 @@ def _hash_progress(wanted: bool) -> Iterator[Optional[Callable[[int, int], None]
 def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
     checks = all_checks()
     try:
-        selected = select(checks, diagnosis.only, diagnosis.skip)
+        skipped = left_out(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
         raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
-    return run(facts_for(diagnosis, progress=progress), selected, partial=len(selected) < len(checks))
+    return run(facts_for(diagnosis, progress=progress), checks, skipped=skipped)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llamadoctor.facts import Facts
-from llamadoctor.model import Check, Finding, Severity, SkipCheck, Status
-from llamadoctor.registry import run_check
+from llamadoctor.model import (
+    OS_NAMES,
+    Check,
+    Finding,
+    NotApplicable,
+    NotVerified,
+    Passed,
+    Severity,
+    SkipCheck,
+    Status,
+)
+from llamadoctor.registry import outcomes
 
 INTERNAL_ERROR = "internal-error"
+NOT_IN_ONLY, SKIPPED_BY_USER = "not in --only", "--skip"
+LEFT_OUT = (NOT_IN_ONLY, SKIPPED_BY_USER)  # the reasons of checks the user left out
 
 
 @dataclass(frozen=True)
@@ -20,7 +33,15 @@ class CheckResult:
     status: Status
     findings: tuple[Finding, ...] = ()
     seconds: float = 0.0
-    detail: str = ""  # why it was skipped, or the traceback of a crash
+    detail: str = ""  # the traceback of a crash
+    checked: str = ""  # what a passed check looked at
+    reason: str = ""  # why it was skipped or not applicable
+    unverified: str = ""  # what was there but not verified, and why ("--no-hash")
+
+    @property
+    def ran(self) -> bool:
+        """The check looked at something (whatever it concluded)."""
+        return self.status not in (Status.SKIPPED, Status.NOT_APPLICABLE)
 
 
 @dataclass(frozen=True)
@@ -37,9 +58,12 @@ class Report:
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
 
+    def with_status(self, *statuses: Status) -> list[CheckResult]:
+        return [r for r in self.results if r.status in statuses]
+
     @property
     def crashed(self) -> list[CheckResult]:
-        return [r for r in self.results if r.status is Status.CRASHED]
+        return self.with_status(Status.CRASHED)
 
     @property
     def ready(self) -> bool:
@@ -47,7 +71,12 @@ class Report:
 
     @property
     def checks_run(self) -> int:
-        return sum(1 for r in self.results if r.status is not Status.SKIPPED)
+        return sum(1 for r in self.results if r.ran)
+
+    @property
+    def not_verified(self) -> list[str]:
+        """"check-id (why)" for each check that left something it could have looked at unverified."""
+        return [f"{r.check.id} ({r.unverified})" for r in self.results if r.unverified]
 
     def exit_code(self, *, strict: bool = False) -> int:
         if self.crashed:
@@ -67,6 +96,10 @@ class Report:
         return "CPU"
 
     def verdict(self) -> str:
+        unverified = f"; not verified: {', '.join(self.not_verified)}" if self.not_verified else ""
+        return self._headline() + unverified
+
+    def _headline(self) -> str:
         errors, warnings = self.count(Severity.ERROR), self.count(Severity.WARNING)
         if self.crashed:
             return f"{len(self.crashed)} check(s) crashed inside llamadoctor: the report is incomplete"
@@ -78,36 +111,85 @@ class Report:
             return f"no problem found by the {ran} check{'s' if ran != 1 else ''} run{tail}"
         return f"ready to run Llama on {self.device}{tail}"
 
+    def tally(self) -> str:
+        """How many checks passed, found something, did not apply or were skipped."""
+        passed = len(self.with_status(Status.PASSED))
+        found = len(self.with_status(Status.ERROR, Status.WARNING, Status.INFO, Status.CRASHED))
+        parts = [f"{passed} check{'s' if passed != 1 else ''} passed"]
+        if found:
+            parts.append(f"{found} found {'a problem' if found == 1 else 'problems'}")
+        for status, label in ((Status.SKIPPED, "skipped"), (Status.NOT_APPLICABLE, "not applicable")):
+            if self.with_status(status):
+                parts.append(f"{len(self.with_status(status))} {label}")
+        return ", ".join(parts)
+
 
 def select(checks: Sequence[Check], only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Check]:
     """Checks named by --only/--skip; raises KeyError naming the first unknown id."""
+    left = left_out(checks, only, skip)
+    return [c for c in checks if c.id not in left]
+
+
+def left_out(checks: Sequence[Check], only: Iterable[str] = (), skip: Iterable[str] = ()) -> dict[str, str]:
+    """Check id -> why --only/--skip leaves it out; raises KeyError naming the first unknown id."""
+    only, skip = list(only), list(skip)
     known = {c.id for c in checks}
     for name in [*only, *skip]:
         if name not in known:
             raise KeyError(name)
-    wanted, unwanted = set(only), set(skip)
-    return [c for c in checks if (not wanted or c.id in wanted) and c.id not in unwanted]
+    out = {c.id: NOT_IN_ONLY for c in checks if only and c.id not in only}
+    out.update({name: SKIPPED_BY_USER for name in skip})
+    return out
+
+
+def _platforms(spec: Check) -> str:
+    return " and ".join(OS_NAMES[p] for p in sorted(spec.platforms))
+
+
+def judge(spec: Check, facts: Facts) -> CheckResult:
+    """What one check concludes, as a status that says what was looked at. Raises what the check raises."""
+    if facts.os not in spec.platforms:
+        return CheckResult(spec, Status.NOT_APPLICABLE, reason=f"only on {_platforms(spec)}")
+    findings: list[Finding] = []
+    checked: list[str] = []
+    missing: list[NotApplicable] = []
+    for outcome in outcomes(spec, facts):
+        if isinstance(outcome, Finding):
+            findings.append(outcome)
+        elif isinstance(outcome, Passed):
+            checked.append(outcome.checked)
+        else:
+            missing.append(outcome)
+    reason = "; ".join(f"not verified: {m.reason}" if isinstance(m, NotVerified) else m.reason for m in missing)
+    unverified = "; ".join(m.reason for m in missing if isinstance(m, NotVerified))
+    if findings:
+        worst = min(findings, key=lambda f: f.severity.rank).severity
+        return CheckResult(spec, Status(worst.value), tuple(findings), checked="; ".join(checked), reason=reason,
+                           unverified=unverified)
+    if missing and not checked:
+        return CheckResult(spec, Status.NOT_APPLICABLE, reason=reason, unverified=unverified)
+    return CheckResult(spec, Status.PASSED, checked="; ".join(checked) or spec.checked_text(facts),
+                       reason=reason, unverified=unverified)
 
 
 def run_one(spec: Check, facts: Facts) -> CheckResult:
-    if facts.os not in spec.platforms:
-        return CheckResult(spec, Status.SKIPPED, detail=f"not relevant on {facts.os}")
     started = time.perf_counter()
     try:
-        findings = tuple(run_check(spec, facts))
+        result = judge(spec, facts)
     except SkipCheck as why:
-        return CheckResult(spec, Status.SKIPPED, seconds=time.perf_counter() - started, detail=str(why))
+        return CheckResult(spec, Status.SKIPPED, seconds=time.perf_counter() - started, reason=str(why))
     except Exception as exc:
         crash = Finding(spec.id, Severity.ERROR, f"the check itself failed ({type(exc).__name__}: {exc}); "
                         "this is a bug in llamadoctor, please report it", evidence={"internal": INTERNAL_ERROR})
         return CheckResult(spec, Status.CRASHED, (crash,), time.perf_counter() - started,
                            traceback.format_exc())
-    seconds = time.perf_counter() - started
-    if not findings:
-        return CheckResult(spec, Status.PASSED, seconds=seconds)
-    worst = min(findings, key=lambda f: f.severity.rank).severity
-    return CheckResult(spec, Status(worst.value), findings, seconds)
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
-def run(facts: Facts, checks: Sequence[Check], *, partial: bool = False) -> Report:
-    return Report(facts, tuple(run_one(c, facts) for c in checks), partial)
+def run(facts: Facts, checks: Sequence[Check], *, partial: bool = False,
+        skipped: Mapping[str, str] | None = None) -> Report:
+    """Run `checks` over `facts`; those in `skipped` (id -> why) are listed as skipped, not run."""
+    skipped = skipped or {}
+    results = tuple(CheckResult(c, Status.SKIPPED, reason=skipped[c.id]) if c.id in skipped else run_one(c, facts)
+                    for c in checks)
+    return Report(facts, results, partial or bool(skipped))

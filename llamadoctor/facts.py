@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Optional
 
-from llamadoctor.files import ModelDir, RepoFacts
+from llamadoctor.files import ModelDir, RepoFacts, Searched
 
 # Variables worth showing in a report. Secrets are reduced to "is it set" (see SECRET_ENV).
 ENV_VARS = (
@@ -173,6 +173,7 @@ class Facts:
     options: Options = field(default_factory=Options)
     repo: Optional[RepoFacts] = None
     models: tuple[ModelDir, ...] = ()
+    searched: Searched = field(default_factory=Searched)
     timings: Mapping[str, float] = field(default_factory=dict)  # probe name -> seconds
     probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> why it gave no facts
 

@@ -17,6 +17,16 @@ SOURCES = ("given", "repo", "llama-home", "hf-cache")
 
 
 @dataclass(frozen=True)
+class Searched:
+    """Where model folders were looked for (besides the --model-dir folders), for the report to name."""
+
+    repo: str = ""  # the repo folder: --repo, else the current folder
+    depth: int = 1  # folder levels under it that were searched (0: the folder itself)
+    llama_home: str = ""  # ~/.llama/checkpoints
+    hf_cache: str = ""  # the Hugging Face hub cache
+
+
+@dataclass(frozen=True)
 class ScriptFile:
     """A shell script the user will run (Meta's download.sh), with its bytes (it is a few KB)."""
 

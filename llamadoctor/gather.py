@@ -69,6 +69,7 @@ class Request:
     repo: Path = field(default_factory=Path.cwd)
     model_dirs: Sequence[Path] = ()
     options: Options = field(default_factory=Options)
+    search_depth: int = 1  # folder levels under `repo` searched for model folders
 
 
 def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
@@ -83,10 +84,17 @@ def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
                      is_doctor, tuple(info.get("site_packages", ())))
 
 
+def _searched(request: Request) -> Any:
+    from llamadoctor.probes.files import searched_places
+
+    return searched_places(request.repo, request.search_depth)
+
+
 def _files(request: Request, progress: Optional[Callable[[int, int], None]]) -> tuple[Any, tuple[Any, ...]]:
     from llamadoctor.probes.files import gather_files
 
-    return gather_files(request.repo, request.model_dirs, request.options, hash_progress=progress)
+    return gather_files(request.repo, request.model_dirs, request.options, hash_progress=progress,
+                        search_depth=request.search_depth)
 
 
 def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.environ, runner: Run = run,
@@ -150,6 +158,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
         platform=platform, python=python, torch=torch, gpu=gpus, memory=memory, disk=disk, tools=tools,
         env=env, secrets_set=secrets, torchrun=own_launcher, path_torchrun=path_launcher, network=net,
         options=request.options, repo=repo, models=models, timings=timings, probe_errors=errors,
+        searched=_searched(request),
     )
 
 

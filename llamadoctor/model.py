@@ -32,7 +32,8 @@ class Status(str, enum.Enum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-    SKIPPED = "skipped"
+    SKIPPED = "skipped"  # the user left it out, or a fact it needs is unknown
+    NOT_APPLICABLE = "not-applicable"  # there was nothing for it to look at
     CRASHED = "crashed"
 
 
@@ -55,6 +56,7 @@ class Group(str, enum.Enum):
 
 
 PLATFORMS = frozenset({"linux", "darwin", "windows"})
+OS_NAMES = {"linux": "Linux", "darwin": "macOS", "windows": "Windows"}  # as people write them
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,49 @@ class Finding:
 
 
 class SkipCheck(Exception):
-    """Raised by a check that cannot judge with the facts it has (e.g. torch is not installed)."""
+    """Raised by a check that cannot judge because a fact it needs is unknown (the GPU's arch list, NCCL)."""
+
+
+@dataclass(frozen=True)
+class Passed:
+    """Yielded by a check: what it looked at and found healthy ("download.sh: LF line endings")."""
+
+    checked: str
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """Yielded by a check: there was nothing for it to look at, and why ("no checklist.chk")."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotVerified(NotApplicable):
+    """Yielded by a check: there was something to look at, but it was not looked at ("--no-hash"). The verdict
+    names these, so a run that verified less never reads like one that verified everything."""
+
+
+@dataclass(frozen=True)
+class Requires:
+    """A fact a check needs: where `holds(facts)` is false the check is not applicable, for `reason`. When the
+    probe that fills the fact failed (`probe`, a name of Facts.probe_errors), the check is skipped instead:
+    the defaults standing in for the missing facts must not read as "nothing there"."""
+
+    holds: Callable[[Facts], object]
+    reason: str | Callable[[Facts], str] = ""
+    probe: str = ""
+
+    def probe_failed(self, facts: Facts) -> str | None:
+        """Why the facts this requirement reads are unknown, or None."""
+        error = facts.probe_errors.get(self.probe) if self.probe else None
+        return f"the {self.probe} probe failed ({error})" if error else None
+
+    def unmet(self, facts: Facts) -> str | None:
+        """Why the check does not apply to `facts`, or None when it does."""
+        if self.holds(facts):
+            return None
+        return self.reason(facts) if callable(self.reason) else self.reason
 
 
 @dataclass(frozen=True)
@@ -85,8 +129,15 @@ class Broken:
     expect: str = ""  # a substring the message must contain
 
 
-Example = Union[Healthy, Broken]
-CheckFunc = Callable[["Facts"], Iterator[Finding]]
+@dataclass(frozen=True)
+class Inapplicable:
+    facts: Facts
+    expect: str = ""  # a substring the not-applicable reason must contain
+
+
+Example = Union[Healthy, Broken, Inapplicable]
+Outcome = Union[Finding, Passed, NotApplicable]
+CheckFunc = Callable[["Facts"], Iterator[Outcome]]
 
 
 @dataclass(frozen=True)
@@ -100,6 +151,12 @@ class Check:
     fixes: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()
     slow: bool = False  # reads many bytes (hashing): run last, skippable
+    requires: tuple[Requires, ...] = ()
+    # What a healthy result looked at, for a check that yields no Passed of its own.
+    checked: str | Callable[[Facts], str] = ""
+
+    def checked_text(self, facts: Facts) -> str:
+        return self.checked(facts) if callable(self.checked) else self.checked
 
     @property
     def doc(self) -> str:

@@ -6,7 +6,7 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Iterable, Iterator
-from typing import Callable
+from typing import Any, Callable
 
 from llamadoctor.model import (
     PLATFORMS,
@@ -17,8 +17,12 @@ from llamadoctor.model import (
     Finding,
     Fix,
     Group,
+    NotApplicable,
+    Outcome,
     PlanFunc,
+    Requires,
     Severity,
+    SkipCheck,
 )
 
 ID_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
@@ -37,14 +41,20 @@ def check(
     fixes: Iterable[str] = (),
     examples: Iterable[Example] = (),
     slow: bool = False,
+    requires: Iterable[Requires] = (),
+    checked: str | Callable[[Any], str] = "",
 ) -> Callable[[CheckFunc], Check]:
-    """Register a check function. The decorated name becomes the Check, whose `.finding()` builds Findings."""
+    """Register a check function. The decorated name becomes the Check, whose `.finding()` builds Findings.
+
+    `requires` lists the facts the check needs (when one is missing the check is not applicable, and its
+    function is not called); `checked` says what a healthy run looked at, unless the function yields Passed.
+    """
 
     def register(func: CheckFunc) -> Check:
         if id in CHECKS:
             raise ValueError(f"check id {id!r} is registered twice")
         spec = Check(id, summary, severity, group, func, frozenset(platforms), tuple(fixes),
-                     tuple(examples), slow)
+                     tuple(examples), slow, tuple(requires), checked)
         CHECKS[id] = spec
         return spec
 
@@ -75,6 +85,21 @@ def all_checks() -> list[Check]:
     return sorted(CHECKS.values(), key=lambda c: (list(Group).index(c.group), c.slow, c.id))
 
 
-def run_check(spec: Check, facts: object) -> Iterator[Finding]:
-    """Call a check's function; kept here so the engine and the example tests call it the same way."""
-    yield from spec.func(facts)  # type: ignore[arg-type]
+def outcomes(spec: Check, facts: Any) -> Iterator[Outcome]:
+    """What a check concludes about `facts`: NotApplicable for its first unmet requirement, else what its
+    function yields (Findings, Passed, NotApplicable). Raises SkipCheck as the function does, and when a probe
+    a requirement reads from failed."""
+    for requirement in spec.requires:
+        failed = requirement.probe_failed(facts)
+        if failed:
+            raise SkipCheck(failed)
+        reason = requirement.unmet(facts)
+        if reason is not None:
+            yield NotApplicable(reason)
+            return
+    yield from spec.func(facts)
+
+
+def run_check(spec: Check, facts: Any) -> Iterator[Finding]:
+    """The Findings alone: what a test or a fix asks of a check."""
+    yield from (o for o in outcomes(spec, facts) if isinstance(o, Finding))

@@ -15,8 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from llamadoctor import __version__
-from llamadoctor.engine import CheckResult, Report
+from llamadoctor.engine import LEFT_OUT, CheckResult, Report
 from llamadoctor.facts import Facts
+from llamadoctor.files import ModelDir, Searched
 from llamadoctor.model import Group, Severity, Status
 from llamadoctor.redact import redact, redact_data
 
@@ -28,6 +29,7 @@ _MARK = {
     Status.ERROR: ("✗", "red"),
     Status.CRASHED: ("✗", "magenta"),
     Status.SKIPPED: ("-", "dim"),
+    Status.NOT_APPLICABLE: ("·", "dim"),
 }
 _SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
 
@@ -56,13 +58,89 @@ def summary_lines(facts: Facts) -> list[tuple[str, str]]:
             ("Memory", memory)]
 
 
+# ---- what was examined -------------------------------------------------------------------------------------
+
+
+def how_found(model: ModelDir, searched: Searched) -> str:
+    """How a model folder came to be examined, in words."""
+    if model.source == "given":
+        return "given with --model-dir"
+    if model.source == "llama-home":
+        return "found in ~/.llama/checkpoints"
+    if model.source == "hf-cache":
+        return "found in the Hugging Face cache"
+    depth = _levels_under(model.path, searched.repo)
+    if depth == 0:
+        return "the repo folder itself"
+    if depth == 1:
+        return f"found in the subfolders of {searched.repo}"
+    if depth is not None:
+        return f"found {depth} levels under {searched.repo}"
+    return "found inside a given folder"
+
+
+def _levels_under(path: str, root: str) -> int | None:
+    path, root = path.replace("\\", "/").rstrip("/"), root.replace("\\", "/").rstrip("/")
+    if not root:
+        return None
+    if path == root:
+        return 0
+    return path[len(root) + 1:].count("/") + 1 if path.startswith(root + "/") else None
+
+
+def _where_searched(searched: Searched) -> str:
+    below = {0: "", 1: " and its subfolders"}.get(searched.depth, f" and {searched.depth} levels of subfolders")
+    return f"{searched.repo}{below}, ~/.llama/checkpoints or the Hugging Face cache ({searched.hf_cache})"
+
+
+def _repo_path(facts: Facts) -> str:
+    return facts.searched.repo or (facts.repo.path if facts.repo else "")
+
+
+def examined_lines(facts: Facts) -> list[tuple[str, str]]:
+    """The repo folder and each model folder the report speaks for, with how each was found."""
+    lines = []
+    repo = _repo_path(facts)
+    if repo:
+        found = [name for name, there in (("download.sh", facts.repo and facts.repo.download_script),
+                                          ("Meta's reference code", facts.repo and facts.repo.flavour)) if there]
+        lines.append(("Repo", f"{repo} ({', '.join(found) if found else 'no download.sh or Meta code'})"))
+    models = [f"{m.path} ({how_found(m, facts.searched)})" for m in facts.models]
+    if not models and facts.searched.repo:
+        models = [f"none found in {_where_searched(facts.searched)}"]
+    lines += [("Models" if n == 0 else "", text) for n, text in enumerate(models)]
+    return lines
+
+
+def examined_data(facts: Facts) -> dict[str, Any]:
+    searched = facts.searched
+    return {
+        "python": facts.python.executable,
+        "repo": _repo_path(facts),
+        "search_depth": searched.depth,
+        "llama_home": searched.llama_home,
+        "hf_cache": searched.hf_cache,
+        "models": [{"path": m.path, "source": m.source, "found": how_found(m, searched)} for m in facts.models],
+    }
+
+
+# ---- people ------------------------------------------------------------------------------------------------
+
+
+def _shown(result: CheckResult, verbose: bool) -> bool:
+    """Without -v, checks that did not apply, and those --only/--skip left out, are counted but not listed."""
+    hidden = (result.status is Status.NOT_APPLICABLE and not result.unverified) or (
+        result.status is Status.SKIPPED and result.reason in LEFT_OUT)
+    return verbose or not hidden
+
+
 def render_human(report: Report, console: Console, *, verbose: bool = False, strict: bool = False) -> None:
     table = Table.grid(padding=(0, 2))
-    for label, value in summary_lines(report.facts):
+    for label, value in summary_lines(report.facts) + examined_lines(report.facts):
         table.add_row(Text(label, style="bold"), Text(redact(value)))
     console.print(table)
     for group in Group:
-        results = [r for r in report.results if r.check.group is group]
+        results = [r for r in report.results if r.check.group is group and _shown(r, verbose)]
         if not results:
             continue
         console.print()
@@ -72,17 +150,43 @@ def render_human(report: Report, console: Console, *, verbose: bool = False, str
     if verbose:
         _render_timings(report.facts, console)
     console.print()
+    hidden = sum(1 for r in report.results if not _shown(r, False))
+    console.print(Text(report.tally() + (" (-v shows them)" if hidden and not verbose else ""), style="dim"))
     style = "bold red" if not report.ready or report.crashed else (
         "bold yellow" if strict and report.count(Severity.WARNING) else "bold green")
-    console.print(Text(report.verdict(), style=style))
+    console.print(Text(redact(report.verdict()), style=style))
+
+
+def _words(result: CheckResult) -> str:
+    """What a check looked at, or why it did not."""
+    if result.status is Status.PASSED:
+        return "; ".join(part for part in (result.checked, result.reason) if part)
+    if result.status in (Status.SKIPPED, Status.NOT_APPLICABLE):
+        return result.reason
+    return f"not verified: {result.unverified}" if result.unverified else ""
+
+
+def _status_note(result: CheckResult, verbose: bool) -> str:
+    """The words after a check's id: why it did not run; with -v, what a passed check looked at."""
+    if result.status is Status.SKIPPED:
+        return f"skipped: {result.reason}"
+    if result.status is Status.NOT_APPLICABLE and not result.unverified:
+        return f"not applicable: {result.reason}"
+    return _words(result) if verbose or result.status is not Status.PASSED else ""
 
 
 def _render_result(result: CheckResult, console: Console, verbose: bool) -> None:
     mark, colour = _MARK[result.status]
     line = Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""))
-    if result.status is Status.SKIPPED:  # a passed check's summary names the problem it looks for: not shown
-        line.append(f"  skipped: {result.detail}", style="dim")
-    console.print(line)
+    note = _status_note(result, verbose)
+    if note:  # beside the id, wrapping under itself on a narrow terminal
+        row = Table.grid(padding=(0, 2))
+        row.add_column(no_wrap=True)
+        row.add_column()
+        row.add_row(line, Text(redact(note), style="dim"))
+        console.print(row)
+    else:
+        console.print(line)
     for finding in result.findings:
         console.print(Padding(Text(redact(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
         # A remedy holds the commands to copy: each line stays whole however narrow the terminal (which then
@@ -118,12 +222,16 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
         "llamadoctor": __version__,
         "facts": report.facts.to_json(),
         "findings": findings,
-        "checks": [{"check": r.check.id, "status": r.status.value, "detail": (r.detail.splitlines()[-1:] and
-                    r.detail.splitlines()[-1]) or ""} for r in report.results],
+        "examined": examined_data(report.facts),
+        "checks": [_check_data(r) for r in report.results],
         "summary": {
             "errors": report.count(Severity.ERROR),
             "warnings": report.count(Severity.WARNING),
             "checks_run": report.checks_run,
+            "passed": len(report.with_status(Status.PASSED)),
+            "not_applicable": len(report.with_status(Status.NOT_APPLICABLE)),
+            "skipped": len(report.with_status(Status.SKIPPED)),
+            "not_verified": report.not_verified,
             "ready": report.ready,
             "device": report.device,
             "verdict": report.verdict(),
@@ -131,6 +239,12 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
         },
     }
     return redact_data(json.loads(json.dumps(data, default=str)))  # type: ignore[no-any-return]
+
+
+def _check_data(result: CheckResult) -> dict[str, Any]:
+    crash = result.detail.splitlines()[-1] if result.detail.strip() else ""
+    return {"check": result.check.id, "status": result.status.value, "checked": result.checked,
+            "reason": result.reason, "not_verified": result.unverified, "detail": crash or result.reason}
 
 
 def render_json(report: Report, *, strict: bool = False) -> str:
@@ -148,7 +262,8 @@ def _fenced(text: str, indent: str) -> list[str]:
 def render_markdown(report: Report) -> str:
     """A report to paste into a GitHub issue: facts as a table, findings as a list."""
     lines = [f"### llamadoctor {__version__}: {report.verdict()}", "", "| | |", "|---|---|"]
-    lines += [f"| {label} | {value.replace('|', '/')} |" for label, value in summary_lines(report.facts)]
+    rows = summary_lines(report.facts) + examined_lines(report.facts)
+    lines += [f"| {label} | {value.replace('|', '/')} |" for label, value in rows]
     lines.append("")
     for f in report.findings:
         lines.append(f"- **{f.severity.value}** `{f.check}`: {f.message}")
@@ -156,4 +271,8 @@ def render_markdown(report: Report) -> str:
             lines += _fenced(f.remedy, indent="  ")
     if not report.findings:
         lines.append("No problems found.")
+    lines += ["", f"<details><summary>{report.tally()}</summary>", ""]
+    lines += [f"- `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
+              for r in report.results for words in [_words(r)]]
+    lines += ["", "</details>"]
     return redact("\n".join(lines) + "\n")

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from llamadoctor.model import PLATFORMS, Broken, Check, Healthy
-from llamadoctor.registry import CHECKS, FIXES, ID_RE, all_checks, load_all, run_check
+from llamadoctor.engine import run_one
+from llamadoctor.model import PLATFORMS, Broken, Check, Example, Healthy, Inapplicable, Status
+from llamadoctor.registry import CHECKS, FIXES, ID_RE, all_checks, load_all
 
 load_all()
 ALL = all_checks()
@@ -18,16 +19,24 @@ def _example_params() -> list[object]:
     params = []
     for spec in ALL:
         for n, example in enumerate(spec.examples):
-            kind = "healthy" if isinstance(example, Healthy) else "broken"
+            kind = {Healthy: "healthy", Broken: "broken", Inapplicable: "inapplicable"}[type(example)]
             params.append(pytest.param(spec, example, id=f"{spec.id}-{kind}-{n}"))
     return params
 
 
 @pytest.mark.parametrize(("spec", "example"), _example_params())
-def test_check_example(spec: Check, example: Healthy | Broken) -> None:
-    findings = list(run_check(spec, example.facts))
+def test_check_example(spec: Check, example: Example) -> None:
+    result = run_one(spec, example.facts)
+    findings = result.findings
+    assert result.status is not Status.CRASHED, result.detail
     if isinstance(example, Healthy):
-        assert findings == [], f"{spec.id} flagged a healthy example: {findings}"
+        assert result.status is Status.PASSED, f"{spec.id}: a healthy example is {result.status.value}: " \
+                                               f"{findings or result.reason}"
+        assert result.checked, f"{spec.id} passed without saying what it looked at"
+        return
+    if isinstance(example, Inapplicable):
+        assert result.status is Status.NOT_APPLICABLE, f"{spec.id}: {result.status.value}, not not-applicable"
+        assert result.reason and example.expect in result.reason, result.reason
         return
     assert findings, f"{spec.id} missed its broken example"
     for finding in findings:
@@ -53,6 +62,9 @@ def test_check_is_well_formed(spec: Check) -> None:
     assert spec.platforms and spec.platforms <= PLATFORMS
     assert any(isinstance(e, Healthy) for e in spec.examples), f"{spec.id} has no healthy example"
     assert any(isinstance(e, Broken) for e in spec.examples), f"{spec.id} has no broken example"
+    can_not_apply = any(r.reason for r in spec.requires) or spec.platforms != PLATFORMS
+    if can_not_apply:
+        assert any(isinstance(e, Inapplicable) for e in spec.examples), f"{spec.id} has no not-applicable example"
     for fix_id in spec.fixes:
         assert fix_id in FIXES, f"{spec.id} names unknown fix {fix_id!r}"
 

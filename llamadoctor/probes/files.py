@@ -3,10 +3,11 @@
     repo, models = gather_files(Path("~/llama"), [Path("~/llama/llama-2-7b-chat")], options)
 
 Model folders come from three places: `--model-dir`s (source "given"), folders under `--repo` that hold a
-params.json or config.json (a bounded walk: depth 3, a few thousand entries; source "repo"), and the usual
-places, only summarised: `~/.llama/checkpoints/*` ("llama-home") and Llama repos of the Hugging Face cache
-("hf-cache"). Shards are sniffed (first bytes, zip central directory, tensor shapes from data.pkl) but never
-loaded; checklists of given and repo folders are verified with md5 unless `options.no_hash`.
+params.json or config.json (the folder itself and its subfolders, as Meta's download.sh lays them out; deeper
+only when asked with `search_depth`; source "repo"), and the usual places, only summarised:
+`~/.llama/checkpoints/*` ("llama-home") and Llama repos of the Hugging Face cache ("hf-cache"). Shards are
+sniffed (first bytes, zip central directory, tensor shapes from data.pkl) but never loaded; checklists of given
+and repo folders are verified with md5 unless `options.no_hash`.
 
 Nothing here raises for bad input: unreadable files, symlink loops, invalid JSON or non-UTF-8 bytes become
 facts (`params_error`, `Shard.kind`, `Checklist.status`) that checks turn into findings.
@@ -28,10 +29,10 @@ from typing import Any
 
 from llamadoctor.checksum import ProgressFn, cache_file, verify_checklists
 from llamadoctor.facts import Options
-from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, SourceFile, hf_copy_path
+from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, Searched, SourceFile, hf_copy_path
 from llamadoctor.sniff import classify_head, sniff_tokenizer, sniff_weights
 
-MAX_DEPTH = 3
+SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000
 MAX_JSON = 1024 * 1024
 MAX_SCRIPT = 1024 * 1024
@@ -63,6 +64,7 @@ def gather_files(
     environ: Mapping[str, str] | None = None,
     hash_progress: ProgressFn | None = None,
     cache_path: Path | None = None,
+    search_depth: int = SEARCH_DEPTH,
 ) -> tuple[RepoFacts | None, tuple[ModelDir, ...]]:
     """Facts about the repo folder and all model folders; see the module docstring.
 
@@ -78,7 +80,7 @@ def gather_files(
     for path in model_dirs:
         _add(found, path, "given")
     if repo is not None:
-        for path in find_model_dirs(repo):
+        for path in find_model_dirs(repo, search_depth):
             _add(found, path, "repo")
     for path, source in usual_model_dirs(home, environ):
         _add(found, path, source)
@@ -273,16 +275,17 @@ def _read(path: Path, limit: int) -> bytes:
         return b""
 
 
-def find_model_dirs(root: Path) -> list[Path]:
-    """Folders under `root` (itself included) holding params.json or config.json; bounded, never follows
-    symlinked folders, skips hidden and tool folders."""
+def find_model_dirs(root: Path, max_depth: int = SEARCH_DEPTH) -> list[Path]:
+    """Folders under `root` (itself included, `max_depth` levels down) holding params.json or config.json;
+    bounded, never follows symlinked folders, skips hidden and tool folders. Folders are visited in name
+    order, so a busy tree that exhausts the budget gives the same answer on every run."""
     found: list[Path] = []
     budget = MAX_ENTRIES
     stack = [(root, 0)]
     while stack and budget > 0:
         folder, depth = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)  # popped in name order
         except OSError:
             continue
         budget -= len(entries)
@@ -290,7 +293,7 @@ def find_model_dirs(root: Path) -> list[Path]:
         if "params.json" in names or ("config.json" in names and _looks_like_model_config(folder)):
             found.append(folder)
             continue  # a model folder: its own subfolders (original/) are the model's business
-        if depth >= MAX_DEPTH or (names & {"pyvenv.cfg", "conda-meta"}):
+        if depth >= max_depth or (names & {"pyvenv.cfg", "conda-meta"}):
             continue
         for entry in entries:
             with contextlib.suppress(OSError):
@@ -308,17 +311,30 @@ def _looks_like_model_config(folder: Path) -> bool:
     return b'"model_type"' in head or b'"architectures"' in head
 
 
-def usual_model_dirs(home: Path, environ: Mapping[str, str]) -> list[tuple[Path, str]]:
-    """~/.llama/checkpoints/* and the newest snapshot of each Llama repo in the HF cache, bounded."""
-    out: list[tuple[Path, str]] = []
-    llama_home = home / ".llama" / "checkpoints"
-    for path in _subdirs(llama_home)[:MAX_USUAL]:
-        out.append((path, "llama-home"))
+def usual_places(home: Path, environ: Mapping[str, str]) -> tuple[Path, Path]:
+    """~/.llama/checkpoints (where llama-models' `llama download` puts models) and the Hugging Face hub cache."""
     hub = (
         Path(environ["HF_HUB_CACHE"])
         if environ.get("HF_HUB_CACHE")
         else (Path(environ["HF_HOME"]) / "hub" if environ.get("HF_HOME") else home / ".cache" / "huggingface" / "hub")
     )
+    return home / ".llama" / "checkpoints", hub
+
+
+def searched_places(
+    repo: Path, depth: int = SEARCH_DEPTH, *, home: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Searched:
+    """Where gather_files looks for model folders, as the report names them; touches nothing."""
+    llama_home, hub = usual_places(Path.home() if home is None else home, os.environ if environ is None else environ)
+    return Searched(str(repo), depth, str(llama_home), str(hub))
+
+
+def usual_model_dirs(home: Path, environ: Mapping[str, str]) -> list[tuple[Path, str]]:
+    """~/.llama/checkpoints/* and the newest snapshot of each Llama repo in the HF cache, bounded."""
+    out: list[tuple[Path, str]] = []
+    llama_home, hub = usual_places(home, environ)
+    for path in _subdirs(llama_home)[:MAX_USUAL]:
+        out.append((path, "llama-home"))
     repos = [p for p in _subdirs(hub) if p.name.startswith("models--") and "llama" in p.name.lower()]
     for repo in repos[:MAX_USUAL]:
         snapshots = _subdirs(repo / "snapshots")

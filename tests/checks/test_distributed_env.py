@@ -5,11 +5,12 @@ import pytest
 from llamadoctor.checks.distributed_env import DOCKER_HOSTS, distributed_env_invalid, is_local
 from llamadoctor.facts import Facts, Network
 from llamadoctor.model import Finding, Severity
+from llamadoctor.registry import run_check
 from llamadoctor.testing import linux_gpu, replace_in, windows_conda
 
 
 def findings(facts: Facts) -> list[Finding]:
-    return list(distributed_env_invalid.func(facts))
+    return list(run_check(distributed_env_invalid, facts))
 
 
 def test_one_finding_per_problem_each_naming_values() -> None:

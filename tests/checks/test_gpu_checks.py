@@ -5,13 +5,15 @@ import pytest
 from llamadoctor.checks.bf16_unsupported import TESLA_T4, bf16_unsupported
 from llamadoctor.checks.cuda_driver_too_old import cuda_driver_too_old
 from llamadoctor.checks.gpu_arch_unsupported import GTX_1080, RTX_5090, gpu_arch_unsupported
+from llamadoctor.engine import run_one
 from llamadoctor.facts import Facts, GpuInfo, Options
-from llamadoctor.model import Finding, Severity, SkipCheck
+from llamadoctor.model import Check, Finding, Severity, Status
+from llamadoctor.registry import run_check
 from llamadoctor.testing import linux_cpu, linux_gpu, nvidia, replace_in, torch_info, windows_conda
 
 
-def findings(spec: object, facts: Facts) -> list[Finding]:
-    return list(spec.func(facts))  # type: ignore[attr-defined]
+def findings(spec: Check, facts: Facts) -> list[Finding]:
+    return list(run_check(spec, facts))
 
 
 # ---- cuda-driver-too-old -------------------------------------------------------------------------
@@ -53,11 +55,11 @@ def test_driver_cuda_is_derived_from_the_driver_version_when_nvml_did_not_say() 
     assert "supports only CUDA 11.4" in finding.message
 
 
-def test_driver_check_skips_without_cuda_torch_or_driver() -> None:
-    with pytest.raises(SkipCheck):
-        findings(cuda_driver_too_old, linux_cpu())
-    with pytest.raises(SkipCheck):
-        findings(cuda_driver_too_old, linux_gpu(gpu=GpuInfo()))
+def test_driver_check_applies_only_to_a_cuda_torch_with_a_gpu_and_skips_an_unknown_driver() -> None:
+    assert run_one(cuda_driver_too_old, linux_cpu()).reason == "torch is not a CUDA build"
+    assert run_one(cuda_driver_too_old, linux_gpu(gpu=GpuInfo())).reason == "no NVIDIA GPU found"
+    unknown = run_one(cuda_driver_too_old, linux_gpu(gpu=GpuInfo(gpus=nvidia().gpus)))
+    assert unknown.status is Status.SKIPPED and "driver's version is unknown" in unknown.reason
 
 
 # ---- gpu-arch-unsupported ------------------------------------------------------------------------
@@ -97,8 +99,8 @@ def test_ptx_covers_newer_gpus() -> None:
 
 
 def test_arch_check_skips_when_the_arch_list_is_unknown() -> None:
-    with pytest.raises(SkipCheck, match="unknown"):
-        findings(gpu_arch_unsupported, linux_gpu(torch=torch_info("2.3.1", cuda="12.2", arch_list=())))
+    result = run_one(gpu_arch_unsupported, linux_gpu(torch=torch_info("2.3.1", cuda="12.2", arch_list=())))
+    assert result.status is Status.SKIPPED and "unknown" in result.reason
 
 
 # ---- bf16-unsupported ----------------------------------------------------------------------------

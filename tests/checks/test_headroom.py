@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from llamadoctor.checks.headroom import GiB, disk_low, largest_fitting, ram_low
 from llamadoctor.facts import Disk, Facts, Memory
-from llamadoctor.model import Finding
+from llamadoctor.model import Check, Finding
+from llamadoctor.registry import run_check
 from llamadoctor.testing import linux_gpu, mac_arm
 
 
-def findings(spec: object, facts: Facts) -> list[Finding]:
-    return list(spec.func(facts))  # type: ignore[attr-defined]
+def findings(spec: Check, facts: Facts) -> list[Finding]:
+    return list(run_check(spec, facts))
 
 
 def test_ram_message_names_numbers_and_what_fits() -> None:

@@ -4,11 +4,12 @@ from llamadoctor.checks.missing_tools import GIT_BASH, LINUX_NO_WGET, MAC_STOCK,
 from llamadoctor.facts import Facts, Tools
 from llamadoctor.fixes.install_download_tools import install_download_tools
 from llamadoctor.model import Finding, Manual
+from llamadoctor.registry import run_check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
 
 
 def findings(facts: Facts) -> list[Finding]:
-    return list(download_tools_missing.func(facts))
+    return list(run_check(download_tools_missing, facts))
 
 
 def plan(facts: Facts) -> tuple[object, ...]:

@@ -5,13 +5,15 @@ import pytest
 from llamadoctor.checks.nccl_unavailable import nccl_unavailable
 from llamadoctor.checks.python_arch_mismatch import python_arch_mismatch
 from llamadoctor.checks.windows_libuv import WIN_TORCH_25, windows_libuv
+from llamadoctor.engine import run_one
 from llamadoctor.facts import Facts
-from llamadoctor.model import Finding, SkipCheck
+from llamadoctor.model import Check, Finding, Status
+from llamadoctor.registry import run_check
 from llamadoctor.testing import linux_gpu, mac_arm_x86_python, no_torch, replace_in, torch_info, windows_conda
 
 
-def findings(spec: object, facts: Facts) -> list[Finding]:
-    return list(spec.func(facts))  # type: ignore[attr-defined]
+def findings(spec: Check, facts: Facts) -> list[Finding]:
+    return list(run_check(spec, facts))
 
 
 def test_rosetta_python_message_and_remedy() -> None:
@@ -32,11 +34,9 @@ def test_nccl_message_names_the_reason_and_the_hardcoded_call() -> None:
     assert "gloo" in finding.remedy
 
 
-def test_nccl_skips_without_torch_or_knowledge() -> None:
-    with pytest.raises(SkipCheck):
-        findings(nccl_unavailable, linux_gpu(torch=no_torch()))
-    with pytest.raises(SkipCheck):
-        findings(nccl_unavailable, replace_in(linux_gpu(), "torch", nccl=None))
+def test_nccl_needs_torch_and_skips_when_its_nccl_is_unknown() -> None:
+    assert run_one(nccl_unavailable, linux_gpu(torch=no_torch())).status is Status.NOT_APPLICABLE
+    assert run_one(nccl_unavailable, replace_in(linux_gpu(), "torch", nccl=None)).status is Status.SKIPPED
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from llamadoctor.checks.torch_install import (
     torch_missing,
 )
 from llamadoctor.facts import Facts, GpuInfo
-from llamadoctor.model import Finding
+from llamadoctor.model import Check, Finding
+from llamadoctor.registry import run_check
 from llamadoctor.testing import (
     gpu,
     linux_cpu,
@@ -23,8 +24,8 @@ from llamadoctor.testing import (
 )
 
 
-def one(spec: object, facts: Facts) -> Finding:
-    findings = list(spec.func(facts))  # type: ignore[attr-defined]
+def one(spec: Check, facts: Facts) -> Finding:
+    findings = list(run_check(spec, facts))
     assert len(findings) == 1, findings
     return findings[0]
 
@@ -92,4 +93,4 @@ def test_cpu_only_torch_on_blackwell_needs_cu128() -> None:
 
 def test_cpu_only_is_not_flagged_for_rocm_builds() -> None:
     facts = linux_cpu_only_torch(torch=torch_info("2.3.1+rocm6.0", hip="6.0", nccl=True))
-    assert list(torch_cpu_only.func(facts)) == []
+    assert list(run_check(torch_cpu_only, facts)) == []

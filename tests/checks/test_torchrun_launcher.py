@@ -9,13 +9,15 @@ from llamadoctor.checks.torchrun_launcher import (
     torchrun_launcher_broken,
     torchrun_wrong_interpreter,
 )
+from llamadoctor.engine import run_one
 from llamadoctor.facts import Facts, Launcher
-from llamadoctor.model import Finding, SkipCheck
+from llamadoctor.model import Check, Finding, Status
+from llamadoctor.registry import run_check
 from llamadoctor.testing import linux_gpu, replace_in, windows_conda
 
 
-def findings(spec: object, facts: Facts) -> list[Finding]:
-    return list(spec.func(facts))  # type: ignore[attr-defined]
+def findings(spec: Check, facts: Facts) -> list[Finding]:
+    return list(run_check(spec, facts))
 
 
 def test_windows_conda_launcher_from_the_build_machine() -> None:
@@ -42,9 +44,9 @@ def test_launcher_without_a_shebang() -> None:
     assert "names no interpreter (its first line is 'import sys')" in finding.message
 
 
-def test_no_launcher_skips() -> None:
-    with pytest.raises(SkipCheck):
-        findings(torchrun_launcher_broken, linux_gpu(torchrun=None))
+def test_no_launcher_is_not_applicable() -> None:
+    result = run_one(torchrun_launcher_broken, linux_gpu(torchrun=None))
+    assert result.status is Status.NOT_APPLICABLE and result.reason == "the target environment has no torchrun"
 
 
 def test_wrong_interpreter_names_both_and_the_module_command() -> None:
@@ -78,7 +80,8 @@ def test_posix_paths_are_case_sensitive_and_python3_is_the_same_env() -> None:
 
 def test_env_shebang_is_not_judged() -> None:
     env = Launcher("/usr/local/bin/torchrun", "script", "python3", True, "#!/usr/bin/env python3")
-    assert findings(torchrun_wrong_interpreter, linux_gpu(path_torchrun=env)) == []
+    result = run_one(torchrun_wrong_interpreter, linux_gpu(path_torchrun=env))
+    assert result.status is Status.SKIPPED and "resolves only at run time" in result.reason
 
 
 def test_powershell_quotes_a_target_with_spaces() -> None:

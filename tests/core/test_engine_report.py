@@ -52,7 +52,8 @@ def test_statuses_verdict_and_exit_codes() -> None:
     report = run(linux_gpu(), CHECKS)
     statuses = {r.check.id: r.status for r in report.results}
     assert statuses == {"always-broken": Status.ERROR, "warns": Status.WARNING, "is-healthy": Status.PASSED,
-                        "needs-torch": Status.SKIPPED, "windows-only": Status.SKIPPED}
+                        "needs-torch": Status.SKIPPED, "windows-only": Status.NOT_APPLICABLE}
+    assert report.results[-1].reason == "only on Windows"
     assert report.verdict() == "1 problem blocks running Llama" and report.exit_code() == 1
     ok = run(linux_gpu(), CHECKS[1:])
     assert ok.verdict() == "ready to run Llama on CUDA (1 warning)"
@@ -82,8 +83,11 @@ def test_json_document_follows_schema_1() -> None:
         "check": "always-broken", "severity": "error", "message": "torch 2.3.1+cpu has no CUDA",
         "fixes": ["reinstall-torch"], "remedy": "pip install torch --index-url https://download.pytorch.org/whl/cu121",
         "evidence": {"torch": "2.3.1+cpu"}}
-    assert data["summary"] == {"errors": 1, "warnings": 1, "checks_run": 3, "ready": False, "device": "CUDA",
+    assert data["summary"] == {"errors": 1, "warnings": 1, "checks_run": 3, "passed": 1, "not_applicable": 1,
+                               "skipped": 1, "not_verified": [], "ready": False, "device": "CUDA",
                                "verdict": "1 problem blocks running Llama", "exit_code": 1}
+    assert data["checks"][3] == {"check": "needs-torch", "status": "skipped", "checked": "", "not_verified": "",
+                                 "reason": "torch is not installed", "detail": "torch is not installed"}
     assert data["facts"]["gpu"]["gpus"][0]["name"] == "NVIDIA GeForce RTX 3090"
 
 
@@ -106,7 +110,8 @@ def test_human_report_groups_marks_and_remedies() -> None:
     assert "- needs-torch  skipped: torch is not installed" in text
     assert "pip install torch --index-url https://download.pytorch.org/whl/cu121" in text
     assert "repair: llamadoctor fix always-broken" in text
-    assert text.rstrip().endswith("1 problem blocks running Llama")
+    assert text.rstrip().endswith("1 check passed, 2 found problems, 1 skipped, 1 not applicable\n"
+                                  "1 problem blocks running Llama")
     assert "NVIDIA GeForce RTX 3090 24.0 GiB; driver 535.104.05 (CUDA ≤ 12.2)" in text
 
 
