@@ -10,7 +10,7 @@ from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
 from llamadoctor.llama import ParamsError, heads_split_over, meta_code_runs, shard_shapes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
-from llamadoctor.model_info import arch_of, model_version, params_of
+from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import gpu, linux_gpu, nvidia
@@ -53,7 +53,8 @@ def _shape_problems(model: ModelDir) -> list[str]:
     shards = [s for s in model.meta_shards if s.ok and s.shapes]
     if model.format != "meta" or arch is None or not shards:
         return []
-    vocab_known = _params_vocab(model) > 0 or bool(model.tokenizer and model.tokenizer.n_words)
+    tokenizer_words = model.tokenizer.n_words if model.tokenizer else None
+    vocab_known = _declared_vocab(model) > 0 or arch.vocab_size == tokenizer_words
     expected = shard_shapes(arch, len(model.meta_shards))
     out = []
     for s in shards:
@@ -71,11 +72,10 @@ def _shape_problems(model: ModelDir) -> list[str]:
     return out
 
 
-def _params_vocab(model: ModelDir) -> int:
-    try:
-        return int((model.params or {}).get("vocab_size", -1))
-    except (TypeError, ValueError):
-        return -1
+def _declared_vocab(model: ModelDir) -> int:
+    """params.json's own vocab_size: -1 when Llama 1/2 leave it to the tokenizer."""
+    declared = declared_params(model)
+    return declared.vocab_size if declared is not None else -1
 
 
 def _dims(key: str) -> str:

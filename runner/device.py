@@ -56,7 +56,8 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
             raise RunError(f"unknown dtype {requested!r}", "use --dtype auto, bf16, fp16 or fp32")
         dtype = DTYPES[requested]
     elif device.type == "cuda":
-        dtype = DTYPES[default_dtype("cuda", tuple(torch.cuda.get_device_capability(device)))]
+        major, minor = torch.cuda.get_device_capability(device)
+        dtype = DTYPES[default_dtype("cuda", (major, minor))]
     elif device.type == "mps":
         dtype = DTYPES[default_dtype("mps")] if _works(device, torch.bfloat16) else torch.float16
     else:

@@ -14,7 +14,10 @@ from llamadoctor.llama import LlamaParams, estimate, from_meta_params, kv_cache_
 from llamadoctor.llama.memory import GiB
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, LLAMA3_8B, TINY, write_meta_model
 
-def untied_or_tied(dim: int, n_layers: int, n_heads: int, kv: int, vocab: int, hidden_dim: int, tied: bool = False) -> LlamaParams:
+
+def untied_or_tied(
+    dim: int, n_layers: int, n_heads: int, kv: int, vocab: int, hidden_dim: int, tied: bool = False
+) -> LlamaParams:
     return LlamaParams(dim, n_layers, n_heads, kv, vocab, ffn_hidden_dim=hidden_dim, tie_embeddings=tied)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -112,7 +112,7 @@ def _whole(source: str, key: str, value: Any, low: int, high: int) -> int:
         value = int(value)
     if not low <= value <= high:
         raise ParamsError(f"{source}: {key} is {_shown(value)}; expected a whole number from {low} to {high}")
-    return value
+    return int(value)
 
 
 def _real(source: str, key: str, value: Any, low: float, high: float) -> float:
@@ -157,7 +157,7 @@ def from_meta_params(data: Any, source: str = "params.json") -> LlamaParams:
         "n_heads": n_heads,
         "vocab_size": _meta_vocab(source, data.get("vocab_size", -1)),
     }
-    optional = {
+    optional: dict[str, Callable[[Any], Any]] = {
         "n_kv_heads": lambda v: _whole(source, "n_kv_heads", v, 1, n_heads),
         "multiple_of": lambda v: _whole(source, "multiple_of", v, 1, MAX_FFN),
         "ffn_dim_multiplier": lambda v: _real(source, "ffn_dim_multiplier", v, 0.0, 16.0),
