@@ -17,8 +17,10 @@ from typing import Any
 import torch
 
 from llamadoctor.llama.layout import EMBEDDING_SPLIT_DIM as EMBEDDING_SPLIT_DIM
-from llamadoctor.llama.layout import embedding_split_dim, meta_key_from_hf, split_dim
+from llamadoctor.llama.layout import embedding_split_dim
 from llamadoctor.llama.layout import hf_key_from_meta as hf_key_from_meta
+from llamadoctor.llama.layout import meta_key_from_hf as meta_key_from_hf
+from llamadoctor.llama.layout import split_dim as split_dim
 from llamadoctor.runner.args import ModelArgs, from_hf_config, from_meta_params
 from llamadoctor.runner.errors import RunError
 

@@ -26,7 +26,7 @@ LLAMA3_FAMILY = (LLAMA3, LLAMA31, LLAMA32)
 # The context each generation was trained for (transformers' convert_llama_weights_to_hf.py uses the same).
 CONTEXT = {LLAMA1: 2048, LLAMA2: 4096, CODE_LLAMA: 16384, LLAMA3: 8192, LLAMA31: 131072, LLAMA32: 131072}
 
-SENTENCEPIECE, TIKTOKEN, TOKENIZER_JSON = "sentencepiece", "tiktoken", "tokenizer.json"
+SENTENCEPIECE, TIKTOKEN = "sentencepiece", "tiktoken"  # the kinds of tokenizer.model Meta ships
 TOKENIZER_KIND = {v: TIKTOKEN if v in LLAMA3_FAMILY else SENTENCEPIECE for v in VERSIONS}
 LLAMA_VOCAB = 32000
 CODE_LLAMA_VOCAB = 32016
