@@ -102,3 +102,43 @@ def test_convert_writes_llama_2_context_for_the_first_llama_2_7b_chat_params(tmp
     config = json.loads((out / "config.json").read_text())
     assert config["max_position_embeddings"] == 4096
     assert json.loads((out / "generation_config.json").read_text())["max_length"] == 4096
+
+
+HF_LLAMA2 = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32,
+             "num_key_value_heads": 32, "vocab_size": 32000, "rms_norm_eps": 1e-05, "max_position_embeddings": 4096}
+HF_LLAMA31 = {**HF_LLAMA2, "intermediate_size": 14336, "num_key_value_heads": 8, "vocab_size": 128256,
+              "rope_theta": 500000.0, "max_position_embeddings": 131072,
+              "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                               "original_max_position_embeddings": 8192}}
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "version", "context"),
+    [
+        pytest.param(HF_LLAMA2, "/hub/Llama-2-7b-hf", "2", 4096, id="llama-2-hf"),
+        pytest.param(HF_LLAMA2, "/models/x", "2", 4096, id="llama-2-hf-renamed"),
+        pytest.param({**HF_LLAMA2, "rms_norm_eps": 1e-06, "max_position_embeddings": 2048}, "/m/llama-7b", "1", 2048,
+                     id="llama-1-hf"),
+        pytest.param({**HF_LLAMA2, "rope_theta": 1e6, "vocab_size": 32016, "max_position_embeddings": 16384},
+                     "/m/x", "code", 16384, id="codellama-hf"),
+        pytest.param(HF_LLAMA31, "/hub/Meta-Llama-3.1-8B-Instruct", "3.1", 131072, id="llama-3.1-hf"),
+        pytest.param({**HF_LLAMA31, "rope_scaling": {**HF_LLAMA31["rope_scaling"], "factor": 32.0}}, "/m/x", "3.2",
+                     131072, id="llama-3.2-hf-by-factor"),
+        pytest.param({**HF_LLAMA31, "rope_scaling": None, "max_position_embeddings": 8192}, "/m/x", "3", 8192,
+                     id="llama-3-hf"),
+    ],
+)
+def test_hf_configs_give_their_generation_and_own_context(
+    config: dict[str, Any], path: str, version: str, context: int
+) -> None:
+    from llamadoctor.llama import context_length, from_hf_config
+
+    params = from_hf_config(config)
+    assert detect_version(params, Evidence(path=path)) == version
+    assert context_length(version, params) == context
+
+
+def test_scaled_rope_outweighs_a_llama_3_folder_name() -> None:
+    params = from_meta_params(LLAMA31_8B)
+    assert detect_version(params, Evidence(path="/home/ada/Meta-Llama-3-8B-Instruct")) == "3.1"
+    assert detect_version(params, Evidence(path="/home/ada/Llama3.2-8B/original")) == "3.2"

@@ -46,8 +46,7 @@ _NAMES = (
     (re.compile(r"llama[-_ ]?2(?![._]?\d)", re.I), LLAMA2),
     (re.compile(r"llama[-_ ]?1(?![._]?\d)", re.I), LLAMA1),
 )
-# Llama 1's download.sh names its folders by size alone; 30B and 65B exist only in Llama 1.
-_LLAMA1_FOLDER = re.compile(r"^(7B|13B|30B|33B|65B)$")
+# Llama 1's download.sh names its folders by size alone; 30B (33B) and 65B exist only in Llama 1.
 _LLAMA1_ONLY_FOLDER = re.compile(r"^(30B|33B|65B)$")
 
 
@@ -112,7 +111,7 @@ def _llama1_or_2(params: LlamaParams, evidence: Evidence) -> str:
     dtypes = set(evidence.shard_dtypes)
     if "bfloat16" in dtypes:
         return LLAMA2
-    if "float16" in dtypes or _LLAMA1_FOLDER.match(folder):
+    if "float16" in dtypes:
         return LLAMA1
     return LLAMA1 if params.norm_eps < 1e-5 else LLAMA2
 
