@@ -133,3 +133,36 @@ def test_bad_folders_raise_one_clear_error(tmp_path: Path, setup: object, messag
     setup(path)  # type: ignore[operator]
     with pytest.raises(ModelDirError, match=message):
         estimate_for_model_dir(path)
+
+
+def test_the_verdict_on_a_gpu_names_it_and_its_free_memory() -> None:
+    from llamadoctor.estimate import pick_device, room_on, verdict
+    from llamadoctor.facts import Memory
+    from llamadoctor.testing import gpu, nvidia
+
+    gpus = nvidia(gpu("NVIDIA GeForce RTX 4070", vram_gib=12, cc=(8, 9)))
+    device = pick_device(gpus)
+    est = estimate(meta(LLAMA2_7B), device=device, capability=(8, 9))
+    line = verdict(est, room_on(device, est.nproc, gpus, Memory(64 * GiB, 60 * GiB)))
+    assert line.startswith("Does not fit: needs 15.11 GiB per GPU (cuda, bf16) of 11.50 GiB GPU 0 (NVIDIA GeForce")
+    assert line.endswith("free.")  # weights alone exceed the card: no setting fits, so no ways out offered
+
+
+@pytest.mark.parametrize(
+    ("device", "capability", "dtype"),
+    [("cuda", (8, 0), "bf16"), ("cuda", (7, 5), "fp16"), ("cuda", None, "bf16"), ("mps", None, "bf16"),
+     ("cpu", None, "fp32")],
+)
+def test_the_default_dtype_is_runs_choice_for_the_device(device: str, capability: object, dtype: str) -> None:
+    assert estimate(meta(LLAMA2_7B), device=device, capability=capability).dtype == dtype  # type: ignore[arg-type]
+
+
+def test_check_sizes_an_older_gpu_in_fp16_as_run_would() -> None:
+    from llamadoctor.registry import CHECKS, load_all, run_check
+    from llamadoctor.testing import gpu, linux_gpu, nvidia
+    from llamadoctor.testing_files import meta_model
+
+    load_all()
+    facts = linux_gpu(models=(meta_model(),), gpu=nvidia(gpu("Tesla T4", vram_gib=16, free_gib=8, cc=(7, 5))))
+    [finding] = run_check(CHECKS["memory-insufficient"], facts)
+    assert "with fp16," in finding.message
