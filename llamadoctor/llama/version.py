@@ -133,5 +133,5 @@ def label(version: str | None) -> str:
 
 
 def dtype_names(dtypes: Iterable[object]) -> tuple[str, ...]:
-    """"bfloat16" for torch.bfloat16 or "bfloat16": the names Evidence.shard_dtypes compares."""
+    """Shard dtypes named as Evidence.shard_dtypes compares them ("bfloat16", also for torch.bfloat16)."""
     return tuple(sorted({str(d).replace("torch.", "") for d in dtypes}))
