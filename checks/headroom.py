@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import DISK, MEMORY
 from llamadoctor.facts import Disk, Facts, Memory
+from llamadoctor.llama import weight_bytes
+from llamadoctor.llama.releases import release
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
@@ -13,10 +15,10 @@ from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
 GiB = 1024**3
 RAM_LOW = 8 * GiB
 DISK_LOW = 20 * GiB
-# Exact parameter counts (shared/reference/runner-facts.md); bf16 weights are two bytes each.
-MODELS = (("Llama 3.2 1B", 1_235_814_400), ("Llama 3.2 3B", 3_212_749_824), ("Llama 2 7B", 6_738_415_616),
-          ("Llama 3 8B", 8_030_261_248), ("Llama 2 13B", 13_015_864_320))
-SEVEN_B = 6_738_415_616 * 2
+# bf16 weights of the releases a user might fall back to, smallest first.
+MODELS = tuple((name, weight_bytes(release(name), "bf16"))
+               for name in ("Llama 3.2 1B", "Llama 3.2 3B", "Llama 2 7B", "Llama 3 8B", "Llama 2 13B"))
+SEVEN_B = weight_bytes(release("Llama 2 7B"), "bf16")
 
 
 def gib(n: float) -> str:
@@ -24,7 +26,7 @@ def gib(n: float) -> str:
 
 
 def largest_fitting(available: int) -> str:
-    fits = [(name, params * 2) for name, params in MODELS if params * 2 < available]
+    fits = [(name, size) for name, size in MODELS if size < available]
     if not fits:
         return "not even Llama 3.2 1B (2.3 GiB in bf16) fits"
     name, size = fits[-1]

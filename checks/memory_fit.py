@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.checks._requires import META_TARGET, TARGET_MODEL, count
-from llamadoctor.estimate import Estimate, estimate, gib, ways_out
+from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, Memory, Options
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.llama import Estimate, estimate, ways_out
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, NotApplicable, Outcome, Passed, Severity
 from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.registry import check
@@ -35,6 +36,7 @@ def _estimate(model: ModelDir, facts: Facts, device: str) -> Estimate | None:
     if arch is None:
         return None
     opts = facts.options
+    gpus = facts.gpu.gpus if device == "cuda" else ()
     try:
         return estimate(
             arch,
@@ -43,6 +45,7 @@ def _estimate(model: ModelDir, facts: Facts, device: str) -> Estimate | None:
             max_seq_len=opts.max_seq_len,
             max_batch_size=opts.max_batch_size,
             nproc=_nproc(model, opts),
+            capability=gpus[0].compute_capability if gpus else None,
         )
     except ValueError:  # an unknown --dtype is the CLI's business
         return None
@@ -63,12 +66,13 @@ def _breakdown(est: Estimate) -> str:
 def _exits(est: Estimate, available: int, facts: Facts, device: str) -> str:
     exits = ways_out(est, available)
     if device != "cpu":
-        cpu = est.with_(device="cpu")
-        if cpu.total_bytes <= facts.memory.ram_available:
-            exits.append(
-                f"run on the CPU (needs {gib(cpu.total_bytes)} of {gib(facts.memory.ram_available)} "
-                "RAM available; slow)"
-            )
+        ram = facts.memory.ram_available
+        for flags, cpu in (("--device cpu", est.with_(device="cpu", dtype=None)),
+                           ("--device cpu --dtype bf16", est.with_(device="cpu", dtype="bf16"))):
+            if cpu.total_bytes <= ram:
+                exits.append(f"run on the CPU ({flags}: needs {gib(cpu.total_bytes)} of {gib(ram)} RAM available; "
+                             "slow)")
+                break
     exits.append("a smaller model (or a quantized one through llama.cpp/Ollama)")
     return "Ways out: " + "; ".join(exits) + "."
 

@@ -1,4 +1,5 @@
-"""Weights files: damaged or not weights at all, shapes that contradict params.json, shards vs processes."""
+"""Weights and parameters: files damaged or not weights at all, parameters no Llama has, shapes that
+contradict params.json, shards vs processes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL, count
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
+from llamadoctor.llama import ParamsError, heads_split_over, meta_code_runs, shard_shapes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
-from llamadoctor.model_info import arch_of
+from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import gpu, linux_gpu, nvidia
@@ -52,8 +54,9 @@ def _shape_problems(model: ModelDir) -> list[str]:
     shards = [s for s in model.meta_shards if s.ok and s.shapes]
     if model.format != "meta" or arch is None or not shards:
         return []
-    vocab_known = _params_vocab(model) > 0 or bool(model.tokenizer and model.tokenizer.n_words)
-    expected = arch.shard_shapes(len(model.meta_shards))
+    tokenizer_words = model.tokenizer.n_words if model.tokenizer else None
+    vocab_known = _declared_vocab(model) > 0 or arch.vocab_size == tokenizer_words
+    expected = shard_shapes(arch, len(model.meta_shards))
     out = []
     for s in shards:
         for key, shape in expected.items():
@@ -70,11 +73,10 @@ def _shape_problems(model: ModelDir) -> list[str]:
     return out
 
 
-def _params_vocab(model: ModelDir) -> int:
-    try:
-        return int((model.params or {}).get("vocab_size", -1))
-    except (TypeError, ValueError):
-        return -1
+def _declared_vocab(model: ModelDir) -> int:
+    """params.json's own vocab_size: -1 when Llama 1/2 leave it to the tokenizer."""
+    declared = declared_params(model)
+    return declared.vocab_size if declared is not None else -1
 
 
 def _dims(key: str) -> str:
@@ -121,16 +123,52 @@ def shard_corrupt(facts: Facts) -> Iterator[Finding]:
             )
 
 
+def _params_error(model: ModelDir) -> str | None:
+    try:
+        params_of(model)
+    except ParamsError as exc:
+        return str(exc)
+    return None
+
+
+@check(
+    id="params-invalid",
+    summary="params.json or config.json holds values no Llama has",
+    severity=Severity.ERROR,
+    group=Group.MODEL,
+    requires=(MODEL,),
+    checked=lambda facts: f"the parameters of {count(len(facts.models), 'model folder')}",
+    examples=(
+        Inapplicable(linux_gpu(), expect="no model folder"),
+        Healthy(linux_gpu(models=(meta_model(),))),
+        Broken(linux_gpu(models=(meta_model({**LLAMA2_7B, "n_layers": 0}, shards=(shard(),)),)), expect="n_layers"),
+        Broken(linux_gpu(models=(meta_model({**LLAMA2_7B, "dim": True}, shards=(shard(),)),)), expect="dim is true"),
+    ),
+)
+def params_invalid(facts: Facts) -> Iterator[Finding]:
+    """What it checks: every value of params.json (or an HF config.json) has the right type and a range a
+    Llama can have: whole numbers of layers, heads and vocabulary above zero, a width the heads divide into
+    even head sizes, key/value heads that divide the heads, finite positive norm_eps and rope_theta.
+
+    Why it matters: Meta's code and transformers fail late and far from the cause (`ZeroDivisionError`,
+    `RuntimeError: shape '[...]' is invalid`, a model with no layers that prints garbage), and converters
+    write a config that contradicts the weights.
+
+    How to fix: download params.json (or config.json) again, or restore the value the message names.
+    """
+    for model in facts.models:
+        error = _params_error(model)
+        if error:
+            yield params_invalid.finding(f"{error}.", path=model.path)
+
+
 def _is_llama2_chat_erratum(model: ModelDir) -> bool:
-    p = model.params or {}
-    llama2_evidence = "llama-2" in model.name.lower() or any("bfloat16" in s.dtypes for s in model.shards)
+    arch = arch_of(model)
     return (
         model.format == "meta"
-        and p.get("norm_eps") == 1e-06
-        and p.get("dim") == 4096
-        and p.get("n_layers") == 32
-        and "n_kv_heads" not in p
-        and llama2_evidence
+        and arch is not None
+        and (arch.norm_eps, arch.dim, arch.n_layers, arch.kv_heads) == (1e-06, 4096, 32, 32)
+        and model_version(model) == "2"
     )
 
 
@@ -229,7 +267,7 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
         if n == 0:
             continue
         nproc = facts.options.nproc
-        if nproc is not None and nproc != n:
+        if nproc is not None and not meta_code_runs(n, nproc):
             yield shards_vs_nproc.finding(
                 f"{model.path} has {n} shard(s) but --nproc is {nproc}: Meta's code fails with "
                 f"`Loading a checkpoint for MP={n} but world size is {nproc}`. Run with "
@@ -253,8 +291,8 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
 
 def _reshard_remedy(model: ModelDir, nproc: int, shell: str) -> str:
     """The other way out: re-shard the checkpoint for the processes the user has, where the heads split."""
-    heads = [v for k, v in (model.params or {}).items() if k in ("n_heads", "n_kv_heads") and isinstance(v, int)]
-    if not heads or any(h % nproc for h in heads):
+    arch = arch_of(model)
+    if arch is None or not heads_split_over(arch, nproc):
         return ""
     out = f"{model.path.rstrip('/')}-mp{nproc}"
     argv = ["llamadoctor", "convert", "--model-dir", model.path, "--shards", str(nproc), "--out", out]

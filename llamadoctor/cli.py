@@ -212,33 +212,48 @@ def undo(
 @app.command()
 def estimate(
     model_dir: Annotated[Path, path_option("--model-dir", help="A Meta or Hugging Face model folder.")],
-    dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32.")] = "bf16",
-    max_seq_len: SeqOpt = 4096,
-    max_batch_size: BatchOpt = 1,
+    dtype: Annotated[str, typer.Option(help="auto (as `run` picks for the device), bf16, fp16 or fp32.")] = "auto",
+    max_seq_len: SeqOpt = 512,
+    max_batch_size: BatchOpt = 6,
     nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes (default: one per Meta shard).")] = None,
-    device: Annotated[str, typer.Option(help="cuda, mps or cpu: where the memory must fit.")] = "cuda",
+    device: Annotated[str, typer.Option(help="auto (as `run` picks), cuda, mps or cpu.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """How much memory a model needs: weights, KV cache and overhead, per device."""
+    """How much memory a model needs (weights, KV cache, overhead, per device) and whether it fits here."""
     import json
 
     from llamadoctor.doctor import DTYPES
-    from llamadoctor.estimate import ModelDirError, estimate_for_model_dir, estimate_json, render_estimate
+    from llamadoctor.estimate import (
+        ModelDirError,
+        estimate_for_model_dir,
+        estimate_json,
+        pick_device,
+        probe_machine,
+        render_estimate,
+        room_on,
+        verdict,
+    )
 
     with handle_errors():
-        if dtype not in DTYPES:
-            raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-        if device not in ("cuda", "mps", "cpu"):
-            raise UsageError(f"--device must be cuda, mps or cpu, not {device!r}")
+        if dtype not in (*DTYPES, "auto"):
+            raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
+        if device not in ("auto", "cuda", "mps", "cpu"):
+            raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
+        gpus, memory = probe_machine(device)
+        device = pick_device(gpus) if device == "auto" else device
+        capability = gpus.gpus[0].compute_capability if gpus.gpus else None
         try:
             est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
-                                         max_batch_size=max_batch_size, nproc=nproc, device=device)
+                                         max_batch_size=max_batch_size, nproc=nproc, device=device,
+                                         capability=capability)
         except ModelDirError as exc:
             raise UsageError(str(exc)) from None
+        room = room_on(device, est.nproc, gpus, memory)
         if json_out:
-            print(json.dumps(estimate_json(est), indent=2))
+            print(json.dumps(estimate_json(est, room), indent=2))
         else:
             Console(highlight=False).print(render_estimate(est))
+            print(verdict(est, room))
 
 
 # The runner and the converter ship in the same wheel; their modules import torch only inside the commands.

@@ -1,84 +1,85 @@
-"""Reading model-folder facts: which Llama a folder is, and its architecture (for checks and fixes)."""
+"""What a model folder's facts say about its Llama: parameters, generation, context (for checks and fixes).
+
+The knowledge itself lives in `llamadoctor.llama`; this module only hands it what the file probe saw.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from llamadoctor.estimate import Arch, ModelDirError
 from llamadoctor.files import ModelDir
+from llamadoctor.llama import (
+    TOKENIZER_KIND,
+    Evidence,
+    LlamaParams,
+    ParamsError,
+    context_length,
+    detect_version,
+    from_hf_config,
+    from_meta_params,
+    label,
+)
+from llamadoctor.llama.version import VOCAB, dtype_names
 
-LLAMA3_VOCAB = 128256
-CODE_LLAMA_VOCAB = 32016
-
-
-def _num(params: Mapping[str, Any], key: str, default: float = 0.0) -> float:
-    try:
-        return float(params.get(key, default))
-    except (TypeError, ValueError):
-        return default
-
-
-def version_from_params(params: Mapping[str, Any], model: ModelDir | None = None) -> str | None:
-    """ "1", "2", "code", "3", "3.1" or "3.2" from Meta's params.json keys and values; None if unclear."""
-    vocab = int(_num(params, "vocab_size", -1))
-    if vocab == LLAMA3_VOCAB:
-        if params.get("use_scaled_rope"):
-            return "3.2" if int(_num(params, "dim")) in (2048, 3072) else "3.1"
-        return "3"
-    if vocab == CODE_LLAMA_VOCAB or _num(params, "rope_theta") == 1e6:
-        return "code"
-    if vocab > 0 and vocab != 32000:
-        return None
-    if "n_kv_heads" in params or "ffn_dim_multiplier" in params or _num(params, "norm_eps") == 1e-5:
-        return "2"
-    if _num(params, "norm_eps") == 1e-6:
-        # Llama 1, or the first llama-2-7b-chat params.json (see params-known-bad): Llama 2 weights are bf16
-        if model is not None and ("llama-2" in model.name.lower() or _bf16(model)):
-            return "2"
-        return "1"
-    return None
+__all__ = [
+    "arch_of", "declared_params", "evidence_of", "files_list", "label", "model_context", "model_version", "params_of",
+]
 
 
-def _bf16(model: ModelDir) -> bool:
-    return any("bfloat16" in s.dtypes for s in model.shards)
+def evidence_of(model: ModelDir) -> Evidence:
+    """Everything besides params.json that tells the generation, as the file probe saw it."""
+    listed = tuple(
+        entry.name
+        for checklist in model.checklists
+        if checklist.path.replace("\\", "/").rsplit("/", 1)[-1] == "checklist.chk"
+        for entry in checklist.entries
+    )
+    dtypes = dtype_names(d for s in model.shards for d in s.dtypes)
+    return Evidence(path=model.path, checklist=listed, shard_dtypes=dtypes)
 
 
-def version_from_hf_config(config: Mapping[str, Any]) -> str | None:
-    vocab = int(_num(config, "vocab_size", -1))
-    if vocab == LLAMA3_VOCAB:
-        scaling = config.get("rope_scaling") or {}
-        if isinstance(scaling, dict) and scaling.get("rope_type") == "llama3":
-            return "3.2" if int(_num(config, "hidden_size")) in (2048, 3072) else "3.1"
-        return "3"
-    if vocab == CODE_LLAMA_VOCAB:
-        return "code"
-    return "2" if vocab == 32000 else None
-
-
-def model_version(model: ModelDir) -> str | None:
+def declared_params(model: ModelDir) -> LlamaParams | None:
+    """The parameters exactly as the folder's file states them (Meta's vocab_size may be -1); None without
+    a parameters file. Raises ParamsError when the values are not a Llama's."""
     if model.params is None:
         return None
     if model.params_file == "config.json":
-        return version_from_hf_config(model.params)
-    return version_from_params(model.params, model)
+        return from_hf_config(model.params, f"{model.path}/config.json")
+    return from_meta_params(model.params, f"{model.path}/params.json")
 
 
-def arch_of(model: ModelDir) -> Arch | None:
-    """The architecture, or None when the folder's parameters are missing or unusable."""
-    if model.params is None:
-        return None
+def params_of(model: ModelDir) -> LlamaParams | None:
+    """The parameters with Meta's vocab_size -1 filled in: the tokenizer's size when the tokenizer is of the
+    generation's kind, else the generation's usual size. Raises ParamsError like `declared_params`."""
+    params = declared_params(model)
+    if params is None or params.vocab_size > 0:
+        return params
+    version = detect_version(params, evidence_of(model))
+    tok = model.tokenizer
+    if tok and tok.n_words and tok.kind == TOKENIZER_KIND[version]:
+        return params.with_vocab(tok.n_words)
+    return params.with_vocab(VOCAB[version])
+
+
+def arch_of(model: ModelDir) -> LlamaParams | None:
+    """The parameters, or None when they are missing or invalid (the params-invalid check reports those)."""
     try:
-        if model.params_file == "config.json":
-            return Arch.from_hf_config(model.params)
-        vocab = model.tokenizer.n_words if model.tokenizer and model.tokenizer.n_words else None
-        return Arch.from_params(model.params, vocab)
-    except ModelDirError:
+        return params_of(model)
+    except ParamsError:
         return None
 
 
-def label(version: str | None) -> str:
-    return {"code": "Code Llama", None: "an unknown Llama"}.get(version, f"Llama {version}")
+def model_version(model: ModelDir) -> str | None:
+    try:
+        params = declared_params(model)
+    except ParamsError:
+        return None
+    return None if params is None else detect_version(params, evidence_of(model))
+
+
+def model_context(model: ModelDir) -> int | None:
+    """Tokens the model was trained for, None when its parameters are unknown."""
+    version = model_version(model)
+    params = arch_of(model)
+    return None if version is None or params is None else context_length(version, params)
 
 
 def files_list(names: list[str], limit: int = 6) -> str:

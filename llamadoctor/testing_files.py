@@ -161,11 +161,18 @@ def generation_source(
     return SourceFile(path, content, lines)
 
 
-def expected_shapes(params: Mapping[str, Any], n_shards: int = 1, shard: int = 0) -> dict[str, tuple[int, ...]]:
-    from llamadoctor.estimate import Arch
+def _llama(params: Mapping[str, Any], vocab: int) -> Any:
+    """The shared LlamaParams of a params.json, its vocab_size -1 filled in with `vocab`."""
+    from llamadoctor.llama import from_meta_params
 
-    arch = Arch.from_params(params, vocab_size=32000)
-    return arch.shard_shapes(n_shards)
+    parsed = from_meta_params(params)
+    return parsed if parsed.vocab_size > 0 else parsed.with_vocab(vocab)
+
+
+def expected_shapes(params: Mapping[str, Any], n_shards: int = 1, shard: int = 0) -> dict[str, tuple[int, ...]]:
+    from llamadoctor.llama import shard_shapes
+
+    return shard_shapes(_llama(params, 32000), n_shards)
 
 
 def shard(
@@ -179,14 +186,14 @@ def shard(
     vocab: int = 32000,
 ) -> Shard:
     """A healthy Meta shard of that model (sizes and shapes as the real one's)."""
-    from llamadoctor.estimate import Arch
+    from llamadoctor.llama import shard_shapes
 
-    arch = Arch.from_params(params, vocab_size=vocab)
+    arch = _llama(params, vocab)
     if size is None:
-        size = arch.param_count() * 2 // n_shards
+        size = arch.n_params() * 2 // n_shards
     if kind != "zip":
         return Shard(name, size, kind, "")
-    shapes = arch.shard_shapes(n_shards)
+    shapes = shard_shapes(arch, n_shards)
     return Shard(
         name,
         size,
@@ -351,10 +358,10 @@ def write_shards(
     """consolidated.NN.pth with tiny tensors of exactly the shapes Meta's shards of `params` have."""
     import torch
 
-    from llamadoctor.estimate import Arch
+    from llamadoctor.llama import shard_shapes
 
-    arch = Arch.from_params(params, vocab_size=vocab)
-    shapes = arch.shard_shapes(n_shards)
+    arch = _llama(params, vocab)
+    shapes = shard_shapes(arch, n_shards)
     paths = []
     for i in range(n_shards):
         tensors = {}

@@ -10,87 +10,21 @@ split table as data, merge or split one tensor, iterate a file's tensors.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from llamadoctor.llama.layout import EMBEDDING_SPLIT_DIM as EMBEDDING_SPLIT_DIM
+from llamadoctor.llama.layout import embedding_split_dim
+from llamadoctor.llama.layout import hf_key_from_meta as hf_key_from_meta
+from llamadoctor.llama.layout import meta_key_from_hf as meta_key_from_hf
+from llamadoctor.llama.layout import split_dim as split_dim
 from llamadoctor.runner.args import ModelArgs, from_hf_config, from_meta_params
 from llamadoctor.runner.errors import RunError
 
 META, HF = "meta", "hf"
-
-# How fairscale split each Meta tensor over model-parallel ranks (dim of the torch weight, None = replicated).
-# tok_embeddings depends on the generation: see `split_dim`.
-SPLIT_DIMS: dict[str, int | None] = {
-    "attention.wq.weight": 0,
-    "attention.wk.weight": 0,
-    "attention.wv.weight": 0,
-    "attention.wo.weight": 1,
-    "feed_forward.w1.weight": 0,
-    "feed_forward.w3.weight": 0,
-    "feed_forward.w2.weight": 1,
-    "output.weight": 0,
-    "attention_norm.weight": None,
-    "ffn_norm.weight": None,
-    "norm.weight": None,
-    "rope.freqs": None,
-}
-EMBEDDING_SPLIT_DIM = {"llama1/2": 1, "llama3": 0}  # ParallelEmbedding vs VocabParallelEmbedding
-
-_HF_LAYER = {
-    "self_attn.q_proj.weight": "attention.wq.weight",
-    "self_attn.k_proj.weight": "attention.wk.weight",
-    "self_attn.v_proj.weight": "attention.wv.weight",
-    "self_attn.o_proj.weight": "attention.wo.weight",
-    "mlp.gate_proj.weight": "feed_forward.w1.weight",
-    "mlp.up_proj.weight": "feed_forward.w3.weight",
-    "mlp.down_proj.weight": "feed_forward.w2.weight",
-    "input_layernorm.weight": "attention_norm.weight",
-    "post_attention_layernorm.weight": "ffn_norm.weight",
-}
-_HF_TOP = {
-    "model.embed_tokens.weight": "tok_embeddings.weight",
-    "model.norm.weight": "norm.weight",
-    "lm_head.weight": "output.weight",
-}
-_HF_LAYER_KEY = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
-
-
-def split_dim(key: str, embedding_dim: int) -> int | None:
-    """Split dim of a Meta key (`layers.3.attention.wo.weight` -> 1); `embedding_dim` is 1 or 0 (Llama 3)."""
-    if key == "tok_embeddings.weight":
-        return embedding_dim
-    for suffix, dim in SPLIT_DIMS.items():
-        if key.endswith(suffix):
-            return dim
-    raise KeyError(f"unknown Meta checkpoint key {key!r}")
-
-
-def meta_key_from_hf(name: str) -> str | None:
-    """Meta name of an HF tensor name, or None for tensors the model does not use (rotary_emb.inv_freq)."""
-    if name in _HF_TOP:
-        return _HF_TOP[name]
-    m = _HF_LAYER_KEY.match(name)
-    if m and m.group(2) in _HF_LAYER:
-        return f"layers.{m.group(1)}.{_HF_LAYER[m.group(2)]}"
-    return None
-
-
-def hf_key_from_meta(key: str) -> str | None:
-    """HF name of a Meta key, or None for `rope.freqs` (HF recomputes it)."""
-    for hf, meta in _HF_TOP.items():
-        if key == meta:
-            return hf
-    m = re.match(r"^layers\.(\d+)\.(.+)$", key)
-    if m:
-        for hf, meta in _HF_LAYER.items():
-            if meta == m.group(2):
-                return f"model.layers.{m.group(1)}.{hf}"
-    return None
-
 
 def permute_to_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Meta's interleaved rotary rows -> HF's rotate_half rows per head (wq: n_heads, wk: n_kv_heads)."""
@@ -218,7 +152,7 @@ def split_tensor(key: str, tensor: torch.Tensor, rank: int, world: int, embeddin
 def embedding_split_of(first_shard: Mapping[str, torch.Tensor], args: ModelArgs, n_shards: int) -> int:
     """Which dim Meta split the embedding on, read from the shard's shape (it tells Llama 1/2 from 3)."""
     if n_shards == 1:
-        return 0 if args.vocab_size >= 128000 else 1
+        return embedding_split_dim(args)
     return 1 if first_shard["tok_embeddings.weight"].shape[1] < args.dim else 0
 
 

@@ -226,7 +226,7 @@ def _tied(src: Source, version: str) -> bool:
 
 
 def plan_hf(src: Source, request: Request) -> Plan:
-    version = convert_hf.llama_version(src.args, src.params, src.tokenizer)
+    version = convert_hf.llama_version(src.args, src.model_dir, src.dtypes.values())
     chat = request.chat if request.chat is not None else looks_like_chat_model(src.model_dir.name)
     tied = _tied(src, version)
     keys = sorted((k for k in src.shapes if ckpt.hf_key_from_meta(k)), key=_order)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from llamadoctor.llama import CONTEXT, Evidence, context_length, detect_version
+from llamadoctor.llama.version import dtype_names, hf_rope_factor
 from llamadoctor.runner.args import ModelArgs, to_hf_config
 from llamadoctor.runner.tokenizer import LLAMA3_PATTERN, LLAMA3_SPECIALS, SENTENCEPIECE, TIKTOKEN, sniff
 
-CONTEXT = {"1": 2048, "2": 4096, "code": 16384, "3": 8192, "3.1": 131072, "3.2": 131072}
 DTYPE_NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
 
 LLAMA2_CHAT_TEMPLATE = (
@@ -45,24 +47,31 @@ LLAMA3_CHAT_TEMPLATE = (
 )
 
 
-def llama_version(args: ModelArgs, params: dict[str, Any], tokenizer: Path | None) -> str:
-    """Llama "1", "2", "code", "3", "3.1" or "3.2" (the HF script's --llama_version), from params.json and
-    the tokenizer's format (tiktoken is Llama 3)."""
-    tiktoken = tokenizer is not None and sniff(tokenizer) == TIKTOKEN
-    if tiktoken or args.vocab_size >= 128000:
-        if not args.use_scaled_rope:
-            return "3"
-        llama32 = (args.dim, args.n_layers) in ((2048, 16), (3072, 28))  # 3.2 1B and 3B
-        return "3.2" if params.get("rope_scaling_factor") == 32 or llama32 else "3.1"
-    if args.rope_theta > 10000:
-        return "code"
-    return "1" if args.norm_eps < 1e-5 else "2"
+def llama_version(args: ModelArgs, model_dir: Path | None = None, dtypes: Iterable[object] = ()) -> str:
+    """Llama "1", "2", "code", "3", "3.1" or "3.2" (the HF script's --llama_version), by the same detector
+    and from the same witnesses as `check`: the folder's name, its checklist, the params and the shards'
+    dtypes."""
+    evidence = Evidence(
+        path=str(model_dir) if model_dir is not None else "",
+        checklist=_checklist_names(model_dir),
+        shard_dtypes=dtype_names(dtypes),
+    )
+    return detect_version(args, evidence)
+
+
+def _checklist_names(model_dir: Path | None) -> tuple[str, ...]:
+    from llamadoctor.checksum import read_checklist
+
+    path = model_dir / "checklist.chk" if model_dir is not None else None
+    if path is None or not path.is_file():
+        return ()
+    return tuple(name for _, name in read_checklist(path)[1])
 
 
 def hf_config(args: ModelArgs, version: str, dtype: torch.dtype, special: dict[str, Any], tied: bool) -> dict[str, Any]:
-    config = to_hf_config(args, CONTEXT[version], special["bos_token_id"], special["eos_token_id"])
-    if config["rope_scaling"] and version == "3.2":
-        config["rope_scaling"]["factor"] = 32.0  # Meta's code says 8; HF's 3.2 configs say 32
+    config = to_hf_config(args, context_length(version), special["bos_token_id"], special["eos_token_id"])
+    if config["rope_scaling"]:  # Meta's code says 8 for 3.2 too; HF's 3.2 configs say 32
+        config["rope_scaling"]["factor"] = hf_rope_factor(version, args)
     config |= {
         "tie_word_embeddings": tied,
         "initializer_range": 0.02,

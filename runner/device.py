@@ -1,14 +1,15 @@
 """Which device and dtype to run on, and a tiny probe that the pair actually works.
 
-CUDA: bf16 from compute capability 8.0 (Ampere), fp16 before it (Meta's llama3 rule). MPS: bf16 where the OS
-and torch support it, else fp16. CPU: fp32 by default (fp16 matmuls are missing or slow on many CPU builds),
-bf16 on request.
+The default dtype per device is the shared model of Llama's rule (`llamadoctor.llama.default_dtype`, which
+`check` and `estimate` use too): bf16 from CUDA compute capability 8.0, fp16 before it; bf16 on MPS where the
+OS and torch support it, else fp16 (the same size); fp32 on the CPU, bf16 on request.
 """
 
 from __future__ import annotations
 
 import torch
 
+from llamadoctor.llama import default_dtype
 from llamadoctor.runner.errors import RunError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -55,11 +56,12 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
             raise RunError(f"unknown dtype {requested!r}", "use --dtype auto, bf16, fp16 or fp32")
         dtype = DTYPES[requested]
     elif device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
+        major, minor = torch.cuda.get_device_capability(device)
+        dtype = DTYPES[default_dtype("cuda", (major, minor))]
     elif device.type == "mps":
-        dtype = torch.bfloat16 if _works(device, torch.bfloat16) else torch.float16
+        dtype = DTYPES[default_dtype("mps")] if _works(device, torch.bfloat16) else torch.float16
     else:
-        dtype = torch.float32
+        dtype = DTYPES[default_dtype(device.type)]
     if not _works(device, dtype):
         raise RunError(
             f"{DTYPE_NAMES[dtype]} matmul does not run on {device} with torch {torch.__version__}",

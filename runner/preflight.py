@@ -1,7 +1,7 @@
 """Checks that run before any weight is loaded, each failing with one RunError (message + fix).
 
-Kept small and self-contained so it can later defer to the doctor's model-file checks and memory estimator
-(issue 3) without changing the CLI.
+The rules (which shard counts run on how many processes, how much memory a run needs) are the shared model
+of Llama's, the ones `check` and `estimate` apply.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from llamadoctor.llama import Estimate, estimate, shards_spread_over
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
@@ -32,9 +33,7 @@ def check_files(model_dir: Path, fmt: str) -> None:
 
 
 def check_shards_vs_ranks(n_shards: int, world: int) -> None:
-    if world == 1 or n_shards == 0:
-        return
-    if (world <= n_shards and n_shards % world) or (world > n_shards and world % n_shards):
+    if not shards_spread_over(n_shards, world):
         raise RunError(
             f"{n_shards} checkpoint shards cannot be spread over {world} processes",
             f"use torchrun --nproc_per_node {n_shards}, or no torchrun (one process merges the shards)",
@@ -60,14 +59,20 @@ def check_prompts(prompts: Sequence[list[int]], max_seq_len: int, texts: Sequenc
             )
 
 
-def kv_cache_bytes(args: ModelArgs, batch: int, seq_len: int, dtype_bytes: int, world: int = 1) -> int:
-    return 2 * args.n_layers * (args.kv_heads // world) * args.head_dim * seq_len * batch * dtype_bytes
+def memory_needed(args: ModelArgs, dtype: str, device: str, max_seq_len: int, max_batch_size: int,
+                  world: int = 1) -> Estimate:
+    """What `check` and `estimate` say this run needs: weights, KV cache, activations, overhead."""
+    return estimate(args, dtype=dtype, device=device, max_seq_len=max_seq_len, max_batch_size=max_batch_size,
+                    nproc=world)
 
 
-def check_memory(need_bytes: int, available_bytes: int, where: str) -> None:
-    """Weights + KV cache must fit in what is free, with a small margin for activations."""
-    if need_bytes * 1.05 > available_bytes:
+def check_memory(est: Estimate, available_bytes: int, where: str) -> None:
+    """The run must fit in what is free: one GPU's share per rank, or all ranks in the machine's RAM."""
+    if est.needed_bytes > available_bytes:
         raise RunError(
-            f"this run needs about {need_bytes / GIB:.1f} GiB; {where} has {available_bytes / GIB:.1f} free",
-            "use a smaller model, lower --max-batch-size/--max-seq-len, a lower --dtype, or more ranks",
+            f"this run needs about {est.needed_bytes / GIB:.1f} GiB ({est.dtype}, --max-seq-len "
+            f"{est.max_seq_len}, --max-batch-size {est.max_batch_size}); {where} has "
+            f"{available_bytes / GIB:.1f} GiB free",
+            "use a smaller model, lower --max-batch-size/--max-seq-len, a lower --dtype, or more ranks "
+            "(`llamadoctor estimate` shows what fits)",
         )

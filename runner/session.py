@@ -95,19 +95,15 @@ class Session:
             print(message, file=sys.stderr, flush=True)
 
     def _check_memory(self, state: loader.RankState) -> None:
-        item = torch.empty((), dtype=self.dtype).element_size()
-        need = sum(t.numel() for t in state.tensors.values()) * item
-        need += preflight.kv_cache_bytes(
-            state.args, self.opts.max_batch_size, self.opts.max_seq_len, item, self.par.world
-        )
+        est = preflight.memory_needed(state.args, DTYPE_NAMES[self.dtype], self.device.type, self.opts.max_seq_len,
+                                      self.opts.max_batch_size, self.par.world)
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
-            preflight.check_memory(need, free, f"GPU {self.device.index}")
+            preflight.check_memory(est, free, f"GPU {self.device.index}")
         elif self.device.type == "cpu":
             import psutil
 
-            # Ranks on one machine share its RAM.
-            preflight.check_memory(need * self.par.world, psutil.virtual_memory().available, "this machine")
+            preflight.check_memory(est, psutil.virtual_memory().available, "this machine")
 
     def generate(
         self, prompts: Sequence[list[int]], max_gen_len: int, on_token: OnToken | None = None

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from llamadoctor.checks.headroom import GiB, disk_low, largest_fitting, ram_low
+from llamadoctor.checks.headroom import MODELS, GiB, disk_low, largest_fitting, ram_low
 from llamadoctor.facts import Disk, Facts, Memory
 from llamadoctor.model import Check, Finding
 from llamadoctor.registry import run_check
@@ -39,3 +39,9 @@ def test_disk_message() -> None:
     assert finding.message.startswith("Only 9.0 GiB free on /home/ada (of 256.0 GiB): a 7B Llama is 12.6 GiB")
     assert finding.remedy.startswith("free space on /home/ada")
     assert findings(disk_low, linux_gpu(disk=Disk("/home/ada", 256 * GiB, 20 * GiB))) == []
+
+
+def test_sizes_are_the_published_releases_in_bf16() -> None:
+    published = {"Llama 3.2 1B": 1_235_814_400, "Llama 3.2 3B": 3_212_749_824, "Llama 2 7B": 6_738_415_616,
+                 "Llama 3 8B": 8_030_261_248, "Llama 2 13B": 13_015_864_320}
+    assert dict(MODELS) == {name: 2 * params for name, params in published.items()}
