@@ -11,6 +11,7 @@ from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.model_info import arch_of
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
+from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.testing import gpu, linux_gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, meta_model, shard
 
@@ -24,6 +25,7 @@ SYMPTOMS = {
     "failed finding central directory`",
     "unknown": "not a torch checkpoint",
     "unreadable": "unreadable",
+    "unsafe": f"a pickle that {UNSAFE_PICKLE}: {UNSAFE_PICKLE_FIX}",
 }
 TOKENIZER_SYMPTOMS = {
     "empty": "is 0 bytes",
