@@ -120,6 +120,7 @@ def hash_files(
     progress: ProgressFn | None = None,
     workers: int | None = None,
     cancel: threading.Event | None = None,
+    chunk: int = CHUNK,
 ) -> dict[Path, tuple[str | None, bool, str | None]]:
     """path -> (md5 or None, came from cache, error text). Files are hashed in parallel threads; only
     regular files are opened. Setting `cancel` makes every thread stop within one chunk (HashCancelled)."""
@@ -151,7 +152,7 @@ def hash_files(
     def one(item: tuple[Path, os.stat_result]) -> tuple[Path, tuple[str | None, bool, str | None]]:
         path, st = item
         try:
-            md5 = md5_file(path, advance, cancel=cancel)
+            md5 = md5_file(path, advance, chunk, cancel)
         except OSError as exc:
             return path, (None, False, reason(exc))
         if cache:
