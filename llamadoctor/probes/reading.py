@@ -83,3 +83,9 @@ def display(path: str | os.PathLike[str] | Path) -> str:
     """A path as text that can always be printed: bytes that are not UTF-8 shown as \\xNN escapes."""
     raw = os.fsencode(path)
     return raw.decode("utf-8", "backslashreplace")
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """Ctrl-C, an exit or a generator closing, as opposed to a library failing on a bad file: Rust libraries
+    (tiktoken, tokenizers, safetensors) panic with pyo3's PanicException, which derives from BaseException."""
+    return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
