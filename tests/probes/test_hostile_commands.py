@@ -65,7 +65,7 @@ def test_a_malformed_header_in_one_folder_hides_no_error_in_another(tmp_path: Pa
 )
 def test_check_fix_and_convert_finish_when_a_file_is_a_fifo(tmp_path: Path, name: str) -> None:
     repo = tmp_path / "llama"
-    model = write_meta_model(repo / "llama-2-7b")
+    model = _runnable_model(repo / "llama-2-7b")
     target = repo / name if name == "download.sh" else model / name
     target.unlink(missing_ok=True)
     os.mkfifo(target)
@@ -76,8 +76,21 @@ def test_check_fix_and_convert_finish_when_a_file_is_a_fifo(tmp_path: Path, name
     fix = llamadoctor(tmp_path, "fix", "--dry-run", "--repo", str(repo), "--model-dir", str(model))
     assert fix.returncode in (0, 1), fix.stderr
     convert = llamadoctor(tmp_path, "convert", "--model-dir", str(model), "--out", str(tmp_path / "hf"))
-    assert convert.returncode in (0, 1), convert.stderr
+    assert convert.returncode in (0, 1, 2), convert.stderr
     assert "Traceback" not in check.stderr + fix.stderr + convert.stderr
+
+
+def _runnable_model(folder: Path) -> Path:
+    """A tiny Meta folder the runner can load (a trained SentencePiece tokenizer), with its checklist.chk."""
+    import hashlib
+
+    from llamadoctor.runner.testing import make_model_dir
+
+    make_model_dir(folder)
+    names = sorted(p.name for p in folder.iterdir())
+    lines = [f"{hashlib.md5((folder / n).read_bytes(), usedforsecurity=False).hexdigest()}  {n}\n" for n in names]
+    (folder / "checklist.chk").write_text("".join(lines))
+    return folder
 
 
 def test_ctrl_c_in_the_main_thread_cancels_the_hashing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -143,3 +156,48 @@ def _wait_until_open(pid: int, path: Path) -> None:
                 pass
         time.sleep(0.1)
     pytest.fail(f"{path.name} was never opened for hashing")
+
+
+def _spoil_tokenizer(folder: Path, content: bytes) -> None:
+    (folder / "tokenizer.model").write_bytes(content)
+
+
+def _spoil_tokenizer_json(folder: Path, content: bytes) -> None:
+    (folder / "tokenizer.model").unlink()
+    (folder / "tokenizer.json").write_bytes(content)
+
+
+def _tokenizer_loop(folder: Path) -> None:
+    (folder / "tokenizer.model").unlink()
+    (folder / "tokenizer.json").symlink_to(folder / "tokenizer.json")
+
+
+def _pickle_with_code(folder: Path) -> None:
+    import torch
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (os.system, (f"touch {folder / 'pwned'}",))
+
+    torch.save({"tok_embeddings.weight": Evil()}, folder / "consolidated.00.pth")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "expect"),
+    [
+        pytest.param(lambda f: _spoil_tokenizer(f, b"\x00garbage" * 64), "tokenizer", id="garbage-tokenizer"),
+        pytest.param(lambda f: _spoil_tokenizer(f, b"IQ== 0\n%%% 1\n"), "line 2", id="tiktoken-bad-base64"),
+        pytest.param(lambda f: _spoil_tokenizer_json(f, b'{"model": {"vocab": {"a": 0, "b": 0}}}'),
+                     "tokenizer.json", id="tokenizer-json-that-panics-tiktoken"),
+        pytest.param(_tokenizer_loop, "tokenizer", id="tokenizer-symlink-loop"),
+        pytest.param(_pickle_with_code, "refusing to load it (it may be unsafe)", id="pickle-with-code"),
+    ],
+)
+def test_run_text_on_a_spoiled_model_fails_with_one_line(tmp_path: Path, spoil: Any, expect: str) -> None:
+    model = _runnable_model(tmp_path / "llama-2-7b")
+    spoil(model)
+    done = llamadoctor(tmp_path, "run", "text", "--model-dir", str(model), "--prompt", "hi", "--max-gen-len", "1",
+                       "--device", "cpu")
+    assert done.returncode == 1, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and expect in done.stderr, done.stderr
+    assert "weights_only" not in done.stderr and not (model / "pwned").exists()
