@@ -28,6 +28,7 @@ from llamadoctor.sniff import classify_head
 
 CHUNK = 8 * 1024 * 1024
 MAX_CHECKLIST = 1024 * 1024
+MAX_CACHE = 64 * 1024 * 1024
 LINE_RE = re.compile(r"^\\?([0-9a-fA-F]{32})\s[ *]?(.+?)\s*$")
 
 # (bytes hashed so far, bytes to hash in all): called from worker threads, at most once per chunk and file.
@@ -77,8 +78,8 @@ class HashCache:
         self.dirty = False
         self._lock = threading.Lock()
         if path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(path.read_text("utf-8"))
+            with contextlib.suppress(OSError, ValueError, RecursionError):
+                data = json.loads(read_regular(path, MAX_CACHE).decode("utf-8"))
                 if isinstance(data, dict):
                     self.entries = {k: v for k, v in data.items() if isinstance(v, dict)}
 

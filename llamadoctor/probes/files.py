@@ -247,7 +247,7 @@ def count_dialogs(path: Path) -> int | None:
     """len() of the `dialogs` list literal in Meta's example_chat_completion.py (6 for Llama 2, 4 for 3)."""
     try:
         tree = ast.parse(_read(path, MAX_SOURCE))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deeply nested code defeats the parser
         return None
     for node in ast.walk(tree):
         target = (

@@ -229,3 +229,15 @@ def test_a_symlink_loop_as_tokenizer_is_a_finding(tmp_path: Path) -> None:
     found = messages(facts_of(tmp_path, dirs=(model,)))
     assert "tokenizer.model cannot be read" in found["shard-corrupt"][0]
     assert inspect_model_dir(model).tokenizer is not None
+
+
+def test_meta_code_nested_too_deep_for_the_parser_costs_only_its_own_fact(tmp_path: Path) -> None:
+    repo = tmp_path / "llama"
+    (repo / "llama").mkdir(parents=True)
+    (repo / "llama" / "generation.py").write_text("import torch\n")
+    (repo / "example_chat_completion.py").write_text("dialogs = 1" + "+1" * 20_000 + "\n")
+    model = write_meta_model(repo / "llama-2-7b")
+    (model / "consolidated.00.pth").write_bytes(b"")
+    facts = facts_of(tmp_path, repo=repo, dirs=(model,))
+    assert facts.repo is not None and facts.repo.chat_dialogs is None
+    assert "consolidated.00.pth is 0 bytes" in messages(facts)["shard-corrupt"][0]
