@@ -290,11 +290,11 @@ def hf_weight_files(model_dir: Path) -> list[Path]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = model_dir / index_name
         if index.is_file():
-            files = _index_files(index)
-            missing = [f for f in files if not (model_dir / f).is_file()]
+            names = _index_files(index)
+            missing = [f for f in names if not (model_dir / f).is_file()]
             if missing:
                 raise RunError(f"{index_name} lists missing files: {', '.join(missing)}", "download them")
-            return [model_dir / f for f in files]
+            return [model_dir / f for f in names]
     files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("pytorch_model*.bin"))
     if not files:
         raise RunError(f"no *.safetensors or pytorch_model*.bin in {model_dir}", "download the weight files")
