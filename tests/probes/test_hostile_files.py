@@ -241,3 +241,15 @@ def test_meta_code_nested_too_deep_for_the_parser_costs_only_its_own_fact(tmp_pa
     facts = facts_of(tmp_path, repo=repo, dirs=(model,))
     assert facts.repo is not None and facts.repo.chat_dialogs is None
     assert "consolidated.00.pth is 0 bytes" in messages(facts)["shard-corrupt"][0]
+
+
+@posix_only
+def test_a_fifo_in_the_torch_install_is_never_opened(tmp_path: Path) -> None:
+    from llamadoctor.probes.torch_files import torch_from_files
+
+    root = tmp_path / "torch"
+    root.mkdir()
+    os.mkfifo(root / "version.py")
+    info = _within(60, lambda: torch_from_files(str(root), os_name="linux", machine="x86_64"),
+                   unblock=root / "version.py")
+    assert info.broken and "version.py" in info.broken
