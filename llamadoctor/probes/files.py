@@ -108,7 +108,7 @@ def _inspect(path: Path, source: str) -> ModelDir:
     try:
         return inspect_model_dir(path, source)
     except Exception as exc:
-        why = f"could not be inspected ({type(exc).__name__}: {exc})"[:300]
+        why = f"could not be inspected ({type(exc).__name__}: {str(exc)[:200]}; a bug in llamadoctor: please report it)"
         return ModelDir(str(path), "unknown", source=source, error=why)
 
 
@@ -439,7 +439,7 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
         if (d == "original" and fmt == "meta-in-hf") or (fmt == "parent" and _is_file(path / d / "params.json"))
     )
     details: dict[str, Any] = _index_details(path, files)
-    if "tokenizer.json" in files:
+    if "tokenizer.json" in files and source in ("given", "repo"):  # a 9 MB parse: only for the run's folders
         tok_json_error = tokenizer_json_error(path / "tokenizer.json")
         if tok_json_error:
             details["tokenizer_json_error"] = tok_json_error
