@@ -15,6 +15,9 @@ import pytest
 
 from llamadoctor.probes.files import inspect_model_dir
 from llamadoctor.probes.reading import NotRegularFile, read_regular
+from llamadoctor.registry import CHECKS, run_check
+from llamadoctor.sniff import sniff_tokenizer
+from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes, write_meta_model
 
 from .test_files import facts_of, gather, messages
@@ -97,12 +100,7 @@ def test_a_folder_whose_probe_crashes_is_an_error_naming_it(tmp_path: Path, monk
 
 
 def test_a_crash_of_the_whole_file_probe_is_an_error() -> None:
-    from llamadoctor.registry import CHECKS
-    from llamadoctor.testing import linux_gpu
-
     facts = linux_gpu(probe_errors={"files": "ZeroDivisionError: a bug"})
-    from llamadoctor.registry import run_check
-
     findings = [f for c in CHECKS.values() for f in run_check(c, facts) if "ZeroDivisionError" in f.message]
     assert findings and findings[0].severity.value == "error"
 
@@ -187,23 +185,11 @@ def test_a_garbage_tokenizer_model_is_a_finding(tmp_path: Path, content: bytes) 
     assert "tokenizer.model is neither SentencePiece nor tiktoken" in found["shard-corrupt"][0]
 
 
-def test_good_tokenizers_still_pass() -> None:
-    from llamadoctor.sniff import sniff_tokenizer
-
-    assert sniff_tokenizer  # imported: the sniffers below are the ones the probe uses
+def test_good_tokenizers_still_pass(tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.model"
     for data, kind in ((sentencepiece_bytes(), "sentencepiece"), (tiktoken_bytes(), "tiktoken")):
-        assert _sniff_bytes(data) == kind
-
-
-def _sniff_bytes(data: bytes) -> str:
-    import tempfile
-
-    from llamadoctor.sniff import sniff_tokenizer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tokenizer.model"
         path.write_bytes(data)
-        return sniff_tokenizer(path, len(data)).kind
+        assert sniff_tokenizer(path, len(data)).kind == kind
 
 
 @pytest.mark.parametrize(
