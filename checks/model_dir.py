@@ -51,8 +51,16 @@ def _hf_problems(model: ModelDir) -> list[str]:
     missing = list(model.details.get("index_missing", ()))
     if missing:
         problems.append(f"weights listed in its index are missing: {files_list(missing)}")
+    outside = list(model.details.get("index_outside", ()))
+    if outside:
+        problems.append(
+            f"its index names files outside the model folder, which are never opened: {files_list(outside)} "
+            "(a damaged or tampered download)"
+        )
     if not {"tokenizer.json", "tokenizer.model"} & set(model.files):
         problems.append("it has no tokenizer.json or tokenizer.model")
+    if model.details.get("tokenizer_json_error"):
+        problems.append(f"tokenizer.json {model.details['tokenizer_json_error']}")
     return problems
 
 
@@ -246,3 +254,33 @@ def model_version_mismatch(facts: Facts) -> Iterator[Finding]:
                 path=model.path,
                 version=model_version(model),
             )
+
+
+@check(
+    id="model-files-unchecked",
+    summary="The model files could not be inspected",
+    severity=Severity.ERROR,
+    group=Group.MODEL,
+    checked="the probe of the model folders, download.sh and Meta's code finished",
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(),))),
+        Broken(linux_gpu(models=(), probe_errors={"files": "ZeroDivisionError: division by zero"}), expect="bug"),
+    ),
+)
+def model_files_unchecked(facts: Facts) -> Iterator[Finding]:
+    """What it checks: that the probe reading the model folders, download.sh and Meta's code finished. When it
+    fails, none of the folders is in the report, so no other check can say anything about them.
+
+    Why it matters: a report without the model folders would read as if they were fine, while a damaged
+    shard or a missing tokenizer still stops Llama from running.
+
+    How to fix: this is a bug in llamadoctor: report it with the message; `--no-hash`, or pointing --repo and
+    --model-dir at fewer folders, may get a report meanwhile.
+    """
+    error = facts.probe_errors.get("files")
+    if error:
+        yield model_files_unchecked.finding(
+            f"the model folders could not be inspected ({error}); this is a bug in llamadoctor, please report "
+            "it. No model file was checked.",
+            error=error,
+        )

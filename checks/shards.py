@@ -14,6 +14,7 @@ from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Sev
 from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
+from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.testing import gpu, linux_gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, hf_model, meta_model, shard
 
@@ -27,6 +28,7 @@ SYMPTOMS = {
     "failed finding central directory`",
     "unknown": "not a torch checkpoint",
     "unreadable": "unreadable",
+    "unsafe": f"a pickle that {UNSAFE_PICKLE}: {UNSAFE_PICKLE_FIX}",
 }
 TOKENIZER_SYMPTOMS = {
     "empty": "is 0 bytes",

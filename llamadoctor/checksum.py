@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from llamadoctor.files import Checklist, ChecksumEntry
+from llamadoctor.probes.reading import check_regular, open_regular, read_regular, reason
 from llamadoctor.sniff import classify_head
 
 CHUNK = 8 * 1024 * 1024
 MAX_CHECKLIST = 1024 * 1024
+MAX_CACHE = 64 * 1024 * 1024
 LINE_RE = re.compile(r"^\\?([0-9a-fA-F]{32})\s[ *]?(.+?)\s*$")
 
 # (bytes hashed so far, bytes to hash in all): called from worker threads, at most once per chunk and file.
@@ -39,12 +41,25 @@ def cache_file() -> Path:
     return state_dir() / "checksums.json"
 
 
-def md5_file(path: Path, on_bytes: Callable[[int], None] | None = None, chunk: int = CHUNK) -> str:
+class HashCancelled(Exception):
+    """Hashing stopped because the `cancel` event was set (the user pressed Ctrl-C)."""
+
+
+def md5_file(
+    path: Path,
+    on_bytes: Callable[[int], None] | None = None,
+    chunk: int = CHUNK,
+    cancel: threading.Event | None = None,
+) -> str:
+    """md5 of a regular file (anything else raises NotRegularFile); raises HashCancelled within one chunk of
+    `cancel` being set."""
     digest = hashlib.md5(usedforsecurity=False)  # the checklists are md5; integrity, not security
     buf = bytearray(chunk)
     view = memoryview(buf)
-    with path.open("rb", buffering=0) as f:
+    with open_regular(path) as f:
         while True:
+            if cancel is not None and cancel.is_set():
+                raise HashCancelled(str(path))
             n = f.readinto(buf)  # type: ignore[attr-defined]
             if not n:
                 break
@@ -63,8 +78,8 @@ class HashCache:
         self.dirty = False
         self._lock = threading.Lock()
         if path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(path.read_text("utf-8"))
+            with contextlib.suppress(OSError, ValueError, RecursionError):
+                data = json.loads(read_regular(path, MAX_CACHE).decode("utf-8"))
                 if isinstance(data, dict):
                     self.entries = {k: v for k, v in data.items() if isinstance(v, dict)}
 
@@ -105,16 +120,19 @@ def hash_files(
     cache: HashCache | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    cancel: threading.Event | None = None,
+    chunk: int = CHUNK,
 ) -> dict[Path, tuple[str | None, bool, str | None]]:
-    """path -> (md5 or None, came from cache, error text). Files are hashed in parallel threads."""
+    """path -> (md5 or None, came from cache, error text). Files are hashed in parallel threads; only
+    regular files are opened. Setting `cancel` makes every thread stop within one chunk (HashCancelled)."""
     results: dict[Path, tuple[str | None, bool, str | None]] = {}
     todo: list[tuple[Path, os.stat_result]] = []
     for path in dict.fromkeys(paths):
         try:
-            st = path.stat()
+            st = check_regular(path)
             cached = cache.get(path) if cache else None
         except OSError as exc:
-            results[path] = (None, False, exc.strerror or str(exc))
+            results[path] = (None, False, reason(exc))
             continue
         if cached:
             results[path] = (cached, True, None)
@@ -135,9 +153,9 @@ def hash_files(
     def one(item: tuple[Path, os.stat_result]) -> tuple[Path, tuple[str | None, bool, str | None]]:
         path, st = item
         try:
-            md5 = md5_file(path, advance)
+            md5 = md5_file(path, advance, chunk, cancel)
         except OSError as exc:
-            return path, (None, False, exc.strerror or str(exc))
+            return path, (None, False, reason(exc))
         if cache:
             with contextlib.suppress(OSError):
                 cache.put(path, md5, st)
@@ -185,7 +203,7 @@ def read_checklist(path: Path) -> tuple[Checklist, list[tuple[str, str]]]:
     """The checklist's structure (status, bad lines) and its entries, before any hashing."""
     try:
         size = path.stat().st_size
-        data = path.read_bytes()[:MAX_CHECKLIST]
+        data = read_regular(path, MAX_CHECKLIST)
     except OSError:
         return Checklist(str(path), "unreadable"), []
     bad_head = classify_head(data[:512], size)
@@ -207,6 +225,7 @@ def verify_checklists(
     progress: ProgressFn | None = None,
     cache_path: Path | None = None,
     workers: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Checklist]:
     """Verify each (checklist file, folder its names are relative to); all files hashed in one parallel pass.
 
@@ -216,10 +235,14 @@ def verify_checklists(
     parsed = [(chk, root, *read_checklist(chk)) for chk, root in checklists]
     wanted: list[Path] = []
     for _, root, _, entries in parsed:
-        wanted += [root / name for _, name in entries if inside(name) and (root / name).is_file()]
+        wanted += [root / name for _, name in entries if inside(name)]
     hashed = (
         hash_files(
-            wanted, cache=HashCache(cache_path) if cache_path else None, progress=progress, workers=workers
+            wanted,
+            cache=HashCache(cache_path) if cache_path else None,
+            progress=progress,
+            workers=workers,
+            cancel=cancel,
         )
         if do_hash
         else {}
@@ -242,11 +265,11 @@ def _entry(
         return ChecksumEntry(name, expected, "outside")
     path = root / name
     try:
-        size: int | None = path.stat().st_size if path.is_file() else None
-    except OSError:
-        size = None
-    if size is None:
+        size = check_regular(path).st_size
+    except FileNotFoundError:
         return ChecksumEntry(name, expected, "missing")
+    except OSError:  # a FIFO, a device, a folder, a symlink loop, no permission: never opened
+        return ChecksumEntry(name, expected, "unreadable")
     if not do_hash:
         return ChecksumEntry(name, expected, "skipped", size=size)
     actual, cached, _error = hashed.get(path, (None, False, "not hashed"))

@@ -75,7 +75,8 @@ class Shard:
 
     kind: "zip" (a torch zip checkpoint), "safetensors", "legacy-pickle" (pre-1.6 torch format), "empty",
     "lfs-pointer", "html", "truncated" (zip without its central directory, or safetensors shorter than its
-    header says), "unknown", "unreadable".
+    header says), "unsafe" (its pickle asks for code or objects other than tensors), "unknown",
+    "unreadable".
     """
 
     name: str

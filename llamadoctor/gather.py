@@ -90,11 +90,12 @@ def _searched(request: Request) -> Any:
     return searched_places(request.repo, request.search_depth)
 
 
-def _files(request: Request, progress: Optional[Callable[[int, int], None]]) -> tuple[Any, tuple[Any, ...]]:
+def _files(request: Request, progress: Optional[Callable[[int, int], None]],
+           cancel: threading.Event) -> tuple[Any, tuple[Any, ...]]:
     from llamadoctor.probes.files import gather_files
 
     return gather_files(request.repo, request.model_dirs, request.options, hash_progress=progress,
-                        search_depth=request.search_depth)
+                        search_depth=request.search_depth, cancel=cancel)
 
 
 def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.environ, runner: Run = run,
@@ -105,6 +106,18 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
     Every probe has `timeout` seconds except the file probe, which hashes model files for as long as that
     takes (a progress bar shows it; Ctrl-C stops it).
     """
+    cancel = threading.Event()
+    try:
+        return _gather(request, environ, runner, nvml, timeout, hash_progress, cancel)
+    finally:
+        # Ctrl-C lands here, in the main thread: the hashing threads stop within one chunk instead of the
+        # interpreter waiting at exit for each to finish its file.
+        cancel.set()
+
+
+def _gather(request: Request, environ: Mapping[str, str], runner: Run, nvml: Optional[ModuleType],
+            timeout: float, hash_progress: Optional[Callable[[int, int], None]],
+            cancel: threading.Event) -> Facts:
     os_name = system.os_name()
     foreign = request.python is not None and not _same_path(request.python, sys.executable)
     timings: dict[str, float] = {}
@@ -122,7 +135,7 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
         _Probe("memory", system.probe_memory),
         _Probe("disk", lambda: system.probe_disk(request.repo)),
         _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
-        _Probe("files", lambda: _files(request, hash_progress)),
+        _Probe("files", lambda: _files(request, hash_progress, cancel)),
     )}
     platform = probes["platform"].get(None, timeout, timings, errors) or Platform(os_name, "unknown")
     probes["gpu"] = _Probe("gpu", lambda: gpu_probe.probe_gpus(

@@ -7,6 +7,8 @@ code."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import pickle
 import re
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from llamadoctor.files import Shard, Tokenizer
+from llamadoctor.probes.reading import open_regular, read_regular, reason
 
 HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
@@ -67,8 +70,7 @@ def classify_head(head: bytes, size: int) -> tuple[str, str] | None:
 
 
 def _read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
-    with path.open("rb") as f:
-        return f.read(n)
+    return read_regular(path, n)
 
 
 # ---- weights ------------------------------------------------------------------------------------------
@@ -90,12 +92,14 @@ def sniff_weights(path: Path, size: int) -> Shard:
             return Shard(name, size, "legacy-pickle", "the pre-1.6 torch format")
         return Shard(name, size, "unknown", f"starts with {head[:8]!r}, not a torch zip")
     except OSError as exc:
-        return Shard(name, size, "unreadable", exc.strerror or str(exc))
+        return Shard(name, size, "unreadable", reason(exc))
+    except Exception as exc:  # whatever the bytes make a parser do is a fact about this file
+        return Shard(name, size, "unknown", f"cannot be read as weights ({type(exc).__name__}: {exc})"[:300])
 
 
 def _sniff_torch_zip(path: Path, name: str, size: int) -> Shard:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
             infos = {i.filename: i for i in archive.infolist()}
             pkl = next((n for n in infos if n.endswith("data.pkl")), None)
             if pkl is None:
@@ -113,6 +117,8 @@ def _sniff_torch_zip(path: Path, name: str, size: int) -> Shard:
     prefix = pkl[: -len("data.pkl")]
     try:
         records = read_tensor_records(raw)
+    except RefusedObject:
+        return Shard(name, size, "unsafe", UNSAFE_PICKLE)
     except Exception as exc:  # a damaged or foreign pickle: report it, never run it
         detail = f"data.pkl does not describe tensors ({type(exc).__name__}: {exc})"
         return Shard(name, size, "unknown", detail)
@@ -146,6 +152,15 @@ def _summarise(name: str, size: int, kind: str, tensors: dict[str, tuple[str, tu
     uniform = all(layer == first for layer in per_layer.values())
     dtypes = tuple(sorted({d for d, _ in tensors.values()}))
     return Shard(name, size, kind, "", len(tensors), len(per_layer), dtypes, shapes, uniform, largest)
+
+
+class RefusedObject(pickle.UnpicklingError):
+    """The pickle asks for something that is not part of a tensor: code, or objects of other classes."""
+
+
+# What to say of a checkpoint whose pickle asks for more than tensors. Never advise weights_only=False.
+UNSAFE_PICKLE = "contains code or objects that are not tensors; refusing to load it (it may be unsafe)"
+UNSAFE_PICKLE_FIX = "download the checkpoint again from Meta"
 
 
 @dataclass(frozen=True)
@@ -201,7 +216,7 @@ class _RecordUnpickler(pickle.Unpickler):
             return self.ALLOWED[(module, name)]
         if module == "torch" and name.endswith("Storage"):
             return _StorageType(name)
-        raise pickle.UnpicklingError(f"refusing {module}.{name}")
+        raise RefusedObject(f"refusing {module}.{name}")
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
@@ -239,22 +254,35 @@ def _sniff_safetensors(path: Path, name: str, size: int, head: bytes) -> Shard:
             "truncated" if n <= MAX_SAFETENSORS_HEADER else "unknown",
             f"header length {n} does not fit in {size} bytes",
         )
-    with path.open("rb") as f:
+    with open_regular(path) as f:
         f.seek(8)
         raw = f.read(n)
     try:
-        header = json.loads(raw)
-        tensors = {
-            k: (str(v["dtype"]).lower(), tuple(int(d) for d in v["shape"]))
-            for k, v in header.items()
-            if k != "__metadata__"
-        }
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        tensors, end = _safetensors_tensors(json.loads(raw))
+    except RecursionError:
+        return Shard(name, size, "unknown", "unreadable safetensors header (nested too deeply)")
     except (ValueError, KeyError, TypeError, IndexError) as exc:
-        return Shard(name, size, "unknown", f"unreadable safetensors header ({exc})")
+        return Shard(name, size, "unknown", f"unreadable safetensors header ({type(exc).__name__}: {exc})"[:300])
     if 8 + n + end > size:
         return Shard(name, size, "truncated", f"its tensors need {8 + n + end} bytes, the file has {size}")
     return _summarise(name, size, "safetensors", tensors)
+
+
+def _safetensors_tensors(header: Any) -> tuple[dict[str, tuple[str, tuple[int, ...]]], int]:
+    """name -> (dtype, shape), and where the last tensor's bytes end; TypeError when the header is not
+    safetensors' `{name: {dtype, shape, data_offsets}}`."""
+    if not isinstance(header, dict):
+        raise TypeError(f"the header is a JSON {type(header).__name__}, not an object")
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    end = 0
+    for key, value in header.items():
+        if key == "__metadata__":
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("shape"), list):
+            raise TypeError(f"{key!r} is not a tensor entry")
+        tensors[key] = (str(value["dtype"]).lower(), tuple(int(d) for d in value["shape"]))
+        end = max(end, int(value["data_offsets"][1]))
+    return tensors, end
 
 
 # ---- tokenizer ----------------------------------------------------------------------------------------
@@ -267,18 +295,51 @@ def sniff_tokenizer(path: Path, size: int, *, in_parent: bool = False) -> Tokeni
         bad = classify_head(head, size)
         if bad:
             return Tokenizer(str(path), size, bad[0], in_parent=in_parent)
-        data = path.read_bytes() if size <= MAX_TOKENIZER else head
+        data = read_regular(path, MAX_TOKENIZER) if size <= MAX_TOKENIZER else head
     except OSError:
         return Tokenizer(str(path), size, "unreadable", in_parent=in_parent)
-    first = data.split(b"\n", 1)[0]
-    if TIKTOKEN_LINE.match(first):
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        return Tokenizer(str(path), size, "tiktoken", lines + 256, in_parent)
+    kind, words = tokenizer_kind(data, whole=size <= MAX_TOKENIZER)
+    return Tokenizer(str(path), size, kind, words, in_parent)
+
+
+def tokenizer_kind(data: bytes, *, whole: bool = True) -> tuple[str, int | None]:
+    """("sentencepiece" | "tiktoken" | "unknown", words) of a tokenizer.model's bytes (`whole`: all of them)."""
+    if TIKTOKEN_LINE.match(data.split(b"\n", 1)[0]):
+        if not whole:
+            return "tiktoken", None
+        try:
+            return "tiktoken", len(parse_tiktoken_ranks(data)) + 256
+        except ValueError:
+            return "unknown", None
     if data[:1] == b"\x0a":
         pieces = count_sentencepiece_pieces(data)
         if pieces:
-            return Tokenizer(str(path), size, "sentencepiece", pieces, in_parent)
-    return Tokenizer(str(path), size, "unknown", in_parent=in_parent)
+            return "sentencepiece", pieces
+    return "unknown", None
+
+
+def parse_tiktoken_ranks(data: bytes) -> dict[bytes, int]:
+    """tiktoken's `<base64 token> <rank>` lines as tiktoken reads them, checked first: tiktoken itself raises
+    binascii errors for bad base64 and panics (in Rust) on repeated ranks. ValueError names the bad line."""
+    ranks: dict[bytes, int] = {}
+    seen: set[int] = set()
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            if len(parts) != 2:
+                raise ValueError("not two fields")
+            token, rank = base64.b64decode(parts[0], validate=True), int(parts[1])
+        except (binascii.Error, ValueError):
+            raise ValueError(f"line {n} is not `<base64 token> <rank>`") from None
+        if not 0 <= rank < 2**31 or rank in seen or token in ranks:
+            raise ValueError(f"line {n} repeats a token or a rank, or its rank is out of range")
+        seen.add(rank)
+        ranks[token] = rank
+    if not ranks:
+        raise ValueError("no ranks")
+    return ranks
 
 
 def count_sentencepiece_pieces(data: bytes) -> int | None:

@@ -9,22 +9,32 @@ split table as data, merge or split one tensor, iterate a file's tensors.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pickle
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from llamadoctor.checksum import inside
 from llamadoctor.llama.layout import EMBEDDING_SPLIT_DIM as EMBEDDING_SPLIT_DIM
 from llamadoctor.llama.layout import embedding_split_dim
 from llamadoctor.llama.layout import hf_key_from_meta as hf_key_from_meta
 from llamadoctor.llama.layout import meta_key_from_hf as meta_key_from_hf
 from llamadoctor.llama.layout import split_dim as split_dim
+from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
 from llamadoctor.runner.args import ModelArgs, from_hf_config, from_meta_params
 from llamadoctor.runner.errors import RunError
+from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX, sniff_weights
 
 META, HF = "meta", "hf"
+MAX_JSON = 64 * 1024 * 1024  # params.json, config.json and HF indexes are far smaller
+# Sentences of torch's messages never repeated to the user: its advice to load with weights_only=False.
+_UNSAFE_ADVICE = re.compile(r"weights_only|trusted source|arbitrary code", re.IGNORECASE)
 
 def permute_to_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Meta's interleaved rotary rows -> HF's rotate_half rows per head (wq: n_heads, wk: n_kv_heads)."""
@@ -59,13 +69,23 @@ def list_shards(model_dir: Path) -> list[Path]:
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular(path, MAX_JSON + 1)
     except FileNotFoundError:
-        raise RunError(f"{path.name} missing in {path.parent}", "download the model folder again") from None
+        raise RunError(f"{path.name} missing in {display(path.parent)}", "download the model folder again") from None
+    except OSError as exc:
+        raise RunError(f"cannot read {display(path)}: {reason(exc)}", "download it again") from None
+    if len(raw) > MAX_JSON:
+        raise RunError(f"{display(path)} is too large to be a model's JSON file", "download it again")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise RunError(f"{display(path)} is JSON nested too deeply to be read", "download it again") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path} is not valid JSON ({exc})", "download it again (an HTML error page?)") from None
+        raise RunError(
+            f"{display(path)} is not valid JSON ({exc})", "download it again (an HTML error page?)"
+        ) from None
     if not isinstance(data, dict):
-        raise RunError(f"{path} is not a JSON object", "download it again")
+        raise RunError(f"{display(path)} is not a JSON object", "download it again")
     return data
 
 
@@ -90,22 +110,20 @@ def read_args(model_dir: Path, fmt: str | None = None) -> ModelArgs:
 
 
 def load_file(path: Path) -> dict[str, torch.Tensor]:
-    """All tensors of one .pth/.bin, memory-mapped; a damaged file becomes a RunError."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc}", "check the file's permissions") from None
+    """All tensors of one .pth/.bin, memory-mapped; a damaged or unsafe file becomes a RunError."""
+    head = _head(path)
     if head.startswith(b"version https://git-lfs"):
         raise RunError(f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder")
     if len(head) == 0:
         raise RunError(f"{path.name} is empty (0 bytes)", "download this shard again")
     try:
-        data = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        with _utf8_path(path) as name:
+            data = torch.load(name, map_location="cpu", mmap=True, weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle: all mean the same to the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError) and _unsafe(path):
+            raise RunError(f"{path.name} {UNSAFE_PICKLE}", UNSAFE_PICKLE_FIX) from None
         raise RunError(
-            f"{path.name} is damaged or incomplete ({first})",
+            f"{path.name} is damaged or incomplete ({torch_error_text(exc)})",
             "download it again and verify with `md5sum -c checklist.chk`",
         ) from None
     if not isinstance(data, dict):
@@ -113,19 +131,65 @@ def load_file(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
+def _head(path: Path) -> bytes:
+    """The first bytes of a weights file, which must be a regular file (a FIFO would block every reader)."""
+    try:
+        return read_regular(path, 64)
+    except OSError as exc:
+        raise RunError(f"cannot read {display(path)}: {reason(exc)}", "download it again") from None
+
+
+def _unsafe(path: Path) -> bool:
+    """The pickle asks for code or objects other than tensors (torch says only "Weights only load failed")."""
+    try:
+        return sniff_weights(path, path.stat().st_size).kind == "unsafe"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _utf8_path(path: Path) -> Iterator[Path]:
+    """A name for `path` that torch's C++ mmap can open: the path itself, or, when its bytes are not UTF-8
+    (a folder named in Latin-1, say), the open file's /dev/fd entry (the mapping outlives the descriptor)."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        if not os.path.isdir("/dev/fd"):
+            raise
+    else:
+        yield path
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield Path(f"/dev/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def torch_error_text(exc: BaseException) -> str:
+    """The first line of a loading error, without torch's advice to load with weights_only=False."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    kept = [s for s in re.split(r"(?<=\.)\s+", first) if not _UNSAFE_ADVICE.search(s)]
+    return " ".join(kept) or type(exc).__name__
+
+
 def iter_file_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of one checkpoint file (.pth, .bin or .safetensors) memory-mapped, names as stored."""
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
+        _head(path)
         try:
-            with safe_open(str(path), framework="pt") as f:
+            with _utf8_path(path) as name, safe_open(str(name), framework="pt") as f:
                 for name in f.keys():  # noqa: SIM118 (safe_open is not a Mapping)
                     yield name, f.get_tensor(name)
-        except Exception as exc:
-            if isinstance(exc, RunError):
+        except BaseException as exc:
+            if isinstance(exc, RunError) or is_interruption(exc):
                 raise
-            raise RunError(f"{path.name} is damaged or incomplete ({exc})", "download it again") from None
+            raise RunError(
+                f"{path.name} is damaged or incomplete ({torch_error_text(exc)})", "download it again"
+            ) from None
     else:
         yield from load_file(path).items()
 
@@ -161,14 +225,29 @@ def hf_weight_files(model_dir: Path) -> list[Path]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = model_dir / index_name
         if index.is_file():
-            files = sorted(set(read_json(index).get("weight_map", {}).values()))
-            missing = [f for f in files if not (model_dir / f).is_file()]
+            names = _index_files(index)
+            missing = [f for f in names if not (model_dir / f).is_file()]
             if missing:
                 raise RunError(f"{index_name} lists missing files: {', '.join(missing)}", "download them")
-            return [model_dir / f for f in files]
+            return [model_dir / f for f in names]
     files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("pytorch_model*.bin"))
     if not files:
         raise RunError(f"no *.safetensors or pytorch_model*.bin in {model_dir}", "download the weight files")
+    return files
+
+
+def _index_files(index: Path) -> list[str]:
+    """The weight files an HF index lists, refused if one would lead outside the model folder."""
+    weight_map = read_json(index).get("weight_map", {})
+    if not isinstance(weight_map, dict):
+        raise RunError(f"{index.name} has no weight_map object", "download the model folder again")
+    files = sorted({str(v) for v in weight_map.values()})
+    outside = [f for f in files if not inside(f)]
+    if outside:
+        raise RunError(
+            f"{index.name} names a file outside the model folder: {display(outside[0])!r}; refusing to open it",
+            "download the model folder again from a source you trust",
+        )
     return files
 
 

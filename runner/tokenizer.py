@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
 from llamadoctor.runner.errors import RunError
+from llamadoctor.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
 
 SENTENCEPIECE, TIKTOKEN, LFS_POINTER, UNKNOWN = "sentencepiece", "tiktoken", "lfs-pointer", "unknown"
 
+NEITHER = "neither a SentencePiece nor a tiktoken tokenizer"
 _TIKTOKEN_LINE = re.compile(rb"^[A-Za-z0-9+/]+=* \d+\r?$")
 
 # Llama 3.1's names for the 256 special tokens after the base vocabulary (Llama 3.0 calls some "reserved").
@@ -54,8 +57,21 @@ class Tokenizer(Protocol):
 
 def sniff(path: Path) -> str:
     """Which tokenizer format a file holds, from its first bytes."""
-    with open(path, "rb") as f:
-        head = f.read(256)
+    return _kind(_read(path, 256))
+
+
+def _read(path: Path, limit: int) -> bytes:
+    try:
+        return read_regular(path, limit)
+    except FileNotFoundError:
+        raise RunError(
+            f"tokenizer not found: {display(path)}", "pass --tokenizer-path to the tokenizer.model"
+        ) from None
+    except OSError as exc:
+        raise RunError(f"cannot read {display(path)}: {reason(exc)}", "download tokenizer.model again") from None
+
+
+def _kind(head: bytes) -> str:
     if head.startswith(b"version https://git-lfs"):
         return LFS_POINTER
     first = head.split(b"\n", 1)[0]
@@ -68,10 +84,11 @@ def sniff(path: Path) -> str:
 class SentencePieceTokenizer:
     kind = SENTENCEPIECE
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, model: bytes) -> None:
         from sentencepiece import SentencePieceProcessor
 
-        self.sp = SentencePieceProcessor(model_file=str(path))
+        # From the bytes, not the path: SentencePiece cannot open a path whose name is not UTF-8.
+        self.sp = SentencePieceProcessor(model_proto=model)
         self.n_words = int(self.sp.vocab_size())
         self.bos_id, self.eos_id = int(self.sp.bos_id()), int(self.sp.eos_id())
         self.stop_ids = frozenset({self.eos_id})
@@ -117,9 +134,7 @@ class TiktokenTokenizer:
 
     @classmethod
     def from_file(cls, path: Path) -> TiktokenTokenizer:
-        from tiktoken.load import load_tiktoken_bpe
-
-        return cls(load_tiktoken_bpe(str(path)), name=path.name)
+        return cls(parse_tiktoken_ranks(_read(path, MAX_TOKENIZER)), name=path.name)
 
     def encode(self, text: str, bos: bool, eos: bool) -> list[int]:
         ids: list[int] = []
@@ -151,28 +166,54 @@ def _bytes_to_unicode() -> dict[str, int]:
 
 
 def ranks_from_hf_tokenizer_json(path: Path) -> dict[bytes, int]:
-    """tiktoken ranks from a Llama 3 HF `tokenizer.json` (its BPE vocab ids are the ranks)."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """tiktoken ranks from a Llama 3 HF `tokenizer.json` (its BPE vocab ids are the ranks); ValueError when
+    the file is not one."""
+    return _hf_ranks(_read(path, MAX_TOKENIZER))
+
+
+def _hf_ranks(raw: bytes) -> dict[bytes, int]:
+    try:
+        data: Any = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    model = data.get("model") if isinstance(data, dict) else None
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(vocab, dict):
+        raise ValueError("no BPE vocabulary under model.vocab")
     table = _bytes_to_unicode()
-    vocab: dict[str, int] = data["model"]["vocab"]
-    return {bytes(table[c] for c in token): rank for token, rank in vocab.items()}
+    ranks = {bytes(table[c] for c in token): rank for token, rank in vocab.items()}
+    values = list(ranks.values())
+    if not all(isinstance(r, int) and 0 <= r < 2**31 for r in values) or len(set(values)) != len(values):
+        raise ValueError("its vocabulary ids are not distinct non-negative integers")
+    return ranks
 
 
 def load(path: Path) -> Tokenizer:
-    """Open a tokenizer file, or raise RunError naming what is wrong with it."""
-    if not path.is_file():
-        raise RunError(f"tokenizer not found: {path}", "pass --tokenizer-path to the tokenizer.model")
-    if path.name == "tokenizer.json":
-        return TiktokenTokenizer(ranks_from_hf_tokenizer_json(path), name=path.name)
-    kind = sniff(path)
-    if kind == LFS_POINTER:
-        raise RunError(f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder")
-    if kind == TIKTOKEN:
-        return TiktokenTokenizer.from_file(path)
+    """Open a tokenizer file, or raise RunError naming what is wrong with it (never a library's traceback:
+    a garbage file can make the Rust libraries panic)."""
+    data = _read(path, MAX_TOKENIZER + 1)
+    if len(data) > MAX_TOKENIZER:
+        raise RunError(f"{display(path)} is too large to be a tokenizer", "download tokenizer.model again")
     try:
-        return SentencePieceTokenizer(path)
-    except Exception as exc:  # sentencepiece raises RuntimeError/OSError with protobuf text
+        return _load(path, data)
+    except RunError:
+        raise
+    except BaseException as exc:  # a Rust panic (pyo3's PanicException) is a BaseException
+        if is_interruption(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        what = "is not a Llama 3 tokenizer.json" if path.name == "tokenizer.json" else "is " + NEITHER
+        raise RunError(f"{display(path)} {what} ({first})", f"download {path.name} again") from None
+
+
+def _load(path: Path, data: bytes) -> Tokenizer:
+    if path.name == "tokenizer.json":
+        return TiktokenTokenizer(_hf_ranks(data), name=path.name)
+    kind = _kind(data[:256])
+    if kind == LFS_POINTER:
         raise RunError(
-            f"{path} is neither a SentencePiece nor a tiktoken tokenizer ({exc})",
-            "download tokenizer.model again",
-        ) from exc
+            f"{display(path)} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder"
+        )
+    if kind == TIKTOKEN:
+        return TiktokenTokenizer(parse_tiktoken_ranks(data), name=path.name)
+    return SentencePieceTokenizer(data)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
 
+import llamadoctor.checksum as checksum
 from llamadoctor.checksum import HashCache, hash_files, inside, md5_file, parse_checklist, verify_checklists
 
 
@@ -113,3 +115,36 @@ def test_many_files_in_parallel_report_progress_to_the_total(tmp_path: Path) -> 
     total = sum(p.stat().st_size for p in files)
     assert calls[0] == (0, total) and calls[-1] == (total, total)
     assert hash_files([tmp_path / "missing"])[tmp_path / "missing"][0] is None
+
+
+def test_hashing_stops_within_one_chunk_of_the_cancel_event(tmp_path: Path) -> None:
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 10 * 1024)
+    cancel = threading.Event()
+    chunks: list[int] = []
+
+    def on_bytes(n: int) -> None:
+        chunks.append(n)
+        cancel.set()  # as Ctrl-C in the main thread does
+
+    with pytest.raises(checksum.HashCancelled):
+        checksum.md5_file(path, on_bytes, chunk=1024, cancel=cancel)
+    assert chunks == [1024]
+
+
+def test_cancelled_hashing_of_many_files_stops_every_thread(tmp_path: Path) -> None:
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"f{i}")
+        paths[-1].write_bytes(bytes([i]) * 64 * 1024)
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        if done:
+            cancel.set()
+
+    with pytest.raises(checksum.HashCancelled):
+        checksum.hash_files(paths, progress=progress, workers=2, cancel=cancel, chunk=1024)
+    assert max(seen) <= 2 * 1024 * 2  # each of the two threads read at most one chunk after the cancel

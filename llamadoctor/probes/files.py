@@ -23,14 +23,16 @@ import os
 import re
 import shutil
 import stat
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from llamadoctor.checksum import ProgressFn, cache_file, verify_checklists
+from llamadoctor.checksum import ProgressFn, cache_file, inside, verify_checklists
 from llamadoctor.facts import Options
 from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, Searched, SourceFile, hf_copy_path
-from llamadoctor.sniff import classify_head, sniff_tokenizer, sniff_weights
+from llamadoctor.probes.reading import read_regular, reason
+from llamadoctor.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer, sniff_weights
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000
@@ -65,12 +67,14 @@ def gather_files(
     hash_progress: ProgressFn | None = None,
     cache_path: Path | None = None,
     search_depth: int = SEARCH_DEPTH,
+    cancel: threading.Event | None = None,
 ) -> tuple[RepoFacts | None, tuple[ModelDir, ...]]:
     """Facts about the repo folder and all model folders; see the module docstring.
 
     `home` and `environ` are seams for tests (defaults: the real home folder and os.environ, read only for
     HF_HOME / HF_HUB_CACHE). `hash_progress(done_bytes, total_bytes)` is called from hashing threads;
     `cache_path` is where verified hashes are remembered (default: checksums.json in the state folder).
+    Setting `cancel` stops the hashing within one chunk (checksum.HashCancelled is raised).
     """
     options = options or Options()
     home = home if home is not None else Path.home()
@@ -84,20 +88,30 @@ def gather_files(
             _add(found, path, "repo")
     for path, source in usual_model_dirs(home, environ):
         _add(found, path, source)
-    models = [inspect_model_dir(path, source) for path, source in found.values()]
+    models = [_inspect(path, source) for path, source in found.values()]
     for model in list(models):  # a parent folder (the old 7B/ layout): look at its models too
         for sub in model.subdirs if model.format == "parent" else ():
             child = Path(model.path) / sub
             if _key(child) not in found:
                 found[_key(child)] = (child, "repo")
-                models.append(inspect_model_dir(child, "repo"))
+                models.append(_inspect(child, "repo"))
     models = _verify(
         models,
         do_hash=not options.no_hash,
         progress=hash_progress,
         cache_path=cache_path if cache_path is not None else cache_file(),
+        cancel=cancel,
     )
     return repo_facts, tuple(models)
+
+
+def _inspect(path: Path, source: str) -> ModelDir:
+    """inspect_model_dir, and a failure of ours on one folder is an error about that folder, not a gap."""
+    try:
+        return inspect_model_dir(path, source)
+    except Exception as exc:
+        why = f"could not be inspected ({type(exc).__name__}: {str(exc)[:200]}; a bug in llamadoctor: please report it)"
+        return ModelDir(str(path), "unknown", source=source, error=why)
 
 
 def _key(path: Path) -> str:
@@ -147,8 +161,7 @@ def read_script(path: Path) -> ScriptFile | None:
         return None
     executable = bool(st.st_mode & 0o111)
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_SCRIPT + 1)
+        data = read_regular(path, MAX_SCRIPT + 1)
     except OSError as exc:
         return ScriptFile(
             str(path),
@@ -157,7 +170,7 @@ def read_script(path: Path) -> ScriptFile | None:
             False,
             executable,
             None,
-            exc.strerror or str(exc),
+            reason(exc),
             stat.S_IMODE(st.st_mode),
         )
     content = data if len(data) <= MAX_SCRIPT else None
@@ -197,7 +210,7 @@ def read_source(path: Path) -> SourceFile | None:
     try:
         if not _is_file(path) or path.stat().st_size > MAX_SOURCE:
             return None
-        content = path.read_bytes()
+        content = read_regular(path, MAX_SOURCE)
     except OSError:
         return None
     text = content.decode("utf-8", "replace")
@@ -236,7 +249,7 @@ def count_dialogs(path: Path) -> int | None:
     """len() of the `dialogs` list literal in Meta's example_chat_completion.py (6 for Llama 2, 4 for 3)."""
     try:
         tree = ast.parse(_read(path, MAX_SOURCE))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deeply nested code defeats the parser
         return None
     for node in ast.walk(tree):
         target = (
@@ -269,8 +282,7 @@ def _is_file(path: Path) -> bool:
 
 def _read(path: Path, limit: int) -> bytes:
     try:
-        with path.open("rb") as f:
-            return f.read(limit)
+        return read_regular(path, limit)
     except OSError:
         return b""
 
@@ -379,14 +391,13 @@ def _listing(path: Path) -> tuple[dict[str, int], list[str]]:
     return files, sorted(dirs)
 
 
-def read_json(path: Path) -> tuple[dict[str, Any] | None, str | None, bytes | None]:
+def read_json(path: Path, limit: int = MAX_JSON) -> tuple[dict[str, Any] | None, str | None, bytes | None]:
     """(parsed object, error, bytes); the error says what the file is instead: empty, a web page, not JSON."""
     try:
         size = path.stat().st_size
-        with path.open("rb") as f:
-            data = f.read(MAX_JSON + 1)
+        data = read_regular(path, limit + 1)
     except OSError as exc:
-        return None, f"cannot be read ({exc.strerror or exc})", None
+        return None, f"cannot be read ({reason(exc)})", None
     bad = classify_head(data[:512], size)
     if bad:
         return (
@@ -398,12 +409,14 @@ def read_json(path: Path) -> tuple[dict[str, Any] | None, str | None, bytes | No
             }[bad[0]],
             data,
         )
-    if len(data) > MAX_JSON:
-        return None, "is too large to be a model's parameters", None
+    if len(data) > limit:
+        return None, f"is too large to read (over {limit // (1024 * 1024)} MB)", None
     try:
         value = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         return None, "is not UTF-8 text", data
+    except RecursionError:
+        return None, "is JSON nested too deeply to be read", data
     except ValueError as exc:
         return None, f"is not valid JSON ({exc})", data
     if not isinstance(value, dict):
@@ -441,14 +454,11 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
         for d in dirs
         if (d == "original" and fmt == "meta-in-hf") or (fmt == "parent" and _is_file(path / d / "params.json"))
     )
-    details: dict[str, Any] = {}
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if index in files:
-            data, _, _ = read_json(path / index)
-            weight_map = data.get("weight_map") if data else None
-            if isinstance(weight_map, dict):
-                needed = sorted({str(v) for v in weight_map.values()})
-                details["index_missing"] = [n for n in needed if files.get(n, -1) <= 0]
+    details: dict[str, Any] = _index_details(path, files)
+    if "tokenizer.json" in files and source in ("given", "repo"):  # a 9 MB parse: only for the run's folders
+        tok_json_error = tokenizer_json_error(path / "tokenizer.json")
+        if tok_json_error:
+            details["tokenizer_json_error"] = tok_json_error
     if fmt == "meta":
         copy = hf_copy_path(str(path))
         if _is_file(Path(copy) / "config.json"):
@@ -475,6 +485,35 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
         subdirs,
         disk_free,
     )
+
+
+def _index_details(path: Path, files: Mapping[str, int]) -> dict[str, Any]:
+    """The weight files an HF index lists that are missing, and names in it that leave the folder (never
+    looked at: an index is as untrusted as any downloaded file)."""
+    details: dict[str, Any] = {}
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if index in files:
+            data, _, _ = read_json(path / index, MAX_TOKENIZER)
+            weight_map = data.get("weight_map") if data else None
+            if isinstance(weight_map, dict):
+                needed = sorted({str(v) for v in weight_map.values()})
+                outside = [n for n in needed if not inside(n)]
+                if outside:
+                    details["index_outside"] = outside[:5]
+                details["index_missing"] = [n for n in needed if inside(n) and files.get(n, -1) <= 0]
+    return details
+
+
+def tokenizer_json_error(path: Path) -> str | None:
+    """What is wrong with an HF tokenizer.json, None when it looks like one (an object with a model vocab)."""
+    data, error, _ = read_json(path, MAX_TOKENIZER)
+    if error:
+        return error
+    model = (data or {}).get("model")
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(vocab, (dict, list)):
+        return "has no model vocabulary: it is not a Hugging Face tokenizer"
+    return None
 
 
 def _format(path: Path, files: Mapping[str, int], dirs: Sequence[str]) -> str:
@@ -507,7 +546,12 @@ def _checklists_of(model: ModelDir) -> list[tuple[Path, Path]]:
 
 
 def _verify(
-    models: list[ModelDir], *, do_hash: bool, progress: ProgressFn | None, cache_path: Path | None
+    models: list[ModelDir],
+    *,
+    do_hash: bool,
+    progress: ProgressFn | None,
+    cache_path: Path | None,
+    cancel: threading.Event | None = None,
 ) -> list[ModelDir]:
     """Verify all checklists in one parallel pass; only given and repo folders are hashed."""
     jobs = [(i, pair) for i, m in enumerate(models) if m.format in ("meta", "meta-in-hf") for pair in _checklists_of(m)]
@@ -515,7 +559,10 @@ def _verify(
     results: dict[tuple[Path, Path], Checklist] = {}
     if hashed:
         results.update(
-            zip(hashed, verify_checklists(hashed, do_hash=do_hash, progress=progress, cache_path=cache_path))
+            zip(
+                hashed,
+                verify_checklists(hashed, do_hash=do_hash, progress=progress, cache_path=cache_path, cancel=cancel),
+            )
         )
     unhashed = [pair for i, pair in jobs if pair not in results]
     if unhashed:

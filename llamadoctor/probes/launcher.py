@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from llamadoctor.facts import Launcher
+from llamadoctor.probes.reading import read_regular
 
+MAX_EXE = 16 * 1024 * 1024  # a pip launcher is a ~100 KB stub with the script zipped after it
 _EXEC_TRICK = re.compile(r"""^'''exec'\s+(?:"([^"]+)"|(\S+))""")
 
 
@@ -38,13 +40,12 @@ def _interpreter_from_shebang(first: str, second: str = "") -> Optional[str]:
 
 
 def _read_head(path: Path, size: int = 4096) -> bytes:
-    with path.open("rb") as f:
-        return f.read(size)
+    return read_regular(path, size)
 
 
 def _shebang_from_exe(path: Path) -> Optional[str]:
     """pip/distlib Windows launchers: the script (with its #! line) is a zip appended after the stub."""
-    data = path.read_bytes()
+    data = read_regular(path, MAX_EXE)
     zip_at = data.rfind(b"PK\x03\x04")
     if zip_at < 0:
         return None

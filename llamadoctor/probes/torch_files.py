@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from llamadoctor.facts import TorchInfo
+from llamadoctor.probes.reading import read_regular
 
 _ASSIGN = re.compile(r"^(__version__|cuda|hip)\s*(?::[^=]*)?=\s*(?:'([^']*)'|\"([^\"]*)\"|None)", re.M)
 
@@ -33,8 +34,7 @@ def read_version_py(text: str) -> dict[str, Optional[str]]:
 def binary_archs(path: Path) -> set[str]:
     """The CPU architectures an ELF, Mach-O (thin or fat) or PE file was built for; empty if unknown."""
     try:
-        with path.open("rb") as f:
-            head = f.read(4096)
+        head = read_regular(path, 4096)
     except OSError:
         return set()
     if head[:4] == b"\x7fELF" and len(head) >= 20:
@@ -71,10 +71,14 @@ def _extension(torch_dir: Path) -> Optional[Path]:
     return None
 
 
+def _text(path: Path) -> str:
+    return read_regular(path, 1024 * 1024).decode("utf-8", "replace")
+
+
 def _installed_version(torch_dir: Path) -> Optional[str]:
     for dist in sorted(torch_dir.parent.glob("torch-*.dist-info")):
         try:
-            for line in (dist / "METADATA").read_text(encoding="utf-8", errors="replace").splitlines():
+            for line in _text(dist / "METADATA").splitlines():
                 if line.startswith("Version:"):
                     return line.split(":", 1)[1].strip()
         except OSError:
@@ -101,7 +105,7 @@ def torch_from_files(torch_dir: Optional[str], *, os_name: str, machine: str,
         return TorchInfo(installed=False, broken=find_error) if find_error else TorchInfo(installed=False)
     root = Path(torch_dir)
     try:
-        text = (root / "version.py").read_text(encoding="utf-8", errors="replace")
+        text = _text(root / "version.py")
         has_version_py = True
     except OSError:
         text, has_version_py = "", False

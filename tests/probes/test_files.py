@@ -360,7 +360,7 @@ def test_malicious_pickle_is_refused_never_run(tmp_path: Path) -> None:
     shard.parent.mkdir()
     with zipfile.ZipFile(shard, "w") as z:
         z.writestr("archive/data.pkl", payload)
-    assert inspect_model_dir(shard.parent).shards[0].kind == "unknown"
+    assert inspect_model_dir(shard.parent).shards[0].kind == "unsafe"
     assert not (tmp_path / "pwned").exists()
 
 

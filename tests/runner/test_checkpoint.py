@@ -142,3 +142,92 @@ def test_hf_index_with_a_missing_file_is_named(model_dir, tmp_path) -> None:
     (tmp_path / missing).unlink()
     with pytest.raises(RunError, match=missing):
         ckpt.hf_weight_files(tmp_path)
+
+
+# ---- files a user or an attacker can put in the model folder ----------------------------------------------
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def _fifo(path: Path) -> Path:
+    """A FIFO at `path`; a writer opens and closes it after a while, so a reader that blocks on it gets 0
+    bytes instead of hanging the test run."""
+    import contextlib
+    import os
+    import threading
+    import time
+
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+    def release() -> None:
+        time.sleep(5)
+        with contextlib.suppress(OSError):  # nobody is blocked on it
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=release, daemon=True).start()
+    return path
+
+
+def test_an_index_entry_outside_the_folder_is_refused_naming_it(model_dir, tmp_path) -> None:
+    folder = _copy(model_dir("llama3", "hf", 1, 3), tmp_path / "hf")
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    key = next(iter(index["weight_map"]))
+    index["weight_map"][key] = "../../../../etc/passwd"
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(RunError, match=r"outside the model folder: '../../../../etc/passwd'"):
+        ckpt.hf_weight_files(folder)
+
+
+def test_a_pickle_with_code_is_refused_as_unsafe_and_never_advises_weights_only_false(tmp_path) -> None:
+    import os
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    shard = tmp_path / "consolidated.00.pth"
+    torch.save({"tok_embeddings.weight": Evil()}, shard)
+    with pytest.raises(RunError) as caught:
+        ckpt.load_file(shard)
+    text = caught.value.one_line()
+    assert "contains code or objects that are not tensors; refusing to load it (it may be unsafe)" in text
+    assert "download the checkpoint again from Meta" in text
+    assert "weights_only" not in text and "damaged" not in text
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_torch_errors_are_quoted_without_the_weights_only_advice() -> None:
+    message = (
+        "Weights only load failed. In PyTorch 2.6, we changed the default value of the `weights_only` argument "
+        "in `torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` set to `False` will "
+        "likely succeed, but it can result in arbitrary code execution. Do it only if you got the file from a "
+        "trusted source.\nPlease file an issue"
+    )
+    assert ckpt.torch_error_text(RuntimeError(message)) == "Weights only load failed."
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs are POSIX")
+@pytest.mark.parametrize("name", ["consolidated.00.pth", "params.json"])
+def test_a_fifo_in_the_model_folder_is_refused_not_waited_on(model_dir, tmp_path, name) -> None:
+    folder = _copy(model_dir("llama2", "meta"), tmp_path / "m")
+    _fifo(folder / name)
+    with pytest.raises(RunError, match="FIFO"):
+        loader.read_rank_state(folder, SINGLE)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="byte paths are POSIX")
+@pytest.mark.parametrize("fmt", ["meta", "hf"])
+def test_a_model_under_a_non_utf8_folder_name_loads(model_dir, tmp_path, fmt) -> None:
+    import os
+
+    folder = _copy(model_dir("llama2", fmt), Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")))
+    state = loader.read_rank_state(folder, SINGLE)
+    expected = loader.read_rank_state(model_dir("llama2", fmt), SINGLE)
+    key = "layers.1.feed_forward.w2.weight"
+    assert torch.equal(state.tensors[key], expected.tensors[key])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llamadoctor.runner import chat
@@ -121,3 +123,53 @@ def test_llama3_hf_tokenizer_json_gives_the_tiktoken_ids(tokenizer_files, tt, tm
     text = "I am going to Paris, what should I see? 1234 menthe poivrée"
     assert from_json.encode(text, bos=True, eos=False) == tt.encode(text, bos=True, eos=False)
     assert from_json.n_words == tt.n_words
+
+
+# ---- tokenizer files that are not what they say -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expect"),
+    [
+        pytest.param("tokenizer.model", b"\x00\x01garbage" * 50, "neither", id="garbage"),
+        pytest.param("tokenizer.model", b"\n\x03abc\x0a\xff", "neither", id="sentencepiece-cut-short"),
+        pytest.param("tokenizer.model", b"IQ== 0\n!!!not-base64!!! 1\n", "line 2", id="tiktoken-bad-base64"),
+        pytest.param("tokenizer.model", b"IQ== 0\nIg== one\n", "line 2", id="tiktoken-rank-not-an-integer"),
+        pytest.param("tokenizer.model", b"IQ== 0\nIg== 0\n", "line 2", id="tiktoken-repeated-rank"),
+        pytest.param("tokenizer.json", b"not json", "tokenizer.json", id="json-garbage"),
+        pytest.param("tokenizer.json", b"[1]", "tokenizer.json", id="json-not-an-object"),
+        pytest.param("tokenizer.json", b"[" * 100_000 + b"]" * 100_000, "tokenizer.json", id="json-too-deep"),
+        pytest.param("tokenizer.json", b'{"model": {"vocab": {"a": 0, "b": 0}}}', "tokenizer.json", id="json-panic"),
+        pytest.param("tokenizer.json", b'{"model": {"vocab": {"\\u4e00": 0}}}', "tokenizer.json", id="json-bad-char"),
+    ],
+)
+def test_a_garbage_tokenizer_is_one_run_error(tmp_path, name: str, content: bytes, expect: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(RunError, match=expect):
+        tk.load(path)
+
+
+def test_a_symlink_loop_or_an_unreadable_tokenizer_is_one_run_error(tmp_path) -> None:
+    import os
+
+    loop = tmp_path / "loop" / "tokenizer.model"
+    loop.parent.mkdir()
+    loop.symlink_to(loop)
+    with pytest.raises(RunError, match="cannot read"):
+        tk.load(loop)
+    if os.geteuid() != 0:
+        locked = tmp_path / "tokenizer.model"
+        locked.write_bytes(b"\n\x03abc")
+        locked.chmod(0)
+        with pytest.raises(RunError, match="cannot read"):
+            tk.load(locked)
+
+
+def test_a_sentencepiece_tokenizer_under_a_non_utf8_folder_loads(tokenizer_files, tmp_path) -> None:
+    import os
+
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    (folder / "tokenizer.model").write_bytes(tokenizer_files["sentencepiece"].read_bytes())
+    assert tk.load(folder / "tokenizer.model").kind == "sentencepiece"
