@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
-from llamadoctor import __version__
-from llamadoctor.errors import UsageError, handle_errors, path_option
+from llamadoctor import __version__, errors
+from llamadoctor.errors import HandledGroup, UsageError, handle_errors, path_option, readable_dir
 from llamadoctor.runner.cli import app as run_app
 from llamadoctor.runner.convert_cli import convert
 
 app = typer.Typer(
     name="llamadoctor",
+    cls=HandledGroup,
     help="Find and fix what stops Meta's Llama from running on this machine, then prove it runs.",
     rich_markup_mode="rich",
     no_args_is_help=True,
@@ -26,9 +28,10 @@ app = typer.Typer(
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
 RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
 ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
-NprocOpt = Annotated[Optional[int], typer.Option(min=1, help="Processes you will give torchrun --nproc_per_node.")]
-SeqOpt = Annotated[int, typer.Option(min=1, help="The --max_seq_len you will run with.")]
-BatchOpt = Annotated[int, typer.Option(min=1, help="The --max_batch_size you will run with.")]
+NprocOpt = Annotated[Optional[int], typer.Option(**errors.NPROC,
+                                                  help="Processes you will give torchrun --nproc_per_node.")]
+SeqOpt = Annotated[int, typer.Option(**errors.SEQ_LEN, help="The --max_seq_len you will run with.")]
+BatchOpt = Annotated[int, typer.Option(**errors.BATCH_SIZE, help="The --max_batch_size you will run with.")]
 
 
 def _version(value: bool) -> None:
@@ -74,19 +77,18 @@ def check(
     from llamadoctor.fixing import keep_applicable
     from llamadoctor.report import render_human, render_json, render_markdown
 
-    with handle_errors():
-        options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
-                          url=url, no_hash=no_hash, deep=deep)
-        # Offer only the fixes that plan something here (`fix` plans them itself, once).
-        report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
-                                                    _ids(skip)), progress=not (json_out or markdown)))
-        if json_out:
-            print(render_json(report, strict=strict))
-        elif markdown:
-            print(render_markdown(report), end="")
-        else:
-            render_human(report, Console(highlight=False), verbose=verbose, strict=strict)
-        raise typer.Exit(report.exit_code(strict=strict))
+    options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
+                      url=url, no_hash=no_hash, deep=deep)
+    # Offer only the fixes that plan something here (`fix` plans them itself, once).
+    report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
+                                                _ids(skip)), progress=not (json_out or markdown)))
+    if json_out:
+        print(render_json(report, strict=strict))
+    elif markdown:
+        print(render_markdown(report), end="")
+    else:
+        render_human(report, Console(highlight=False), verbose=verbose, strict=strict)
+    raise typer.Exit(report.exit_code(strict=strict))
 
 
 @app.command("list")
@@ -96,12 +98,11 @@ def list_checks(
     """List every check, or explain one."""
     from llamadoctor.catalogue import explain, render_catalogue
 
-    with handle_errors():
-        console = Console(highlight=False)
-        if check_id is None:
-            render_catalogue(console)
-        else:
-            explain(check_id, console)
+    console = Console(highlight=False)
+    if check_id is None:
+        render_catalogue(console)
+    else:
+        explain(check_id, console)
 
 
 @app.command()
@@ -190,7 +191,8 @@ def estimate(
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32.")] = "bf16",
     max_seq_len: SeqOpt = 4096,
     max_batch_size: BatchOpt = 1,
-    nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes (default: one per Meta shard).")] = None,
+    nproc: Annotated[Optional[int], typer.Option(**errors.NPROC,
+                                                 help="Processes (default: one per Meta shard).")] = None,
     device: Annotated[str, typer.Option(help="cuda, mps or cpu: where the memory must fit.")] = "cuda",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -200,33 +202,38 @@ def estimate(
     from llamadoctor.doctor import DTYPES
     from llamadoctor.estimate import ModelDirError, estimate_for_model_dir, estimate_json, render_estimate
 
-    with handle_errors():
-        if dtype not in DTYPES:
-            raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-        if device not in ("cuda", "mps", "cpu"):
-            raise UsageError(f"--device must be cuda, mps or cpu, not {device!r}")
-        try:
-            est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
-                                         max_batch_size=max_batch_size, nproc=nproc, device=device)
-        except ModelDirError as exc:
-            raise UsageError(str(exc)) from None
-        if json_out:
-            print(json.dumps(estimate_json(est), indent=2))
-        else:
-            Console(highlight=False).print(render_estimate(est))
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if device not in ("cuda", "mps", "cpu"):
+        raise UsageError(f"--device must be cuda, mps or cpu, not {device!r}")
+    readable_dir(model_dir, "--model-dir")
+    try:
+        est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
+                                     max_batch_size=max_batch_size, nproc=nproc, device=device)
+    except ModelDirError as exc:
+        raise UsageError(str(exc)) from None
+    if json_out:
+        print(json.dumps(estimate_json(est), indent=2))
+    else:
+        Console(highlight=False).print(render_estimate(est))
 
 
 # The runner and the converter ship in the same wheel; their modules import torch only inside the commands.
 app.add_typer(run_app, name="run")
-app.command("convert")(convert)
+
+
+@functools.wraps(convert)
+def _convert(**options: Any) -> None:
+    readable_dir(options["model_dir"], "--model-dir")  # worded as every other command says it
+    convert(**options)
+
+
+app.command("convert")(_convert)
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    """The console script: every command runs inside HandledGroup's one error handler and output filter."""
+    app()
 
 
 __all__ = ["UsageError", "app", "main"]
