@@ -32,8 +32,9 @@ _SECRET_PARAMS = re.compile(
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 _BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+)\S+")
 
-# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# C0 and C1 controls, DEL, the bidirectional overrides that reorder what a terminal shows, and lone surrogates
+# (a file name's undecodable bytes, which would reach the terminal raw: 0x9b is a C1 CSI).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
 # What rich itself writes to a terminal: colours (SGR) and, on stderr, the cursor moves and line erases of a live
 # progress display. Anything else (a screen clear, an OSC hyperlink or title, a bell) can only come from a hostile
 # name, and the reporters escape untrusted text before rich sees it.
