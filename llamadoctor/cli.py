@@ -76,7 +76,10 @@ def check(
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
     from llamadoctor.report import render_human, render_json, render_markdown
+    from llamadoctor.signed_url import unparsable
 
+    if url is not None and unparsable(url):
+        raise UsageError(f"--url is not a URL ({unparsable(url)})", "paste the whole link from Meta's email, in quotes")
     options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
                       url=url, no_hash=no_hash, deep=deep)
     # Offer only the fixes that plan something here (`fix` plans them itself, once).

@@ -81,10 +81,22 @@ def policy_expiry(policy: str) -> float | None:
     return None
 
 
+def unparsable(url: str) -> str:
+    """Why `url` cannot be read as a URL at all (an unclosed `[`, a port that is no number), or ""."""
+    try:
+        parts = urlsplit(re.sub(r"\s+", "", url.strip().strip("'\"<>")))
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
 def inspect_url(url: str, now: float | None) -> UrlReport:
     """Everything wrong with `url` as Meta's download.sh would use it; `now` (epoch seconds) judges expiry."""
     url = url.strip().strip("'\"<>")
     problems: list[str] = []
+    if unparsable(url):
+        return UrlReport(redact_url(url), "", None, (f"it is not a URL ({unparsable(url)}): copy the link again",))
     if _EMAIL.match(url) or url.lower().startswith("mailto:"):
         return UrlReport(
             "an email address",
