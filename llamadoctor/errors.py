@@ -215,7 +215,10 @@ def _run_parsed(call: Callable[[], Any]) -> int:
 def run_guarded(call: Callable[[], Any]) -> int:
     """Run a whole command line with stdout and stderr behind SafeStream; the exit code it ends with."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(saved[0]), SafeStream(saved[1], live=True)
+    # A closed stdout or stderr (`>&-`) is None in Python: what would go there goes nowhere, like a closed pipe.
+    devnull = open(os.devnull, "w", encoding="utf-8") if None in saved else None  # noqa: SIM115
+    sys.stdout = SafeStream(saved[0] or devnull)  # type: ignore[arg-type]
+    sys.stderr = SafeStream(saved[1] or devnull, live=True)  # type: ignore[arg-type]
     try:
         code = _run_parsed(call)
         try:
@@ -228,6 +231,8 @@ def run_guarded(call: Callable[[], Any]) -> int:
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         sys.stdout, sys.stderr = saved
+        if devnull is not None:
+            devnull.close()
 
 
 class HandledGroup(TyperGroup):

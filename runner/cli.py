@@ -102,6 +102,13 @@ def _options(
     )
 
 
+def _utf8(option: str, values: Optional[list[str]]) -> None:
+    from llamadoctor.runner.commands import is_utf8
+
+    if any(not is_utf8(v) for v in values or ()):
+        raise UsageError(f"{option} is not valid UTF-8 text", "pass it in UTF-8 (check the terminal's encoding)")
+
+
 @app.command()
 def text(
     model_dir: Path = ModelDir,
@@ -123,6 +130,8 @@ def text(
     opts = _options(
         model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
     )
+
+    _utf8("--prompt", prompt)
 
     def body() -> None:
         from llamadoctor.runner import commands
@@ -155,6 +164,9 @@ def chat(
     opts = _options(
         model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
     )
+
+    _utf8("--prompt", [prompt] if prompt is not None else None)
+    _utf8("--system", [system] if system is not None else None)
 
     def body() -> None:
         from llamadoctor.runner import commands
