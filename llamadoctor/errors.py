@@ -268,7 +268,7 @@ def float_in(low: float, high: float, *, low_open: bool = False) -> Callable[[An
 # The ranges every command accepts, so a value no run could use is one line and exit 2, not a hang or a crash.
 LIMIT = 2**20
 SEQ_LEN: dict[str, Any] = {"min": 1, "max": LIMIT}
-BATCH_SIZE: dict[str, Any] = {"min": 1, "max": LIMIT}
+BATCH_SIZE: dict[str, Any] = {"min": 1, "max": 4096}  # far past what one machine runs at once
 GEN_LEN: dict[str, Any] = {"min": 1, "max": LIMIT}
 NPROC: dict[str, Any] = {"min": 1, "max": 4096}
 SEED: dict[str, Any] = {"min": 0, "max": 2**64 - 1}  # what torch.manual_seed accepts
