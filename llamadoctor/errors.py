@@ -238,12 +238,14 @@ def run_guarded(call: Callable[[], Any]) -> int:
 class HandledGroup(TyperGroup):
     """The click group of every llamadoctor command line: one error handler and one output filter for all."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
-        sys.exit(run_guarded(lambda: super(HandledGroup, self).main(*args, standalone_mode=False, **kwargs)))
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone = kwargs.pop("standalone_mode", True)
+        kwargs["standalone_mode"] = False
+        if not standalone:
+            return super().main(*args, **kwargs)
+        sys.exit(run_guarded(lambda: super(HandledGroup, self).main(*args, **kwargs)))
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         with handle_errors():
             return super().invoke(ctx)
 
