@@ -28,8 +28,9 @@ class TorchInstall:
 
     @property
     def remedy(self) -> str:
-        """The reason as a comment line, then the command alone on its line: pasted together, both run."""
-        return f"{comment(self.note, self.shell)}\n{self.command}" if self.note else self.command
+        """The reasons as comment lines, then the commands each alone on its line: pasted together, all run."""
+        notes = [comment(line, self.shell) for line in self.note.splitlines()]
+        return "\n".join([*notes, self.command])
 
 
 def capabilities(facts: Facts) -> list[tuple[int, int]]:
@@ -67,6 +68,31 @@ def install_advice(facts: Facts, *, reinstall: bool = False) -> TorchInstall:
         flavour, note = _cuda_flavour(facts)
     elif facts.os == "linux":
         flavour, note = "cpu", "no NVIDIA GPU here: the CPU build avoids gigabytes of unused CUDA libraries"
-    argv = install_argv(facts.python.executable, flavour, reinstall=reinstall)
     shell = facts.platform.shell
+    if facts.python.externally_managed:
+        steps = venv_steps(facts)
+        steps.append(render_argv(install_argv(venv_python(facts), flavour), shell))
+        note = "\n".join(filter(None, (note, externally_managed_note(facts))))
+        return TorchInstall("\n".join(steps), flavour, note, shell)
+    argv = install_argv(facts.python.executable, flavour, reinstall=reinstall)
     return TorchInstall(render_argv(argv, shell), flavour, note, shell)
+
+
+VENV = "llama-venv"
+
+
+def venv_python(facts: Facts) -> str:
+    """The interpreter of the virtual environment `venv_steps` makes, relative to the folder they run in."""
+    return f"{VENV}\\Scripts\\python.exe" if facts.os == "windows" else f"{VENV}/bin/python"
+
+
+def venv_steps(facts: Facts) -> list[str]:
+    """The command that makes a virtual environment from the target interpreter, in the user's shell."""
+    return [render_argv([facts.python.executable, "-m", "venv", VENV], facts.platform.shell)]
+
+
+def externally_managed_note(facts: Facts) -> str:
+    """Why the advice makes a virtual environment: pip refuses `externally-managed-environment` Pythons."""
+    return (f"{facts.python.executable} is managed by the system (PEP 668): its pip refuses to install "
+            f"packages, so install into a virtual environment and run Llama with {venv_python(facts)} "
+            "(if venv says ensurepip is not available: sudo apt install python3-venv)")

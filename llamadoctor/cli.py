@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
-from llamadoctor import __version__
-from llamadoctor.errors import UsageError, handle_errors, path_option
+from llamadoctor import __version__, errors
+from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 from llamadoctor.runner.cli import app as run_app
 from llamadoctor.runner.convert_cli import convert
 
 app = typer.Typer(
     name="llamadoctor",
+    cls=HandledGroup,
     help="Find and fix what stops Meta's Llama from running on this machine, then prove it runs.",
     rich_markup_mode="rich",
     no_args_is_help=True,
@@ -26,9 +28,10 @@ app = typer.Typer(
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
 RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
 ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
-NprocOpt = Annotated[Optional[int], typer.Option(min=1, help="Processes you will give torchrun --nproc_per_node.")]
-SeqOpt = Annotated[int, typer.Option(min=1, help="The --max_seq_len you will run with.")]
-BatchOpt = Annotated[int, typer.Option(min=1, help="The --max_batch_size you will run with.")]
+NprocOpt = Annotated[Optional[int], typer.Option(**errors.NPROC,
+                                                  help="Processes you will give torchrun --nproc_per_node.")]
+SeqOpt = Annotated[int, typer.Option(**errors.SEQ_LEN, help="The --max_seq_len you will run with.")]
+BatchOpt = Annotated[int, typer.Option(**errors.BATCH_SIZE, help="The --max_batch_size you will run with.")]
 
 
 def _version(value: bool) -> None:
@@ -75,20 +78,22 @@ def check(
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
     from llamadoctor.report import render_human, render_json, render_markdown
+    from llamadoctor.signed_url import unparsable
 
-    with handle_errors():
-        options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
-                          url=url, no_hash=no_hash, deep=deep)
-        # Offer only the fixes that plan something here (`fix` plans them itself, once).
-        report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
-                                                    _ids(skip), search_depth), progress=not (json_out or markdown)))
-        if json_out:
-            print(render_json(report, strict=strict))
-        elif markdown:
-            print(render_markdown(report), end="")
-        else:
-            render_human(report, Console(highlight=False), verbose=verbose, strict=strict)
-        raise typer.Exit(report.exit_code(strict=strict))
+    if url is not None and unparsable(url):
+        raise UsageError(f"--url is not a URL ({unparsable(url)})", "paste the whole link from Meta's email, in quotes")
+    options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
+                      url=url, no_hash=no_hash, deep=deep)
+    # Offer only the fixes that plan something here (`fix` plans them itself, once).
+    report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
+                                                _ids(skip), search_depth), progress=not (json_out or markdown)))
+    if json_out:
+        print(render_json(report, strict=strict))
+    elif markdown:
+        print(render_markdown(report), end="")
+    else:
+        render_human(report, Console(highlight=False), verbose=verbose, strict=strict)
+    raise typer.Exit(report.exit_code(strict=strict))
 
 
 @app.command("list")
@@ -98,12 +103,11 @@ def list_checks(
     """List every check, or explain one."""
     from llamadoctor.catalogue import explain, render_catalogue
 
-    with handle_errors():
-        console = Console(highlight=False)
-        if check_id is None:
-            render_catalogue(console)
-        else:
-            explain(check_id, console)
+    console = Console(highlight=False)
+    if check_id is None:
+        render_catalogue(console)
+    else:
+        explain(check_id, console)
 
 
 @app.command()
@@ -129,37 +133,36 @@ def fix(
     from llamadoctor.facts import Options
     from llamadoctor.redact import redact
 
-    with handle_errors():
-        console = Console(highlight=False)
-        for line in apply.recover():
-            console.print(line, soft_wrap=True, markup=False)
-        diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(
-            nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash))
-        report = diagnose(diagnosis)
-        planned = fixing.plan(report, ids or ())
-        if not planned:
-            console.print(fixing.nothing_to_fix(report, ids or ()))
-            raise typer.Exit(fixing.exit_code(fixing.untouched(report, ids or ())))
-        fixing.render_plan(planned, console, report.facts.platform.shell)
-        if dry_run:
-            raise typer.Exit(0)
-        if any(fixing.would_apply(item, unsafe) for item in planned):
-            try:
-                apply.check_writable()
-            except apply.ApplyError as exc:
-                print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
-                raise typer.Exit(1) from None
-            if not yes and (not sys.stdin.isatty() or not fixing.ask("\nApply the fixes above?")):
-                console.print("Nothing changed. Re-run with --yes to apply.")
-                raise typer.Exit(1)
-            console.print()
-        summary = fixing.apply(report, planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis),
-                               wanted=ids or (), write_read_only=write_read_only)
-        fixing.render_outcomes(summary.outcomes, console)
-        again = [*(["--python", python] if python else []), *(["--repo", str(repo)] if repo else []),
-                 *[arg for folder in model_dir or () for arg in ("--model-dir", str(folder))]]
-        fixing.render_left(summary, console, again=again, shell=report.facts.platform.shell)
-        raise typer.Exit(fixing.exit_code(summary))
+    console = Console(highlight=False)
+    for line in apply.recover():
+        console.print(line, soft_wrap=True, markup=False)
+    diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(
+        nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash))
+    report = diagnose(diagnosis)
+    planned = fixing.plan(report, ids or ())
+    if not planned:
+        console.print(fixing.nothing_to_fix(report, ids or ()))
+        raise typer.Exit(fixing.exit_code(fixing.untouched(report, ids or ())))
+    fixing.render_plan(planned, console, report.facts.platform.shell)
+    if dry_run:
+        raise typer.Exit(0)
+    if any(fixing.would_apply(item, unsafe) for item in planned):
+        try:
+            apply.check_writable()
+        except apply.ApplyError as exc:
+            print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        if not yes and (not sys.stdin.isatty() or not fixing.ask("\nApply the fixes above?")):
+            console.print("Nothing changed. Re-run with --yes to apply.")
+            raise typer.Exit(1)
+        console.print()
+    summary = fixing.apply(report, planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis),
+                           wanted=ids or (), write_read_only=write_read_only)
+    fixing.render_outcomes(summary.outcomes, console)
+    again = [*(["--python", python] if python else []), *(["--repo", str(repo)] if repo else []),
+             *[arg for folder in model_dir or () for arg in ("--model-dir", str(folder))]]
+    fixing.render_left(summary, console, again=again, shell=report.facts.platform.shell)
+    raise typer.Exit(fixing.exit_code(summary))
 
 
 @app.command()
@@ -172,41 +175,40 @@ def undo(
     from llamadoctor import apply
     from llamadoctor.redact import redact
 
-    with handle_errors():
-        for line in apply.recover():
-            print(line)
-        journal = apply.read_all()
-        if list_:
-            for item in journal:
-                print(item.describe())
-            if not journal:
-                print("No fixes have been applied.")
-            raise typer.Exit(0)
-        if entry_id is None:
-            # The newest fix still in place; a damaged newer record is refused rather than skipped.
-            candidates = [e for e in journal if isinstance(e, apply.Damaged) or e.state == "applied"]
-            if not candidates:
-                raise UsageError("there is no applied fix to undo (see `llamadoctor undo --list`)")
-            entry = candidates[0]
-        else:
-            matches = [e for e in journal if e.id == entry_id]
-            if not matches:
-                raise UsageError(f"no journal entry {entry_id!r} (see `llamadoctor undo --list`)")
-            entry = matches[0]
-        try:
-            if isinstance(entry, apply.Damaged):
-                raise apply.ApplyError(f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
-                                       f"{entry.folder} (see `llamadoctor undo --list`)")
-            restored = apply.undo(entry, force=force)
-        except apply.ApplyError as exc:
-            print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
-            raise typer.Exit(1) from None
-        for path in restored:
-            print(f"restored {path}")
-        for step in entry.steps:
-            if step.kind == "run":
-                print(f"not undone: the command `{' '.join(step.argv)}` (remove what it made yourself if needed)")
-        print(f"undid {entry.id} ({entry.fix})")
+    for line in apply.recover():
+        print(line)
+    journal = apply.read_all()
+    if list_:
+        for item in journal:
+            print(item.describe())
+        if not journal:
+            print("No fixes have been applied.")
+        raise typer.Exit(0)
+    if entry_id is None:
+        # The newest fix still in place; a damaged newer record is refused rather than skipped.
+        candidates = [e for e in journal if isinstance(e, apply.Damaged) or e.state == "applied"]
+        if not candidates:
+            raise UsageError("there is no applied fix to undo (see `llamadoctor undo --list`)")
+        entry = candidates[0]
+    else:
+        matches = [e for e in journal if e.id == entry_id]
+        if not matches:
+            raise UsageError(f"no journal entry {entry_id!r} (see `llamadoctor undo --list`)")
+        entry = matches[0]
+    try:
+        if isinstance(entry, apply.Damaged):
+            raise apply.ApplyError(f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
+                                   f"{entry.folder} (see `llamadoctor undo --list`)")
+        restored = apply.undo(entry, force=force)
+    except apply.ApplyError as exc:
+        print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    for path in restored:
+        print(f"restored {path}")
+    for step in entry.steps:
+        if step.kind == "run":
+            print(f"not undone: the command `{' '.join(step.argv)}` (remove what it made yourself if needed)")
+    print(f"undid {entry.id} ({entry.fix})")
 
 
 @app.command()
@@ -215,7 +217,8 @@ def estimate(
     dtype: Annotated[str, typer.Option(help="auto (as `run` picks for the device), bf16, fp16 or fp32.")] = "auto",
     max_seq_len: SeqOpt = 512,
     max_batch_size: BatchOpt = 6,
-    nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes (default: one per Meta shard).")] = None,
+    nproc: Annotated[Optional[int], typer.Option(**errors.NPROC,
+                                                  help="Processes (default: one per Meta shard).")] = None,
     device: Annotated[str, typer.Option(help="auto (as `run` picks), cuda, mps or cpu.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -234,39 +237,44 @@ def estimate(
         verdict,
     )
 
-    with handle_errors():
-        if dtype not in (*DTYPES, "auto"):
-            raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
-        if device not in ("auto", "cuda", "mps", "cpu"):
-            raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
-        gpus, memory = probe_machine(device)
-        device = pick_device(gpus) if device == "auto" else device
-        capability = gpus.gpus[0].compute_capability if gpus.gpus else None
-        try:
-            est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
-                                         max_batch_size=max_batch_size, nproc=nproc, device=device,
-                                         capability=capability)
-        except ModelDirError as exc:
-            raise UsageError(str(exc)) from None
-        room = room_on(device, est.nproc, gpus, memory)
-        if json_out:
-            print(json.dumps(estimate_json(est, room), indent=2))
-        else:
-            Console(highlight=False).print(render_estimate(est))
-            print(verdict(est, room))
+    if dtype not in (*DTYPES, "auto"):
+        raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
+    if device not in ("auto", "cuda", "mps", "cpu"):
+        raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
+    readable_dir(model_dir, "--model-dir")
+    gpus, memory = probe_machine(device)
+    device = pick_device(gpus) if device == "auto" else device
+    capability = gpus.gpus[0].compute_capability if gpus.gpus else None
+    try:
+        est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
+                                     max_batch_size=max_batch_size, nproc=nproc, device=device,
+                                     capability=capability)
+    except ModelDirError as exc:
+        raise UsageError(str(exc)) from None
+    room = room_on(device, est.nproc, gpus, memory)
+    if json_out:
+        print(json.dumps(estimate_json(est, room), indent=2))
+    else:
+        Console(highlight=False).print(render_estimate(est))
+        print(verdict(est, room))
 
 
 # The runner and the converter ship in the same wheel; their modules import torch only inside the commands.
 app.add_typer(run_app, name="run")
-app.command("convert")(convert)
+
+
+@functools.wraps(convert)
+def _convert(**options: Any) -> None:
+    readable_dir(options["model_dir"], "--model-dir")  # worded as every other command says it
+    convert(**options)
+
+
+app.command("convert")(_convert)
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    """The console script: every command runs inside HandledGroup's one error handler and output filter."""
+    app()
 
 
 __all__ = ["UsageError", "app", "main"]

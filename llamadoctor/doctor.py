@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -14,6 +13,7 @@ from typing import Callable, Optional
 
 from llamadoctor.engine import Report, left_out, run
 from llamadoctor.errors import UsageError
+from llamadoctor.errors import readable_dir as _readable_dir
 from llamadoctor.facts import Facts, Options
 from llamadoctor.gather import Request, gather
 from llamadoctor.probes.target import TargetError
@@ -31,20 +31,6 @@ class Diagnosis:
     only: Sequence[str] = ()
     skip: Sequence[str] = ()
     search_depth: int = 1  # how many folder levels under the repo folder are searched for model folders
-
-
-def _can_read(path: Path) -> bool:
-    return os.access(path, os.R_OK | os.X_OK)
-
-
-def _readable_dir(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise UsageError(f"{what} {path} does not exist")
-    if not path.is_dir():
-        raise UsageError(f"{what} {path} is not a folder")
-    if not _can_read(path):
-        raise UsageError(f"{what} {path} cannot be read (permission denied)")
-    return path
 
 
 def validate(diagnosis: Diagnosis) -> Request:

@@ -50,6 +50,8 @@ class PythonEnv:
     kind: str = "system"  # "conda" | "venv" | "system"
     is_doctor: bool = True  # the target is the interpreter running llamadoctor
     site_packages: tuple[str, ...] = ()
+    # PEP 668: pip refuses to install into this Python (a distribution's own, outside any venv)
+    externally_managed: bool = False
 
 
 @dataclass(frozen=True)

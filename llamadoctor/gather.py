@@ -81,7 +81,7 @@ def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
     else:
         kind = "system"
     return PythonEnv(info["executable"], info["version"], info["machine"], prefix, info["scripts"], kind,
-                     is_doctor, tuple(info.get("site_packages", ())))
+                     is_doctor, tuple(info.get("site_packages", ())), bool(info.get("externally_managed")))
 
 
 def _searched(request: Request) -> Any:

@@ -1,6 +1,8 @@
 """Reporters: the same Report as rich text for people, JSON for machines, Markdown for bug reports.
 
-Every string passes through redact() on its way out, so no reporter can leak a token or a URL signature.
+Every string passes through redact() on its way out, so no reporter can leak a token or a URL signature, and
+every untrusted one (file names, file contents, probe errors) through safe_text() before rich or a terminal
+sees it, so an escape sequence in a file name is shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from llamadoctor.engine import LEFT_OUT, CheckResult, Report
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, Searched
 from llamadoctor.model import Group, Severity, Status
-from llamadoctor.redact import redact, redact_data
+from llamadoctor.redact import redact_data, safe_text
 
 SCHEMA = 1
 _MARK = {
@@ -137,7 +139,7 @@ def _shown(result: CheckResult, verbose: bool) -> bool:
 def render_human(report: Report, console: Console, *, verbose: bool = False, strict: bool = False) -> None:
     table = Table.grid(padding=(0, 2))
     for label, value in summary_lines(report.facts) + examined_lines(report.facts):
-        table.add_row(Text(label, style="bold"), Text(redact(value)))
+        table.add_row(Text(label, style="bold"), Text(safe_text(value)))
     console.print(table)
     for group in Group:
         results = [r for r in report.results if r.check.group is group and _shown(r, verbose)]
@@ -154,7 +156,7 @@ def render_human(report: Report, console: Console, *, verbose: bool = False, str
     console.print(Text(report.tally() + (" (-v shows them)" if hidden and not verbose else ""), style="dim"))
     style = "bold red" if not report.ready or report.crashed else (
         "bold yellow" if strict and report.count(Severity.WARNING) else "bold green")
-    console.print(Text(redact(report.verdict()), style=style))
+    console.print(Text(safe_text(report.verdict()), style=style))
 
 
 def _words(result: CheckResult) -> str:
@@ -183,20 +185,20 @@ def _render_result(result: CheckResult, console: Console, verbose: bool) -> None
         row = Table.grid(padding=(0, 2))
         row.add_column(no_wrap=True)
         row.add_column()
-        row.add_row(line, Text(redact(note), style="dim"))
+        row.add_row(line, Text(safe_text(note), style="dim"))
         console.print(row)
     else:
         console.print(line)
     for finding in result.findings:
-        console.print(Padding(Text(redact(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
+        console.print(Padding(Text(safe_text(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
         # A remedy holds the commands to copy: each line stays whole however narrow the terminal (which then
         # wraps it only on screen).
-        for remedy_line in redact(finding.remedy).splitlines():
+        for remedy_line in safe_text(finding.remedy).splitlines():
             console.print(Text("     " + remedy_line), soft_wrap=True)
         if finding.fixes:
             console.print(Padding(Text(f"repair: llamadoctor fix {result.check.id}", style="dim"), (0, 0, 0, 5)))
     if verbose and result.status is Status.CRASHED:
-        console.print(Text(result.detail, style="dim"))
+        console.print(Text(safe_text(result.detail), style="dim"))
 
 
 def _render_timings(facts: Facts, console: Console) -> None:
@@ -206,7 +208,7 @@ def _render_timings(facts: Facts, console: Console) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("note")
     for name, seconds in sorted(facts.timings.items(), key=lambda kv: -kv[1]):
-        table.add_row(name, f"{seconds:.3f}", redact(facts.probe_errors.get(name, "")))
+        table.add_row(name, f"{seconds:.3f}", Text(safe_text(facts.probe_errors.get(name, ""))))
     console.print(table)
 
 
@@ -275,4 +277,4 @@ def render_markdown(report: Report) -> str:
     lines += [f"- `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
               for r in report.results for words in [_words(r)]]
     lines += ["", "</details>"]
-    return redact("\n".join(lines) + "\n")
+    return safe_text("\n".join(lines) + "\n")

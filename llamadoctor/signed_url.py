@@ -3,7 +3,8 @@
 A download link from llama.com looks like `https://llama3-1.llamameta.net/*?Policy=<b64>&Signature=<sig>&
 Key-Pair-Id=<id>&Download-Request-ID=<n>`. The Policy is CloudFront's base64 (with `-_~` for `+=/`) of a JSON
 document whose `Condition.DateLessThan.AWS:EpochTime` is the expiry. Signature, Policy and Key-Pair-Id are
-credentials: every text llamadoctor prints passes through `redact_url` / `redact_text` first.
+credentials: `redact_url` shows a link with every query value blanked; everything printed also passes through
+`llamadoctor.redact` on its way out.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from llamadoctor.redact import MASK, redact
+
 REDACTED = "…"
 # name=value pairs in a query, also after a mangled `&amp;`
-_PARAM = re.compile(r"(?P<sep>[?&;]|&amp;)(?P<name>[A-Za-z][A-Za-z0-9_.-]*)=(?P<value>[^&\s#\"'<>]*)")
+_PARAM = re.compile(
+    r"(?P<sep>[?&;]|&amp;)(?P<name>[A-Za-z][A-Za-z0-9_.-]*)=(?P<value>(?:" + re.escape(MASK) + r"|[^&\s#\"'<>])*)"
+)
 _SECRET_NAMES = (
     "policy",
     "signature",
@@ -29,18 +34,17 @@ _SECRET_NAMES = (
     "x-amz-security-token",
     "token",
 )
-_SECRET_ANYWHERE = re.compile(r"(?i)\b(Policy|Signature|Key-Pair-Id|Download-Request-ID)=[^&\s#\"'<>]+")
 _EMAIL = re.compile(r"^[^@\s/:]+@[^@\s/]+\.[A-Za-z]{2,}$")
 
 
 def redact_url(url: str) -> str:
     """The URL with the value of every query parameter replaced by `…`, names kept: safe to print."""
-    return redact_text(_PARAM.sub(lambda m: f"{m['sep']}{m['name']}={REDACTED}", url))
+    return _PARAM.sub(lambda m: f"{m['sep']}{m['name']}={REDACTED}", redact(url))
 
 
 def redact_text(text: str) -> str:
     """Any text with signed-URL secrets (Policy=, Signature=, Key-Pair-Id=, ...) blanked out, wherever."""
-    return _SECRET_ANYWHERE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    return redact(text)
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,22 @@ def policy_expiry(policy: str) -> float | None:
     return None
 
 
+def unparsable(url: str) -> str:
+    """Why `url` cannot be read as a URL at all (an unclosed `[`, a port that is no number), or ""."""
+    try:
+        parts = urlsplit(re.sub(r"\s+", "", url.strip().strip("'\"<>")))
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
 def inspect_url(url: str, now: float | None) -> UrlReport:
     """Everything wrong with `url` as Meta's download.sh would use it; `now` (epoch seconds) judges expiry."""
     url = url.strip().strip("'\"<>")
     problems: list[str] = []
+    if unparsable(url):
+        return UrlReport(redact_url(url), "", None, (f"it is not a URL ({unparsable(url)}): copy the link again",))
     if _EMAIL.match(url) or url.lower().startswith("mailto:"):
         return UrlReport(
             "an email address",

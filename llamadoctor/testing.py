@@ -130,6 +130,15 @@ def linux_gpu(**overrides: Any) -> Facts:
     return make_facts("linux", **base)
 
 
+def debian_system_python(**overrides: Any) -> Facts:
+    """Debian's /usr/bin/python3 outside any venv: externally managed (PEP 668), pip refuses to install."""
+    python = PythonEnv("/usr/bin/python3", "3.11.2", "x86_64", "/usr", "/usr/bin", "system",
+                       externally_managed=True)
+    base: dict[str, Any] = {"python": python, "torch": no_torch()}
+    base.update(overrides)
+    return make_facts("linux", **base)
+
+
 def linux_cpu_only_torch(**overrides: Any) -> Facts:
     """The classic: an NVIDIA GPU, but pip installed the CPU wheel."""
     base = {"gpu": nvidia(), "torch": torch_info("2.3.1+cpu", nccl=False)}

@@ -12,9 +12,11 @@ from typing import Any, Callable, Optional, TypeVar
 
 import typer
 
-from llamadoctor.errors import path_option
+from llamadoctor import errors
+from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 
 app = typer.Typer(
+    cls=HandledGroup,
     help="Run Llama locally: the reference chat and text examples, or a device smoke test.",
     no_args_is_help=True,
     add_completion=False,
@@ -22,22 +24,27 @@ app = typer.Typer(
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
-INSTALL_HINT = "error: `llamadoctor run` needs PyTorch  fix: pip install 'llamadoctor[run]'"
+INSTALL_HINT = ("`llamadoctor run` needs PyTorch", "pip install 'llamadoctor[run]'")
+MODEL_DIR_FIX = "give the folder with params.json and consolidated.*.pth, or a Hugging Face model folder"
+# Below this a temperature divides logits into infinities; 0 already means greedy.
+MIN_TEMPERATURE = 1e-6
 T = TypeVar("T")
 
 ModelDir = path_option("--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder.")
 TokenizerPath = path_option("--tokenizer-path", default=None, help="tokenizer.model (default: beside the weights).")
-MaxSeqLen = typer.Option(512, "--max-seq-len", help="Longest prompt + answer in tokens.")
-MaxBatch = typer.Option(6, "--max-batch-size", help="Prompts per batch; more run in several batches.")
-Temperature = typer.Option(0.6, "--temperature", help="0 is greedy.")
-TopP = typer.Option(0.9, "--top-p")
-Seed = typer.Option(1, "--seed", help="Same seed on every rank, as Meta's reference.")
+MaxSeqLen = typer.Option(512, "--max-seq-len", **errors.SEQ_LEN, help="Longest prompt + answer in tokens.")
+MaxBatch = typer.Option(6, "--max-batch-size", **errors.BATCH_SIZE,
+                        help="Prompts per batch; more run in several batches.")
+Temperature = typer.Option(0.6, "--temperature", **errors.TEMPERATURE, help="0 is greedy.")
+TopP = typer.Option(0.9, "--top-p", **errors.TOP_P, help="Sample from the smallest set of tokens this "
+                    "likely (0 < p <= 1).")
+Seed = typer.Option(1, "--seed", **errors.SEED, help="Same seed on every rank, as Meta's reference.")
 Device = typer.Option("auto", "--device", help="auto, cuda, mps or cpu.")
 Dtype = typer.Option("auto", "--dtype", help="auto (bf16 on Ampere+, fp16 older GPUs, fp32 CPU), bf16, fp16, fp32.")
 TextPrompts = typer.Option(None, "--prompt", help="Prompt(s); default: Meta's four.")
 ChatPrompt = typer.Option(None, "--prompt", help="One user message; default: Meta's dialogs.")
 SystemPrompt = typer.Option(None, "--system", help="A system message before the user's.")
-ChatMaxGenLen = typer.Option(None, "--max-gen-len", help="Default: up to --max-seq-len.")
+ChatMaxGenLen = typer.Option(None, "--max-gen-len", **errors.GEN_LEN, help="Default: up to --max-seq-len.")
 Compile = typer.Option(
     False,
     "--compile",
@@ -47,31 +54,20 @@ Compile = typer.Option(
 Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
 def _guarded(body: Callable[[], T]) -> T:
-    """Run a command body: RunError and a missing torch become one line and exit 1, Ctrl-C exits 130."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        _fail(INSTALL_HINT)
+    """Run a command body once torch is known to import; its errors are HandledGroup's to report."""
     from llamadoctor.runner.errors import RunError
 
     try:
-        return body()
-    except RunError as exc:
-        _fail(exc.one_line())
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    raise AssertionError("unreachable")
+        import torch  # noqa: F401
+    except ImportError:
+        raise RunError(*INSTALL_HINT) from None
+    return body()
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        _fail(f"error: unknown {name} {value!r}  fix: use --{name} {', '.join(choices)}", 2)
+        raise UsageError(f"unknown {name} {value!r}", f"use --{name} {', '.join(choices)}")
 
 
 def _options(
@@ -89,6 +85,9 @@ def _options(
     """RunOptions fields, validated; the dataclass itself is built inside the guard (its module imports torch)."""
     _check_choice("device", device, DEVICES)
     _check_choice("dtype", dtype, DTYPES)
+    readable_dir(model_dir, "--model-dir", MODEL_DIR_FIX)
+    if 0 < temperature < MIN_TEMPERATURE:
+        raise UsageError(f"--temperature {temperature} is too small to sample with", "use 0 for greedy decoding")
     return dict(
         model_dir=model_dir,
         tokenizer_path=tokenizer_path,
@@ -103,11 +102,19 @@ def _options(
     )
 
 
+def _utf8(option: str, values: Optional[list[str]]) -> None:
+    from llamadoctor.runner.commands import is_utf8
+
+    if any(not is_utf8(v) for v in values or ()):
+        raise UsageError(f"{option} is not valid UTF-8 text", "pass it in UTF-8 (check the terminal's encoding)")
+
+
 @app.command()
 def text(
     model_dir: Path = ModelDir,
     prompt: Optional[list[str]] = TextPrompts,
-    max_gen_len: int = typer.Option(64, "--max-gen-len", help="Most tokens to generate per prompt."),
+    max_gen_len: int = typer.Option(64, "--max-gen-len", **errors.GEN_LEN,
+                                    help="Most tokens to generate per prompt."),
     tokenizer_path: Optional[Path] = TokenizerPath,
     max_seq_len: int = MaxSeqLen,
     max_batch_size: int = MaxBatch,
@@ -123,6 +130,8 @@ def text(
     opts = _options(
         model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
     )
+
+    _utf8("--prompt", prompt)
 
     def body() -> None:
         from llamadoctor.runner import commands
@@ -156,6 +165,9 @@ def chat(
         model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
     )
 
+    _utf8("--prompt", [prompt] if prompt is not None else None)
+    _utf8("--system", [system] if system is not None else None)
+
     def body() -> None:
         from llamadoctor.runner import commands
         from llamadoctor.runner.session import RunOptions
@@ -172,7 +184,8 @@ def chat(
 def smoke(
     device: str = Device,
     dtype: str = Dtype,
-    tokens: int = typer.Option(48, "--tokens", help="Tokens to generate for the speed figure."),
+    tokens: int = typer.Option(48, "--tokens", min=1, max=4096,
+                               help="Tokens to generate for the speed figure."),
     as_json: bool = Json,
 ) -> None:
     """Check this device's torch stack with a small random Llama: logits vs fp32 CPU, then tokens/s."""

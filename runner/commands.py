@@ -5,6 +5,7 @@ Only rank 0 prints under torchrun; every rank runs the same generation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -110,14 +111,36 @@ def _print_results(session: Session, results: list[dict[str, Any]], as_json: boo
 def _read_user(session: Session) -> str | None:
     from llamadoctor.runner.distributed import broadcast_object
 
-    line: str | None = None
-    if session.par.rank == 0:
+    line = _ask(session) if session.par.rank == 0 else None
+    value = broadcast_object(session.par, line)
+    return value if isinstance(value, str) else None
+
+
+def _ask(session: Session) -> str | None:
+    """The user's next line; None at the end of input (Ctrl-D, or no stdin at all)."""
+    # Undecodable bytes become surrogates the check below catches, instead of an error that drops the buffer.
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    while sys.stdin is not None:
         try:
             line = input("User: ")
         except EOFError:
-            line = None
-    value = broadcast_object(session.par, line)
-    return value if isinstance(value, str) else None
+            return None
+        except UnicodeDecodeError:
+            line = "\udcff"
+        if is_utf8(line):
+            return line
+        _say(session, "(that line is not valid UTF-8 text: type it again)", err=True)
+    return None
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding undecodable bytes (as surrogates): no tokenizer can encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | None) -> None:

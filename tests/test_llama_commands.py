@@ -156,6 +156,8 @@ def test_ways_out_of_a_huge_batch_take_a_bounded_number_of_estimates(monkeypatch
 
 def test_estimate_with_a_huge_batch_answers_with_ways_out(tiny: Path) -> None:
     result = cli.invoke(app, ["estimate", "--model-dir", str(tiny), "--device", "cpu",
-                              "--max-batch-size", str(10**9)])
+                              "--max-batch-size", str(2**20)])
     assert result.exit_code == 0
     assert "Does not fit" in result.stdout and "--max-batch-size" in result.stdout
+    beyond = cli.invoke(app, ["estimate", "--model-dir", str(tiny), "--max-batch-size", str(10**9)])
+    assert beyond.exit_code == 2 and "--max-batch-size" in beyond.stderr

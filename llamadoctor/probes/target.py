@@ -39,11 +39,27 @@ def describe() -> dict[str, Any]:
         "conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
         "torch_dir": torch_dir,
         "torch_find_error": torch_error,
+        "externally_managed": _externally_managed(),
     }
+
+
+def _externally_managed() -> bool:
+    """PEP 668: the distribution manages this Python's packages and its pip refuses to install into it.
+
+    The marker sits in the standard library folder; a virtual environment made from that Python is exempt.
+    """
+    import os
+    import sys
+    import sysconfig
+
+    stdlib = sysconfig.get_path("stdlib")
+    in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+    return bool(stdlib) and not in_venv and os.path.isfile(os.path.join(stdlib, "EXTERNALLY-MANAGED"))
 
 
 _SCRIPT = "\n".join((
     "from __future__ import annotations",
+    inspect.getsource(_externally_managed),
     inspect.getsource(describe),
     "import json",
     "print(json.dumps(describe()))",
@@ -74,6 +90,23 @@ def describe_interpreter(executable: str, runner: Run = run, timeout: float = 20
     except json.JSONDecodeError:
         data = None
     if not isinstance(data, dict):
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
         raise TargetError(f"{executable} is not a Python 3 interpreter we can run ({tail})")
+    wrong = _wrong_fields(data)
+    if wrong:
+        raise TargetError(f"{executable} answered, but not as a Python 3 interpreter would ({wrong})")
     return data
+
+
+_TEXT_FIELDS = ("executable", "version", "machine", "prefix", "base_prefix", "scripts")
+_OPTIONAL_TEXT_FIELDS = ("torch_dir", "torch_find_error")
+
+
+def _wrong_fields(data: dict[str, Any]) -> str:
+    """What in describe()'s answer does not have the shape describe() gives it, or ""."""
+    bad = [k for k in _TEXT_FIELDS if not isinstance(data.get(k), str)]
+    bad += [k for k in _OPTIONAL_TEXT_FIELDS if not isinstance(data.get(k), (str, type(None)))]
+    sites = data.get("site_packages", [])
+    if not isinstance(sites, list) or not all(isinstance(p, str) for p in sites):
+        bad.append("site_packages")
+    return f"{', '.join(bad)} missing or mistyped" if bad else ""

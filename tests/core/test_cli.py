@@ -108,8 +108,9 @@ def test_python_dash_m_entry_point_runs() -> None:
 
 
 def test_a_folder_without_permission_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import llamadoctor.doctor as doctor
+    import os
 
-    monkeypatch.setattr(doctor, "_can_read", lambda path: False)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != tmp_path and real(p, mode, **kw))
     code, _, err = invoke("check", "--repo", str(tmp_path))
     assert code == 2 and "cannot be read (permission denied)" in err

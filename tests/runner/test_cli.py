@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import torch
 from torch._dynamo.utils import counters
 from typer.testing import CliRunner
 
+from llamadoctor.redact import escape_controls
 from llamadoctor.runner import chat, loader
 from llamadoctor.runner.cli import app
 from llamadoctor.runner.distributed import SINGLE
@@ -50,7 +52,7 @@ def test_text_single_prompt_streams_the_same_answer_and_ends_with_stats(model_di
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "The Eiffel Tower is"
-    assert f"> {generation}" in result.stdout
+    assert f"> {escape_controls(generation)}" in result.stdout  # what a terminal is given: controls escaped
     assert lines[-1].startswith("load ") and "tok/s" in lines[-1] and "peak mem" in lines[-1]
 
 
@@ -108,8 +110,8 @@ def _one_error_line(result, code: int = 1) -> str:
 
 
 def test_missing_or_wrong_model_dir(tmp_path) -> None:
-    line = _one_error_line(run("text", "--model-dir", tmp_path / "nope", "--prompt", "x"))
-    assert line.startswith("error: model folder not found") and "fix: " in line
+    line = _one_error_line(run("text", "--model-dir", tmp_path / "nope", "--prompt", "x"), code=2)
+    assert line.startswith("llamadoctor: error: --model-dir") and "does not exist" in line and "fix: " in line
     line = _one_error_line(run("text", "--model-dir", tmp_path, "--prompt", "x"))
     assert "neither Meta files" in line
 
@@ -338,3 +340,53 @@ def test_a_params_file_that_is_not_a_llama_is_one_line(model_dir, tmp_path) -> N
     (folder / "params.json").write_text('{"hidden": 5}')
     line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", *GREEDY))
     assert "params.json does not describe a Llama model" in line
+
+
+def test_prompts_that_are_not_utf8_are_one_line_and_exit_2(model_dir) -> None:
+    folder = model_dir("llama2", "meta")
+    bad = os.fsdecode(b"caf\xe9 \xff")  # what Python makes of a Latin-1 argument on a UTF-8 system
+    for args in (["text", "--prompt", bad], ["chat", "--prompt", bad], ["chat", "--prompt", "hi", "--system", bad]):
+        line = _one_error_line(run(*args, "--model-dir", folder, *GREEDY), code=2)
+        assert line.startswith("llamadoctor: error: --") and "not valid UTF-8" in line
+
+
+def test_interactive_chat_asks_again_for_a_line_that_is_not_utf8(model_dir) -> None:
+    args = ["chat", "-i", "--model-dir", model_dir("llama2", "meta"), "--max-gen-len", "2", *GREEDY]
+    result = runner.invoke(app, [str(a) for a in args], input=b"hi \xff\xfe\nhello\n\n")
+    assert result.exit_code == 0, result.output
+    assert "not valid UTF-8" in result.stderr and result.stdout.count("> Assistant:") == 1
+
+
+def _shell(command: str, *args: object) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "llamadoctor", "run", *map(str, args)]
+    return subprocess.run(["sh", "-c", f'"$@" {command}', "sh", *argv], capture_output=True, timeout=120)
+
+
+def test_closed_stdin_ends_an_interactive_chat_and_a_closed_stdout_is_quiet(model_dir) -> None:
+    folder = model_dir("llama2", "meta")
+    no_stdin = _shell("<&-", "chat", "-i", "--model-dir", folder, *GREEDY)
+    assert no_stdin.returncode == 0 and b"Traceback" not in no_stdin.stderr
+    no_stdout = _shell(">&-", "text", "--model-dir", folder, "--max-gen-len", "2", *GREEDY)
+    assert no_stdout.returncode == 0 and no_stdout.stderr == b""
+
+
+@pytest.mark.parametrize("extreme", [["--seed", str(2**64 - 1)], ["--seed", "0"], ["--top-p", "1e-300"],
+                                     ["--temperature", "100"], ["--temperature", "1e-5"], ["--max-gen-len", "100000"]])
+def test_extreme_but_valid_sampling_options_run(model_dir, extreme: list[str]) -> None:
+    args = ["text", "--model-dir", model_dir("llama2", "meta"), "--prompt", "x", "--device", "cpu", *extreme]
+    result = run(*args, *(["--max-gen-len", "2"] if "--max-gen-len" not in extreme else []))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_model_dirs_that_cannot_be_opened_are_one_line_and_exit_2(tmp_path, monkeypatch) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    long = tmp_path / ("a" * 300) / "b"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: str(p) != str(locked) and real(p, mode, **kw))
+    for folder, why in ((loop, "symbolic link loop"), (long, "too long"), (locked, "permission denied")):
+        line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x"), code=2)
+        assert line.startswith(f"llamadoctor: error: --model-dir {folder}") and why in line
