@@ -13,7 +13,6 @@ end; a killed conversion leaves only `.NAME.partial-PID`, removed by the next ru
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -27,6 +26,16 @@ from llamadoctor.runner import convert_hf
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.chat import looks_like_chat_model
 from llamadoctor.runner.convert_io import SafetensorsWriter, TensorSpec, TorchWriter
+from llamadoctor.runner.convert_output import (
+    BadInput,
+    fsync_tree,
+    guard_output,
+    partial_dir,
+    pause_point,
+    recover,
+    swap_into_place,
+    write_marker,
+)
 from llamadoctor.runner.errors import RunError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -34,10 +43,6 @@ MAX_SHARD_BYTES = 5 * 1024**3  # transformers 4.x's save_pretrained default
 SLACK_BYTES = 16 * 1024**2  # headers, configs, filesystem rounding
 FreeBytes = Callable[[Path], int]
 Writer = Union[SafetensorsWriter, TorchWriter]
-
-
-class BadInput(RunError):
-    """The request itself is wrong (exit 2)."""
 
 
 class NotEnoughDisk(RunError):
@@ -336,35 +341,20 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-def check_output(request: Request, plan: Plan, free_bytes: FreeBytes) -> None:
-    out, model_dir = request.out.absolute(), request.model_dir.absolute()
-    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
-        raise BadInput(f"--out {request.out} is the input folder or inside it", "choose a folder beside the input")
-    if out.exists() and not request.force:
-        raise BadInput(f"{request.out} already exists", "choose another --out, or pass --force to replace it")
+def _source_files(src: Source) -> list[Path]:
+    """Everything the conversion reads: --out may not be, hold or sit inside any of it."""
+    return [src.model_dir, src.model_dir / "params.json", *src.shards, *([src.tokenizer] if src.tokenizer else [])]
+
+
+def check_output(request: Request, src: Source, plan: Plan, free_bytes: FreeBytes) -> None:
+    out = request.out.absolute()
+    guard_output(out, _source_files(src), request.force)
     free = free_bytes(out.parent)
     if free < plan.need_bytes:
         raise NotEnoughDisk(
             f"not enough disk space for {request.out}: this conversion writes {_gb(plan.need_bytes)}, {_gb(free)} free",
             f"free {_gb(plan.need_bytes - free)} or more, or choose an --out on another disk",
         )
-
-
-def partial_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.partial-{os.getpid()}"
-
-
-def remove_stale_partials(out: Path) -> list[Path]:
-    """Temporary folders of conversions that were killed (their process is gone)."""
-    import psutil
-
-    removed = []
-    for path in out.parent.glob(f".{out.name}.partial-*"):
-        pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def _open_writer(plan: Plan, folder: Path, file: int) -> Writer:
@@ -393,34 +383,11 @@ def stream(plan: Plan, folder: Path, on_tensor: Callable[[TensorSpec], None]) ->
             writer.write(tensor)
             del tensor
             on_tensor(item.spec)
+            pause_point("streaming")
         if writer is not None:
             writer.close()
     finally:
         shards.release()
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists() or out.is_symlink():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    _fsync_dir(out.parent)
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
 
 
 @dataclass(frozen=True)
@@ -439,11 +406,12 @@ def convert(
     on_plan: Optional[Callable[[Plan], None]] = None,
 ) -> Result:
     """Plan, check the disk, stream into a temporary sibling folder, rename it into place."""
-    _, plan = make_plan(request)
-    check_output(request, plan, free_bytes)
     out = request.out.absolute()
+    recover(out)
+    src, plan = make_plan(request)
+    pause_point("planning")
+    check_output(request, src, plan, free_bytes)
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out)
     tmp = partial_dir(out)
     if on_plan is not None:
         on_plan(plan)
@@ -451,8 +419,10 @@ def convert(
     try:
         stream(plan, tmp, on_tensor or (lambda spec: None))
         plan.finish(tmp)
-        _fsync_dir(tmp)
-        _swap_into_place(tmp, out)
+        pause_point("finishing")
+        write_marker(tmp, src.model_dir, request.to, plan.files)
+        fsync_tree(tmp)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -226,15 +226,19 @@ def test_too_little_disk_refuses_before_writing(meta, tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_existing_output_needs_force(meta, tmp_path) -> None:
+def test_existing_output_needs_force_and_force_replaces_only_our_own(meta, tmp_path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(convert.BadInput, match="already exists"):
         convert.convert(convert.Request(meta("llama2", 1), out))
+    with pytest.raises(convert.BadInput, match="not written by llamadoctor"):
+        convert.convert(convert.Request(meta("llama2", 1), out, force=True))
     assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
     convert.convert(convert.Request(meta("llama2", 1), out, force=True))
-    assert (out / "config.json").is_file() and not (out / "keep.txt").exists()
+    convert.convert(convert.Request(meta("llama2", 1), out, dtype="fp16", force=True))
+    assert json.loads((out / "config.json").read_text())["torch_dtype"] == "float16"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

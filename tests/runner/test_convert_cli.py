@@ -54,7 +54,8 @@ def test_shards_alone_means_meta_output(app, src, tmp_path) -> None:
         (("--model-dir", "{tmp}/missing", "--out", "{tmp}/o"), "model folder not found"),
         (("--model-dir", "{src}", "--out", "{tmp}/o", "--to", "gguf"), "unknown --to"),
         (("--model-dir", "{src}", "--out", "{tmp}/o", "--to", "meta", "--shards", "3"), "do not split over 3"),
-        (("--model-dir", "{src}", "--out", "{src}"), "is the input folder"),
+        (("--model-dir", "{src}", "--out", "{src}"), "is the model being converted"),
+        (("--model-dir", "{src}", "--out", "{src}/..", "--force"), "holds the model being converted"),
         (("--model-dir", "{tmp}", "--out", "{tmp}/o"), "holds neither Meta files"),
     ],
 )

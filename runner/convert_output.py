@@ -1,0 +1,193 @@
+"""Where `llamadoctor convert` writes, and the promise that nothing the user had is lost there.
+
+A conversion is written into a hidden sibling `.NAME.partial-PID`, marked as ours (`.llamadoctor-convert.json`,
+written last, so a marked folder is a complete one), fsynced, and only then swapped in: NAME is renamed aside
+to `.NAME.old-PID`, the new folder renamed to NAME, and the old one deleted after that. `--force` replaces only
+a folder carrying the marker (or an empty one), never the source, a folder holding it, the home folder or a root.
+A run killed anywhere leaves hidden folders that the next run settles: partials are deleted, an old output
+whose replacement never arrived is renamed back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from llamadoctor.runner.errors import RunError
+
+MARKER = ".llamadoctor-convert.json"
+TOOL = "llamadoctor convert"
+PAUSE_ENV = "LLAMADOCTOR_TEST_PAUSE_AT"
+PAUSE_FILE_ENV = "LLAMADOCTOR_TEST_PAUSE_FILE"
+
+
+class BadInput(RunError):
+    """The request itself is wrong (exit 2)."""
+
+
+def pause_point(phase: str) -> None:
+    """For fault-injection tests only: with LLAMADOCTOR_TEST_PAUSE_AT=<phase>, a conversion reaching that phase
+    writes the phase's name to LLAMADOCTOR_TEST_PAUSE_FILE and sleeps, so the test can kill it right there."""
+    if os.environ.get(PAUSE_ENV) != phase:
+        return
+    flag = os.environ.get(PAUSE_FILE_ENV)
+    if flag:
+        Path(flag).write_text(phase)
+    time.sleep(600)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.expanduser().resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise BadInput(f"{path} cannot be resolved (a symlink loop?)", "choose another --out") from None
+
+
+def _protected(out: Path) -> str | None:
+    """Why `out` (resolved) may never be replaced, whatever it holds."""
+    if out.parent == out or os.path.ismount(out):
+        return "is a filesystem root"
+    home = _resolved(Path.home())
+    if out == home or out in home.parents:
+        return "is your home folder" if out == home else "holds your home folder"
+    return None
+
+
+def guard_output(out: Path, sources: list[Path], force: bool) -> None:
+    """Refuse an --out that would replace the source or anything llamadoctor did not write."""
+    target = _resolved(out)
+    why = _protected(target)
+    if why:
+        raise BadInput(f"--out {out} {why}", "choose a new folder, e.g. beside the model")
+    for source in (_resolved(s) for s in sources):
+        if target == source:
+            raise BadInput(f"--out {out} is the model being converted", "choose a new folder beside it")
+        if target in source.parents:
+            raise BadInput(f"--out {out} holds the model being converted", "choose a new folder beside the model")
+        if source in target.parents:
+            raise BadInput(f"--out {out} is inside the model being converted", "choose a folder beside the model")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not force:
+        raise BadInput(f"{out} already exists", "choose another --out, or pass --force to replace it")
+    if not (is_ours(target) or _is_empty_dir(target)):
+        raise BadInput(
+            f"{out} was not written by llamadoctor convert (no {MARKER} in it), so --force will not replace it",
+            "choose another --out, or move that folder away yourself",
+        )
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    path = folder / MARKER
+    if not path.is_file() or path.stat().st_size > 64 * 1024:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("tool") == TOOL else None
+
+
+def is_ours(folder: Path) -> bool:
+    return folder.is_dir() and read_marker(folder) is not None
+
+
+def is_complete(folder: Path) -> bool:
+    """Marked, and holding the config that tools open first (the marker is written last)."""
+    return is_ours(folder) and any((folder / name).is_file() for name in ("config.json", "params.json"))
+
+
+def write_marker(folder: Path, source: Path, to: str, files: list[str]) -> None:
+    import llamadoctor
+
+    info = {"tool": TOOL, "version": llamadoctor.__version__, "from": str(_resolved(source)), "to": to,
+            "files": files}  # fmt: skip
+    with open(folder / MARKER, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial-{os.getpid()}"
+
+
+def _old_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.old-{os.getpid()}"
+
+
+def _dead(path: Path) -> bool:
+    """The folder's PID suffix names a process that is gone (not ours, not running)."""
+    import psutil
+
+    pid = path.name.rsplit("-", 1)[-1]
+    return pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def recover(out: Path) -> list[Path]:
+    """Settle what killed conversions to `out` left; returns the folders put back in place."""
+    restored = []
+    for old in sorted(out.parent.glob(f".{out.name}.old-*")):
+        if not _dead(old):
+            continue
+        if not (out.exists() or out.is_symlink()):
+            os.replace(old, out)  # the new output never arrived: the previous one is the user's
+            restored.append(out)
+        elif is_complete(out):
+            _remove(old)
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        if _dead(partial):
+            _remove(partial)
+    return restored
+
+
+def fsync_tree(folder: Path) -> None:
+    """Every file of a finished output on disk, then the folder itself: only then may an old one go."""
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    fsync_dir(folder)
+
+
+def fsync_dir(path: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the complete `tmp` to `out`; a previous `out` is deleted only once the new one is in place."""
+    old = None
+    if out.exists() or out.is_symlink():
+        old = _old_dir(out)
+        os.replace(out, old)
+        pause_point("swapping")
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    fsync_dir(out.parent)
+    if old is not None:
+        _remove(old)
