@@ -386,6 +386,10 @@ def stream(plan: Plan, folder: Path, on_tensor: Callable[[TensorSpec], None]) ->
             pause_point("streaming")
         if writer is not None:
             writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
     finally:
         shards.release()
 

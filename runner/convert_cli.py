@@ -91,7 +91,8 @@ def convert(
     except RunError as exc:
         _fail(exc.one_line(), 1)
     except OSError as exc:
-        _fail(f"error: writing {out} failed ({exc})  fix: check the disk and permissions", 1)
+        why = exc.strerror or str(exc)
+        _fail(f"error: writing {out} failed: {why}  fix: free disk space, or choose an --out you can write to", 1)
     except KeyboardInterrupt:
         _fail("interrupted: nothing was left behind", 130)
     finally:
