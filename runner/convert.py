@@ -36,6 +36,7 @@ from llamadoctor.runner.convert_output import (
     swap_into_place,
     write_marker,
 )
+from llamadoctor.runner.convert_source import check_distinct, check_keys, check_params, check_shapes
 from llamadoctor.runner.errors import RunError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -160,8 +161,10 @@ def read_source(model_dir: Path) -> Source:
     if not shards:
         raise BadInput(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
     params = ckpt.read_json(model_dir / "params.json")
-    args = ckpt.read_args(model_dir, fmt)
+    check_params(params)
     opened = [ckpt.load_file(p) for p in shards]
+    check_keys(opened, shards)
+    args = ckpt.read_args(model_dir, fmt)
     first = opened[0]
     from llamadoctor.runner.loader import find_tokenizer
 
@@ -170,15 +173,15 @@ def read_source(model_dir: Path) -> Source:
     except RunError:
         tokenizer = None
     emb = _embedding_split(first, args, len(shards), tokenizer)
+    check_distinct(opened, shards, emb)
     shapes, dtypes = {}, {}
     for key, t in first.items():
-        if any(key not in s for s in opened):
-            raise RunError(f"{key} is in {shards[0].name} but not in every shard", "download the shards again")
         dim = ckpt.split_dim(key, emb)
         shape = list(t.shape)
         if dim is not None:
             shape[dim] = sum(int(s[key].shape[dim]) for s in opened)
         shapes[key], dtypes[key] = tuple(shape), t.dtype
+    check_shapes(shapes, args)
     return Source(model_dir, shards, args, params, shapes, dtypes, emb, tokenizer)
 
 

@@ -1,0 +1,137 @@
+"""What `llamadoctor convert` checks in its input before writing a byte: params.json's values are numbers of the
+right kind, every shard holds the same tensors and no shard is a copy of another, and the checkpoint's shapes
+are the ones params.json describes (every layer 0..n_layers-1, no more), so an HF folder never contradicts its
+weights. The expected shapes come from the runner's own model, built on the meta device (nothing allocated)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llamadoctor.runner import checkpoint as ckpt
+from llamadoctor.runner.args import ModelArgs
+from llamadoctor.runner.errors import RunError
+
+REDOWNLOAD = "download the model folder again (params.json and every consolidated.*.pth)"
+WHOLE = ("dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of")
+REAL = ("norm_eps", "rope_theta", "ffn_dim_multiplier")
+LAYER = re.compile(r"^layers\.(\d+)\.(.+)$")
+# The params.json fields each tensor's shape follows from, named when a shape contradicts them.
+FIELDS = {
+    "tok_embeddings.weight": "vocab_size, dim",
+    "output.weight": "vocab_size, dim",
+    "attention.wq.weight": "dim, n_heads",
+    "attention.wk.weight": "dim, n_heads, n_kv_heads",
+    "attention.wv.weight": "dim, n_heads, n_kv_heads",
+    "attention.wo.weight": "dim, n_heads",
+    "feed_forward.w1.weight": "dim, multiple_of, ffn_dim_multiplier",
+    "feed_forward.w2.weight": "dim, multiple_of, ffn_dim_multiplier",
+    "feed_forward.w3.weight": "dim, multiple_of, ffn_dim_multiplier",
+}
+
+
+def _bad(name: str, value: Any, want: str) -> RunError:
+    return RunError(f"params.json has {name} {value!r}, not {want}", REDOWNLOAD)
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Each field a number of the right kind and range (a bool is not a number, 1e12 is not a count)."""
+    for name in ("dim", "n_layers", "n_heads"):
+        if name not in params:
+            raise RunError(f"params.json has no {name}", REDOWNLOAD)
+    for name in WHOLE:
+        value = params.get(name)
+        if value is None and name in ("n_kv_heads", "vocab_size", "multiple_of"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(name, value, "a whole number")
+        if value < 1 and not (name == "vocab_size" and value == -1):
+            raise _bad(name, value, "a positive count" + (" (or -1)" if name == "vocab_size" else ""))
+    for name in REAL:
+        value = params.get(name)
+        if value is None and name == "ffn_dim_multiplier":
+            continue
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):  # fmt: skip
+            raise _bad(name, value, "a positive number")
+    if params["dim"] % params["n_heads"] or params["n_heads"] % (params.get("n_kv_heads") or params["n_heads"]):
+        raise RunError(
+            f"params.json's dim {params['dim']}, n_heads {params['n_heads']} and n_kv_heads "
+            f"{params.get('n_kv_heads')} do not divide evenly", REDOWNLOAD,
+        )  # fmt: skip
+
+
+def check_keys(opened: list[dict[str, torch.Tensor]], shards: list[Path]) -> None:
+    """Every shard holds the same tensors, all of them ones a Llama has."""
+    first = set(opened[0])
+    for key in opened[0]:
+        try:
+            ckpt.split_dim(key, 1)
+        except KeyError:
+            raise RunError(f"{shards[0].name} holds {key!r}, which no Llama has", REDOWNLOAD) from None
+    for path, shard in zip(shards[1:], opened[1:]):
+        diff = sorted(first.symmetric_difference(shard))
+        if diff:
+            raise RunError(f"{path.name} and {shards[0].name} hold different tensors ({diff[0]})", REDOWNLOAD)
+
+
+def check_distinct(opened: list[dict[str, torch.Tensor]], shards: list[Path], embedding_dim: int) -> None:
+    """No shard is a copy of another: same size and the same first split tensor (each rank has its own slice)."""
+    key = next((k for k in opened[0] if ckpt.split_dim(k, embedding_dim) is not None), None)
+    if key is None:
+        return
+    for j in range(1, len(shards)):
+        for i in range(j):
+            same_size = shards[i].stat().st_size == shards[j].stat().st_size
+            if same_size and torch.equal(opened[i][key], opened[j][key]):
+                raise RunError(
+                    f"{shards[j].name} is a copy of {shards[i].name} (same size, same {key})",
+                    f"download {shards[j].name} again",
+                )
+
+
+def expected_shapes(args: ModelArgs) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Full (merged) shapes of the top-level tensors and of one layer's, as the runner's model has them."""
+    from llamadoctor.runner.model import Transformer
+
+    with torch.device("meta"):
+        model = Transformer(dataclasses.replace(args, n_layers=1))
+    top, layer = {}, {}
+    for key, tensor in model.state_dict().items():
+        m = LAYER.match(key)
+        (layer if m else top)[m.group(2) if m else key] = tuple(tensor.shape)
+    return top, layer
+
+
+def _layers_message(n_layers: int, found: set[int]) -> str:
+    want = set(range(n_layers))
+    missing, extra = sorted(want - found), sorted(found - want)
+    has = f"layers {min(found)}-{max(found)}" if found else "no layers"
+    if missing and len(found) and not extra:
+        return f"layer {missing[0]} is missing from the checkpoint (params.json says n_layers {n_layers}, it has {has})"
+    return f"params.json says n_layers {n_layers} but the checkpoint has {has}"
+
+
+def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None:
+    """Every tensor params.json implies is there with its shape; nothing more (rope.freqs aside)."""
+    found = {int(m.group(1)) for m in map(LAYER.match, shapes) if m}
+    if found != set(range(args.n_layers)):
+        raise RunError(_layers_message(args.n_layers, found), REDOWNLOAD)
+    top, layer = expected_shapes(args)
+    want = dict(top)
+    for i in range(args.n_layers):
+        want.update({f"layers.{i}.{name}": shape for name, shape in layer.items()})
+    for key, shape in want.items():
+        if key not in shapes:
+            raise RunError(f"{key} is missing from the checkpoint", REDOWNLOAD)
+        if tuple(shapes[key]) != shape:
+            suffix = LAYER.sub(r"\2", key)
+            fields = FIELDS.get(suffix, "dim")
+            values = ", ".join(f"{f} {getattr(args, f, None)}" for f in fields.split(", "))
+            raise RunError(f"{key} is {list(shapes[key])} but params.json ({values}) means {list(shape)}", REDOWNLOAD)
