@@ -31,7 +31,11 @@ class BadInput(RunError):
 
 def pause_point(phase: str) -> None:
     """For fault-injection tests only: with LLAMADOCTOR_TEST_PAUSE_AT=<phase>, a conversion reaching that phase
-    writes the phase's name to LLAMADOCTOR_TEST_PAUSE_FILE and sleeps, so the test can kill it right there."""
+    writes the phase's name to LLAMADOCTOR_TEST_PAUSE_FILE and sleeps, so the test can kill it right there.
+
+    Phases: planning (planned, nothing written), streaming (the first tensor written), finishing (configs
+    written, not yet marked complete), swapping (the previous output renamed aside, the new one not yet in),
+    cleaning (the new one in place, the previous one not yet deleted)."""
     if os.environ.get(PAUSE_ENV) != phase:
         return
     flag = os.environ.get(PAUSE_FILE_ENV)
@@ -181,13 +185,16 @@ def swap_into_place(tmp: Path, out: Path) -> None:
     if out.exists() or out.is_symlink():
         old = _old_dir(out)
         os.replace(out, old)
-        pause_point("swapping")
     try:
+        pause_point("swapping")
         os.replace(tmp, out)
     except BaseException:
         if old is not None:
-            os.replace(old, out)
+            os.replace(old, out)  # interrupted between the two renames: the previous output goes back
         raise
     fsync_dir(out.parent)
     if old is not None:
-        _remove(old)
+        try:
+            pause_point("cleaning")
+        finally:
+            _remove(old)
