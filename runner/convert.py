@@ -36,7 +36,13 @@ from llamadoctor.runner.convert_output import (
     swap_into_place,
     write_marker,
 )
-from llamadoctor.runner.convert_source import check_distinct, check_keys, check_params, check_shapes
+from llamadoctor.runner.convert_source import (
+    check_distinct,
+    check_keys,
+    check_params,
+    check_shapes,
+    refuse_if_doctor_objects,
+)
 from llamadoctor.runner.errors import RunError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -411,11 +417,17 @@ def convert(
     free_bytes: FreeBytes = disk_free,
     on_tensor: Optional[Callable[[TensorSpec], None]] = None,
     on_plan: Optional[Callable[[Plan], None]] = None,
+    hash_progress: Optional[Callable[[int, int], None]] = None,
 ) -> Result:
-    """Plan, check the disk, stream into a temporary sibling folder, rename it into place."""
+    """Plan, check the disk, stream into a temporary sibling folder, rename it into place.
+
+    A source the doctor's model checks find damaged (md5 against checklist.chk included) is refused unless
+    `request.force`; `hash_progress(done, total)` follows that hashing."""
     out = request.out.absolute()
     recover(out)
     src, plan = make_plan(request)
+    if not request.force:
+        refuse_if_doctor_objects(src.model_dir, hash_progress)
     pause_point("planning")
     check_output(request, src, plan, free_bytes)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ for lack of disk, a damaged input or a failed write is one line and exit 1; Ctrl
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -47,6 +49,14 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
     )
 
 
+def _hash_progress() -> Any:
+    from rich.console import Console
+
+    from llamadoctor.checksum import rich_progress
+
+    return rich_progress(Console(stderr=True))
+
+
 def convert(
     model_dir: Annotated[Path, path_option("--model-dir", help="Meta folder: params.json + consolidated.*.pth.")],
     out: Annotated[Path, path_option("--out", help="Folder to create (written beside it, renamed at the end).")],
@@ -57,7 +67,13 @@ def convert(
         Optional[int], typer.Option("--shards", help="Meta output with N model-parallel shards: 1 merges.")
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto (keep the checkpoint's), bf16, fp16, fp32.")] = "auto",
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace --out if an earlier convert wrote it; convert even if `check` finds the model damaged.",
+        ),
+    ] = False,
 ) -> None:
     """Convert a Meta checkpoint to Hugging Face format, or merge/split its shards, in constant memory."""
     if to is None:
@@ -71,8 +87,10 @@ def convert(
 
     request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
     state: dict[str, Any] = {}
+    hashing = contextlib.ExitStack()  # the md5 bar of the model checks, closed before the conversion's own
 
     def on_plan(plan: Any) -> None:
+        hashing.close()
         typer.echo(f"{plan.summary}: writing {conv._gb(plan.tensor_bytes)} to {out}", err=True)
         progress = _progress(plan.tensor_bytes, len(plan.items))
         progress.start()
@@ -85,7 +103,10 @@ def convert(
         state["progress"].update(state["task"], advance=spec.nbytes, tensors=state["n"])
 
     try:
-        result = conv.convert(request, free_bytes=conv.disk_free, on_tensor=on_tensor, on_plan=on_plan)
+        hash_progress = hashing.enter_context(_hash_progress()) if sys.stderr.isatty() else None
+        result = conv.convert(
+            request, free_bytes=conv.disk_free, on_tensor=on_tensor, on_plan=on_plan, hash_progress=hash_progress
+        )
     except conv.BadInput as exc:
         _fail(exc.one_line(), 2)
     except RunError as exc:
@@ -96,6 +117,7 @@ def convert(
     except KeyboardInterrupt:
         _fail("interrupted: nothing was left behind", 130)
     finally:
+        hashing.close()
         if "progress" in state:
             state["progress"].stop()
     typer.echo(f"wrote {result.out} ({len(result.files)} weight file(s), {result.tensors} tensors)")

@@ -10,10 +10,12 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from llamadoctor.facts import Facts
+from llamadoctor.model import Finding, Severity
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
@@ -135,3 +137,48 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None
             fields = FIELDS.get(suffix, "dim")
             values = ", ".join(f"{f} {getattr(args, f, None)}" for f in fields.split(", "))
             raise RunError(f"{key} is {list(shapes[key])} but params.json ({values}) means {list(shape)}", REDOWNLOAD)
+
+
+# ---- what `llamadoctor check` says about the folder ------------------------------------------------------------
+
+MODEL_CHECKS = ("model-dir-incomplete", "shard-corrupt", "checksum-mismatch")
+ProgressFn = Callable[[int, int], None]
+
+
+def _model_facts(model_dir: Path, progress: ProgressFn | None) -> Facts:
+    """The doctor's facts about this one folder, gathered as `check --model-dir` does (md5 verified against
+    checklist.chk when there is one, remembered for next time). The machine facts are placeholders: the model
+    checks never read them."""
+    import platform
+    import sys
+
+    from llamadoctor.facts import Disk, GpuInfo, Memory, Platform, PythonEnv, TorchInfo
+    from llamadoctor.probes.files import gather_files
+    from llamadoctor.probes.system import os_name
+
+    _, models = gather_files(None, [model_dir], hash_progress=progress)
+    machine = platform.machine()
+    return Facts(
+        platform=Platform(os_name(), machine), python=PythonEnv(sys.executable, platform.python_version(),
+        machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
+        disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
+    )  # fmt: skip
+
+
+def doctor_errors(model_dir: Path, progress: ProgressFn | None = None) -> list[Finding]:
+    """Errors the doctor's model-file checks find in `model_dir` (damaged or missing files, failed md5)."""
+    from llamadoctor.engine import run, select
+    from llamadoctor.registry import all_checks
+
+    report = run(_model_facts(model_dir, progress), select(all_checks(), MODEL_CHECKS), partial=True)
+    return [f for f in report.findings if f.severity is Severity.ERROR]
+
+
+def refuse_if_doctor_objects(model_dir: Path, progress: ProgressFn | None = None) -> None:
+    found = doctor_errors(model_dir, progress)
+    if found:
+        raise RunError(
+            found[0].message.rstrip("."),
+            "download the named files again (`llamadoctor check --model-dir` lists them), or pass --force to "
+            "convert anyway",
+        )
