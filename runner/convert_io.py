@@ -138,7 +138,8 @@ class _Tensor:
         for size in reversed(shape):
             stride.append(step)
             step *= size
-        args: tuple[Any, ...] = (self.storage, 0, torch.Size(shape), tuple(reversed(stride)), False, OrderedDict())
+        # Plain tuples, as torch.save writes them (a torch.Size would be one more global for loaders to allow).
+        args: tuple[Any, ...] = (self.storage, 0, tuple(shape), tuple(reversed(stride)), False, OrderedDict())
         return torch._utils._rebuild_tensor_v2, args
 
 

@@ -141,7 +141,9 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None
 
 # ---- what `llamadoctor check` says about the folder ------------------------------------------------------------
 
-MODEL_CHECKS = ("model-dir-incomplete", "shard-corrupt", "checksum-mismatch")
+# Missing params.json, shards or tokenizer are convert's own errors (with their own fixes); the folder-level
+# check would also object to a Meta folder named for Hugging Face, which is what converting mends.
+MODEL_CHECKS = ("shard-corrupt", "checksum-mismatch")
 ProgressFn = Callable[[int, int], None]
 
 

@@ -259,6 +259,8 @@ def test_peak_memory_is_about_one_layer_not_the_model(tmp_path) -> None:
     args = testing.tiny_args("llama2", vocab_size=4096, dim=512, n_layers=8)
     src = testing.write_meta(tmp_path / "in", args, testing.random_state(args, dtype=torch.bfloat16), "llama2")
     testing.train_sentencepiece(src / "tokenizer.model")
+    params = json.loads((src / "params.json").read_text())
+    (src / "params.json").write_text(json.dumps({**params, "vocab_size": 4096}))  # wider than the tokenizer
     model_bytes = sum(p.stat().st_size for p in ckpt.list_shards(src))
     proc = psutil.Process()
     base = proc.memory_info().rss
