@@ -7,8 +7,9 @@ disk before the first byte. Then the output is produced one tensor at a time: th
 are concatenated by the split table (`checkpoint.merge_tensor`), q/k permuted for HF's rotary layout, cast if
 `--dtype` says so, and streamed to the file. Input shards are memory-mapped and re-opened for every layer, so
 the pages touched by one layer are unmapped before the next: peak memory is about one layer plus one tensor,
-whatever the size of the model. Everything is written into a hidden sibling folder renamed into place at the
-end; a killed conversion leaves only `.NAME.partial-PID`, removed by the next run.
+whatever the size of the model. Before anything is written the input is checked against its params.json and
+the doctor's shard and checksum checks (`convert_source`). Everything is written into a hidden sibling folder
+swapped into place at the end; what `--force` may replace and what a killed run leaves are `convert_output`'s.
 """
 
 from __future__ import annotations

@@ -97,3 +97,11 @@ def test_meta_writer_output_loads_like_torch_save_with_mmap(tmp_path) -> None:
     assert list(loaded) == list(state)
     for key, t in state.items():
         assert loaded[key].dtype == t.dtype and torch.equal(loaded[key], t), key
+
+
+def test_meta_output_passes_the_doctors_shard_checks(src, tmp_path) -> None:
+    from llamadoctor.runner import convert as conv
+    from llamadoctor.runner.convert_source import doctor_errors
+
+    out = conv.convert(conv.Request(src, tmp_path / "mp1", to="meta", shards=1)).out
+    assert doctor_errors(out) == []
