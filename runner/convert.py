@@ -427,10 +427,10 @@ def convert(
     out = request.out.absolute()
     recover(out)
     src, plan = make_plan(request)
+    check_output(request, src, plan, free_bytes)  # before hashing: a refusal here should not wait for md5
     if not request.force:
         refuse_if_doctor_objects(src.model_dir, hash_progress)
     pause_point("planning")
-    check_output(request, src, plan, free_bytes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_dir(out)
     if on_plan is not None:
@@ -440,7 +440,7 @@ def convert(
         stream(plan, tmp, on_tensor or (lambda spec: None))
         plan.finish(tmp)
         pause_point("finishing")
-        write_marker(tmp, src.model_dir, request.to, plan.files)
+        write_marker(tmp, src.model_dir, request.to)
         fsync_tree(tmp)
         swap_into_place(tmp, out)
     except BaseException:

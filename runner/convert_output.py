@@ -78,10 +78,18 @@ def guard_output(out: Path, sources: list[Path], force: bool) -> None:
         return
     if not force:
         raise BadInput(f"{out} already exists", "choose another --out, or pass --force to replace it")
-    if not (is_ours(target) or _is_empty_dir(target)):
+    if _is_empty_dir(target):
+        return
+    if not is_ours(target):
         raise BadInput(
             f"{out} was not written by llamadoctor convert (no {MARKER} in it), so --force will not replace it",
             "choose another --out, or move that folder away yourself",
+        )
+    added = _not_written_by_convert(target)
+    if added:
+        raise BadInput(
+            f"{out} holds files convert did not write ({', '.join(added[:3])}), so --force will not replace it",
+            "move them out of it, or choose another --out",
         )
 
 
@@ -109,11 +117,20 @@ def is_complete(folder: Path) -> bool:
     return is_ours(folder) and any((folder / name).is_file() for name in ("config.json", "params.json"))
 
 
-def write_marker(folder: Path, source: Path, to: str, files: list[str]) -> None:
+def _not_written_by_convert(folder: Path) -> list[str]:
+    marker = read_marker(folder) or {}
+    written = marker.get("files")
+    if not isinstance(written, list):
+        return []
+    return sorted(set(os.listdir(folder)) - set(map(str, written)) - {MARKER})
+
+
+def write_marker(folder: Path, source: Path, to: str) -> None:
+    """Mark a finished output as ours, listing every file in it: --force replaces nothing else."""
     import llamadoctor
 
     info = {"tool": TOOL, "version": llamadoctor.__version__, "from": str(_resolved(source)), "to": to,
-            "files": files}  # fmt: skip
+            "files": sorted(os.listdir(folder))}  # fmt: skip
     with open(folder / MARKER, "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
         f.flush()

@@ -80,9 +80,11 @@ def test_force_replaces_only_a_folder_llamadoctor_wrote(src: Path, tmp_path: Pat
     convert.convert(convert.Request(src, out))
     marker = json.loads((out / place.MARKER).read_text())
     assert marker["from"] == str(src.resolve()) and marker["to"] == "hf"
-    (out / "extra.txt").write_text("from the old output")
-    convert.convert(convert.Request(src, out, force=True))
-    assert (out / "config.json").is_file() and not (out / "extra.txt").exists()
+    convert.convert(convert.Request(src, out, dtype="fp16", force=True))
+    assert json.loads((out / "config.json").read_text())["torch_dtype"] == "float16"
+    (out / "notes.txt").write_text("the user's, added later")
+    _refused(convert.Request(src, out, force=True), r"holds files convert did not write \(notes.txt\)")
+    assert (out / "notes.txt").read_text() == "the user's, added later"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["P", "hf", "theirs"]
 
 
