@@ -74,23 +74,26 @@ def guard_output(out: Path, sources: list[Path], force: bool) -> None:
             raise BadInput(f"--out {out} holds the model being converted", "choose a new folder beside the model")
         if source in target.parents:
             raise BadInput(f"--out {out} is inside the model being converted", "choose a folder beside the model")
-    if not (out.exists() or out.is_symlink()):
-        return
+    if out.exists() or out.is_symlink():
+        _check_replaceable(out, target, force)
+
+
+def _check_replaceable(out: Path, target: Path, force: bool) -> None:
+    """An existing --out is replaced only with --force, and only if it is empty or all convert's own work."""
+    if not _is_empty_dir(target):
+        if not is_ours(target):
+            raise BadInput(
+                f"{out} already exists and was not written by llamadoctor convert (no {MARKER} in it): "
+                "--force will not replace it", "choose another --out, or move that folder away yourself",
+            )  # fmt: skip
+        added = _not_written_by_convert(target)
+        if added:
+            raise BadInput(
+                f"{out} already exists and holds files convert did not write ({', '.join(added[:3])}): "
+                "--force will not replace it", "move them out of it, or choose another --out",
+            )  # fmt: skip
     if not force:
         raise BadInput(f"{out} already exists", "choose another --out, or pass --force to replace it")
-    if _is_empty_dir(target):
-        return
-    if not is_ours(target):
-        raise BadInput(
-            f"{out} was not written by llamadoctor convert (no {MARKER} in it), so --force will not replace it",
-            "choose another --out, or move that folder away yourself",
-        )
-    added = _not_written_by_convert(target)
-    if added:
-        raise BadInput(
-            f"{out} holds files convert did not write ({', '.join(added[:3])}), so --force will not replace it",
-            "move them out of it, or choose another --out",
-        )
 
 
 def _is_empty_dir(path: Path) -> bool:
