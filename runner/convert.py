@@ -27,8 +27,8 @@ from llamadoctor.runner import convert_hf
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.chat import looks_like_chat_model
 from llamadoctor.runner.convert_io import SafetensorsWriter, TensorSpec, TorchWriter
+from llamadoctor.runner.convert_output import BadInput as BadInput  # re-exported: callers catch conv.BadInput
 from llamadoctor.runner.convert_output import (
-    BadInput,
     fsync_tree,
     guard_output,
     partial_dir,

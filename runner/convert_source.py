@@ -104,7 +104,8 @@ def expected_shapes(args: ModelArgs) -> tuple[dict[str, tuple[int, ...]], dict[s
 
     with torch.device("meta"):
         model = Transformer(dataclasses.replace(args, n_layers=1))
-    top, layer = {}, {}
+    top: dict[str, tuple[int, ...]] = {}
+    layer: dict[str, tuple[int, ...]] = {}
     for key, tensor in model.state_dict().items():
         m = LAYER.match(key)
         (layer if m else top)[m.group(2) if m else key] = tuple(tensor.shape)
