@@ -67,6 +67,11 @@ def check_params(params: Mapping[str, Any]) -> None:
             f"params.json's dim {params['dim']}, n_heads {params['n_heads']} and n_kv_heads "
             f"{params.get('n_kv_heads')} do not divide evenly", REDOWNLOAD,
         )  # fmt: skip
+    if (params["dim"] // params["n_heads"]) % 2:
+        raise RunError(
+            f"params.json's dim {params['dim']} over n_heads {params['n_heads']} gives heads of "
+            f"{params['dim'] // params['n_heads']} values: rotary embeddings need an even number", REDOWNLOAD,
+        )  # fmt: skip
 
 
 def check_keys(opened: list[dict[str, torch.Tensor]], shards: list[Path]) -> None:
@@ -113,19 +118,23 @@ def expected_shapes(args: ModelArgs) -> tuple[dict[str, tuple[int, ...]], dict[s
 
 
 def _layers_message(n_layers: int, found: set[int]) -> str:
-    want = set(range(n_layers))
-    missing, extra = sorted(want - found), sorted(found - want)
     has = f"layers {min(found)}-{max(found)}" if found else "no layers"
-    if missing and len(found) and not extra:
-        return f"layer {missing[0]} is missing from the checkpoint (params.json says n_layers {n_layers}, it has {has})"
+    extra = [i for i in found if i >= n_layers]
+    # Looked for among the first len(found)+1 only: n_layers may be absurd (10**9), the checkpoint's layers are not.
+    missing = next((i for i in range(min(n_layers, len(found) + 1)) if i not in found), None)
+    if missing is not None and found and not extra:
+        return f"layer {missing} is missing from the checkpoint (params.json says n_layers {n_layers}, it has {has})"
     return f"params.json says n_layers {n_layers} but the checkpoint has {has}"
 
 
 def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None:
     """Every tensor params.json implies is there with its shape; nothing more (rope.freqs aside)."""
     found = {int(m.group(1)) for m in map(LAYER.match, shapes) if m}
-    if found != set(range(args.n_layers)):
+    if len(found) != args.n_layers or (found and max(found) != args.n_layers - 1):  # i.e. not exactly 0..n-1
         raise RunError(_layers_message(args.n_layers, found), REDOWNLOAD)
+    for key, width in _widths(args).items():  # first in plain integers: absurd params cannot overflow a tensor
+        if key in shapes and tuple(shapes[key]) != width:
+            raise _contradiction(key, shapes[key], width, args)
     top, layer = expected_shapes(args)
     want = dict(top)
     for i in range(args.n_layers):
@@ -134,10 +143,21 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None
         if key not in shapes:
             raise RunError(f"{key} is missing from the checkpoint", REDOWNLOAD)
         if tuple(shapes[key]) != shape:
-            suffix = LAYER.sub(r"\2", key)
-            fields = FIELDS.get(suffix, "dim")
-            values = ", ".join(f"{f} {getattr(args, f, None)}" for f in fields.split(", "))
-            raise RunError(f"{key} is {list(shapes[key])} but params.json ({values}) means {list(shape)}", REDOWNLOAD)
+            raise _contradiction(key, shapes[key], shape, args)
+
+
+def _widths(args: ModelArgs) -> dict[str, tuple[int, ...]]:
+    try:
+        hidden = args.hidden_dim
+    except OverflowError:  # ffn_dim_multiplier 1e308
+        hidden = -1
+    return {"tok_embeddings.weight": (args.vocab_size, args.dim), "layers.0.feed_forward.w1.weight": (hidden, args.dim)}
+
+
+def _contradiction(key: str, got: tuple[int, ...], want: tuple[int, ...], args: ModelArgs) -> RunError:
+    fields = FIELDS.get(LAYER.sub(r"\2", key), "dim")
+    values = ", ".join(f"{f} {getattr(args, f, None)}" for f in fields.split(", "))
+    return RunError(f"{key} is {list(got)} but params.json ({values}) means {list(want)}", REDOWNLOAD)
 
 
 # ---- what `llamadoctor check` says about the folder ------------------------------------------------------------
