@@ -170,8 +170,9 @@ def recover(out: Path) -> list[Path]:
         if not _dead(old):
             continue
         if not (out.exists() or out.is_symlink()):
-            os.replace(old, out)  # the new output never arrived: the previous one is the user's
-            restored.append(out)
+            if is_complete(old) or _is_empty_dir(old):  # else half deleted once replaced: keep it for the user
+                os.replace(old, out)  # the new output never arrived: the previous one is the user's
+                restored.append(out)
         elif is_complete(out):
             _remove(old)
     for partial in out.parent.glob(f".{out.name}.partial-*"):
@@ -184,7 +185,7 @@ def fsync_tree(folder: Path) -> None:
     """Every file of a finished output on disk, then the folder itself: only then may an old one go."""
     for path in folder.iterdir():
         if path.is_file() and not path.is_symlink():
-            with open(path, "rb") as f:
+            with open(path, "rb+") as f:  # Windows commits only through a handle that can write
                 os.fsync(f.fileno())
     fsync_dir(folder)
 

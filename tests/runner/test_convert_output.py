@@ -169,3 +169,12 @@ def test_meta_output_is_marked_and_replaceable(src: Path, tmp_path: Path) -> Non
     convert.convert(convert.Request(src, out, to="meta", shards=2, dtype="bf16", force=True))
     state = torch.load(out / "consolidated.00.pth", mmap=True, weights_only=True)
     assert state["norm.weight"].dtype == torch.bfloat16
+
+
+def test_a_half_deleted_old_folder_is_neither_restored_nor_deleted(tmp_path: Path) -> None:
+    pid = _dead_pid()
+    old = tmp_path / f".hf.old-{pid}"
+    old.mkdir()
+    (old / "model-00001-of-00001.safetensors").write_bytes(b"what was left")
+    place.recover(tmp_path / "hf")
+    assert not (tmp_path / "hf").exists() and (old / "model-00001-of-00001.safetensors").exists()
