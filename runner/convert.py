@@ -31,9 +31,11 @@ from llamadoctor.runner.convert_output import BadInput as BadInput  # re-exporte
 from llamadoctor.runner.convert_output import (
     fsync_tree,
     guard_output,
+    make_parents,
     partial_dir,
     pause_point,
     recover,
+    remove_if_empty,
     swap_into_place,
     write_marker,
 )
@@ -431,12 +433,12 @@ def convert(
     if not request.force:
         refuse_if_doctor_objects(src.model_dir, hash_progress)
     pause_point("planning")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(out)
     tmp = partial_dir(out)
     if on_plan is not None:
         on_plan(plan)
-    tmp.mkdir()
     try:
+        tmp.mkdir()
         stream(plan, tmp, on_tensor or (lambda spec: None))
         plan.finish(tmp)
         pause_point("finishing")
@@ -445,5 +447,6 @@ def convert(
         swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_if_empty(created)
         raise
     return Result(out, tuple(plan.files), len(plan.items), plan.tensor_bytes, plan.summary)

@@ -140,6 +140,22 @@ def write_marker(folder: Path, source: Path, to: str) -> None:
         os.fsync(f.fileno())
 
 
+def make_parents(out: Path) -> list[Path]:
+    """Create the folders `out` goes in; returns those that were missing, deepest first."""
+    missing = [p for p in (out.parent, *out.parent.parents) if not (p.exists() or p.is_symlink())]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Undo `make_parents` after a failed conversion, never taking anything that something else put there."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def partial_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.partial-{os.getpid()}"
 

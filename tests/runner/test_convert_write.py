@@ -73,7 +73,7 @@ def test_every_write_error_is_one_line_exit_1(src, tmp_path, monkeypatch, code, 
 
     monkeypatch.setattr(getattr(convert_io, writer), "write", fail)
     before = _tree(src)
-    result = _invoke("--model-dir", str(src), "--out", str(tmp_path / "out"), *extra)
+    result = _invoke("--model-dir", str(src), "--out", str(tmp_path / "new" / "deeper" / "out"), *extra)
     assert result.exit_code == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and text in errors[0] and "fix:" in errors[0], result.stderr
