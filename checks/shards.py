@@ -58,11 +58,17 @@ def _shape_problems(model: ModelDir) -> list[str]:
         return []
     tokenizer_words = model.tokenizer.n_words if model.tokenizer else None
     vocab_known = _declared_vocab(model) > 0 or arch.vocab_size == tokenizer_words
-    expected = shard_shapes(arch, len(model.meta_shards))
+    n = len(model.meta_shards)
+    expected = shard_shapes(arch, n)
+    # Meta split the embedding by width (Llama 1/2) or by vocabulary (Llama 3): either is a healthy shard.
+    embedding = {(arch.vocab_size // n, arch.dim), (arch.vocab_size, arch.dim // n)}
     out = []
     for s in shards:
         for key, shape in expected.items():
-            if key in s.shapes and tuple(s.shapes[key]) != shape and (vocab_known or "vocab" not in _dims(key)):
+            got = tuple(s.shapes.get(key, shape))
+            if key == "tok_embeddings.weight" and got in embedding:
+                continue
+            if got != shape and (vocab_known or "vocab" not in _dims(key)):
                 out.append(
                     f"{s.name} has {key} {list(s.shapes[key])} where params.json and "
                     f"{len(model.meta_shards)} shard(s) mean {list(shape)}"

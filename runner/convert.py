@@ -7,13 +7,13 @@ disk before the first byte. Then the output is produced one tensor at a time: th
 are concatenated by the split table (`checkpoint.merge_tensor`), q/k permuted for HF's rotary layout, cast if
 `--dtype` says so, and streamed to the file. Input shards are memory-mapped and re-opened for every layer, so
 the pages touched by one layer are unmapped before the next: peak memory is about one layer plus one tensor,
-whatever the size of the model. Everything is written into a hidden sibling folder renamed into place at the
-end; a killed conversion leaves only `.NAME.partial-PID`, removed by the next run.
+whatever the size of the model. Before anything is written the input is checked against its params.json and
+the doctor's shard and checksum checks (`convert_source`). Everything is written into a hidden sibling folder
+swapped into place at the end; what `--force` may replace and what a killed run leaves are `convert_output`'s.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -22,11 +22,29 @@ from typing import Any, Callable, Optional, Union
 
 import torch
 
+from llamadoctor.durable import pause_point
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import convert_hf
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.chat import looks_like_chat_model
 from llamadoctor.runner.convert_io import SafetensorsWriter, TensorSpec, TorchWriter
+from llamadoctor.runner.convert_output import BadInput as BadInput  # re-exported: callers catch conv.BadInput
+from llamadoctor.runner.convert_output import (
+    fsync_tree,
+    guard_output,
+    make_parents,
+    partial_dir,
+    recover,
+    remove_if_empty,
+    swap_into_place,
+    write_marker,
+)
+from llamadoctor.runner.convert_source import (
+    check_distinct,
+    check_keys,
+    check_shapes,
+    refuse_if_doctor_objects,
+)
 from llamadoctor.runner.errors import RunError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -34,10 +52,6 @@ MAX_SHARD_BYTES = 5 * 1024**3  # transformers 4.x's save_pretrained default
 SLACK_BYTES = 16 * 1024**2  # headers, configs, filesystem rounding
 FreeBytes = Callable[[Path], int]
 Writer = Union[SafetensorsWriter, TorchWriter]
-
-
-class BadInput(RunError):
-    """The request itself is wrong (exit 2)."""
 
 
 class NotEnoughDisk(RunError):
@@ -155,8 +169,9 @@ def read_source(model_dir: Path) -> Source:
     if not shards:
         raise BadInput(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
     params = ckpt.read_json(model_dir / "params.json")
-    args = ckpt.read_args(model_dir, fmt)
+    args = ckpt.read_args(model_dir, fmt)  # every value checked before a shard is opened
     opened = [ckpt.load_file(p) for p in shards]
+    check_keys(opened, shards)
     first = opened[0]
     from llamadoctor.runner.loader import find_tokenizer
 
@@ -165,15 +180,15 @@ def read_source(model_dir: Path) -> Source:
     except RunError:
         tokenizer = None
     emb = _embedding_split(first, args, len(shards), tokenizer)
+    check_distinct(opened, shards, emb)
     shapes, dtypes = {}, {}
     for key, t in first.items():
-        if any(key not in s for s in opened):
-            raise RunError(f"{key} is in {shards[0].name} but not in every shard", "download the shards again")
         dim = ckpt.split_dim(key, emb)
         shape = list(t.shape)
         if dim is not None:
             shape[dim] = sum(int(s[key].shape[dim]) for s in opened)
         shapes[key], dtypes[key] = tuple(shape), t.dtype
+    check_shapes(shapes, args)
     return Source(model_dir, shards, args, params, shapes, dtypes, emb, tokenizer)
 
 
@@ -336,35 +351,20 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-def check_output(request: Request, plan: Plan, free_bytes: FreeBytes) -> None:
-    out, model_dir = request.out.absolute(), request.model_dir.absolute()
-    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
-        raise BadInput(f"--out {request.out} is the input folder or inside it", "choose a folder beside the input")
-    if out.exists() and not request.force:
-        raise BadInput(f"{request.out} already exists", "choose another --out, or pass --force to replace it")
+def _source_files(src: Source) -> list[Path]:
+    """Everything the conversion reads: --out may not be, hold or sit inside any of it."""
+    return [src.model_dir, src.model_dir / "params.json", *src.shards, *([src.tokenizer] if src.tokenizer else [])]
+
+
+def check_output(request: Request, src: Source, plan: Plan, free_bytes: FreeBytes) -> None:
+    out = request.out.absolute()
+    guard_output(out, _source_files(src), request.force)
     free = free_bytes(out.parent)
     if free < plan.need_bytes:
         raise NotEnoughDisk(
             f"not enough disk space for {request.out}: this conversion writes {_gb(plan.need_bytes)}, {_gb(free)} free",
             f"free {_gb(plan.need_bytes - free)} or more, or choose an --out on another disk",
         )
-
-
-def partial_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.partial-{os.getpid()}"
-
-
-def remove_stale_partials(out: Path) -> list[Path]:
-    """Temporary folders of conversions that were killed (their process is gone)."""
-    import psutil
-
-    removed = []
-    for path in out.parent.glob(f".{out.name}.partial-*"):
-        pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def _open_writer(plan: Plan, folder: Path, file: int) -> Writer:
@@ -393,34 +393,15 @@ def stream(plan: Plan, folder: Path, on_tensor: Callable[[TensorSpec], None]) ->
             writer.write(tensor)
             del tensor
             on_tensor(item.spec)
+            pause_point("streaming")
         if writer is not None:
             writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
     finally:
         shards.release()
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists() or out.is_symlink():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    _fsync_dir(out.parent)
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
 
 
 @dataclass(frozen=True)
@@ -437,23 +418,33 @@ def convert(
     free_bytes: FreeBytes = disk_free,
     on_tensor: Optional[Callable[[TensorSpec], None]] = None,
     on_plan: Optional[Callable[[Plan], None]] = None,
+    hash_progress: Optional[Callable[[int, int], None]] = None,
 ) -> Result:
-    """Plan, check the disk, stream into a temporary sibling folder, rename it into place."""
-    _, plan = make_plan(request)
-    check_output(request, plan, free_bytes)
+    """Plan, check the disk, stream into a temporary sibling folder, rename it into place.
+
+    A source the doctor's model checks find damaged (md5 against checklist.chk included) is refused unless
+    `request.force`; `hash_progress(done, total)` follows that hashing."""
     out = request.out.absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out)
+    recover(out)
+    src, plan = make_plan(request)
+    check_output(request, src, plan, free_bytes)  # before hashing: a refusal here should not wait for md5
+    if not request.force:
+        refuse_if_doctor_objects(src.model_dir, hash_progress)
+    pause_point("planning")
+    created = make_parents(out)
     tmp = partial_dir(out)
     if on_plan is not None:
         on_plan(plan)
-    tmp.mkdir()
     try:
+        tmp.mkdir()
         stream(plan, tmp, on_tensor or (lambda spec: None))
         plan.finish(tmp)
-        _fsync_dir(tmp)
-        _swap_into_place(tmp, out)
+        pause_point("finishing")
+        write_marker(tmp, src.model_dir, request.to)
+        fsync_tree(tmp)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_if_empty(created)
         raise
     return Result(out, tuple(plan.files), len(plan.items), plan.tensor_bytes, plan.summary)

@@ -7,6 +7,9 @@ for lack of disk, a damaged input or a failed write is one line and exit 1; Ctrl
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,12 +17,7 @@ import typer
 
 from llamadoctor.errors import path_option
 
-INSTALL_HINT = "error: `llamadoctor convert` needs PyTorch  fix: pip install 'llamadoctor[run]'"
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
+INSTALL_HINT = ("`llamadoctor convert` needs PyTorch", "pip install 'llamadoctor[run]'")
 
 
 def _progress(total_bytes: int, total_tensors: int) -> Any:
@@ -47,6 +45,14 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
     )
 
 
+def _hash_progress() -> Any:
+    from rich.console import Console
+
+    from llamadoctor.checksum import rich_progress
+
+    return rich_progress(Console(stderr=True))
+
+
 def convert(
     model_dir: Annotated[Path, path_option("--model-dir", help="Meta folder: params.json + consolidated.*.pth.")],
     out: Annotated[Path, path_option("--out", help="Folder to create (written beside it, renamed at the end).")],
@@ -57,22 +63,31 @@ def convert(
         Optional[int], typer.Option("--shards", help="Meta output with N model-parallel shards: 1 merges.")
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto (keep the checkpoint's), bf16, fp16, fp32.")] = "auto",
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace --out if an earlier convert wrote it; convert even if `check` finds the model damaged.",
+        ),
+    ] = False,
 ) -> None:
     """Convert a Meta checkpoint to Hugging Face format, or merge/split its shards, in constant memory."""
     if to is None:
         to = "hf" if shards is None else "meta"  # `convert --shards 2` alone means Meta shards
+    from llamadoctor.runner.errors import RunError
+
     try:
         import torch  # noqa: F401
     except ImportError:
-        _fail(INSTALL_HINT, 1)
+        raise RunError(*INSTALL_HINT) from None
     from llamadoctor.runner import convert as conv
-    from llamadoctor.runner.errors import RunError
 
     request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
     state: dict[str, Any] = {}
+    hashing = contextlib.ExitStack()  # the md5 bar of the model checks, closed before the conversion's own
 
     def on_plan(plan: Any) -> None:
+        hashing.close()
         typer.echo(f"{plan.summary}: writing {conv._gb(plan.tensor_bytes)} to {out}", err=True)
         progress = _progress(plan.tensor_bytes, len(plan.items))
         progress.start()
@@ -85,16 +100,17 @@ def convert(
         state["progress"].update(state["task"], advance=spec.nbytes, tensors=state["n"])
 
     try:
-        result = conv.convert(request, free_bytes=conv.disk_free, on_tensor=on_tensor, on_plan=on_plan)
-    except conv.BadInput as exc:
-        _fail(exc.one_line(), 2)
-    except RunError as exc:
-        _fail(exc.one_line(), 1)
+        hash_progress = hashing.enter_context(_hash_progress()) if sys.stderr.isatty() else None
+        result = conv.convert(
+            request, free_bytes=conv.disk_free, on_tensor=on_tensor, on_plan=on_plan, hash_progress=hash_progress
+        )
     except OSError as exc:
-        _fail(f"error: writing {out} failed ({exc})  fix: check the disk and permissions", 1)
-    except KeyboardInterrupt:
-        _fail("interrupted: nothing was left behind", 130)
+        if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise  # a path that can't be: bad input, worded by the common handler
+        why = exc.strerror or str(exc)
+        raise RunError(f"writing {out} failed: {why}", "free disk space, or choose an --out you can write to") from None
     finally:
+        hashing.close()
         if "progress" in state:
             state["progress"].stop()
     typer.echo(f"wrote {result.out} ({len(result.files)} weight file(s), {result.tensors} tensors)")

@@ -7,12 +7,14 @@ persistent storage ids), so the writers here take that plan first and then the t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import pickle
 import struct
 import sys
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,21 +86,38 @@ class SafetensorsWriter:
         raw += b" " * (-len(raw) % 8)  # the data starts 8-byte aligned, as safetensors itself pads
         self.size = 8 + len(raw) + offset
         self._f: BinaryIO = open(path, "wb")  # noqa: SIM115 (closed in close())
-        self._f.write(struct.pack("<Q", len(raw)) + raw)
+        try:
+            self._f.write(struct.pack("<Q", len(raw)) + raw)
+        except BaseException:
+            self.abandon()
+            raise
 
     def write(self, tensor: torch.Tensor) -> None:
         spec = self.specs[self._next]
         _check(spec, tensor)
-        self._f.write(_raw(tensor))
+        try:
+            self._f.write(_raw(tensor))
+        except BaseException:
+            self.abandon()
+            raise
         self._next += 1
 
     def close(self) -> None:
         if self._next != len(self.specs):
-            self._f.close()
+            self.abandon()
             raise ValueError(f"{self.path.name}: {len(self.specs) - self._next} tensors were never written")
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Close the file after a failed write (its folder is deleted next; Windows cannot delete an open file)."""
+        with contextlib.suppress(OSError):
+            self._f.close()
 
 
 class _Storage:
@@ -119,7 +138,8 @@ class _Tensor:
         for size in reversed(shape):
             stride.append(step)
             step *= size
-        args: tuple[Any, ...] = (self.storage, 0, torch.Size(shape), tuple(reversed(stride)), False, OrderedDict())
+        # Plain tuples, as torch.save writes them (a torch.Size would be one more global for loaders to allow).
+        args: tuple[Any, ...] = (self.storage, 0, tuple(shape), tuple(reversed(stride)), False, OrderedDict())
         return torch._utils._rebuild_tensor_v2, args
 
 
@@ -132,54 +152,83 @@ class _Pickler(pickle.Pickler):
         return None
 
 
+class _ZipRecords:
+    """The zip container of a .pth written through Python, so a failed write is an OSError like any other (torch's
+    own writer aborts the process when a write fails). Records are stored uncompressed, each record's data
+    64-byte aligned by a padding extra field, as torch.save lays them out for loading with mmap=True."""
+
+    ALIGN = 64
+    PADDING_ID = 0x4246  # "FB", the extra field torch's writer pads with
+
+    def __init__(self, path: Path) -> None:
+        self.prefix = path.stem  # torch.save names the archive's one folder after the file
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+    def write(self, name: str, data: bytes | memoryview) -> None:
+        info = zipfile.ZipInfo(f"{self.prefix}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+        info.file_size = memoryview(data).nbytes
+        zip64 = info.file_size * 1.05 > zipfile.ZIP64_LIMIT  # zipfile's own rule, decided here to pad right
+        header = 30 + len(info.filename.encode()) + 4 + (20 if zip64 else 0)
+        pad = -(self._zip.fp.tell() + header) % self.ALIGN  # type: ignore[union-attr]
+        info.extra = struct.pack("<HH", self.PADDING_ID, pad) + b"Z" * pad
+        with self._zip.open(info, "w", force_zip64=zip64) as f:
+            f.write(data)
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def abandon(self) -> None:
+        """Close the file without writing the directory (after a failed write)."""
+        fp, self._zip.fp = self._zip.fp, None  # ZipFile's close (and its __del__) then write nothing
+        if fp is not None:
+            with contextlib.suppress(OSError):
+                fp.close()
+
+
 class TorchWriter:
     """Writes a `torch.save`-compatible .pth (zip, 64-byte aligned records: loadable with mmap=True).
 
-    The pickle names every storage first; then one tensor at a time goes to its `data/N` record, through
-    torch's own zip writer. Falls back to torch.save of the collected dict where that writer is missing.
+    The pickle names every storage first; then one tensor at a time goes to its `data/N` record.
     """
 
     def __init__(self, path: Path, specs: list[TensorSpec]) -> None:
         self.path, self.specs = path, specs
         self._next = 0
-        self._writer = getattr(torch._C, "PyTorchFileWriter", None)
-        self._held: dict[str, torch.Tensor] = {}
-        if self._writer is None:
-            return
         state = OrderedDict((s.name, _Tensor(_Storage(str(i), s))) for i, s in enumerate(specs))
         data = io.BytesIO()
         _Pickler(data, protocol=2).dump(state)
-        self._zip = self._writer(str(path))
-        pkl = data.getvalue()
-        self._zip.write_record("data.pkl", pkl, len(pkl))
-        self._zip.write_record(".format_version", b"1", 1)
-        self._zip.write_record("byteorder", b"little", len("little"))
+        self._zip = _ZipRecords(path)
+        try:
+            self._zip.write("data.pkl", data.getvalue())
+            self._zip.write(".format_version", b"1")
+            self._zip.write(".storage_alignment", str(_ZipRecords.ALIGN).encode())
+            self._zip.write("byteorder", b"little")
+        except BaseException:
+            self._zip.abandon()
+            raise
 
     def write(self, tensor: torch.Tensor) -> None:
         spec = self.specs[self._next]
         _check(spec, tensor)
-        if self._writer is None:
-            self._held[spec.name] = tensor.contiguous().clone()
-        else:
-            t = tensor.detach().contiguous()
-            storage = t.untyped_storage()
-            if t.storage_offset() or storage.nbytes() != spec.nbytes:
-                t = t.clone()  # a view of a bigger storage (a slice of a shard): write only the view
-                storage = t.untyped_storage()
-            try:
-                self._zip.write_record(f"data/{self._next}", storage, spec.nbytes)
-            except TypeError:  # torch < 2.3 takes a data pointer
-                self._zip.write_record(f"data/{self._next}", t.data_ptr(), spec.nbytes)
+        try:
+            self._zip.write(f"data/{self._next}", _raw(tensor))
+        except BaseException:
+            self._zip.abandon()
+            raise
         self._next += 1
 
     def close(self) -> None:
         if self._next != len(self.specs):
+            self._zip.abandon()
             raise ValueError(f"{self.path.name}: {len(self.specs) - self._next} tensors were never written")
-        if self._writer is None:
-            torch.save(self._held, self.path)
-            self._held = {}
-        else:
-            self._zip.write_end_of_file()
-            del self._zip
+        try:
+            self._zip.write("version", b"3\n")
+            self._zip.close()
+        except BaseException:
+            self._zip.abandon()
+            raise
         with open(self.path, "rb+") as f:
             os.fsync(f.fileno())
+
+    def abandon(self) -> None:
+        self._zip.abandon()

@@ -12,15 +12,13 @@ from typer.testing import CliRunner
 
 from llamadoctor.runner import convert as conv
 from llamadoctor.runner import testing
-from llamadoctor.runner.convert_cli import convert
 
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer(add_completion=False)
-    app.command("convert")(convert)
-    app.command("other")(lambda: None)  # two commands: the name is needed, as under the main CLI
-    return app
+    from llamadoctor.cli import app
+
+    return app  # the whole CLI: its one error handler words and codes convert's failures
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +49,11 @@ def test_shards_alone_means_meta_output(app, src, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--model-dir", "{tmp}/missing", "--out", "{tmp}/o"), "model folder not found"),
+        (("--model-dir", "{tmp}/missing", "--out", "{tmp}/o"), "does not exist"),
         (("--model-dir", "{src}", "--out", "{tmp}/o", "--to", "gguf"), "unknown --to"),
         (("--model-dir", "{src}", "--out", "{tmp}/o", "--to", "meta", "--shards", "3"), "do not split over 3"),
-        (("--model-dir", "{src}", "--out", "{src}"), "is the input folder"),
+        (("--model-dir", "{src}", "--out", "{src}"), "is the model being converted"),
+        (("--model-dir", "{src}", "--out", "{src}/..", "--force"), "holds the model being converted"),
         (("--model-dir", "{tmp}", "--out", "{tmp}/o"), "holds neither Meta files"),
     ],
 )

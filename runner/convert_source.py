@@ -1,0 +1,170 @@
+"""What `llamadoctor convert` checks in its input before writing a byte: params.json's values are numbers of the
+right kind, every shard holds the same tensors and no shard is a copy of another, and the checkpoint's shapes
+are the ones params.json describes (every layer 0..n_layers-1, no more), so an HF folder never contradicts its
+weights. The expected shapes come from the runner's own model, built on the meta device (nothing allocated)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from llamadoctor.facts import Facts
+from llamadoctor.model import Finding, Severity
+from llamadoctor.runner import checkpoint as ckpt
+from llamadoctor.runner.args import ModelArgs
+from llamadoctor.runner.errors import RunError
+
+REDOWNLOAD = "download the model folder again (params.json and every consolidated.*.pth)"
+WHOLE = ("dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of")
+REAL = ("norm_eps", "rope_theta", "ffn_dim_multiplier")
+LAYER = re.compile(r"^layers\.(\d+)\.(.+)$")
+# The params.json fields each tensor's shape follows from, named when a shape contradicts them.
+FIELDS = {
+    "tok_embeddings.weight": "vocab_size, dim",
+    "output.weight": "vocab_size, dim",
+    "attention.wq.weight": "dim, n_heads",
+    "attention.wk.weight": "dim, n_heads, n_kv_heads",
+    "attention.wv.weight": "dim, n_heads, n_kv_heads",
+    "attention.wo.weight": "dim, n_heads",
+    "feed_forward.w1.weight": "dim, multiple_of, ffn_dim_multiplier",
+    "feed_forward.w2.weight": "dim, multiple_of, ffn_dim_multiplier",
+    "feed_forward.w3.weight": "dim, multiple_of, ffn_dim_multiplier",
+}
+
+
+def check_keys(opened: list[dict[str, torch.Tensor]], shards: list[Path]) -> None:
+    """Every shard holds the same tensors, all of them ones a Llama has."""
+    first = set(opened[0])
+    for key in opened[0]:
+        try:
+            ckpt.split_dim(key, 1)
+        except KeyError:
+            raise RunError(f"{shards[0].name} holds {key!r}, which no Llama has", REDOWNLOAD) from None
+    for path, shard in zip(shards[1:], opened[1:]):
+        diff = sorted(first.symmetric_difference(shard))
+        if diff:
+            raise RunError(f"{path.name} and {shards[0].name} hold different tensors ({diff[0]})", REDOWNLOAD)
+
+
+def check_distinct(opened: list[dict[str, torch.Tensor]], shards: list[Path], embedding_dim: int) -> None:
+    """No shard is a copy of another: same size and the same first split tensor (each rank has its own slice)."""
+    key = next((k for k in opened[0] if ckpt.split_dim(k, embedding_dim) is not None), None)
+    if key is None:
+        return
+    for j in range(1, len(shards)):
+        for i in range(j):
+            same_size = shards[i].stat().st_size == shards[j].stat().st_size
+            if same_size and torch.equal(opened[i][key], opened[j][key]):
+                raise RunError(
+                    f"{shards[j].name} is a copy of {shards[i].name} (same size, same {key})",
+                    f"download {shards[j].name} again",
+                )
+
+
+def expected_shapes(args: ModelArgs) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Full (merged) shapes of the top-level tensors and of one layer's, as the runner's model has them."""
+    from llamadoctor.runner.model import Transformer
+
+    with torch.device("meta"):
+        model = Transformer(dataclasses.replace(args, n_layers=1))
+    top: dict[str, tuple[int, ...]] = {}
+    layer: dict[str, tuple[int, ...]] = {}
+    for key, tensor in model.state_dict().items():
+        m = LAYER.match(key)
+        (layer if m else top)[m.group(2) if m else key] = tuple(tensor.shape)
+    return top, layer
+
+
+def _layers_message(n_layers: int, found: set[int]) -> str:
+    has = f"layers {min(found)}-{max(found)}" if found else "no layers"
+    extra = [i for i in found if i >= n_layers]
+    # Looked for among the first len(found)+1 only: n_layers may be absurd (10**9), the checkpoint's layers are not.
+    missing = next((i for i in range(min(n_layers, len(found) + 1)) if i not in found), None)
+    if missing is not None and found and not extra:
+        return f"layer {missing} is missing from the checkpoint (params.json says n_layers {n_layers}, it has {has})"
+    return f"params.json says n_layers {n_layers} but the checkpoint has {has}"
+
+
+def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None:
+    """Every tensor params.json implies is there with its shape; nothing more (rope.freqs aside)."""
+    found = {int(m.group(1)) for m in map(LAYER.match, shapes) if m}
+    if len(found) != args.n_layers or (found and max(found) != args.n_layers - 1):  # i.e. not exactly 0..n-1
+        raise RunError(_layers_message(args.n_layers, found), REDOWNLOAD)
+    for key, width in _widths(args).items():  # first in plain integers: absurd params cannot overflow a tensor
+        if key in shapes and tuple(shapes[key]) != width:
+            raise _contradiction(key, shapes[key], width, args)
+    top, layer = expected_shapes(args)
+    want = dict(top)
+    for i in range(args.n_layers):
+        want.update({f"layers.{i}.{name}": shape for name, shape in layer.items()})
+    for key, shape in want.items():
+        if key not in shapes:
+            raise RunError(f"{key} is missing from the checkpoint", REDOWNLOAD)
+        if tuple(shapes[key]) != shape:
+            raise _contradiction(key, shapes[key], shape, args)
+
+
+def _widths(args: ModelArgs) -> dict[str, tuple[int, ...]]:
+    try:
+        hidden = args.hidden_dim
+    except OverflowError:  # ffn_dim_multiplier 1e308
+        hidden = -1
+    return {"tok_embeddings.weight": (args.vocab_size, args.dim), "layers.0.feed_forward.w1.weight": (hidden, args.dim)}
+
+
+def _contradiction(key: str, got: tuple[int, ...], want: tuple[int, ...], args: ModelArgs) -> RunError:
+    fields = FIELDS.get(LAYER.sub(r"\2", key), "dim")
+    values = ", ".join(f"{f} {getattr(args, f, None)}" for f in fields.split(", "))
+    return RunError(f"{key} is {list(got)} but params.json ({values}) means {list(want)}", REDOWNLOAD)
+
+
+# ---- what `llamadoctor check` says about the folder ------------------------------------------------------------
+
+# Missing params.json, shards or tokenizer are convert's own errors (with their own fixes); the folder-level
+# check would also object to a Meta folder named for Hugging Face, which is what converting mends.
+MODEL_CHECKS = ("shard-corrupt", "checksum-mismatch")
+ProgressFn = Callable[[int, int], None]
+
+
+def _model_facts(model_dir: Path, progress: ProgressFn | None) -> Facts:
+    """The doctor's facts about this one folder, gathered as `check --model-dir` does (md5 verified against
+    checklist.chk when there is one, remembered for next time). The machine facts are placeholders: the model
+    checks never read them."""
+    import platform
+    import sys
+
+    from llamadoctor.facts import Disk, GpuInfo, Memory, Platform, PythonEnv, TorchInfo
+    from llamadoctor.probes.files import gather_files
+    from llamadoctor.probes.system import os_name
+
+    _, models = gather_files(None, [model_dir], hash_progress=progress)
+    machine = platform.machine()
+    return Facts(
+        platform=Platform(os_name(), machine), python=PythonEnv(sys.executable, platform.python_version(),
+        machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
+        disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
+    )  # fmt: skip
+
+
+def doctor_errors(model_dir: Path, progress: ProgressFn | None = None) -> list[Finding]:
+    """Errors the doctor's model-file checks find in `model_dir` (damaged or missing files, failed md5)."""
+    from llamadoctor.engine import run, select
+    from llamadoctor.registry import all_checks
+
+    report = run(_model_facts(model_dir, progress), select(all_checks(), MODEL_CHECKS), partial=True)
+    return [f for f in report.findings if f.severity is Severity.ERROR]
+
+
+def refuse_if_doctor_objects(model_dir: Path, progress: ProgressFn | None = None) -> None:
+    found = doctor_errors(model_dir, progress)
+    if found:
+        raise RunError(
+            found[0].message.rstrip("."),
+            "download the named files again (`llamadoctor check --model-dir` lists them), or pass --force to "
+            "convert anyway",
+        )
