@@ -7,11 +7,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from llamadoctor.runner import convert, testing
-from llamadoctor.runner.convert_cli import convert as convert_command
 from llamadoctor.runner.errors import RunError
 
 
@@ -63,15 +61,14 @@ def test_a_source_the_doctor_finds_damaged_is_refused_unless_forced(src, tmp_pat
 
 def test_on_the_command_line_a_failed_md5_is_one_line_and_exit_1(src, tmp_path) -> None:
     _spoil_checklist(src, "consolidated.00.pth", "f" * 32)
-    app = typer.Typer(add_completion=False)
-    app.command("convert")(convert_command)
-    app.command("other")(lambda: None)
+    from llamadoctor.cli import app
+
     try:
         runner = CliRunner(mix_stderr=False)
     except TypeError:  # click 8.2 always separates stderr
         runner = CliRunner()
     result = runner.invoke(app, ["convert", "--model-dir", str(src), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("llamadoctor: error:")]
     assert len(errors) == 1 and "FAILED the md5 check" in errors[0] and "--force" in errors[0], result.stderr
     assert not (tmp_path / "out").exists()
