@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
 from llamadoctor.runner import convert, testing
-from llamadoctor.runner.convert_cli import convert as convert_command
 from llamadoctor.runner.errors import RunError
 
 
@@ -89,9 +87,8 @@ def test_a_copied_shard_is_refused(tmp_path, tokenizer_files) -> None:
 
 def test_on_the_command_line_a_contradiction_is_one_line_and_exit_1(tmp_path, tokenizer_files) -> None:
     src = _folder(tmp_path, tokenizer_files["sentencepiece"], params={"n_layers": 6})
-    app = typer.Typer(add_completion=False)
-    app.command("convert")(convert_command)
-    app.command("other")(lambda: None)
+    from llamadoctor.cli import app
+
     try:
         runner = CliRunner(mix_stderr=False)
     except TypeError:  # click 8.2 always separates stderr

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
 from llamadoctor.runner import convert_io, testing
-from llamadoctor.runner.convert_cli import convert
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -30,9 +28,8 @@ def src(tmp_path: Path, tokenizer_files: dict[str, Path]) -> Path:
 
 
 def _invoke(*args: str):
-    app = typer.Typer(add_completion=False)
-    app.command("convert")(convert)
-    app.command("other")(lambda: None)
+    from llamadoctor.cli import app
+
     try:
         return CliRunner(mix_stderr=False).invoke(app, ["convert", *args])
     except TypeError:  # click 8.2 always separates stderr
@@ -56,7 +53,7 @@ def test_a_write_that_fails_midway_is_one_line_exit_1_and_leaves_nothing(src, tm
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "terminate called" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("llamadoctor: error:")]
     assert len(errors) == 1 and "File too large" in errors[0], done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
     assert _tree(src) == before
@@ -75,7 +72,7 @@ def test_every_write_error_is_one_line_exit_1(src, tmp_path, monkeypatch, code, 
     before = _tree(src)
     result = _invoke("--model-dir", str(src), "--out", str(tmp_path / "new" / "deeper" / "out"), *extra)
     assert result.exit_code == 1, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("llamadoctor: error:")]
     assert len(errors) == 1 and text in errors[0] and "fix:" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
