@@ -15,7 +15,7 @@ back; each ratio is taken within its round, and the median over rounds is kept (
 - bandwidth: this machine's memory read bandwidth (the fastest of a torch sum, an fp32 gemv and the
   runner's split gemv over 512 MB), giving the bound
   tokens/s <= bandwidth / weight bytes read per token (all weights but the embedding table).
-Targets (issue 4): >= 4x transformers on 15M; >= 0.8 of the bound on 110M and 1.1B; load peak RSS <= 1.15x weights.
+Targets: >= 4x transformers on 15M; >= 0.8 of the bound on 110M and 1.1B; load peak RSS <= 1.15x weights.
 """
 
 from __future__ import annotations

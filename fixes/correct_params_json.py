@@ -8,7 +8,7 @@ from llamadoctor.facts import Facts
 from llamadoctor.model import Action, Applicability, Finding, WriteFile
 from llamadoctor.registry import fix
 
-# key -> (wrong value as written, correct value), from runner-facts.md §1.2 (meta-llama/llama#771)
+# key -> (wrong value as written, correct value): the values Meta itself corrected (meta-llama/llama#771)
 ERRATA = {"norm_eps": (r"1e-0?6|0\.000001|1\.0e-0?6", "1e-05")}
 
 

@@ -63,7 +63,7 @@ LLAMA2_GENERATION = (
     b"        # seed must be the same in all processes\n        torch.manual_seed(seed)\n"
 )
 
-# params.json exactly as Meta ships them (runner-facts.md §1.2, §2)
+# params.json exactly as Meta ships them
 LLAMA1_7B: Mapping[str, Any] = {
     "dim": 4096,
     "multiple_of": 256,

@@ -48,8 +48,8 @@ ChatMaxGenLen = typer.Option(None, "--max-gen-len", **errors.GEN_LEN, help="Defa
 Compile = typer.Option(
     False,
     "--compile",
-    help="torch.compile the decode step after a one-time 10-60 s compile (on the CPU it needs a C++ compiler): "
-    "on the CPU, models of 100M parameters or fewer decode 1.3-2.2x faster, 1B+ models about 10%.",
+    help="torch.compile the decode step once before the first answer (on the CPU it needs a C++ compiler): "
+    "faster decoding, most for small models; the README's benchmark section has figures.",
 )
 Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
