@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background by a non-interactive shell (CI's, say) inherits an ignored SIGINT, and so
+# would every command a test starts: the Ctrl-C tests could never interrupt them. A Python handler here is
+# reset to the default in each child at exec, where Python then installs its own.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
