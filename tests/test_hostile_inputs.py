@@ -280,3 +280,22 @@ def test_a_deeply_nested_params_json_is_a_finding_not_a_crash(models: dict[str, 
         outcome = invoke(["check", "--model-dir", str(model), "--json"])
     assert outcome.code == 1, outcome.stderr
     assert "params.json is JSON nested too deeply" in outcome.stdout
+
+
+@pytest.mark.parametrize("family", ["meta", "tiktoken"])
+def test_an_empty_tokenizer_model_is_one_line_from_run(models: dict[str, Path], family: str) -> None:
+    with copy_of(models[family]) as model:
+        (model / "tokenizer.model").write_bytes(b"")
+        outcome = invoke(["run", "text", "--model-dir", str(model), "--prompt", "hi", "--max-gen-len", "2"])
+    assert outcome.code == 1, outcome.stderr
+    assert outcome.stderr.startswith("llamadoctor: error: ") and "tokenizer.model is empty" in outcome.stderr
+
+
+def test_a_checklist_name_with_a_nul_byte_is_never_opened(models: dict[str, Path]) -> None:
+    with copy_of(models["meta"]) as model:
+        chk = model / "checklist.chk"
+        chk.write_bytes(chk.read_bytes().replace(b"\n", b"\x00"))
+        outcomes = [invoke(["convert", "--model-dir", str(model), "--out", str(model.parent / "hf")]),
+                    invoke(["check", "--model-dir", str(model), "--json"])]
+    for outcome in outcomes:
+        assert outcome.code in (0, 1, 2) and "internal error" not in outcome.stderr, outcome.stderr
