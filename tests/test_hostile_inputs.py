@@ -299,3 +299,14 @@ def test_a_checklist_name_with_a_nul_byte_is_never_opened(models: dict[str, Path
                     invoke(["check", "--model-dir", str(model), "--json"])]
     for outcome in outcomes:
         assert outcome.code in (0, 1, 2) and "internal error" not in outcome.stderr, outcome.stderr
+
+
+@pytest.mark.parametrize("line", ["IQ==-1", "!!! 5", "IQ== 1 2", "IQ== 0"])
+def test_a_bad_tiktoken_line_is_one_line_from_convert(models: dict[str, Path], line: str) -> None:
+    with copy_of(models["tiktoken"]) as model:
+        tokenizer = model / "tokenizer.model"
+        tokenizer.write_bytes(tokenizer.read_bytes() + line.encode() + b"\n")
+        outcome = invoke(["convert", "--model-dir", str(model), "--out", str(model.parent / "hf")])
+    assert outcome.code == 1, outcome.stderr
+    assert outcome.stderr.splitlines()[-1].startswith("llamadoctor: error: ")
+    assert "tokenizer.model" in outcome.stderr.splitlines()[-1]
