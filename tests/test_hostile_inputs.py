@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 
 from llamadoctor.runner.testing import make_model_dir
 
-from .hostile import TALLY, copy_of, every_command, hostile_settings, invoke, keeps_promises
+from .hostile import (
+    EXAMPLES,
+    TALLY,
+    copy_of,
+    every_command,
+    hostile_settings,
+    invoke,
+    keeps_promises,
+    run_process,
+)
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +277,30 @@ def test_every_command_survives_a_hostile_tokenizer_json(models: dict[str, Path]
         if alone:
             (model / "tokenizer.model").unlink()
         _every_command_on(model)
+
+
+# --- the same in real processes, each killed at its deadline: the proof that nothing hangs ------------------
+
+@pytest.mark.slow
+@given(data=st.data())
+@hostile_settings(examples=max(2, EXAMPLES // 3))
+def test_no_command_hangs_in_a_real_process(models: dict[str, Path], data: st.DataObject) -> None:
+    kind = data.draw(st.sampled_from(["params.json", "model.safetensors", "checklist.chk", "tokenizer.model"]))
+    valid = models["hf" if kind == "model.safetensors" else "meta"]
+    if kind == "params.json":
+        content = data.draw(hostile_params(json.loads((valid / kind).read_text())), label=kind)
+    elif kind == "model.safetensors":
+        content = data.draw(hostile_safetensors(*_read_safetensors(valid / kind)), label=kind)
+    elif kind == "checklist.chk":
+        content = data.draw(hostile_checklist((valid / kind).read_text()), label=kind)
+    else:
+        content = data.draw(damaged((valid / kind).read_bytes()), label=kind)
+    with copy_of(valid) as model:
+        (model / kind).write_bytes(content)
+        home = model.parent.parent / "home"
+        home.mkdir()
+        commands = every_command(model, model.parent / "converted")
+        keeps_promises(run_process(args, home) for args in (commands[0], commands[3], commands[4]))
 
 
 # --- what the properties found, kept as plain tests ----------------------------------------------------------
