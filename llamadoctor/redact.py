@@ -146,11 +146,11 @@ class SafeStream(io.TextIOBase):
 def redacting_console(**options: Any) -> Any:
     """A rich Console that redacts each text before laying it out. Folded at the terminal's width, a secret's
     name can land on two lines, where the redaction of the written output no longer recognises it."""
-    from rich.console import Console, RenderableType, RenderHook
+    from rich.console import Console, ConsoleRenderable, RenderHook
     from rich.text import Text
 
     class Redact(RenderHook):
-        def process_renderables(self, renderables: list[RenderableType]) -> list[RenderableType]:
+        def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
             return [_redacted_text(r) if isinstance(r, Text) else r for r in renderables]
 
     console = Console(**options)
