@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from llamadoctor.cli import app
 
-EXAMPLES = int(os.environ.get("LLAMADOCTOR_HOSTILE_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("LLAMADOCTOR_HOSTILE_EXAMPLES", "6"))
 DEADLINE = 60  # seconds for one command; the slowest here takes under one
 ERROR = "llamadoctor: error: "
 TALLY: collections.Counter[str] = collections.Counter()

@@ -133,8 +133,13 @@ def test_a_signed_url_given_as_a_path_is_never_printed_whole(model: Path, signed
         if exists:
             folder.rename(named)
         path = str(named) if exists else url
-        outcomes = [invoke(args) for args in every_command(Path(path), folder.parent / "hf")]
-        outcomes.append(invoke(["convert", "--model-dir", str(named if exists else folder), "--out", url]))
+        here = os.getcwd()
+        os.chdir(folder.parent)  # a URL is a relative path: convert may well write there
+        try:
+            outcomes = [invoke(args) for args in every_command(Path(path), folder.parent / "hf")]
+            outcomes.append(invoke(["convert", "--model-dir", str(named if exists else folder), "--out", url]))
+        finally:
+            os.chdir(here)
         keeps_promises(outcomes, secrets)
 
 
