@@ -174,3 +174,10 @@ def test_a_secret_folded_over_two_lines_by_the_terminal_width_is_still_redacted(
             outcome = invoke(["fix", "--dry-run", "--repo", str(named.parent), "--model-dir", str(named)])
         leaked += [pad for secret in (signature, policy) if secret in outcome.stdout + outcome.stderr]
     assert not leaked
+
+
+@pytest.mark.parametrize("expiry", [67767976233532796, 10**400, -(2**63)])
+def test_a_policy_expiring_beyond_any_calendar_is_judged_not_crashed_on(expiry: int) -> None:
+    url = f"{HOST}?Policy={_cloudfront_policy(expiry)}&Signature=abcdefghijklmnopqrstuvwxyz&Key-Pair-Id=K1234567890"
+    outcome = invoke(["check", "--url", url, "--json"])
+    assert outcome.code in (0, 1), outcome.stdout[-500:]
