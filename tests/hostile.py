@@ -149,6 +149,12 @@ def keeps_promises(outcomes: Iterable[Outcome], secrets: Iterable[str] = ()) -> 
     assert not failures, "\n\n".join(failures)
 
 
+def summary() -> str:
+    """The figures so far: runs, and each kind of broken promise (zero when none)."""
+    kinds = ("cases run", "tracebacks", "hangs", "secrets printed", "exit 3+", "not one error line")
+    return ", ".join(f"{kind}: {TALLY[kind]}" for kind in kinds)
+
+
 def _kind(what: str) -> str:
     for kind in ("hang", "traceback", "secret", "exit"):
         if what.startswith(kind):

@@ -19,13 +19,13 @@ from llamadoctor.runner.testing import make_model_dir
 
 from .hostile import (
     EXAMPLES,
-    TALLY,
     copy_of,
     every_command,
     hostile_settings,
     invoke,
     keeps_promises,
     run_process,
+    summary,
 )
 
 
@@ -37,7 +37,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]
     hf = make_model_dir(root / "hf" / "llama-2-7b-hf", fmt="hf", tokenizer=meta / "tokenizer.model")
     (hf / "tokenizer.model").write_bytes((meta / "tokenizer.model").read_bytes())
     yield {"meta": meta, "tiktoken": tiktoken, "hf": hf}
-    print(f"\nhostile inputs: {dict(TALLY)}")
+    print(f"\nhostile inputs so far: {summary()}")
 
 
 def _with_checklist(folder: Path) -> Path:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from llamadoctor.runner.testing import make_model_dir
 
-from .hostile import TALLY, copy_of, every_command, hostile_settings, invoke, keeps_promises
+from .hostile import copy_of, every_command, hostile_settings, invoke, keeps_promises, summary
 
 HOST = "https://llama3-1.llamameta.net/*"
 NAME_MAX = 255  # bytes in one file name on the usual file systems
@@ -88,7 +88,7 @@ def url_forms(draw: st.DrawFn, signed: Signed, base: str = HOST) -> tuple[str, l
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield make_model_dir(tmp_path_factory.mktemp("valid") / "llama-2-7b")
-    print(f"\nhostile URLs: {dict(TALLY)}")
+    print(f"\nhostile inputs so far: {summary()}")
 
 
 @given(signed=SIGNED, data=st.data())
