@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from llamadoctor import __version__, errors
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
+from llamadoctor.redact import redacting_console
 from llamadoctor.runner.cli import app as run_app
 from llamadoctor.runner.convert_cli import convert
 
@@ -92,7 +92,7 @@ def check(
     elif markdown:
         print(render_markdown(report), end="")
     else:
-        render_human(report, Console(highlight=False), verbose=verbose, strict=strict)
+        render_human(report, redacting_console(highlight=False), verbose=verbose, strict=strict)
     raise typer.Exit(report.exit_code(strict=strict))
 
 
@@ -103,7 +103,7 @@ def list_checks(
     """List every check, or explain one."""
     from llamadoctor.catalogue import explain, render_catalogue
 
-    console = Console(highlight=False)
+    console = redacting_console(highlight=False)
     if check_id is None:
         render_catalogue(console)
     else:
@@ -133,7 +133,7 @@ def fix(
     from llamadoctor.facts import Options
     from llamadoctor.redact import redact
 
-    console = Console(highlight=False)
+    console = redacting_console(highlight=False)
     for line in apply.recover():
         console.print(line, soft_wrap=True, markup=False)
     diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(
@@ -255,7 +255,7 @@ def estimate(
     if json_out:
         print(json.dumps(estimate_json(est, room), indent=2))
     else:
-        Console(highlight=False).print(render_estimate(est))
+        redacting_console(highlight=False).print(render_estimate(est))
         print(verdict(est, room))
 
 

@@ -141,3 +141,26 @@ class SafeStream(io.TextIOBase):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
+
+
+def redacting_console(**options: Any) -> Any:
+    """A rich Console that redacts each text before laying it out. Folded at the terminal's width, a secret's
+    name can land on two lines, where the redaction of the written output no longer recognises it."""
+    from rich.console import Console, ConsoleRenderable, RenderHook
+    from rich.text import Text
+
+    class Redact(RenderHook):
+        def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+            return [_redacted_text(r) if isinstance(r, Text) else r for r in renderables]
+
+    console = Console(**options)
+    console.push_render_hook(Redact())
+    return console
+
+
+def _redacted_text(text: Any) -> Any:
+    plain = text.plain
+    safe = redact(plain)
+    if safe == plain:
+        return text
+    return type(text)(safe, style=text.style, justify=text.justify, overflow=text.overflow, end=text.end)

@@ -69,15 +69,20 @@ def _decode_policy(policy: str) -> Any:
     return None
 
 
+LAST_CALENDAR_SECOND = 253402300800  # 10000-01-01 UTC
+
+
 def policy_expiry(policy: str) -> float | None:
     """`Condition.DateLessThan.AWS:EpochTime` of a CloudFront policy (CloudFront base64 or base64url)."""
     data = _decode_policy(policy)
     statements = data.get("Statement") if isinstance(data, dict) else None
     for statement in statements if isinstance(statements, list) else ():
         try:
-            return float(statement["Condition"]["DateLessThan"]["AWS:EpochTime"])
-        except (KeyError, TypeError, ValueError):
+            expiry = float(statement["Condition"]["DateLessThan"]["AWS:EpochTime"])
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue
+        # Only a time a calendar can show (1970 to the year 9999): anything else is no expiry we can judge.
+        return expiry if 0 <= expiry < LAST_CALENDAR_SECOND else None
     return None
 
 

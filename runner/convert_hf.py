@@ -8,7 +8,6 @@ nor tokenizers is needed to convert; chat models get the chat template in tokeni
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from collections.abc import Iterable
@@ -19,8 +18,11 @@ import torch
 
 from llamadoctor.llama import CONTEXT, Evidence, context_length, detect_version
 from llamadoctor.llama.version import dtype_names, hf_rope_factor
+from llamadoctor.probes.reading import display, read_regular
 from llamadoctor.runner.args import ModelArgs, to_hf_config
+from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.tokenizer import LLAMA3_PATTERN, LLAMA3_SPECIALS, SENTENCEPIECE, TIKTOKEN, sniff
+from llamadoctor.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
 
 DTYPE_NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
 
@@ -97,12 +99,10 @@ def generation_config(special: dict[str, Any], version: str) -> dict[str, Any]:
 
 
 def _tiktoken_ranks(path: Path) -> dict[bytes, int]:
-    ranks = {}
-    for line in path.read_bytes().splitlines():
-        if line.strip():
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
+    try:
+        return parse_tiktoken_ranks(read_regular(path, MAX_TOKENIZER))
+    except ValueError as exc:
+        raise RunError(f"{display(path)} is not a tiktoken tokenizer ({exc})", f"download {path.name} again") from None
 
 
 def special_ids(tokenizer: Path, version: str, chat: bool) -> dict[str, Any]:

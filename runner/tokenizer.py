@@ -194,6 +194,8 @@ def load(path: Path) -> Tokenizer:
     data = _read(path, MAX_TOKENIZER + 1)
     if len(data) > MAX_TOKENIZER:
         raise RunError(f"{display(path)} is too large to be a tokenizer", "download tokenizer.model again")
+    if not data:  # SentencePiece takes empty bytes as "no model" and fails only at the first encode
+        raise RunError(f"{display(path)} is empty (0 bytes)", f"download {path.name} again")
     try:
         return _load(path, data)
     except RunError:

@@ -37,6 +37,9 @@ from llamadoctor.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer, sni
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000
 MAX_JSON = 1024 * 1024
+# Model configs nest a few levels; deeper documents are refused before anything walks them recursively
+# (Python's json reads ~1000 levels, the reports' own walks overflow the stack well before that).
+MAX_JSON_NESTING = 64
 MAX_SCRIPT = 1024 * 1024
 MAX_SOURCE = 512 * 1024
 MAX_USUAL = 24  # model folders summarised from ~/.llama and the HF cache
@@ -419,9 +422,23 @@ def read_json(path: Path, limit: int = MAX_JSON) -> tuple[dict[str, Any] | None,
         return None, "is JSON nested too deeply to be read", data
     except ValueError as exc:
         return None, f"is not valid JSON ({exc})", data
+    if _nesting(value) > MAX_JSON_NESTING:
+        return None, "is JSON nested too deeply to be read", data
     if not isinstance(value, dict):
         return None, f"is JSON but not an object ({type(value).__name__})", data
     return value, None, data
+
+
+def _nesting(value: Any) -> int:
+    """How many lists and objects deep `value` goes, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:

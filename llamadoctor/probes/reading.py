@@ -13,6 +13,7 @@ a size cap.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -47,7 +48,10 @@ def _refuse(mode: int) -> NotRegularFile:
 
 def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
     """stat of `path` (symlinks followed); raises NotRegularFile for anything but a regular file."""
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except ValueError:  # a NUL byte in a name read from a file: no file can have that name
+        raise FileNotFoundError(errno.ENOENT, "no file can have a name holding a NUL byte", os.fspath(path)) from None
     if not stat.S_ISREG(st.st_mode):
         raise _refuse(st.st_mode)
     return st
