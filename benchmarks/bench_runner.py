@@ -119,7 +119,6 @@ def _linears_only_s(model) -> float:
     """Seconds per token of a decode step's projections alone, back to back, as the eager runner runs them:
     what it pays before norms, RoPE, attention, sampling or Python."""
     import torch
-
     from torch import nn
 
     projections = [m for m in model.modules() if isinstance(m, nn.Linear)]

@@ -29,10 +29,11 @@ class SplitLinear(nn.Linear):
     # by 256 rows it was 7% slower: enough rows make the product compute-bound, which MKL threads well.
     few_rows = 128
 
-    def __init__(self, weight: nn.Parameter, splits: int) -> None:
+    def __init__(self, weight: torch.Tensor, splits: int) -> None:
         with torch.device("meta"):  # the weight is the one given: allocate and initialise nothing
             super().__init__(weight.shape[1], weight.shape[0], bias=False)
-        self.weight = weight
+        # The same Parameter, not a new one: a tied output layer stays one parameter with the embedding table.
+        self.weight = weight if isinstance(weight, nn.Parameter) else nn.Parameter(weight, requires_grad=False)
         self.splits = splits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
