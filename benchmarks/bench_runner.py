@@ -10,7 +10,7 @@ back; each ratio is taken within its round, and the median over rounds is kept (
   512), and load peak RSS above the baseline after importing torch, once all weights have been touched by a
   forward pass;
 - linears: the step's projections alone, back to back, as the eager runner runs them (split over the threads,
-  `model.Linear`), in that process: tells the runner's own overhead from the products' time;
+  `cpu.SplitLinear`), in that process: tells the runner's own overhead from the products' time;
 - transformers: `LlamaForCausalLM.generate` (greedy) on the HF folder, decode rate (N-1)/(t(N) - t(1));
 - bandwidth: this machine's memory read bandwidth (the fastest of a torch sum, an fp32 gemv and the
   runner's split gemv over 512 MB), giving the bound
@@ -119,10 +119,9 @@ def _linears_only_s(model) -> float:
     """Seconds per token of a decode step's projections alone, back to back, as the eager runner runs them:
     what it pays before norms, RoPE, attention, sampling or Python."""
     import torch
+    from torch import nn
 
-    from llamadoctor.runner.model import Linear
-
-    projections = [m for m in model.modules() if isinstance(m, Linear)]
+    projections = [m for m in model.modules() if isinstance(m, nn.Linear)]
     inputs = {m.in_features: torch.randn(1, 1, m.in_features) for m in projections}
 
     @torch.no_grad()
@@ -158,7 +157,7 @@ def worker_transformers(model_dir: Path, tokens: int) -> dict[str, float]:
 
 def worker_bandwidth() -> dict[str, float]:
     """The fastest of three 512 MB streaming reads: a sum, an fp32 matrix-vector product (which reads its
-    matrix once), and the same product split over the threads as the runner splits its own (`model.Linear`).
+    matrix once), and the same product split over the threads as the runner splits its own (`cpu.SplitLinear`).
     On some machines one, on others another, gets closest to what the memory delivers; the bound takes the
     fastest, so it is never easier to reach than the hardware allows."""
     import torch

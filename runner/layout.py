@@ -1,13 +1,8 @@
-"""Weights laid out for the CPU's decode step, without holding a second copy of them.
-
-A decode step multiplies the output projection (vocab x dim) by one row per sequence. Stored as the checkpoint
-has it (row-major), each of its tens of thousands of outputs is a short dot product, which MKL and Inductor
-both run well below the memory's speed when dim is small (20-26 GB/s at dim 288 on a machine whose memory
-gives 35). Stored column-major, the product is a sum of scaled columns that MKL streams at the memory's speed:
-stories15M decodes 1.1-1.4x faster, 110M-sized models 1.05x, and from dim 2048 on it makes no difference.
+"""A weight copied into another layout without holding a second copy of it (the CPU's column-major output
+layer: `cpu`).
 
 The copy is made in chunks from the memory-mapped checkpoint, and on Linux the file pages of each chunk are
-handed back as soon as it is copied, so loading peaks at the weights' size, not at it plus the output layer.
+handed back as soon as it is copied, so loading peaks at the weights' size, not at it plus the copied weight.
 """
 
 from __future__ import annotations

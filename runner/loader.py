@@ -5,8 +5,8 @@ Meta shards go to ranks by the split table: one process merges all shards; N pro
 each rank M/N consecutive shards merged (or split one shard when there are more ranks than shards). HF
 weights are split the same way under torchrun. Peak memory stays near the weights' size: tensors are mmapped
 and assigned to a model built on the meta device, so nothing is allocated twice when the dtype already
-matches. On the CPU the output layer is the one copy made (column-major, for the decode step: `layout`), and
-the file pages it was copied from are handed back as it goes.
+matches. On the CPU its speed work is applied (`cpu`): the output layer is the one copy made, and the file
+pages it was copied from are handed back as it goes.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import layout
+from llamadoctor.runner import cpu
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.distributed import Parallel
 from llamadoctor.runner.errors import RunError
@@ -89,9 +88,8 @@ def build_model(state: RankState, par: Parallel, device: torch.device, dtype: to
             )
     weights = {k: v for k, v in state.tensors.items() if k in expected}
     model.load_state_dict(weights, strict=True, assign=True)
-    if device.type == "cpu" and model.output.weight.data_ptr() != model.tok_embeddings.weight.data_ptr():
-        # The layout the CPU's decode step streams fastest (`layout`); a tied output stays the embedding table.
-        model.output.weight = nn.Parameter(layout.column_major(model.output.weight, dtype), requires_grad=False)
+    if device.type == "cpu":
+        cpu.optimize_for_cpu(model, dtype)  # before `.to`: its one copy is made from the mapped file
     # Same dtype on CPU: `.to` returns the mmapped tensor itself, so no copy is made.
     model.to(device=device, dtype=dtype)
     model.requires_grad_(False)

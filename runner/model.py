@@ -57,29 +57,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleave
     return out.type_as(x)
 
 
-class Linear(nn.Linear):
-    """A projection whose products of a few rows run as `splits` blocks of output rows at once.
-
-    A decode step multiplies each weight by one row per sequence: memory-bound work, which MKL runs on a single
-    core, so it gets one core's share of the memory bandwidth (measured on a 2-core EPYC: 12-25 GB/s of 30).
-    Viewed as blocks of output rows (no copy) and run as one batched product, every thread streams a block of its
-    own. Under torch.compile the one-row case becomes Inductor's own fused reduction, parallel the same way."""
-
-    splits = 1  # `Transformer.split_projections` sets it on the CPU
-    # Up to here the split product was faster than MKL's one matrix product (1.1-1.7x at 110M's shapes, 2 cores);
-    # by 256 rows it was 7% slower: enough rows make the product compute-bound, which MKL threads well.
-    few_rows = 128
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.numel() // x.shape[-1]
-        if self.splits == 1 or rows > self.few_rows:
-            return F.linear(x, self.weight)
-        out, inp = self.weight.shape
-        blocks = self.weight.view(self.splits, out // self.splits, inp).transpose(1, 2)
-        y = torch.bmm(x.reshape(1, rows, inp).expand(self.splits, rows, inp), blocks)
-        return y.transpose(0, 1).reshape(*x.shape[:-1], out)
-
-
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -109,18 +86,18 @@ class Attention(nn.Module):
         self.n_kv = args.kv_heads // par.world
         self.hd = args.head_dim
         self.interleaved = args.rope_interleaved
-        self.wq = Linear(args.dim, self.n_heads * self.hd, bias=False)
-        self.wk = Linear(args.dim, self.n_kv * self.hd, bias=False)
-        self.wv = Linear(args.dim, self.n_kv * self.hd, bias=False)
-        self.wo = Linear(self.n_heads * self.hd, args.dim, bias=False)
+        self.wq = nn.Linear(args.dim, self.n_heads * self.hd, bias=False)
+        self.wk = nn.Linear(args.dim, self.n_kv * self.hd, bias=False)
+        self.wv = nn.Linear(args.dim, self.n_kv * self.hd, bias=False)
+        self.wo = nn.Linear(self.n_heads * self.hd, args.dim, bias=False)
         self.register_buffer("cache_k", None, persistent=False)
         self.register_buffer("cache_v", None, persistent=False)
 
     def forward(
         self, x: torch.Tensor, pos: int | torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """`pos` is an int (eager), or for the compiled one-token step the positions the new token attends to,
-        its own last (`Transformer.decode_hidden`)."""
+        """`pos` is an int, or for the one-token decode step the positions the new token attends to, its own
+        last (`Transformer.decode_hidden`)."""
         bsz, seqlen, _ = x.shape
         q = self.wq(x).view(bsz, seqlen, self.n_heads, self.hd).transpose(1, 2)
         k = self.wk(x).view(bsz, seqlen, self.n_kv, self.hd).transpose(1, 2)
@@ -165,9 +142,9 @@ class FeedForward(nn.Module):
         if hidden % par.world:
             raise ValueError(f"FFN width {hidden} does not split over {par.world} ranks")
         self.par = par
-        self.w1 = Linear(args.dim, hidden // par.world, bias=False)
-        self.w2 = Linear(hidden // par.world, args.dim, bias=False)
-        self.w3 = Linear(args.dim, hidden // par.world, bias=False)
+        self.w1 = nn.Linear(args.dim, hidden // par.world, bias=False)
+        self.w2 = nn.Linear(hidden // par.world, args.dim, bias=False)
+        self.w3 = nn.Linear(args.dim, hidden // par.world, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.par.all_reduce(self.w2(F.silu(self.w1(x)) * self.w3(x)))
@@ -204,7 +181,7 @@ class Transformer(nn.Module):
         self.tok_embeddings = nn.Embedding(rows, cols, _weight=torch.empty(rows, cols))
         self.layers = nn.ModuleList(Block(args, par) for _ in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
-        self.output = Linear(args.dim, args.vocab_size // par.world, bias=False)
+        self.output = nn.Linear(args.dim, args.vocab_size // par.world, bias=False)
         self.cos: torch.Tensor | None = None
         self.sin: torch.Tensor | None = None
         self.positions: torch.Tensor | None = None
@@ -212,8 +189,7 @@ class Transformer(nn.Module):
 
     def setup_cache(self, batch: int, max_seq_len: int) -> None:
         """Get ready to generate: allocate the KV cache once (Meta's layout per layer, heads before positions)
-        and the RoPE table, and on the CPU split the projections over its threads (every Generator comes here,
-        however its model was built)."""
+        and the RoPE table."""
         weight = self.output.weight
         self.max_seq_len = max_seq_len
         for layer in self.layers:
@@ -221,15 +197,6 @@ class Transformer(nn.Module):
         cos, sin = rope_table(self.args, max_seq_len)
         self.cos, self.sin = cos.to(weight.device), sin.to(weight.device)
         self.positions = torch.arange(max_seq_len, device=weight.device)
-        if weight.device.type == "cpu":
-            self.split_projections(torch.get_num_threads())
-
-    def split_projections(self, splits: int) -> None:
-        """Run each projection's few-row products as `splits` blocks of output rows (`Linear`), where they
-        divide evenly; 1 turns it off."""
-        for module in self.modules():
-            if isinstance(module, Linear):
-                module.splits = splits if module.weight.shape[0] % splits == 0 else 1
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         if not self.par.is_parallel:
@@ -266,10 +233,8 @@ class Transformer(nn.Module):
         """The final normed hidden state of one new token per row, placed at the last of `positions` (a prefix
         of `self.positions`) and attending to all of them.
 
-        This is the function `torch.compile` captures, once per batch size: the number of positions is its one
-        dynamic size, so each step attends to the live cache only, not to all `max_seq_len` positions. The output
-        projection is left out (`logits`): on the CPU its weight is column-major, which MKL's batched product
-        streams at the memory's speed while Inductor would rewrite it as a slow strided reduction."""
+        The decode step is `logits(decode_hidden(...))`; the number of positions is the one size that changes from
+        step to step, so each step attends to the live cache only, not to all `max_seq_len` positions."""
         assert self.cos is not None and self.sin is not None, "call setup_cache first"
         at = positions[-1:]
         cos, sin = self.cos.index_select(0, at), self.sin.index_select(0, at)

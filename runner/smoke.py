@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from llamadoctor.runner import cpu
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.device import DTYPE_NAMES, pick_device, pick_dtype
 from llamadoctor.runner.generate import Generator, Sampling, Timings
@@ -38,6 +39,8 @@ def run_smoke(device_name: str, dtype_name: str, n_tokens: int = 48) -> dict[str
     dtype = pick_dtype(dtype_name, device)
     reference = _random_model(torch.device("cpu"), torch.float32)
     model = _random_model(device, dtype)
+    if device.type == "cpu":
+        cpu.optimize_for_cpu(model, dtype)  # as a loaded model runs here
     prompt = torch.randint(0, SMOKE_ARGS.vocab_size, (1, 16), generator=torch.Generator().manual_seed(1))
     reference.setup_cache(1, 128)
     model.setup_cache(1, 128)

@@ -107,24 +107,6 @@ def test_decode_step_equals_the_sliced_cache_path(model_dir) -> None:
     torch.testing.assert_close(torch.stack(steps, 1), full[:, 4:12], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("rows", [1, 5, 200])
-def test_split_projections_give_the_unsplit_logits(rows) -> None:
-    """Few-row products run as blocks of output rows on the CPU; past `Linear.few_rows` rows, or where a width
-    does not divide, as one product. Either way the logits are those of plain F.linear."""
-    args = testing.tiny_args("llama3", vocab_size=300)
-    model = Transformer(args)
-    model.load_state_dict(testing.random_state(args))
-    ids = torch.arange(1, rows + 1).unsqueeze(0) % 300
-    logits = {}
-    for splits in (1, 4, 3):  # 4 divides every width; 3 only the vocab (300), not 64, 32 or 224
-        model.setup_cache(1, 256)
-        model.split_projections(splits)
-        logits[splits] = model(ids, 0, all_logits=True)
-    assert model.layers[0].attention.wq.splits == 1 and model.output.splits == 3
-    torch.testing.assert_close(logits[4], logits[1], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(logits[3], logits[1], atol=1e-5, rtol=1e-5)
-
-
 def test_greedy_picks_the_first_of_tied_maxima_as_torch_does() -> None:
     logits = torch.randn(3, 500)
     logits[0, [7, 400]] = 50.0  # a tie: the first index wins

@@ -1,0 +1,74 @@
+"""The CPU's speed work applied to a plain model: the same logits, in the layout and blocks the CPU runs fastest."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from llamadoctor.runner import cpu, loader, testing
+from llamadoctor.runner.distributed import SINGLE
+from llamadoctor.runner.model import Transformer
+
+
+def _plain_model(vocab_size: int = 300) -> Transformer:
+    args = testing.tiny_args("llama3", vocab_size=vocab_size)
+    model = Transformer(args)
+    model.load_state_dict(testing.random_state(args))
+    return model.eval()
+
+
+def _projections(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def test_the_model_is_plain_until_the_cpu_transforms_are_applied() -> None:
+    model = _plain_model(vocab_size=320)  # every width divides by 4
+    ids = torch.arange(1, 9).unsqueeze(0)
+    model.setup_cache(1, 32)
+    before = model(ids, 0, all_logits=True)
+    assert {type(m) for m in _projections(model)} == {nn.Linear}
+    assert model.output.weight.is_contiguous()
+
+    cpu.optimize_for_cpu(model, torch.float32, threads=4)
+
+    assert {type(m) for m in _projections(model)} == {cpu.SplitLinear}
+    assert all(m.splits == 4 for m in _projections(model))
+    assert model.output.weight.stride() == (1, 320)
+    model.setup_cache(1, 32)
+    torch.testing.assert_close(model(ids, 0, all_logits=True), before, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 200])
+def test_split_projections_give_the_unsplit_logits(rows) -> None:
+    """Few-row products run as blocks of output rows on the CPU; past `SplitLinear.few_rows` rows, or where a
+    width does not divide, as one product. Either way the logits are those of plain F.linear."""
+    model = _plain_model()
+    ids = torch.arange(1, rows + 1).unsqueeze(0) % 300
+    logits = {}
+    for splits in (1, 4, 3):  # 4 divides every width; 3 only the vocab (300), not 64, 32 or 224
+        model.setup_cache(1, 256)
+        cpu.split_projections(model, splits)
+        logits[splits] = model(ids, 0, all_logits=True)
+    assert type(model.layers[0].attention.wq) is nn.Linear and model.output.splits == 3
+    torch.testing.assert_close(logits[4], logits[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits[3], logits[1], atol=1e-5, rtol=1e-5)
+
+
+def test_splitting_keeps_a_tied_output_on_the_embedding_table() -> None:
+    model = _plain_model()
+    model.output.weight = model.tok_embeddings.weight
+    cpu.optimize_for_cpu(model, torch.float32, threads=3)
+    assert model.output.splits == 3
+    assert model.output.weight is model.tok_embeddings.weight  # one parameter, not two sharing memory
+    assert model.output.weight.is_contiguous()
+
+
+def test_a_cpu_load_splits_the_projections_over_the_threads(model_dir) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
+    finally:
+        torch.set_num_threads(threads)
+    assert model.layers[0].attention.wq.splits == 2 and model.output.splits == 2
