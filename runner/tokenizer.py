@@ -6,11 +6,10 @@ SentencePiece fails with the cryptic `could not parse ModelProto` (failure modes
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from llamadoctor.runner.errors import RunError
 
@@ -136,34 +135,14 @@ class TiktokenTokenizer:
         return self.specials[name]
 
 
-def _bytes_to_unicode() -> dict[str, int]:
-    """GPT-2's byte <-> printable character table, used by HF byte-level BPE vocabularies."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            chars[chr(b)] = b
-        else:
-            chars[chr(256 + extra)] = b
-            extra += 1
-    return chars
-
-
-def ranks_from_hf_tokenizer_json(path: Path) -> dict[bytes, int]:
-    """tiktoken ranks from a Llama 3 HF `tokenizer.json` (its BPE vocab ids are the ranks)."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    table = _bytes_to_unicode()
-    vocab: dict[str, int] = data["model"]["vocab"]
-    return {bytes(table[c] for c in token): rank for token, rank in vocab.items()}
-
-
 def load(path: Path) -> Tokenizer:
     """Open a tokenizer file, or raise RunError naming what is wrong with it."""
     if not path.is_file():
         raise RunError(f"tokenizer not found: {path}", "pass --tokenizer-path to the tokenizer.model")
     if path.name == "tokenizer.json":
-        return TiktokenTokenizer(ranks_from_hf_tokenizer_json(path), name=path.name)
+        from llamadoctor.runner.hf_tokenizer import HFTokenizer
+
+        return HFTokenizer(path)
     kind = sniff(path)
     if kind == LFS_POINTER:
         raise RunError(f"{path} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder")
