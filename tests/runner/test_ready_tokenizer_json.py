@@ -104,3 +104,53 @@ def test_llama3_tokenizer_json_has_the_chat_specials_and_meta_chat_format(tmp_pa
     expected = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello world<|eot_id|>"
     expected += "<|start_header_id|>assistant<|end_header_id|>\n\n"
     assert tok.decode(ids) == expected
+
+
+def _byte_chars() -> dict[int, str]:
+    """GPT-2's byte -> printable character table, the alphabet of byte-level tokenizer.json vocabularies."""
+    from tokenizers import pre_tokenizers
+
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    shifted = [b for b in range(256) if b not in printable]
+    table = {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(shifted)}
+    assert set(table.values()) == set(pre_tokenizers.ByteLevel.alphabet())
+    return table
+
+
+def tokenizer_json_from_tiktoken(ranks_file: Path, path: Path) -> Path:
+    """The tokenizer.json Hugging Face derives from a Llama 3 tiktoken file: the same ranks as vocab ids,
+    merges in rank order, and the 256 specials after them."""
+    import base64
+
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    table = _byte_chars()
+    ranks = {base64.b64decode(t): int(r) for t, r in (line.split() for line in ranks_file.read_text().splitlines())}
+    text = {tok: "".join(table[b] for b in tok) for tok in ranks}
+    merges = sorted(
+        ((ranks[tok], ranks[tok[:i]], ranks[tok[i:]]), (text[tok[:i]], text[tok[i:]]))
+        for tok in ranks
+        for i in range(1, len(tok))
+        if tok[:i] in ranks and tok[i:] in ranks
+    )
+    vocab = {text[tok]: rank for tok, rank in ranks.items()}
+    tok = Tokenizer(models.BPE(vocab, [pair for _, pair in merges], ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(LLAMA3_SPECIALS)
+    tok.save(str(path))
+    return path
+
+
+def test_llama3_tokenizer_json_gives_the_tiktoken_ids(tokenizer_files: dict[str, Path], tmp_path: Path) -> None:
+    tt = load(tokenizer_files["tiktoken"])
+    from_json = load(tokenizer_json_from_tiktoken(tokenizer_files["tiktoken"], tmp_path / "tokenizer.json"))
+    text = "I am going to Paris, what should I see? 1234 menthe poivrée <|eot_id|>"
+    assert from_json.encode(text, bos=True, eos=True) == tt.encode(text, bos=True, eos=True)
+    assert (from_json.n_words, from_json.stop_ids) == (tt.n_words, tt.stop_ids)
+    assert from_json.decode(tt.encode(text, bos=False, eos=False)) == text
