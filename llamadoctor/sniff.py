@@ -23,6 +23,7 @@ HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
 MAX_PICKLE = 64 * 1024 * 1024
 MAX_TOKENIZER = 32 * 1024 * 1024
+MAX_TOKENIZER_JSON = 64 * 1024 * 1024  # Llama 3's is 9 MB
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
 # torch.<Name>Storage -> (dtype name, bytes per element)
@@ -279,6 +280,36 @@ def sniff_tokenizer(path: Path, size: int, *, in_parent: bool = False) -> Tokeni
         if pieces:
             return Tokenizer(str(path), size, "sentencepiece", pieces, in_parent)
     return Tokenizer(str(path), size, "unknown", in_parent=in_parent)
+
+
+def sniff_tokenizer_json(path: Path, size: int) -> Tokenizer:
+    """A Hugging Face tokenizer.json: Llama 1/2's pieces (<s>, </s>) or Llama 3's byte-level BPE
+    (<|begin_of_text|>), and how many tokens it has with its added ones; never raises."""
+    try:
+        head = _read_head(path)
+        bad = classify_head(head, size)
+        if bad:
+            return Tokenizer(str(path), size, bad[0])
+        if size > MAX_TOKENIZER_JSON:
+            return Tokenizer(str(path), size, "unknown")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError:
+        return Tokenizer(str(path), size, "unreadable")
+    except ValueError:  # not JSON, or not UTF-8
+        return Tokenizer(str(path), size, "unknown")
+    model = data.get("model") if isinstance(data, dict) else None
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(vocab, dict):
+        return Tokenizer(str(path), size, "unknown")
+    added = [t.get("content") for t in data.get("added_tokens") or () if isinstance(t, dict)]
+    tokens = set(vocab) | {t for t in added if isinstance(t, str)}
+    if {"<|begin_of_text|>", "<|end_of_text|>"} <= tokens:
+        kind = "tiktoken"
+    elif {"<s>", "</s>"} <= tokens:
+        kind = "sentencepiece"
+    else:
+        kind = "unknown"
+    return Tokenizer(str(path), size, kind, len(tokens))
 
 
 def count_sentencepiece_pieces(data: bytes) -> int | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import re
@@ -29,8 +30,19 @@ from typing import Any
 
 from llamadoctor.checksum import ProgressFn, cache_file, verify_checklists
 from llamadoctor.facts import Options
-from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, Searched, SourceFile, hf_copy_path
-from llamadoctor.sniff import classify_head, sniff_tokenizer, sniff_weights
+from llamadoctor.files import (
+    TOKENIZER_LIBRARIES,
+    Checklist,
+    ModelDir,
+    RepoFacts,
+    ScriptFile,
+    Searched,
+    SourceFile,
+    Tokenizer,
+    hf_copy_path,
+    tokenizer_places,
+)
+from llamadoctor.sniff import classify_head, sniff_tokenizer, sniff_tokenizer_json, sniff_weights
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000
@@ -429,13 +441,7 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
         params, error, raw = read_json(path / params_file)
     weight_names = sorted(n for n in files if _is_weights(n, fmt))
     shards = tuple(sniff_weights(path / n, max(files[n], 0)) for n in weight_names)
-    tokenizer = None
-    if "tokenizer.model" in files:
-        tokenizer = sniff_tokenizer(path / "tokenizer.model", max(files["tokenizer.model"], 0))
-    elif fmt == "meta" and _is_file(path.parent / "tokenizer.model"):  # the Llama 2 download layout
-        with contextlib.suppress(OSError):
-            parent_tok = path.parent / "tokenizer.model"
-            tokenizer = sniff_tokenizer(parent_tok, parent_tok.stat().st_size, in_parent=True)
+    tokenizer = _tokenizer(path, fmt)
     subdirs = tuple(
         d
         for d in dirs
@@ -475,6 +481,26 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
         subdirs,
         disk_free,
     )
+
+
+def _tokenizer(path: Path, fmt: str) -> Tokenizer | None:
+    """The tokenizer `run` would read for this folder, and whether this Python has the library to read it."""
+    for place, in_parent in tokenizer_places(path, fmt == "meta"):
+        if not _is_file(place):
+            continue
+        try:
+            size = place.stat().st_size
+        except OSError:
+            return Tokenizer(str(place), 0, "unreadable", in_parent=in_parent)
+        if place.name == "tokenizer.json":
+            tokenizer = sniff_tokenizer_json(place, size)
+            library = TOKENIZER_LIBRARIES["tokenizer.json"]
+        else:
+            tokenizer = sniff_tokenizer(place, size, in_parent=in_parent)
+            library = TOKENIZER_LIBRARIES.get(tokenizer.kind, "")
+        missing = bool(library) and importlib.util.find_spec(library) is None
+        return dataclasses.replace(tokenizer, library=library, library_missing=missing)
+    return None
 
 
 def _format(path: Path, files: Mapping[str, int], dirs: Sequence[str]) -> str:
