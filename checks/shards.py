@@ -55,9 +55,13 @@ def _shape_problems(model: ModelDir) -> list[str]:
     vocab_known = _params_vocab(model) > 0 or bool(model.tokenizer and model.tokenizer.n_words)
     expected = arch.shard_shapes(len(model.meta_shards))
     out = []
+    n = len(model.meta_shards)
+    # Meta splits the embedding by dim for Llama 1/2 and by vocab for Llama 3; readers tell which from the shape.
+    either_split = {(arch.vocab_size // n, arch.dim), (arch.vocab_size, arch.dim // n)}
     for s in shards:
         for key, shape in expected.items():
-            if key in s.shapes and tuple(s.shapes[key]) != shape and (vocab_known or "vocab" not in _dims(key)):
+            allowed = either_split if key == "tok_embeddings.weight" else {shape}
+            if key in s.shapes and tuple(s.shapes[key]) not in allowed and (vocab_known or "vocab" not in _dims(key)):
                 out.append(
                     f"{s.name} has {key} {list(s.shapes[key])} where params.json and "
                     f"{len(model.meta_shards)} shard(s) mean {list(shape)}"

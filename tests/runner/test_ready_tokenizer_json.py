@@ -17,56 +17,6 @@ from llamadoctor.runner.tokenizer import LLAMA3_PATTERN, LLAMA3_SPECIALS, SENTEN
 CLI = CliRunner()
 
 
-def write_llama2_tokenizer_json(path: Path) -> Path:
-    """A tokenizer.json laid out as Hugging Face's Llama 2 one: SentencePiece-style "▁" pieces, <unk> <s> </s>."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
-    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    tok.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
-    )
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
-    tok.train_from_iterator(testing.CORPUS * 4, trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path))
-    return path
-
-
-def write_llama3_tokenizer_json(path: Path) -> Path:
-    """A tokenizer.json laid out as Hugging Face's Llama 3 one: byte-level BPE, Llama 3's split pattern and
-    its 256 special tokens after the base vocabulary."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(ignore_merges=True))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    tok.train_from_iterator(testing.CORPUS * 4, trainer)
-    tok.add_special_tokens(LLAMA3_SPECIALS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path))
-    return path
-
-
-def hf_folder_with_tokenizer_json(folder: Path, family: str) -> Path:
-    """A tiny HF-format model whose vocabulary is its tokenizer.json's, and no tokenizer.model."""
-    write = write_llama3_tokenizer_json if family.startswith("llama3") else write_llama2_tokenizer_json
-    tok = write(folder / "tokenizer.json")
-    from tokenizers import Tokenizer
-
-    vocab = Tokenizer.from_file(str(tok)).get_vocab_size(with_added_tokens=True)
-    args = testing.tiny_args(family, vocab_size=vocab)
-    return testing.write_hf(folder, args, testing.random_state(args))
-
-
 def run_text(folder: Path) -> tuple[int, str]:
     args = ["text", "--model-dir", str(folder), "--prompt", "hi", "--max-gen-len", "2", "--device", "cpu"]
     result = CLI.invoke(runner, args)
@@ -75,7 +25,7 @@ def run_text(folder: Path) -> tuple[int, str]:
 
 @pytest.mark.parametrize("family", ["llama2", "llama3.1"])
 def test_an_hf_folder_with_only_tokenizer_json_is_ready_and_runs(tmp_path: Path, family: str) -> None:
-    folder = hf_folder_with_tokenizer_json(tmp_path / f"{family}-hf", family)
+    folder = testing.make_hf_dir_with_tokenizer_json(tmp_path / f"{family}-hf", family)
     code, output = run_text(folder)
     assert code == 0, output
     assert "Traceback" not in output
@@ -84,7 +34,7 @@ def test_an_hf_folder_with_only_tokenizer_json_is_ready_and_runs(tmp_path: Path,
 
 
 def test_llama2_tokenizer_json_reads_as_sentencepiece_does(tmp_path: Path) -> None:
-    tok = load(write_llama2_tokenizer_json(tmp_path / "tokenizer.json"))
+    tok = load(testing.write_llama2_tokenizer_json(tmp_path / "tokenizer.json"))
     assert tok.kind == SENTENCEPIECE
     assert (tok.bos_id, tok.eos_id, tok.stop_ids) == (1, 2, frozenset({2}))
     ids = tok.encode("Paris is the capital", bos=True, eos=True)
@@ -93,7 +43,7 @@ def test_llama2_tokenizer_json_reads_as_sentencepiece_does(tmp_path: Path) -> No
 
 
 def test_llama3_tokenizer_json_has_the_chat_specials_and_meta_chat_format(tmp_path: Path) -> None:
-    tok = load(write_llama3_tokenizer_json(tmp_path / "tokenizer.json"))
+    tok = load(testing.write_llama3_tokenizer_json(tmp_path / "tokenizer.json"))
     assert tok.kind == TIKTOKEN
     base = tok.n_words - len(LLAMA3_SPECIALS)
     assert (tok.bos_id, tok.eos_id) == (base, base + 1)
