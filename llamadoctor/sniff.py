@@ -7,6 +7,8 @@ code."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import pickle
 import re
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from llamadoctor.files import Shard, Tokenizer
+from llamadoctor.files import TOKENIZER_LIBRARIES, Shard, Tokenizer
 
 HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
@@ -310,6 +312,21 @@ def sniff_tokenizer_json(path: Path, size: int) -> Tokenizer:
     else:
         kind = "unknown"
     return Tokenizer(str(path), size, kind, len(tokens))
+
+
+def sniff_tokenizer_at(path: Path, *, in_parent: bool = False) -> Tokenizer:
+    """tokenizer.model or tokenizer.json, with the library that reads it and whether this Python has it."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return Tokenizer(str(path), 0, "unreadable", in_parent=in_parent)
+    if path.name == "tokenizer.json":
+        tokenizer, library = sniff_tokenizer_json(path, size), TOKENIZER_LIBRARIES["tokenizer.json"]
+    else:
+        tokenizer = sniff_tokenizer(path, size, in_parent=in_parent)
+        library = TOKENIZER_LIBRARIES.get(tokenizer.kind, "")
+    missing = bool(library) and importlib.util.find_spec(library) is None
+    return dataclasses.replace(tokenizer, library=library, library_missing=missing)
 
 
 def count_sentencepiece_pieces(data: bytes) -> int | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -31,7 +30,6 @@ from typing import Any
 from llamadoctor.checksum import ProgressFn, cache_file, verify_checklists
 from llamadoctor.facts import Options
 from llamadoctor.files import (
-    TOKENIZER_LIBRARIES,
     Checklist,
     ModelDir,
     RepoFacts,
@@ -42,7 +40,7 @@ from llamadoctor.files import (
     hf_copy_path,
     tokenizer_places,
 )
-from llamadoctor.sniff import classify_head, sniff_tokenizer, sniff_tokenizer_json, sniff_weights
+from llamadoctor.sniff import classify_head, sniff_tokenizer_at, sniff_weights
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000
@@ -484,22 +482,10 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
 
 
 def _tokenizer(path: Path, fmt: str) -> Tokenizer | None:
-    """The tokenizer `run` would read for this folder, and whether this Python has the library to read it."""
+    """The tokenizer `run` would read for this folder."""
     for place, in_parent in tokenizer_places(path, fmt == "meta"):
-        if not _is_file(place):
-            continue
-        try:
-            size = place.stat().st_size
-        except OSError:
-            return Tokenizer(str(place), 0, "unreadable", in_parent=in_parent)
-        if place.name == "tokenizer.json":
-            tokenizer = sniff_tokenizer_json(place, size)
-            library = TOKENIZER_LIBRARIES["tokenizer.json"]
-        else:
-            tokenizer = sniff_tokenizer(place, size, in_parent=in_parent)
-            library = TOKENIZER_LIBRARIES.get(tokenizer.kind, "")
-        missing = bool(library) and importlib.util.find_spec(library) is None
-        return dataclasses.replace(tokenizer, library=library, library_missing=missing)
+        if _is_file(place):
+            return sniff_tokenizer_at(place, in_parent=in_parent)
     return None
 
 
