@@ -25,6 +25,7 @@ HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
 MAX_PICKLE = 64 * 1024 * 1024
 MAX_TOKENIZER = 32 * 1024 * 1024
+UNKNOWN_PIECE = 2  # SentencePiece's ModelProto.SentencePiece.Type.UNKNOWN
 MAX_TOKENIZER_JSON = 64 * 1024 * 1024  # Llama 3's is 9 MB
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
@@ -330,8 +331,9 @@ def sniff_tokenizer_at(path: Path, *, in_parent: bool = False) -> Tokenizer:
 
 
 def count_sentencepiece_pieces(data: bytes) -> int | None:
-    """Count field 1 (pieces) of a SentencePiece ModelProto; None if it is not a well-formed protobuf."""
-    pos, count = 0, 0
+    """Count field 1 (pieces) of a SentencePiece ModelProto; None if it is not a well-formed protobuf, or has no
+    unknown piece (SentencePiece refuses such a model: `unk is not defined`)."""
+    pos, count, has_unk = 0, 0, False
     while pos < len(data):
         tag, pos = _varint(data, pos)
         if tag is None:
@@ -341,8 +343,10 @@ def count_sentencepiece_pieces(data: bytes) -> int | None:
             length, pos = _varint(data, pos)
             if length is None or pos + length > len(data):
                 return None
+            if (tag >> 3) == 1:
+                count += 1
+                has_unk = has_unk or _piece_type(data[pos : pos + length]) == UNKNOWN_PIECE
             pos += length
-            count += (tag >> 3) == 1
         elif wire == 0:
             value, pos = _varint(data, pos)
             if value is None:
@@ -353,7 +357,30 @@ def count_sentencepiece_pieces(data: bytes) -> int | None:
             pos += 8
         else:
             return None
-    return count if pos == len(data) else None
+    return count if pos == len(data) and has_unk else None
+
+
+def _piece_type(piece: bytes) -> int | None:
+    """Field 3 (type) of a SentencePiece piece record: 1 normal (the default), 2 unknown, 3 control, 6 byte."""
+    pos, kind = 0, 1
+    while pos < len(piece):
+        tag, pos = _varint(piece, pos)
+        if tag is None:
+            return None
+        wire = tag & 7
+        if wire == 0:
+            value, pos = _varint(piece, pos)
+            if value is None:
+                return None
+            kind = value if (tag >> 3) == 3 else kind
+        elif wire == 2:
+            length, pos = _varint(piece, pos)
+            pos += length if length is not None else len(piece)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            return None
+    return kind
 
 
 def _varint(data: bytes, pos: int) -> tuple[int | None, int]:

@@ -14,10 +14,13 @@ from typer.testing import CliRunner, Result
 from llamadoctor.cli import app as doctor
 from llamadoctor.runner import testing
 from llamadoctor.runner.cli import app as runner
+from llamadoctor.testing_files import tiktoken_bytes, write_meta_model
 
 CLI = CliRunner()
 Build = Callable[[Path, dict[str, Path]], Path]
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:4a5b\nsize 13476925163\n"
+# A protobuf with SentencePiece's outline but no unknown piece, which SentencePiece refuses to load.
+FAKE_SENTENCEPIECE = b"".join(b"\x0a\x09\x0a\x02p" + bytes([48 + i]) + b"\x15\x00\x00\x00\x00" for i in range(9))
 HTML = b"<!DOCTYPE html>\n<html><head><title>Access denied</title></head><body>expired</body></html>\n"
 
 
@@ -83,6 +86,11 @@ def only_tokenizer_json(family: str) -> Build:
     return lambda folder, toks: testing.make_hf_dir_with_tokenizer_json(folder, family)
 
 
+def doctor_meta(**kw: object) -> Build:
+    """The doctor tests' tiny Meta folder: zero weights of exact shapes, a SentencePiece of 40 pieces, a checklist."""
+    return lambda folder, toks: write_meta_model(folder, **kw)
+
+
 LLAMA2_META, LLAMA3_META = healthy("llama2", "meta"), healthy("llama3.1", "meta")
 LLAMA2_HF, LLAMA3_HF = healthy("llama2", "hf"), healthy("llama3.1", "hf", hf_shards=2)
 
@@ -121,6 +129,15 @@ FOLDERS: dict[str, tuple[Build, bool]] = {
     "hf-truncated-safetensors": (broken(LLAMA2_HF, truncate("model.safetensors")), False),
     "hf-lfs-pointer-safetensors": (broken(LLAMA2_HF, write("model.safetensors", LFS_POINTER)), False),
     "hf-index-names-a-missing-file": (broken(LLAMA3_HF, remove("model-00002-of-00002.safetensors")), False),
+    "doctor-meta": (doctor_meta(), True),
+    "doctor-meta-2-shards": (doctor_meta(n_shards=2), True),
+    "doctor-meta-tokenizer-beside-it": (doctor_meta(tokenizer_in_parent=True), True),
+    "doctor-meta-tiktoken-for-llama2": (doctor_meta(tokenizer=tiktoken_bytes()), False),
+    "doctor-meta-fake-sentencepiece": (doctor_meta(tokenizer=FAKE_SENTENCEPIECE), False),
+    "doctor-meta-params-with-another-dim": (broken(doctor_meta(), params(dim=128)), False),
+    "doctor-meta-0-byte-lfs-html-shards": (broken(doctor_meta(n_shards=3), lambda m: [
+        write("consolidated.00.pth", b"")(m), write("consolidated.01.pth", LFS_POINTER)(m),
+        write("consolidated.02.pth", HTML)(m)]), False),
     "hf-tokenizer-json-not-json": (
         broken(only_tokenizer_json("llama2"), write("tokenizer.json", b"<html>not json</html>")), False),
 }
