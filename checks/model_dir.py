@@ -196,13 +196,14 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     out = []
     if tok and tok.kind == "tiktoken" and version in ("1", "2", "code"):
         out.append(
-            f"its tokenizer.model is tiktoken (Llama 3) but params.json is {label(version)}'s: Llama 2 "
+            f"its {tok.name} is tiktoken (Llama 3) but {model.params_file or 'params.json'} is {label(version)}'s: "
+            "Llama 2 "
             "code fails with `RuntimeError: Internal: could not parse ModelProto`"
         )
     elif tok and tok.kind == "sentencepiece" and version in ("3", "3.1", "3.2"):
         where = " (the one beside the folder)" if tok.in_parent else ""
         out.append(
-            f"its tokenizer.model{where} is SentencePiece (Llama 1/2) but params.json is "
+            f"its {tok.name}{where} is SentencePiece (Llama 1/2) but {model.params_file or 'params.json'} is "
             f"{label(version)}'s: tiktoken fails with `not enough values to unpack` and Meta's Llama 3 "
             "code with `assert model_args.vocab_size == tokenizer.n_words`"
         )
