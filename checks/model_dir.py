@@ -35,6 +35,9 @@ def _meta_problems(model: ModelDir) -> list[str]:
     elif model.params is not None and not {"dim", "n_layers", "n_heads"} <= set(model.params):
         missing = sorted({"dim", "n_layers", "n_heads"} - set(model.params))
         problems.append(f"params.json lacks {', '.join(missing)}")
+    elif model.params is not None:
+        problems += [f"params.json has {key} {model.params[key]!r}, not a positive whole number"
+                     for key in ("dim", "n_layers", "n_heads") if not _positive_int(model.params[key])]
     if not model.shards:
         problems.append(f"there is no consolidated.*.pth (`no checkpoint files found in {model.name}/`)")
     if model.tokenizer is None:
@@ -42,10 +45,16 @@ def _meta_problems(model: ModelDir) -> list[str]:
     return problems
 
 
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _hf_problems(model: ModelDir) -> list[str]:
     problems = []
     if model.params_error:
         problems.append(f"config.json {model.params_error}")
+    elif model.params_file is None:
+        problems.append("config.json is missing (`does not appear to have a file named config.json`)")
     if not model.shards:
         problems.append("it has no *.safetensors or pytorch_model*.bin weights")
     missing = list(model.details.get("index_missing", ()))
@@ -133,6 +142,10 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
         Broken(linux_gpu(models=(meta_model(shards=()),)), expect="no checkpoint files found"),
         Broken(linux_gpu(repo=repo_with(), models=(hf_model(),)), expect="Hugging Face format"),
         Broken(linux_gpu(models=(meta_model(path="/home/ada/Llama-2-7b-hf"),)), expect="config.json"),
+        Broken(linux_gpu(models=(dataclasses.replace(meta_model(), params={**LLAMA2_7B, "n_heads": 0}),)),
+               expect="n_heads 0"),
+        Broken(linux_gpu(models=(dataclasses.replace(hf_model(), params=None, params_file=None),)),
+               expect="config.json is missing"),
     ),
 )
 def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
@@ -191,13 +204,14 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     out = []
     if tok and tok.kind == "tiktoken" and version in ("1", "2", "code"):
         out.append(
-            f"its tokenizer.model is tiktoken (Llama 3) but params.json is {label(version)}'s: Llama 2 "
+            f"its {tok.name} is tiktoken (Llama 3) but {model.params_file or 'params.json'} is {label(version)}'s: "
+            "Llama 2 "
             "code fails with `RuntimeError: Internal: could not parse ModelProto`"
         )
     elif tok and tok.kind == "sentencepiece" and version in ("3", "3.1", "3.2"):
         where = " (the one beside the folder)" if tok.in_parent else ""
         out.append(
-            f"its tokenizer.model{where} is SentencePiece (Llama 1/2) but params.json is "
+            f"its {tok.name}{where} is SentencePiece (Llama 1/2) but {model.params_file or 'params.json'} is "
             f"{label(version)}'s: tiktoken fails with `not enough values to unpack` and Meta's Llama 3 "
             "code with `assert model_args.vocab_size == tokenizer.n_words`"
         )

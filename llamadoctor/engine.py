@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llamadoctor.facts import Facts
+from llamadoctor.files import targets
 from llamadoctor.model import (
     OS_NAMES,
     Check,
@@ -109,7 +110,11 @@ class Report:
         if self.partial:
             ran = self.checks_run
             return f"no problem found by the {ran} check{'s' if ran != 1 else ''} run{tail}"
-        return f"ready to run Llama on {self.device}{tail}"
+        runs = targets(self.facts.models)
+        if not runs:
+            return (f"the machine is set up for Llama on {self.device}{tail}; no model folder to run was found: "
+                    "give one with --model-dir")
+        return f"ready to run {', '.join(m.name for m in runs)} on {self.device}{tail}"
 
     def tally(self) -> str:
         """How many checks passed, found something, did not apply or were skipped."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Where a model folder was found: "given" (--model-dir), "repo" (under --repo), "llama-home"
@@ -98,9 +99,10 @@ class Shard:
 
 @dataclass(frozen=True)
 class Tokenizer:
-    """tokenizer.model.
+    """The tokenizer a run of the folder reads: tokenizer.model, or an HF folder's tokenizer.json.
 
-    kind: "sentencepiece", "tiktoken", "empty", "lfs-pointer", "html", "unknown", "unreadable".
+    kind: "sentencepiece", "tiktoken", "empty", "lfs-pointer", "html", "unknown", "unreadable". A tokenizer.json
+    is "sentencepiece" (Llama 1/2's pieces) or "tiktoken" (Llama 3's byte-level BPE) by the tokenizer it holds.
     """
 
     path: str
@@ -108,6 +110,27 @@ class Tokenizer:
     kind: str
     n_words: int | None = None  # pieces (SentencePiece) or ranks + 256 specials (tiktoken)
     in_parent: bool = False  # found beside the model folder (the Llama 2 layout), not inside
+    library: str = ""  # the Python library that reads it
+    library_missing: bool = False  # `library` cannot be imported where llamadoctor (and so `run`) runs
+
+    @property
+    def name(self) -> str:
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+TOKENIZER_LIBRARIES = {"tokenizer.json": "tokenizers", "sentencepiece": "sentencepiece", "tiktoken": "tiktoken"}
+
+
+def tokenizer_places(folder: Path, is_meta: bool) -> list[tuple[Path, bool]]:
+    """Where a run looks for a folder's tokenizer, first found wins: (path, beside the folder rather than in it).
+
+    An HF folder's original/ holds Meta's tokenizer.model; Llama 2's download.sh leaves tokenizer.model beside
+    the Meta folders.
+    """
+    if is_meta:
+        return [(folder / "tokenizer.model", False), (folder.parent / "tokenizer.model", True)]
+    return [(folder / "tokenizer.model", False), (folder / "original" / "tokenizer.model", False),
+            (folder / "tokenizer.json", False)]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import importlib.util
 import json
 import pickle
 import re
@@ -19,13 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from llamadoctor.files import Shard, Tokenizer
+from llamadoctor.files import TOKENIZER_LIBRARIES, Shard, Tokenizer
 from llamadoctor.probes.reading import open_regular, read_regular, reason
 
 HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
 MAX_PICKLE = 64 * 1024 * 1024
 MAX_TOKENIZER = 32 * 1024 * 1024
+UNKNOWN_PIECE = 2  # SentencePiece's ModelProto.SentencePiece.Type.UNKNOWN
+MAX_TOKENIZER_JSON = 64 * 1024 * 1024  # Llama 3's is 9 MB
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
 # torch.<Name>Storage -> (dtype name, bytes per element)
@@ -342,9 +346,55 @@ def parse_tiktoken_ranks(data: bytes) -> dict[bytes, int]:
     return ranks
 
 
+def sniff_tokenizer_json(path: Path, size: int) -> Tokenizer:
+    """A Hugging Face tokenizer.json: Llama 1/2's pieces (<s>, </s>) or Llama 3's byte-level BPE
+    (<|begin_of_text|>), and how many tokens it has with its added ones; never raises."""
+    try:
+        head = _read_head(path)
+        bad = classify_head(head, size)
+        if bad:
+            return Tokenizer(str(path), size, bad[0])
+        if size > MAX_TOKENIZER_JSON:
+            return Tokenizer(str(path), size, "unknown")
+        data = json.loads(read_regular(path, MAX_TOKENIZER_JSON).decode("utf-8"))
+    except OSError:
+        return Tokenizer(str(path), size, "unreadable")
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past what Python parses
+        return Tokenizer(str(path), size, "unknown")
+    model = data.get("model") if isinstance(data, dict) else None
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(vocab, dict):
+        return Tokenizer(str(path), size, "unknown")
+    added = [t.get("content") for t in data.get("added_tokens") or () if isinstance(t, dict)]
+    tokens = set(vocab) | {t for t in added if isinstance(t, str)}
+    if {"<|begin_of_text|>", "<|end_of_text|>"} <= tokens:
+        kind = "tiktoken"
+    elif {"<s>", "</s>"} <= tokens:
+        kind = "sentencepiece"
+    else:
+        kind = "unknown"
+    return Tokenizer(str(path), size, kind, len(tokens))
+
+
+def sniff_tokenizer_at(path: Path, *, in_parent: bool = False) -> Tokenizer:
+    """tokenizer.model or tokenizer.json, with the library that reads it and whether this Python has it."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return Tokenizer(str(path), 0, "unreadable", in_parent=in_parent)
+    if path.name == "tokenizer.json":
+        tokenizer, library = sniff_tokenizer_json(path, size), TOKENIZER_LIBRARIES["tokenizer.json"]
+    else:
+        tokenizer = sniff_tokenizer(path, size, in_parent=in_parent)
+        library = TOKENIZER_LIBRARIES.get(tokenizer.kind, "")
+    missing = bool(library) and importlib.util.find_spec(library) is None
+    return dataclasses.replace(tokenizer, library=library, library_missing=missing)
+
+
 def count_sentencepiece_pieces(data: bytes) -> int | None:
-    """Count field 1 (pieces) of a SentencePiece ModelProto; None if it is not a well-formed protobuf."""
-    pos, count = 0, 0
+    """Count field 1 (pieces) of a SentencePiece ModelProto; None if it is not a well-formed protobuf, or has no
+    unknown piece (SentencePiece refuses such a model: `unk is not defined`)."""
+    pos, count, has_unk = 0, 0, False
     while pos < len(data):
         tag, pos = _varint(data, pos)
         if tag is None:
@@ -354,8 +404,10 @@ def count_sentencepiece_pieces(data: bytes) -> int | None:
             length, pos = _varint(data, pos)
             if length is None or pos + length > len(data):
                 return None
+            if (tag >> 3) == 1:
+                count += 1
+                has_unk = has_unk or _piece_type(data[pos : pos + length]) == UNKNOWN_PIECE
             pos += length
-            count += (tag >> 3) == 1
         elif wire == 0:
             value, pos = _varint(data, pos)
             if value is None:
@@ -366,7 +418,30 @@ def count_sentencepiece_pieces(data: bytes) -> int | None:
             pos += 8
         else:
             return None
-    return count if pos == len(data) else None
+    return count if pos == len(data) and has_unk else None
+
+
+def _piece_type(piece: bytes) -> int | None:
+    """Field 3 (type) of a SentencePiece piece record: 1 normal (the default), 2 unknown, 3 control, 6 byte."""
+    pos, kind = 0, 1
+    while pos < len(piece):
+        tag, pos = _varint(piece, pos)
+        if tag is None:
+            return None
+        wire = tag & 7
+        if wire == 0:
+            value, pos = _varint(piece, pos)
+            if value is None:
+                return None
+            kind = value if (tag >> 3) == 3 else kind
+        elif wire == 2:
+            length, pos = _varint(piece, pos)
+            pos += length if length is not None else len(piece)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            return None
+    return kind
 
 
 def _varint(data: bytes, pos: int) -> tuple[int | None, int]:

@@ -332,11 +332,12 @@ def varint(n: int) -> bytes:
 
 
 def sentencepiece_bytes(pieces: int = TINY_VOCAB) -> bytes:
-    """A protobuf shaped like a SentencePiece ModelProto: `pieces` field-1 records, then a trainer spec."""
+    """A SentencePiece ModelProto SentencePiece itself loads: <unk>, <s>, </s> as Llama has them (unknown, control,
+    control), then plain pieces up to `pieces` field-1 records, then a trainer spec."""
     records = []
     for i in range(pieces):
-        text = f"p{i}".encode()
-        piece = b"\x0a" + varint(len(text)) + text + b"\x15\x00\x00\x00\x00"
+        text, kind = [(b"<unk>", 2), (b"<s>", 3), (b"</s>", 3)][i] if i < 3 else (f"p{i}".encode(), 1)
+        piece = b"\x0a" + varint(len(text)) + text + b"\x15\x00\x00\x00\x00" + (b"\x18" + varint(kind)) * (kind != 1)
         records.append(b"\x0a" + varint(len(piece)) + piece)
     return b"".join(records) + b"\x12\x04\x08\x01\x10\x02"
 

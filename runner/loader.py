@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from llamadoctor.files import tokenizer_places
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import cpu
 from llamadoctor.runner.args import ModelArgs
@@ -101,15 +102,13 @@ def load(model_dir: Path, par: Parallel, device: torch.device, dtype: torch.dtyp
 
 
 def find_tokenizer(model_dir: Path, explicit: Path | None) -> Path:
-    """tokenizer.model beside the weights, in HF's original/, or one level up (Llama 2's download layout)."""
+    """The tokenizer the doctor examined for this folder (`tokenizer_places`), unless one is given."""
     if explicit is not None:
         return explicit
-    for candidate in (
-        model_dir / "tokenizer.model",
-        model_dir / "original" / "tokenizer.model",
-        model_dir.parent / "tokenizer.model",
-        model_dir / "tokenizer.json",
-    ):
+    is_meta = ckpt.detect_format(model_dir) == ckpt.META
+    for candidate, _ in tokenizer_places(model_dir, is_meta):
         if candidate.is_file():
             return candidate
-    raise RunError(f"no tokenizer.model in {model_dir} or its parent", "pass --tokenizer-path PATH/tokenizer.model")
+    wanted = "tokenizer.model" if is_meta else "tokenizer.model or tokenizer.json"
+    raise RunError(f"no {wanted} in {model_dir}" + (" or its parent" if is_meta else ""),
+                   "pass --tokenizer-path PATH/tokenizer.model")

@@ -1,35 +1,17 @@
-"""Checks that run before any weight is loaded, each failing with one RunError (message + fix).
-
-The rules (which shard counts run on how many processes, how much memory a run needs) are the shared model
-of Llama's, the ones `check` and `estimate` apply.
+"""Checks of a run that need what only the runner knows (ranks, loaded tensors, tokenized prompts), each failing
+with one RunError (message + fix). The model files are judged before, by the doctor's own checks
+(`doctor_checks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from llamadoctor.llama import Estimate, estimate, shards_spread_over
-from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
 
 GIB = 1024**3
-
-
-def check_files(model_dir: Path, fmt: str) -> None:
-    """Weight files exist, are not empty and are not Git LFS pointers."""
-    files = ckpt.list_shards(model_dir) if fmt == ckpt.META else ckpt.hf_weight_files(model_dir)
-    if not files:
-        raise RunError(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
-    for path in files:
-        size = path.stat().st_size
-        if size == 0:
-            raise RunError(f"{path.name} is empty (0 bytes)", "download it again (an expired link truncates files)")
-        if size < 200:
-            with open(path, "rb") as f:
-                if f.read(24).startswith(b"version https://git-lfs"):
-                    raise RunError(f"{path.name} is a Git LFS pointer", "run `git lfs pull` in the model folder")
 
 
 def check_shards_vs_ranks(n_shards: int, world: int) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
+from llamadoctor.facts import Options
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import distributed, loader, preflight
+from llamadoctor.runner import distributed, doctor_checks, loader, preflight
 from llamadoctor.runner import tokenizer as tokenizers
 from llamadoctor.runner.device import DTYPE_NAMES, peak_memory_bytes, pick_device, pick_dtype
 from llamadoctor.runner.errors import RunError
@@ -32,6 +33,11 @@ class RunOptions:
     device: str = "auto"
     dtype: str = "auto"
     compile: bool = False
+
+    def doctor_options(self) -> Options:
+        """The run as `llamadoctor check` options, so its checks judge this run."""
+        dtype = None if self.dtype == "auto" else self.dtype
+        return Options(max_seq_len=self.max_seq_len, max_batch_size=self.max_batch_size, dtype=dtype)
 
 
 class Session:
@@ -59,7 +65,7 @@ class Session:
             raise RunError(f"--max-batch-size {opts.max_batch_size} must be at least 1", "use --max-batch-size 1")
         par = distributed.from_env(os.environ if env is None else env)
         fmt = ckpt.detect_format(opts.model_dir)
-        preflight.check_files(opts.model_dir, fmt)
+        doctor_checks.refuse_unless_ready(opts.model_dir, opts.tokenizer_path, opts.doctor_options())
         if fmt == ckpt.META:
             preflight.check_shards_vs_ranks(len(ckpt.list_shards(opts.model_dir)), par.world)
         device = pick_device(opts.device, par.local_rank)

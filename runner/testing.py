@@ -10,7 +10,8 @@ written here from a small BPE learned the same way. Typical use::
 `make_model_dir` writes weights + params.json/config.json + tokenizer.model into the folder and returns it.
 The same weights (seed) give the same network in every format, so outputs can be compared across formats.
 Lower-level pieces: `tiny_args`, `random_state` (Meta key names and layout), `write_meta`, `write_hf`,
-`train_sentencepiece`, `write_tiktoken`.
+`train_sentencepiece`, `write_tiktoken`, and Hugging Face tokenizer.json files: `write_llama2_tokenizer_json`,
+`write_llama3_tokenizer_json`, `make_hf_dir_with_tokenizer_json`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 
 from llamadoctor.runner import checkpoint as ckpt
+from llamadoctor.runner import tokenizer as tk
 from llamadoctor.runner.args import ModelArgs, to_hf_config
 from llamadoctor.runner.chat import DEFAULT_SYSTEM_PROMPT, PARIS_ANSWER, REFERENCE_PROMPTS
 
@@ -266,3 +268,53 @@ def make_model_dir(
         return write_meta(model_dir, args, state, family, shards=shards)
     bos, eos = (args.vocab_size - 256, args.vocab_size - 255) if family.startswith("llama3") else (1, 2)
     return write_hf(model_dir, args, state, shards=hf_shards, bos_id=bos, eos_id=eos)
+
+
+def write_llama2_tokenizer_json(path: Path) -> Path:
+    """A tokenizer.json laid out as Hugging Face's Llama 2 one: SentencePiece-style "▁" pieces, <unk> <s> </s>."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))  # noqa: S106 (a token)
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+    return path
+
+
+def write_llama3_tokenizer_json(path: Path) -> Path:
+    """A tokenizer.json laid out as Hugging Face's Llama 3 one: byte-level BPE, Llama 3's split pattern and
+    its 256 special tokens after the base vocabulary."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(tk.LLAMA3_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    tok.add_special_tokens(tk.LLAMA3_SPECIALS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+    return path
+
+
+def make_hf_dir_with_tokenizer_json(folder: Path, family: str) -> Path:
+    """A tiny HF-format model whose vocabulary is its tokenizer.json's, and no tokenizer.model."""
+    write = write_llama3_tokenizer_json if family.startswith("llama3") else write_llama2_tokenizer_json
+    tok = write(folder / "tokenizer.json")
+    from tokenizers import Tokenizer
+
+    vocab = Tokenizer.from_file(str(tok)).get_vocab_size(with_added_tokens=True)
+    args = tiny_args(family, vocab_size=vocab)
+    return write_hf(folder, args, random_state(args))

@@ -6,11 +6,10 @@ SentencePiece fails with the cryptic `could not parse ModelProto` (failure modes
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
 from llamadoctor.runner.errors import RunError
@@ -151,43 +150,6 @@ class TiktokenTokenizer:
         return self.specials[name]
 
 
-def _bytes_to_unicode() -> dict[str, int]:
-    """GPT-2's byte <-> printable character table, used by HF byte-level BPE vocabularies."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            chars[chr(b)] = b
-        else:
-            chars[chr(256 + extra)] = b
-            extra += 1
-    return chars
-
-
-def ranks_from_hf_tokenizer_json(path: Path) -> dict[bytes, int]:
-    """tiktoken ranks from a Llama 3 HF `tokenizer.json` (its BPE vocab ids are the ranks); ValueError when
-    the file is not one."""
-    return _hf_ranks(_read(path, MAX_TOKENIZER))
-
-
-def _hf_ranks(raw: bytes) -> dict[bytes, int]:
-    try:
-        data: Any = json.loads(raw.decode("utf-8"))
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    model = data.get("model") if isinstance(data, dict) else None
-    vocab = model.get("vocab") if isinstance(model, dict) else None
-    if not isinstance(vocab, dict):
-        raise ValueError("no BPE vocabulary under model.vocab")
-    table = _bytes_to_unicode()
-    ranks = {bytes(table[c] for c in token): rank for token, rank in vocab.items()}
-    values = list(ranks.values())
-    if not all(isinstance(r, int) and 0 <= r < 2**31 for r in values) or len(set(values)) != len(values):
-        raise ValueError("its vocabulary ids are not distinct non-negative integers")
-    return ranks
-
-
 def load(path: Path) -> Tokenizer:
     """Open a tokenizer file, or raise RunError naming what is wrong with it (never a library's traceback:
     a garbage file can make the Rust libraries panic)."""
@@ -204,13 +166,15 @@ def load(path: Path) -> Tokenizer:
         if is_interruption(exc):
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        what = "is not a Llama 3 tokenizer.json" if path.name == "tokenizer.json" else "is " + NEITHER
+        what = "is not a Llama tokenizer.json" if path.name == "tokenizer.json" else "is " + NEITHER
         raise RunError(f"{display(path)} {what} ({first})", f"download {path.name} again") from None
 
 
 def _load(path: Path, data: bytes) -> Tokenizer:
     if path.name == "tokenizer.json":
-        return TiktokenTokenizer(_hf_ranks(data), name=path.name)
+        from llamadoctor.runner.hf_tokenizer import HFTokenizer
+
+        return HFTokenizer(path)
     kind = _kind(data[:256])
     if kind == LFS_POINTER:
         raise RunError(

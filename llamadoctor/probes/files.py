@@ -30,9 +30,19 @@ from typing import Any
 
 from llamadoctor.checksum import ProgressFn, cache_file, inside, verify_checklists
 from llamadoctor.facts import Options
-from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, Searched, SourceFile, hf_copy_path
+from llamadoctor.files import (
+    Checklist,
+    ModelDir,
+    RepoFacts,
+    ScriptFile,
+    Searched,
+    SourceFile,
+    Tokenizer,
+    hf_copy_path,
+    tokenizer_places,
+)
 from llamadoctor.probes.reading import read_regular, reason
-from llamadoctor.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer, sniff_weights
+from llamadoctor.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer_at, sniff_weights
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000
@@ -459,13 +469,7 @@ def inspect_model_dir(path: Path, source: str = "given") -> ModelDir:
         params, error, raw = read_json(path / params_file)
     weight_names = sorted(n for n in files if _is_weights(n, fmt))
     shards = tuple(sniff_weights(path / n, max(files[n], 0)) for n in weight_names)
-    tokenizer = None
-    if "tokenizer.model" in files:
-        tokenizer = sniff_tokenizer(path / "tokenizer.model", max(files["tokenizer.model"], 0))
-    elif fmt == "meta" and _is_file(path.parent / "tokenizer.model"):  # the Llama 2 download layout
-        with contextlib.suppress(OSError):
-            parent_tok = path.parent / "tokenizer.model"
-            tokenizer = sniff_tokenizer(parent_tok, parent_tok.stat().st_size, in_parent=True)
+    tokenizer = _tokenizer(path, fmt)
     subdirs = tuple(
         d
         for d in dirs
@@ -530,6 +534,14 @@ def tokenizer_json_error(path: Path) -> str | None:
     vocab = model.get("vocab") if isinstance(model, dict) else None
     if not isinstance(vocab, (dict, list)):
         return "has no model vocabulary: it is not a Hugging Face tokenizer"
+    return None
+
+
+def _tokenizer(path: Path, fmt: str) -> Tokenizer | None:
+    """The tokenizer `run` would read for this folder."""
+    for place, in_parent in tokenizer_places(path, fmt == "meta"):
+        if _is_file(place) or place.is_symlink():  # a dangling or looping link is there, unreadable
+            return sniff_tokenizer_at(place, in_parent=in_parent)
     return None
 
 

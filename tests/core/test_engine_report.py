@@ -56,7 +56,8 @@ def test_statuses_verdict_and_exit_codes() -> None:
     assert report.results[-1].reason == "only on Windows"
     assert report.verdict() == "1 problem blocks running Llama" and report.exit_code() == 1
     ok = run(linux_gpu(), CHECKS[1:])
-    assert ok.verdict() == "ready to run Llama on CUDA (1 warning)"
+    assert ok.verdict() == ("the machine is set up for Llama on CUDA (1 warning); no model folder to run was found: "
+                            "give one with --model-dir")
     assert ok.exit_code() == 0 and ok.exit_code(strict=True) == 1
     # With --only/--skip the verdict speaks for the checks that ran, not for the machine.
     assert run(linux_gpu(), CHECKS[2:3], partial=True).verdict() == "no problem found by the 1 check run"

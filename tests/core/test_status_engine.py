@@ -79,7 +79,8 @@ def test_the_verdict_counts_what_ran_and_names_what_was_not_verified() -> None:
     report = run(linux_gpu(), CHECKS)
     assert report.checks_run == 3
     assert report.tally() == "3 checks passed, 3 not applicable"
-    assert report.verdict() == ("ready to run Llama on CUDA; not verified: told-not-to (--no-hash), "
+    assert report.verdict() == ("the machine is set up for Llama on CUDA; no model folder to run was found: give one "
+                                "with --model-dir; not verified: told-not-to (--no-hash), "
                                 "half (no checklist.chk in b)")
 
 

@@ -216,7 +216,7 @@ def test_a_symlink_loop_as_tokenizer_is_a_finding(tmp_path: Path) -> None:
     (model / "tokenizer.model").unlink()
     (model / "tokenizer.model").symlink_to(model / "tokenizer.model")
     found = messages(facts_of(tmp_path, dirs=(model,)))
-    assert "tokenizer.model cannot be read" in found["shard-corrupt"][0]
+    assert any("tokenizer.model" in text and "read" in text for texts in found.values() for text in texts), found
     assert inspect_model_dir(model).tokenizer is not None
 
 

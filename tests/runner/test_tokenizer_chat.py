@@ -107,24 +107,6 @@ def test_dialog_printing_matches_meta_example() -> None:
     assert text == "User: hi\n\n> Assistant: hello"
 
 
-def test_llama3_hf_tokenizer_json_gives_the_tiktoken_ids(tokenizer_files, tt, tmp_path) -> None:
-    """HF Llama 3 folders ship tokenizer.json (byte-level BPE vocab) and no tokenizer.model."""
-    import base64
-    import json
-
-    table = {b: c for c, b in tk._bytes_to_unicode().items()}
-    vocab = {}
-    for line in tokenizer_files["tiktoken"].read_text().splitlines():
-        token, rank = line.split()
-        vocab["".join(table[b] for b in base64.b64decode(token))] = int(rank)
-    path = tmp_path / "tokenizer.json"
-    path.write_text(json.dumps({"model": {"type": "BPE", "vocab": vocab}}))
-    from_json = tk.load(path)
-    text = "I am going to Paris, what should I see? 1234 menthe poivrée"
-    assert from_json.encode(text, bos=True, eos=False) == tt.encode(text, bos=True, eos=False)
-    assert from_json.n_words == tt.n_words
-
-
 # ---- tokenizer files that are not what they say -----------------------------------------------------------
 
 
