@@ -12,9 +12,9 @@ from llamadoctor.files import ModelDir, Shard, targets
 from llamadoctor.llama import ParamsError, heads_split_over, meta_code_runs, shard_shapes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
+from llamadoctor.probes.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
-from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.testing import gpu, linux_gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, hf_model, meta_model, shard
 

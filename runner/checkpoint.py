@@ -20,16 +20,16 @@ from typing import Any
 
 import torch
 
-from llamadoctor.checksum import inside
 from llamadoctor.llama.layout import EMBEDDING_SPLIT_DIM as EMBEDDING_SPLIT_DIM
 from llamadoctor.llama.layout import embedding_split_dim
 from llamadoctor.llama.layout import hf_key_from_meta as hf_key_from_meta
 from llamadoctor.llama.layout import meta_key_from_hf as meta_key_from_hf
 from llamadoctor.llama.layout import split_dim as split_dim
+from llamadoctor.probes.checksum import inside
 from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
+from llamadoctor.probes.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX, sniff_weights
 from llamadoctor.runner.args import ModelArgs, from_hf_config, from_meta_params
 from llamadoctor.runner.errors import RunError
-from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX, sniff_weights
 
 META, HF = "meta", "hf"
 MAX_JSON = 64 * 1024 * 1024  # params.json, config.json and HF indexes are far smaller

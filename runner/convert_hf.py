@@ -60,7 +60,7 @@ def llama_version(args: ModelArgs, model_dir: Path | None = None, dtypes: Iterab
 
 
 def _checklist_names(model_dir: Path | None) -> tuple[str, ...]:
-    from llamadoctor.checksum import read_checklist
+    from llamadoctor.probes.checksum import read_checklist
 
     path = model_dir / "checklist.chk" if model_dir is not None else None
     if path is None or not path.is_file():

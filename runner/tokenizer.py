@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
+from llamadoctor.probes.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
 from llamadoctor.runner.errors import RunError
-from llamadoctor.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
 
 SENTENCEPIECE, TIKTOKEN, LFS_POINTER, UNKNOWN = "sentencepiece", "tiktoken", "lfs-pointer", "unknown"
 

@@ -28,11 +28,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from llamadoctor.checksum import ProgressFn, cache_file, inside, verify_checklists
 from llamadoctor.facts import Options
 from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, Searched, SourceFile, hf_copy_path
+from llamadoctor.probes.checksum import ProgressFn, cache_file, inside, verify_checklists
 from llamadoctor.probes.reading import read_regular, reason
-from llamadoctor.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer, sniff_weights
+from llamadoctor.probes.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer, sniff_weights
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-import llamadoctor.checksum as checksum
+import llamadoctor.probes.checksum as checksum
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir
 from llamadoctor.probes.files import gather_files, inspect_model_dir
+from llamadoctor.probes.sniff import read_tensor_records
 from llamadoctor.registry import CHECKS, load_all, run_check
-from llamadoctor.sniff import read_tensor_records
 from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import (
     GITHUB_PAGE,

@@ -15,7 +15,7 @@ import pytest
 
 from llamadoctor.probes.files import inspect_model_dir
 from llamadoctor.probes.reading import NotRegularFile, read_regular
-from llamadoctor.sniff import sniff_tokenizer
+from llamadoctor.probes.sniff import sniff_tokenizer
 from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes, write_meta_model
 

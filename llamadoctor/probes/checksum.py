@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from llamadoctor.files import Checklist, ChecksumEntry
 from llamadoctor.probes.reading import check_regular, open_regular, read_regular, reason
-from llamadoctor.sniff import classify_head
+from llamadoctor.probes.sniff import classify_head
 
 CHUNK = 8 * 1024 * 1024
 MAX_CHECKLIST = 1024 * 1024
