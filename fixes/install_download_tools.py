@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.checks.missing_tools import LINUX_MANAGERS, install_commands, missing
+from llamadoctor.advice import LINUX_MANAGERS, install_commands, missing
 from llamadoctor.facts import Facts
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.checks._advice import driver_label, install_advice
+from llamadoctor.advice import driver_label, install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llamadoctor.checks._advice import install_advice
+from llamadoctor.advice import install_advice
 from llamadoctor.checks.torch_cpu_only import torch_cpu_only
 from llamadoctor.checks.torch_install import torch_broken, torch_missing
 from llamadoctor.facts import Facts
