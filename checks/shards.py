@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL, count
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
+from llamadoctor.formats import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.llama import ParamsError, heads_split_over, meta_code_runs, shard_shapes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
-from llamadoctor.probes.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import gpu, linux_gpu, nvidia

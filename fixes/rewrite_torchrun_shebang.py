@@ -46,17 +46,15 @@ def _reinstall(facts: Facts, launcher: Launcher) -> Manual:
 @fix(id="rewrite-torchrun-shebang", summary="Rewrite torchrun's first line to the environment's python",
      applicability=Applicability.SAFE)
 def rewrite_torchrun_shebang(finding: Finding, facts: Facts) -> tuple[Action, ...]:
-    """Plan the new launcher bytes; reads the launcher, writes nothing."""
+    """Plan the new launcher bytes from the script the probe read; reads and writes nothing."""
     launcher = facts.torchrun
     if launcher is None or launcher.interpreter_exists:
         return ()
     if launcher.kind == "exe":
         return (_reinstall(facts, launcher),)
-    try:
-        with open(launcher.path, "rb") as f:
-            before = f.read()
-    except OSError as error:
-        return (Manual(f"Cannot read {launcher.path} ({error.strerror}): edit its first line to "
+    before = launcher.content
+    if before is None:
+        return (Manual(f"Cannot read {launcher.path} whole: edit its first line to "
                        f"#!{facts.python.executable} by hand."),)
     after = rewritten(before, facts)
     return () if after == before else (WriteFile(launcher.path, after, before),)

@@ -65,7 +65,7 @@ def _hash_progress(wanted: bool) -> Iterator[Optional[Callable[[int, int], None]
         return
     from rich.console import Console
 
-    from llamadoctor.probes.checksum import rich_progress
+    from llamadoctor.progress import rich_progress
 
     with rich_progress(Console(stderr=True)) as bar:
         yield bar

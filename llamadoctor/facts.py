@@ -123,6 +123,9 @@ class Launcher:
     interpreter: Optional[str]  # None when the launcher names none we could read
     interpreter_exists: bool = False
     line: str = ""  # the #! line as written
+    # The whole script, for the fix that rewrites its first line; None for an .exe, or one too large to be a
+    # launcher.
+    content: Optional[bytes] = None
 
 
 @dataclass(frozen=True)

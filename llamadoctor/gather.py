@@ -175,6 +175,23 @@ def _gather(request: Request, environ: Mapping[str, str], runner: Run, nvml: Opt
     )
 
 
+def model_folder_facts(model_dir: Path, progress: Optional[Callable[[int, int], None]] = None) -> Facts:
+    """The doctor's facts about this one folder, gathered as `check --model-dir` does (md5 verified against
+    checklist.chk when there is one, remembered for next time). The machine facts are placeholders: the model
+    checks never read them."""
+    import platform
+
+    from llamadoctor.probes.files import gather_files
+
+    _, models = gather_files(None, [model_dir], hash_progress=progress)
+    machine = platform.machine()
+    return Facts(
+        platform=Platform(system.os_name(), machine), python=PythonEnv(sys.executable, platform.python_version(),
+        machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
+        disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
+    )  # fmt: skip
+
+
 def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:
     import shutil
 
@@ -187,4 +204,4 @@ def _same_path(a: str, b: str) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
-__all__ = ["Request", "TorchInfo", "gather"]
+__all__ = ["Request", "TorchInfo", "gather", "model_folder_facts"]

@@ -60,12 +60,17 @@ def llama_version(args: ModelArgs, model_dir: Path | None = None, dtypes: Iterab
 
 
 def _checklist_names(model_dir: Path | None) -> tuple[str, ...]:
-    from llamadoctor.probes.checksum import read_checklist
+    from llamadoctor.formats import MAX_CHECKLIST, parse_checklist
+    from llamadoctor.reading import read_regular
 
     path = model_dir / "checklist.chk" if model_dir is not None else None
     if path is None or not path.is_file():
         return ()
-    return tuple(name for _, name in read_checklist(path)[1])
+    try:
+        entries, _ = parse_checklist(read_regular(path, MAX_CHECKLIST))
+    except OSError:
+        return ()
+    return tuple(name for _, name in entries)
 
 
 def hf_config(args: ModelArgs, version: str, dtype: torch.dtype, special: dict[str, Any], tied: bool) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
-from llamadoctor.probes.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
+from llamadoctor.formats import MAX_TOKENIZER, parse_tiktoken_ranks
+from llamadoctor.reading import display, is_interruption, read_regular, reason
 from llamadoctor.runner.errors import RunError
 
 SENTENCEPIECE, TIKTOKEN, LFS_POINTER, UNKNOWN = "sentencepiece", "tiktoken", "lfs-pointer", "unknown"

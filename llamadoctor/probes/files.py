@@ -30,9 +30,11 @@ from typing import Any
 
 from llamadoctor.facts import Options
 from llamadoctor.files import Checklist, ModelDir, RepoFacts, ScriptFile, Searched, SourceFile, hf_copy_path
-from llamadoctor.probes.checksum import ProgressFn, cache_file, inside, verify_checklists
-from llamadoctor.probes.reading import read_regular, reason
-from llamadoctor.probes.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer, sniff_weights
+from llamadoctor.formats import MAX_TOKENIZER, classify_head, inside
+from llamadoctor.probes.checksum import cache_file, verify_checklists
+from llamadoctor.probes.sniff import sniff_tokenizer, sniff_weights
+from llamadoctor.progress import ProgressFn
+from llamadoctor.reading import read_regular, reason
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000

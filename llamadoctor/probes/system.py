@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from llamadoctor.facts import ENV_VARS, SECRET_ENV, Disk, Memory, Platform, Tools
+from llamadoctor.paths import disk_usage
 from llamadoctor.probes.proc import Run, output, run
 
 # Package managers are looked up too, so install advice names the one this machine has.
@@ -73,11 +74,8 @@ def probe_memory() -> Memory:
 
 
 def probe_disk(path: Path) -> Disk:
-    target = path
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    usage = shutil.disk_usage(target)
-    return Disk(str(path), int(usage.total), int(usage.free))
+    total, free = disk_usage(path)
+    return Disk(str(path), total, free)
 
 
 def probe_tools(path_var: Optional[str], *, runner: Run = run) -> Tools:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from llamadoctor.facts import TorchInfo
-from llamadoctor.probes.reading import read_regular
+from llamadoctor.reading import read_regular
 
 _ASSIGN = re.compile(r"^(__version__|cuda|hip)\s*(?::[^=]*)?=\s*(?:'([^']*)'|\"([^\"]*)\"|None)", re.M)
 

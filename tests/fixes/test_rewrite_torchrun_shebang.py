@@ -12,6 +12,7 @@ from llamadoctor.checks.torchrun_launcher import (
 from llamadoctor.facts import Facts, Launcher
 from llamadoctor.fixes.rewrite_torchrun_shebang import rewrite_torchrun_shebang
 from llamadoctor.model import Manual, WriteFile
+from llamadoctor.probes.launcher import read_launcher
 from llamadoctor.testing import linux_gpu, replace_in, windows_conda
 
 CONDA_SCRIPT = (
@@ -39,9 +40,13 @@ PIP_SCRIPT = (
 
 
 def broken(facts: Facts, path: Path, kind: str, interpreter: str) -> Facts:
-    launcher = Launcher(str(path), kind, interpreter, False, "#!" + interpreter)
+    """`facts` with a torchrun at `path` naming a missing `interpreter`, its script read by the probe."""
+    probed = read_launcher(path, kind)
+    content = probed.content if probed is not None else None
+    launcher = Launcher(str(path), kind, interpreter, False, "#!" + interpreter, content)
     return replace_in(facts, "torchrun", **{f: getattr(launcher, f) for f in
-                                            ("path", "kind", "interpreter", "interpreter_exists", "line")})
+                                            ("path", "kind", "interpreter", "interpreter_exists", "line",
+                                             "content")})
 
 
 def plan(facts: Facts) -> tuple[object, ...]:
@@ -100,7 +105,8 @@ def test_posix_interpreter_with_spaces_uses_pips_exec_header(tmp_path: Path) -> 
     assert action.after == head + PIP_SCRIPT.split(b"\n", 1)[1]
     # applying it to a file that already has that header replaces the header, not just its first line
     script.write_bytes(action.after)
-    again = replace_in(facts, "python", executable="/home/ada/llama/.venv/bin/python")
+    again = replace_in(broken(facts, script, "script", "/old/python"), "python",
+                       executable="/home/ada/llama/.venv/bin/python")
     (second,) = plan(again)
     assert isinstance(second, WriteFile)
     assert second.after == PIP_SCRIPT.replace(b"/home/ada/old/", b"/home/ada/llama/", 1)

@@ -17,8 +17,8 @@ import pytest
 import llamadoctor.probes.checksum as checksum
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir
+from llamadoctor.formats import read_tensor_records
 from llamadoctor.probes.files import gather_files, inspect_model_dir
-from llamadoctor.probes.sniff import read_tensor_records
 from llamadoctor.registry import CHECKS, load_all, run_check
 from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import (

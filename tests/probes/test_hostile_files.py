@@ -14,8 +14,8 @@ from typing import Callable, TypeVar
 import pytest
 
 from llamadoctor.probes.files import inspect_model_dir
-from llamadoctor.probes.reading import NotRegularFile, read_regular
 from llamadoctor.probes.sniff import sniff_tokenizer
+from llamadoctor.reading import NotRegularFile, read_regular
 from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes, write_meta_model
 
