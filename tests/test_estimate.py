@@ -12,7 +12,9 @@ from rich.console import Console
 from llamadoctor.estimate import ModelDirError, estimate_for_model_dir, estimate_json, render_estimate
 from llamadoctor.llama import LlamaParams, estimate, from_meta_params, kv_cache_bytes, ways_out
 from llamadoctor.llama.memory import GiB
-from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, LLAMA3_8B, TINY, write_meta_model
+from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, LLAMA3_8B, TINY
+
+from builders.checkpoints import write_meta_model
 
 
 def untied_or_tied(

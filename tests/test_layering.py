@@ -75,6 +75,12 @@ def test_the_format_parsers_are_pure() -> None:
     assert list(file_calls(path)) == []
 
 
+@pytest.mark.parametrize("folder", ["llamadoctor", "checks", "fixes"])
+def test_the_doctor_never_imports_torch(folder: str) -> None:
+    """Torch is the runner's; the doctor's examples and builders are torch-free (tests/builders write .pth)."""
+    assert imported_from(folder, ("torch",)) == []
+
+
 def test_the_rules_see_an_offender(tmp_path: Path) -> None:
     """The walkers find imports inside functions and method calls on paths, the shapes a regression takes."""
     (tmp_path / "fixes").mkdir()

@@ -17,9 +17,10 @@ from llamadoctor.cli import app
 from llamadoctor.facts import Memory
 from llamadoctor.probes.files import inspect_model_dir
 from llamadoctor.registry import CHECKS, load_all, run_check
-from llamadoctor.runner import testing as runner_testing
 from llamadoctor.testing import GiB, linux_cpu
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA3_8B, tiktoken_bytes
+
+from builders import llamas
 
 cli = CliRunner()
 
@@ -27,7 +28,7 @@ cli = CliRunner()
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
-    return runner_testing.make_model_dir(root / "llama-2-tiny", family="llama2", dtype=torch.bfloat16)
+    return llamas.make_model_dir(root / "llama-2-tiny", family="llama2", dtype=torch.bfloat16)
 
 
 def _with_params(folder: Path, tmp_path: Path, **change: object) -> Path:

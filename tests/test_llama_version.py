@@ -17,7 +17,6 @@ from llamadoctor.llama import Evidence, detect_version, from_meta_params
 from llamadoctor.model_info import model_context, model_version
 from llamadoctor.probes.files import gather_files
 from llamadoctor.runner import convert_hf
-from llamadoctor.runner import testing as runner_testing
 from llamadoctor.testing_files import (
     LLAMA1_7B,
     LLAMA2_7B,
@@ -27,6 +26,8 @@ from llamadoctor.testing_files import (
     sentencepiece_bytes,
     tiktoken_bytes,
 )
+
+from builders import llamas
 
 LLAMA2_7B_CHAT_FIRST = {**LLAMA2_7B, "norm_eps": 1e-06}
 CODE_LLAMA_7B = {"dim": 4096, "n_layers": 32, "n_heads": 32, "multiple_of": 256, "ffn_dim_multiplier": 1.0,
@@ -93,7 +94,7 @@ def test_a_renamed_folder_with_norm_eps_1e06_is_told_by_its_shards_dtype(dtypes:
 
 
 def test_convert_writes_llama_2_context_for_the_first_llama_2_7b_chat_params(tmp_path: Path) -> None:
-    folder = runner_testing.make_model_dir(tmp_path / "llama-2-7b-chat", family="llama2", dtype=torch.bfloat16)
+    folder = llamas.make_model_dir(tmp_path / "llama-2-7b-chat", family="llama2", dtype=torch.bfloat16)
     params = json.loads((folder / "params.json").read_text())
     (folder / "params.json").write_text(json.dumps({**params, "norm_eps": 1e-06}))
     out = tmp_path / "llama-2-7b-chat-hf"

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llamadoctor.cli import app
-from llamadoctor.testing_files import write_meta_model
+
+from builders.checkpoints import write_meta_model
 
 runner = CliRunner()
 DOWNLOAD_CHECKS = ("download-script-crlf", "download-script-is-html", "download-script-needs-bash4",

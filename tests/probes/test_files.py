@@ -21,13 +21,9 @@ from llamadoctor.formats import read_tensor_records
 from llamadoctor.probes.files import gather_files, inspect_model_dir
 from llamadoctor.registry import CHECKS, load_all, run_check
 from llamadoctor.testing import linux_gpu
-from llamadoctor.testing_files import (
-    GITHUB_PAGE,
-    LLAMA2_GENERATION,
-    TINY,
-    tiktoken_bytes,
-    write_meta_model,
-)
+from llamadoctor.testing_files import GITHUB_PAGE, LLAMA2_GENERATION, TINY, tiktoken_bytes
+
+from builders.checkpoints import write_meta_model
 
 load_all()
 MODEL_CHECKS = (

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from llamadoctor.testing_files import write_meta_model
+from builders.checkpoints import write_meta_model
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and signals are POSIX")
 DEADLINE = 120  # seconds; a command that blocks on a FIFO would never end
@@ -84,7 +84,7 @@ def _runnable_model(folder: Path) -> Path:
     """A tiny Meta folder the runner can load (a trained SentencePiece tokenizer), with its checklist.chk."""
     import hashlib
 
-    from llamadoctor.runner.testing import make_model_dir
+    from builders.llamas import make_model_dir
 
     make_model_dir(folder)
     names = sorted(p.name for p in folder.iterdir())

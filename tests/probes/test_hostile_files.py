@@ -17,9 +17,10 @@ from llamadoctor.probes.files import inspect_model_dir
 from llamadoctor.probes.sniff import sniff_tokenizer
 from llamadoctor.reading import NotRegularFile, read_regular
 from llamadoctor.testing import linux_gpu
-from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes, write_meta_model
+from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes
 
 from .test_files import facts_of, gather, messages
+from builders.checkpoints import write_meta_model
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and byte paths are POSIX")
 T = TypeVar("T")

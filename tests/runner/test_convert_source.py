@@ -12,8 +12,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert, testing
+from llamadoctor.runner import convert
 from llamadoctor.runner.errors import RunError
+
+from builders import llamas
 
 
 def _folder(
@@ -27,10 +29,10 @@ def _folder(
     extra: str = "",
 ) -> Path:
     """A tiny Llama 2 Meta folder, damaged as asked: params.json edited, tensors dropped or added."""
-    args = testing.tiny_args("llama2", vocab_size=testing.tokenizer_vocab(tokenizer), n_layers=n_layers)
-    state = testing.random_state(args)
+    args = llamas.tiny_args("llama2", vocab_size=llamas.tokenizer_vocab(tokenizer), n_layers=n_layers)
+    state = llamas.random_state(args)
     state = {k: v for k, v in state.items() if not (drop and k.startswith(drop))}
-    folder = testing.write_meta(root / "in" / "llama-2-tiny", args, state, "llama2", shards=shards)
+    folder = llamas.write_meta(root / "in" / "llama-2-tiny", args, state, "llama2", shards=shards)
     if extra:
         for path in folder.glob("consolidated.*.pth"):
             shard = torch.load(path, weights_only=True)

@@ -8,11 +8,13 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from llamadoctor.runner import loader, testing
+from llamadoctor.runner import loader
 from llamadoctor.runner.distributed import SINGLE
 from llamadoctor.runner.generate import Generator, Sampling, Timings, next_tokens
 from llamadoctor.runner.model import Transformer
 from llamadoctor.runner.tokenizer import load as load_tokenizer
+
+from builders import llamas
 
 FORMATS = [("meta", 1, 1), ("meta", 2, 1), ("hf", 1, 1), ("hf", 1, 3)]
 PROMPT = "I am going to Paris, what should I see? The Eiffel Tower"
@@ -74,8 +76,8 @@ def test_incremental_decode_equals_full_forward(model_dir) -> None:
 
 
 def test_llama31_scaled_rope_changes_the_output() -> None:
-    args = testing.tiny_args("llama3.1", vocab_size=300)
-    state = testing.random_state(args)
+    args = llamas.tiny_args("llama3.1", vocab_size=300)
+    state = llamas.random_state(args)
     ids = torch.arange(1, 40).unsqueeze(0)
     outs = []
     for scaled in (True, False):
@@ -111,9 +113,9 @@ def test_decode_step_equals_the_sliced_cache_path(model_dir) -> None:
 def test_split_projections_give_the_unsplit_logits(rows) -> None:
     """Few-row products run as blocks of output rows on the CPU; past `Linear.few_rows` rows, or where a width
     does not divide, as one product. Either way the logits are those of plain F.linear."""
-    args = testing.tiny_args("llama3", vocab_size=300)
+    args = llamas.tiny_args("llama3", vocab_size=300)
     model = Transformer(args)
-    model.load_state_dict(testing.random_state(args))
+    model.load_state_dict(llamas.random_state(args))
     ids = torch.arange(1, rows + 1).unsqueeze(0) % 300
     logits = {}
     for splits in (1, 4, 3):  # 4 divides every width; 3 only the vocab (300), not 64, 32 or 224
