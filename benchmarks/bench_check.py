@@ -25,8 +25,9 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def wall(argv: list[str], cwd: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        argv, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300, check=False
+    )
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1):  # 0 healthy, 1 findings; anything else would time a failure
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
@@ -48,8 +49,9 @@ def main() -> None:
         "llamadoctor check": measure([doctor, "check"], args.repeat, cwd),
         "llamadoctor check --json": measure([doctor, "check", "--json"], args.repeat, cwd),
         "llamadoctor check --deep": measure([doctor, "check", "--deep"], max(3, args.repeat // 2), cwd),
-        "python -m torch.utils.collect_env": measure([sys.executable, "-m", "torch.utils.collect_env"],
-                                                     max(3, args.repeat // 2), cwd),
+        "python -m torch.utils.collect_env": measure(
+            [sys.executable, "-m", "torch.utils.collect_env"], max(3, args.repeat // 2), cwd
+        ),
     }
     peer = statistics.median(rows["python -m torch.utils.collect_env"])
     print(f"{'command':36} {'median s':>9} {'min s':>7} {'max s':>7} {'vs collect_env':>15}")
@@ -57,8 +59,10 @@ def main() -> None:
         median = statistics.median(times)
         print(f"{name:36} {median:9.3f} {min(times):7.3f} {max(times):7.3f} {median / peer:14.2f}x")
     check = statistics.median(rows["llamadoctor check"])
-    print(f"\ncheck median {check:.3f} s (target ≤ 0.5 s: {'met' if check <= 0.5 else 'MISSED'}); "
-          f"ratio to collect_env {check / peer:.2f} (target ≤ 0.25: {'met' if check / peer <= 0.25 else 'MISSED'})")
+    print(
+        f"\ncheck median {check:.3f} s (target ≤ 0.5 s: {'met' if check <= 0.5 else 'MISSED'}); "
+        f"ratio to collect_env {check / peer:.2f} (target ≤ 0.25: {'met' if check / peer <= 0.25 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from llamadoctor.checksum import verify_checklists
+from llamadoctor.probes.checksum import verify_checklists
 
 
 def write_files(folder: Path, count: int, size: int) -> list[Path]:

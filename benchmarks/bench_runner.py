@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
+# The tiny-model builders live with the tests (they are not shipped); the benchmark runs from a checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 from fresh import run_fresh  # beside this script: python puts its folder on sys.path
 
 SHAPES = {
@@ -58,19 +61,19 @@ def _args(shape: str):
 def write_checkpoints(shape: str, root: Path) -> tuple[Path, Path]:
     import torch
 
-    from llamadoctor.runner import testing
+    from builders import llamas
 
     meta, hf = root / f"{shape}-meta", root / f"{shape}-hf"
     if not (meta / "params.json").exists():
         args = _args(shape)
-        state = testing.random_state(args, seed=0, dtype=torch.float32)
-        testing.write_meta(meta, args, state, "llama2")
+        state = llamas.random_state(args, seed=0, dtype=torch.float32)
+        llamas.write_meta(meta, args, state, "llama2")
         params = json.loads((meta / "params.json").read_text())
         params |= {"n_kv_heads": args.kv_heads, "vocab_size": args.vocab_size}
         if args.ffn_hidden_dim:  # TinyLlama's 5632 is not Meta's rule for dim 2048: state it for our loader
             params["ffn_hidden_dim"] = args.ffn_hidden_dim
         (meta / "params.json").write_text(json.dumps(params))
-        testing.write_hf(hf, args, state)
+        llamas.write_hf(hf, args, state)
     return meta, hf
 
 

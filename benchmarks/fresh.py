@@ -34,8 +34,13 @@ class Measured:
 def run_fresh(argv: list[str], timeout: float) -> Measured:
     with tempfile.TemporaryDirectory(prefix="fresh-") as tmp:
         result = Path(tmp) / "result.json"
-        done = subprocess.run([sys.executable, __file__, str(result), str(timeout), *argv],
-                              capture_output=True, text=True, timeout=timeout + 60, check=False)
+        done = subprocess.run(
+            [sys.executable, __file__, str(result), str(timeout), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout + 60,
+            check=False,
+        )
         if not result.exists():
             raise RuntimeError(f"the launcher failed ({done.returncode}): {done.stderr[-2000:]}")
         figures = json.loads(result.read_text())
@@ -57,8 +62,11 @@ def _launch(result: Path, timeout: float, argv: list[str]) -> None:
         time.sleep(0.02)
     seconds = time.perf_counter() - started
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    result.write_text(json.dumps({"seconds": seconds, "peak_rss": usage.ru_maxrss * scale,
-                                  "returncode": os.waitstatus_to_exitcode(status)}))
+    result.write_text(
+        json.dumps(
+            {"seconds": seconds, "peak_rss": usage.ru_maxrss * scale, "returncode": os.waitstatus_to_exitcode(status)}
+        )
+    )
 
 
 if __name__ == "__main__":

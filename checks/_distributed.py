@@ -40,27 +40,37 @@ def _counts(env: Mapping[str, str]) -> tuple[dict[str, int], list[Problem]]:
         if raw.strip().isdigit():
             values[name] = int(raw)
         else:
-            problems.append(Problem(f"{name}={raw!r} is not a whole number: torch.distributed cannot parse it.",
-                                    unset=(name,)))
+            problems.append(
+                Problem(f"{name}={raw!r} is not a whole number: torch.distributed cannot parse it.", unset=(name,))
+            )
     return values, problems
 
 
 def _consistency(env: Mapping[str, str], n: dict[str, int]) -> Iterator[Problem]:
     if n.get("WORLD_SIZE") == 0:
-        yield Problem("WORLD_SIZE=0 asks for a world of no processes; rendezvous never completes.",
-                      unset=("WORLD_SIZE", "RANK"))
+        yield Problem(
+            "WORLD_SIZE=0 asks for a world of no processes; rendezvous never completes.", unset=("WORLD_SIZE", "RANK")
+        )
     elif "RANK" in n and "WORLD_SIZE" in n and n["RANK"] >= n["WORLD_SIZE"]:
-        yield Problem(f"RANK={n['RANK']} is not below WORLD_SIZE={n['WORLD_SIZE']}: ranks run from 0 to "
-                      f"{n['WORLD_SIZE'] - 1}, so this process waits for peers that never come.",
-                      unset=("RANK", "WORLD_SIZE"))
+        yield Problem(
+            f"RANK={n['RANK']} is not below WORLD_SIZE={n['WORLD_SIZE']}: ranks run from 0 to "
+            f"{n['WORLD_SIZE'] - 1}, so this process waits for peers that never come.",
+            unset=("RANK", "WORLD_SIZE"),
+        )
     for have, missing in (("RANK", "WORLD_SIZE"), ("WORLD_SIZE", "RANK")):
         if have in env and missing not in env:
-            yield Problem(f"{have}={env[have]} is set but {missing} is not: a run without torchrun fails with "
-                          f"“{NOT_SET.format(missing)}”.", unset=(have,), severity=Severity.WARNING)
+            yield Problem(
+                f"{have}={env[have]} is set but {missing} is not: a run without torchrun fails with "
+                f"“{NOT_SET.format(missing)}”.",
+                unset=(have,),
+                severity=Severity.WARNING,
+            )
     local, size = n.get("LOCAL_RANK"), n.get("LOCAL_WORLD_SIZE")
     if local is not None and size is not None and local >= size:
-        yield Problem(f"LOCAL_RANK={local} is not below LOCAL_WORLD_SIZE={size}: it names a GPU slot this node "
-                      "does not have.", unset=("LOCAL_RANK", "LOCAL_WORLD_SIZE"))
+        yield Problem(
+            f"LOCAL_RANK={local} is not below LOCAL_WORLD_SIZE={size}: it names a GPU slot this node does not have.",
+            unset=("LOCAL_RANK", "LOCAL_WORLD_SIZE"),
+        )
 
 
 def single_node(n: Mapping[str, int]) -> bool:
@@ -72,21 +82,36 @@ def _master_addr(facts: Facts, n: Mapping[str, int]) -> Iterator[Problem]:
     addr, net = facts.env.get("MASTER_ADDR"), facts.network
     loopback = {"MASTER_ADDR": "127.0.0.1"}
     if addr is not None and net.master_addr_resolves_to == ():
-        yield Problem(f"MASTER_ADDR={addr} does not resolve to any address: every rank fails to reach the "
-                      "rendezvous store.", assign=loopback if single_node(n) else {})
-    elif addr is not None and net.master_addr_resolves_to and single_node(n) and \
-            not any(is_local(a, net) for a in net.master_addr_resolves_to):
+        yield Problem(
+            f"MASTER_ADDR={addr} does not resolve to any address: every rank fails to reach the rendezvous store.",
+            assign=loopback if single_node(n) else {},
+        )
+    elif (
+        addr is not None
+        and net.master_addr_resolves_to
+        and single_node(n)
+        and not any(is_local(a, net) for a in net.master_addr_resolves_to)
+    ):
         found = ", ".join(net.master_addr_resolves_to)
-        yield Problem(f"MASTER_ADDR={addr} resolves to {found}, not to this machine, but the run is on one "
-                      "node: the rendezvous waits on another host.", assign=loopback)
-    elif addr is None and facts.os == "windows" and net.hostname_resolves_to and \
-            not any(is_local(a, net) for a in net.hostname_resolves_to):
+        yield Problem(
+            f"MASTER_ADDR={addr} resolves to {found}, not to this machine, but the run is on one "
+            "node: the rendezvous waits on another host.",
+            assign=loopback,
+        )
+    elif (
+        addr is None
+        and facts.os == "windows"
+        and net.hostname_resolves_to
+        and not any(is_local(a, net) for a in net.hostname_resolves_to)
+    ):
         found = ", ".join(net.hostname_resolves_to)
-        yield Problem(f"MASTER_ADDR is unset and this machine's name {facts.platform.hostname} resolves to "
-                      f"{found}, which is not one of its addresses (a hosts-file entry such as Docker's "
-                      "kubernetes.docker.internal): torchrun fails with “The client socket has failed to "
-                      "connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)”.",
-                      assign={**loopback, "MASTER_PORT": facts.env.get("MASTER_PORT", "29500")})
+        yield Problem(
+            f"MASTER_ADDR is unset and this machine's name {facts.platform.hostname} resolves to "
+            f"{found}, which is not one of its addresses (a hosts-file entry such as Docker's "
+            "kubernetes.docker.internal): torchrun fails with “The client socket has failed to "
+            "connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)”.",
+            assign={**loopback, "MASTER_PORT": facts.env.get("MASTER_PORT", "29500")},
+        )
 
 
 def _master_port(facts: Facts) -> Iterator[Problem]:
@@ -96,9 +121,12 @@ def _master_port(facts: Facts) -> Iterator[Problem]:
         return
     if facts.network.master_port_in_use:
         port = int(raw) if raw is not None else 29500
-        yield Problem(f"Port {port} (MASTER_PORT{'' if raw else ', the default'}) is already in use: the store "
-                      "fails with “The server socket has failed to listen on any local network address” "
-                      "(address already in use).", assign={"MASTER_PORT": str(port + 1 if port < 65535 else 29500)})
+        yield Problem(
+            f"Port {port} (MASTER_PORT{'' if raw else ', the default'}) is already in use: the store "
+            "fails with “The server socket has failed to listen on any local network address” "
+            "(address already in use).",
+            assign={"MASTER_PORT": str(port + 1 if port < 65535 else 29500)},
+        )
 
 
 def problems(facts: Facts) -> list[Problem]:

@@ -11,8 +11,7 @@ from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_cpu, linux_gpu, nvidia, windows_conda
 
 TESLA_T4 = nvidia(gpu("Tesla T4", vram_gib=15, cc=(7, 5)))
-TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"),
-                  gpu("Tesla V100-SXM2-16GB", vram_gib=16, cc=(7, 0), index=1))
+TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"), gpu("Tesla V100-SXM2-16GB", vram_gib=16, cc=(7, 0), index=1))
 
 
 @check(
@@ -22,8 +21,10 @@ TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"),
     group=Group.GPU,
     platforms=("linux", "windows"),
     requires=(NVIDIA_GPU,),
-    checked=lambda facts: "compute capability of " + ", ".join(
-        f"GPU {g.index} ({'.'.join(map(str, g.compute_capability or ('?',)))})" for g in facts.gpu.gpus),
+    checked=lambda facts: (
+        "compute capability of "
+        + ", ".join(f"GPU {g.index} ({'.'.join(map(str, g.compute_capability or ('?',)))})" for g in facts.gpu.gpus)
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -31,8 +32,10 @@ TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"),
         Inapplicable(linux_gpu(gpu=TESLA_T4, options=Options(dtype="fp16")), expect="--dtype fp16"),
         Broken(linux_gpu(gpu=TESLA_T4), expect="Tesla T4 has compute capability 7.5"),
         Broken(linux_gpu(gpu=TWO_GPUS), expect="GPU 1, Tesla V100-SXM2-16GB"),
-        Broken(windows_conda(gpu=nvidia(gpu("NVIDIA GeForce RTX 2080 Ti", vram_gib=11, cc=(7, 5)))),
-               expect="RTX 2080 Ti has compute capability 7.5"),
+        Broken(
+            windows_conda(gpu=nvidia(gpu("NVIDIA GeForce RTX 2080 Ti", vram_gib=11, cc=(7, 5)))),
+            expect="RTX 2080 Ti has compute capability 7.5",
+        ),
     ],
 )
 def bf16_unsupported(facts: Facts) -> Iterator[Outcome]:
@@ -57,5 +60,6 @@ def bf16_unsupported(facts: Facts) -> Iterator[Outcome]:
             f"GPU {device.index}, {device.name} has compute capability {cc[0]}.{cc[1]}: “Bfloat16 is only "
             "supported on GPUs with compute capability of at least 8.0”, so Llama must run in float16 there.",
             remedy="run with --dtype fp16 (transformers: torch_dtype=torch.float16; vLLM: --dtype=half)",
-            gpu=device.name, capability=f"{cc[0]}.{cc[1]}",
+            gpu=device.name,
+            capability=f"{cc[0]}.{cc[1]}",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llamadoctor.checks._advice import install_advice
+from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
@@ -36,8 +36,10 @@ from llamadoctor.torch_builds import (
         Inapplicable(linux_cpu(), expect="not a CUDA build"),
         Broken(linux_gpu(gpu=nvidia(driver="470.86", driver_cuda="11.4")), expect="found version 11040"),
         Broken(windows_conda(gpu=nvidia(driver="516.94", driver_cuda="11.7")), expect="driver 516.94"),
-        Broken(linux_gpu(torch=torch_info("2.7.1", cuda="12.8"), gpu=nvidia(driver="535.104.05")),
-               expect="minor version compatibility"),
+        Broken(
+            linux_gpu(torch=torch_info("2.7.1", cuda="12.8"), gpu=nvidia(driver="535.104.05")),
+            expect="minor version compatibility",
+        ),
     ],
 )
 def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
@@ -76,10 +78,15 @@ def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
             f"{driver_cuda}; it runs through CUDA minor version compatibility (any driver from {floor}), "
             "but PTX JIT and Triton "
             "kernels can fail with “the provided PTX was compiled with an unsupported toolchain”.",
-            remedy=remedy, severity=Severity.WARNING, **evidence)
+            remedy=remedy,
+            severity=Severity.WARNING,
+            **evidence,
+        )
         return
     yield cuda_driver_too_old.finding(
         f"torch {torch.version} needs CUDA {torch.cuda} but {driver} supports only CUDA {driver_cuda}: CUDA "
         "fails with “The NVIDIA driver on your system is too old "
         f"(found version {driver_error_number(driver_cuda)})”.",
-        remedy=remedy, **evidence)
+        remedy=remedy,
+        **evidence,
+    )

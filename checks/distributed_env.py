@@ -20,8 +20,10 @@ DOCKER_HOSTS = Network(hostname_resolves_to=("192.168.65.3",), local_addresses=(
 def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str:
     lines = list(env_commands(facts.platform.shell, unset=unset, assign=assign))
     if "MASTER_ADDR" in assign:
-        lines.append(f"(with torchrun, pass --master_addr {assign['MASTER_ADDR']} "
-                     f"--master_port {assign.get('MASTER_PORT', '29500')}, or --standalone)")
+        lines.append(
+            f"(with torchrun, pass --master_addr {assign['MASTER_ADDR']} "
+            f"--master_port {assign.get('MASTER_PORT', '29500')}, or --standalone)"
+        )
     return "\n".join(lines)
 
 
@@ -32,21 +34,29 @@ def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str
     group=Group.DISTRIBUTED,
     fixes=("set-distributed-env",),
     requires=(NETWORK,),
-    checked=lambda facts: ", ".join(f"{n}={facts.env[n]}" for n in VARIABLES if n in facts.env)
-    or f"none of {', '.join(VARIABLES)} is set",
+    checked=lambda facts: (
+        ", ".join(f"{n}={facts.env[n]}" for n in VARIABLES if n in facts.env)
+        or f"none of {', '.join(VARIABLES)} is set"
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
-        Healthy(linux_gpu(env={"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"},
-                          network=Network(master_addr_resolves_to=("127.0.0.1",), master_port_in_use=False))),
+        Healthy(
+            linux_gpu(
+                env={"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"},
+                network=Network(master_addr_resolves_to=("127.0.0.1",), master_port_in_use=False),
+            )
+        ),
         Broken(linux_gpu(env={"RANK": "1", "WORLD_SIZE": "1"}), expect="RANK=1 is not below WORLD_SIZE=1"),
         Broken(linux_gpu(env={"WORLD_SIZE": "0", "RANK": "0"}), expect="WORLD_SIZE=0"),
         Broken(mac_arm(env={"RANK": "1"}), expect="environment variable WORLD_SIZE expected, but not set"),
         Broken(linux_gpu(env={"RANK": "zero", "WORLD_SIZE": "1"}), expect="RANK='zero' is not a whole number"),
         Broken(linux_gpu(env={"LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2"}), expect="LOCAL_RANK=2"),
         Broken(linux_gpu(env={"MASTER_PORT": "http"}), expect="MASTER_PORT='http' is not a port"),
-        Broken(linux_gpu(env={"MASTER_ADDR": "llama-head"}, network=Network(master_addr_resolves_to=())),
-               expect="MASTER_ADDR=llama-head does not resolve"),
+        Broken(
+            linux_gpu(env={"MASTER_ADDR": "llama-head"}, network=Network(master_addr_resolves_to=())),
+            expect="MASTER_ADDR=llama-head does not resolve",
+        ),
         Broken(windows_conda(network=DOCKER_HOSTS), expect="ADA-PC resolves to 192.168.65.3"),
         Broken(linux_gpu(network=Network(master_port_in_use=True)), expect="Port 29500"),
     ],
@@ -73,5 +83,7 @@ def distributed_env_invalid(facts: Facts) -> Iterator[Finding]:
             problem.message,
             remedy=remedy(facts, problem.unset, problem.assign),
             severity=problem.severity,
-            variables=observed, unset=list(problem.unset), set=dict(problem.assign),
+            variables=observed,
+            unset=list(problem.unset),
+            set=dict(problem.assign),
         )

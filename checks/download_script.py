@@ -55,9 +55,7 @@ def crlf_symptom(script: ScriptFile) -> str:
     """What the user sees, which depends on the #! line and on how the script is started."""
     shebang = script.shebang.strip()
     direct = {
-        "#!/usr/bin/env bash": (
-            "`./download.sh` fails with `/usr/bin/env: 'bash\\r': No such file or directory`"
-        ),
+        "#!/usr/bin/env bash": ("`./download.sh` fails with `/usr/bin/env: 'bash\\r': No such file or directory`"),
         "#!/bin/bash": "`./download.sh` fails with `/bin/bash^M: bad interpreter: No such file or directory`",
     }.get(shebang, "`./download.sh` fails with `bad interpreter` or `No such file or directory`")
     return f"{direct}; `bash download.sh` fails with `line 2: $'\\r': command not found`"
@@ -191,9 +189,7 @@ def _major(version: str | None) -> int | None:
     requires=(DOWNLOAD_SCRIPT,),
     examples=(
         Healthy(mac_arm(repo=repo_with(script()))),
-        Healthy(
-            mac_arm(repo=repo_with(script(LLAMA1_SCRIPT.replace(b"#!/bin/bash", b"#!/usr/bin/env bash"))))
-        ),
+        Healthy(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT.replace(b"#!/bin/bash", b"#!/usr/bin/env bash"))))),
         Inapplicable(windows_conda(repo=repo_with(script(LLAMA1_SCRIPT))), expect="only on macOS and Linux"),
         Broken(
             replace_in(mac_arm(repo=repo_with(script(LLAMA1_SCRIPT))), "tools", bash_version="3.2.57"),

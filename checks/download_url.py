@@ -59,11 +59,7 @@ def download_url_invalid(facts: Facts) -> Iterator[Outcome]:
     """
     url = facts.options.url or ""
     report = inspect_url(url, facts.options.now)
-    expires = (
-        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report.expires))
-        if report.expires is not None
-        else None
-    )
+    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report.expires)) if report.expires is not None else None
     if report.problems:
         yield download_url_invalid.finding(
             f"The download URL {report.shown} cannot work: " + "; ".join(report.problems) + ".",
@@ -83,5 +79,6 @@ def download_url_invalid(facts: Facts) -> Iterator[Outcome]:
             expires=expires,
         )
     else:
-        yield Passed(f"the --url for {report.host}: well formed, " + (f"valid until {expires}" if expires else
-                                                                      "expiry unknown"))
+        yield Passed(
+            f"the --url for {report.host}: well formed, " + (f"valid until {expires}" if expires else "expiry unknown")
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._advice import install_advice
+from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
 from llamadoctor.facts import Facts, GpuInfo
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
@@ -12,10 +12,8 @@ from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_gpu, nvidia, replace_in, torch_info, windows_conda
 from llamadoctor.torch_builds import arch_name, runs_on
 
-RTX_5090 = nvidia(gpu("NVIDIA GeForce RTX 5090", vram_gib=32, cc=(12, 0)), driver="570.124.04",
-                  driver_cuda="12.8")
-GTX_1080 = nvidia(gpu("NVIDIA GeForce GTX 1080", vram_gib=8, cc=(6, 1)), driver="570.124.04",
-                  driver_cuda="12.8")
+RTX_5090 = nvidia(gpu("NVIDIA GeForce RTX 5090", vram_gib=32, cc=(12, 0)), driver="570.124.04", driver_cuda="12.8")
+GTX_1080 = nvidia(gpu("NVIDIA GeForce GTX 1080", vram_gib=8, cc=(6, 1)), driver="570.124.04", driver_cuda="12.8")
 CU128_28 = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120")
 
 
@@ -34,10 +32,11 @@ CU128_28 = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "co
         Inapplicable(linux_gpu(gpu=GpuInfo()), expect="no NVIDIA GPU found"),
         Healthy(linux_gpu(gpu=RTX_5090, torch=torch_info("2.7.1", cuda="12.8", arch_list=CU128_28))),
         Broken(linux_gpu(gpu=RTX_5090), expect="compute capability 12.0 (sm_120)"),
-        Broken(linux_gpu(gpu=GTX_1080, torch=torch_info("2.8.0", cuda="12.8", arch_list=CU128_28)),
-               expect="NVIDIA GeForce GTX 1080"),
-        Broken(replace_in(windows_conda(gpu=RTX_5090), "torch", arch_list_source="torch"),
-               expect="read from torch"),
+        Broken(
+            linux_gpu(gpu=GTX_1080, torch=torch_info("2.8.0", cuda="12.8", arch_list=CU128_28)),
+            expect="NVIDIA GeForce GTX 1080",
+        ),
+        Broken(replace_in(windows_conda(gpu=RTX_5090), "torch", arch_list_source="torch"), expect="read from torch"),
     ],
 )
 def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
@@ -69,6 +68,8 @@ def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
             f"torch {torch.version} has kernels only for {' '.join(torch.arch_list)} ({source}): CUDA code "
             "fails with “no kernel image is available for execution on the device”.",
             remedy=advice.remedy,
-            gpu=device.name, capability=f"{cc[0]}.{cc[1]}", arch_list=list(torch.arch_list),
+            gpu=device.name,
+            capability=f"{cc[0]}.{cc[1]}",
+            arch_list=list(torch.arch_list),
             arch_list_source=torch.arch_list_source or "build table",
         )

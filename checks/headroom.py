@@ -16,8 +16,10 @@ GiB = 1024**3
 RAM_LOW = 8 * GiB
 DISK_LOW = 20 * GiB
 # bf16 weights of the releases a user might fall back to, smallest first.
-MODELS = tuple((name, weight_bytes(release(name), "bf16"))
-               for name in ("Llama 3.2 1B", "Llama 3.2 3B", "Llama 2 7B", "Llama 3 8B", "Llama 2 13B"))
+MODELS = tuple(
+    (name, weight_bytes(release(name), "bf16"))
+    for name in ("Llama 3.2 1B", "Llama 3.2 3B", "Llama 2 7B", "Llama 3 8B", "Llama 2 13B")
+)
 SEVEN_B = weight_bytes(release("Llama 2 7B"), "bf16")
 
 
@@ -66,7 +68,9 @@ def ram_low(facts: Facts) -> Iterator[Finding]:
         f"Only {gib(memory.ram_available)} of {gib(memory.ram_total)} RAM is available{swap}: loading a 7B "
         f"Llama takes about {gib(SEVEN_B)} in bf16; {largest_fitting(memory.ram_available)}.{unified}",
         remedy="close other programs or add swap; or run Llama 3.2 1B/3B, or a quantized GGUF (llama.cpp, Ollama)",
-        ram_available=memory.ram_available, ram_total=memory.ram_total, swap_total=memory.swap_total,
+        ram_available=memory.ram_available,
+        ram_total=memory.ram_total,
+        swap_total=memory.swap_total,
     )
 
 
@@ -81,8 +85,7 @@ def ram_low(facts: Facts) -> Iterator[Finding]:
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
         Broken(linux_gpu(disk=Disk("/home/ada", 256 * GiB, 9 * GiB)), expect="Only 9.0 GiB free on /home/ada"),
-        Broken(windows_conda(disk=Disk("C:\\Users\\ada", 256 * GiB, int(19.5 * GiB))),
-               expect="C:\\Users\\ada"),
+        Broken(windows_conda(disk=Disk("C:\\Users\\ada", 256 * GiB, int(19.5 * GiB))), expect="C:\\Users\\ada"),
     ],
 )
 def disk_low(facts: Facts) -> Iterator[Finding]:
@@ -101,5 +104,7 @@ def disk_low(facts: Facts) -> Iterator[Finding]:
         f"Only {gib(disk.free)} free on {disk.path} (of {gib(disk.total)}): a 7B Llama is {gib(SEVEN_B)} "
         "to download, and converting it to Hugging Face format needs about as much again.",
         remedy=f"free space on {disk.path}, or download the model into a folder on a larger disk",
-        path=disk.path, free=disk.free, total=disk.total,
+        path=disk.path,
+        free=disk.free,
+        total=disk.total,
     )

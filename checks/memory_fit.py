@@ -67,11 +67,14 @@ def _exits(est: Estimate, available: int, facts: Facts, device: str) -> str:
     exits = ways_out(est, available)
     if device != "cpu":
         ram = facts.memory.ram_available
-        for flags, cpu in (("--device cpu", est.with_(device="cpu", dtype=None)),
-                           ("--device cpu --dtype bf16", est.with_(device="cpu", dtype="bf16"))):
+        for flags, cpu in (
+            ("--device cpu", est.with_(device="cpu", dtype=None)),
+            ("--device cpu --dtype bf16", est.with_(device="cpu", dtype="bf16")),
+        ):
             if cpu.total_bytes <= ram:
-                exits.append(f"run on the CPU ({flags}: needs {gib(cpu.total_bytes)} of {gib(ram)} RAM available; "
-                             "slow)")
+                exits.append(
+                    f"run on the CPU ({flags}: needs {gib(cpu.total_bytes)} of {gib(ram)} RAM available; slow)"
+                )
                 break
     exits.append("a smaller model (or a quantized one through llama.cpp/Ollama)")
     return "Ways out: " + "; ".join(exits) + "."
@@ -173,8 +176,9 @@ def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
     severity=Severity.WARNING,
     group=Group.MODEL,
     requires=(META_TARGET,),
-    checked=lambda facts: "free disk beside " + count(
-        sum(1 for m in targets(facts.models) if m.format == "meta"), "Meta-format folder"),
+    checked=lambda facts: (
+        "free disk beside " + count(sum(1 for m in targets(facts.models) if m.format == "meta"), "Meta-format folder")
+    ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder"),

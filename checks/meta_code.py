@@ -29,8 +29,9 @@ def _cuda_usable(facts: Facts) -> bool:
     group=Group.DISTRIBUTED,
     fixes=("patch-meta-code-gloo",),
     requires=(META_CODE, TORCH),
-    checked=lambda facts: f"init_process_group in {count(len(facts.repo.sources), 'Meta source file')}"
-    if facts.repo else "",
+    checked=lambda facts: (
+        f"init_process_group in {count(len(facts.repo.sources), 'Meta source file')}" if facts.repo else ""
+    ),
     examples=(
         Healthy(linux_gpu(repo=repo_with(sources=(generation_source(),)))),
         Inapplicable(windows_conda(), expect="no Meta reference code"),

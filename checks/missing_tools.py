@@ -4,40 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.advice import NEEDED, install_commands, missing
 from llamadoctor.checks._requires import TOOLS
 from llamadoctor.facts import Facts, Tools
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
 
-NEEDED = ("bash", "wget", "md5sum")
-PACKAGE = {"bash": "bash", "wget": "wget", "md5sum": "coreutils"}  # md5sum ships in coreutils everywhere
-LINUX_MANAGERS = (("apt-get", "sudo apt-get install -y"), ("dnf", "sudo dnf install -y"),
-                  ("pacman", "sudo pacman -S --needed"))
 GIT_BASH = Tools(found={"bash": r"C:\Program Files\Git\bin\bash.exe"})
 MAC_STOCK = Tools(found={"bash": "/bin/bash", "md5": "/sbin/md5", "curl": "/usr/bin/curl"}, bash_version="3.2.57")
 LINUX_NO_WGET = Tools(found={"bash": "/usr/bin/bash", "md5sum": "/usr/bin/md5sum", "apt-get": "/usr/bin/apt-get"})
-
-
-def missing(facts: Facts) -> tuple[str, ...]:
-    """The needed tools download.sh would not find, in the shell that would run it."""
-    bash = facts.tools.found.get("bash", "")
-    # Git for Windows' bash puts its own usr\bin (md5sum included) on PATH inside the script.
-    git_bash = facts.os == "windows" and "\\git\\" in bash.lower()
-    return tuple(n for n in NEEDED if not facts.tools.has(n) and not (git_bash and n == "md5sum"))
-
-
-def install_commands(facts: Facts, names: tuple[str, ...]) -> tuple[str, ...]:
-    """How to get `names` on this platform; several lines are alternatives (one per package manager)."""
-    packages = " ".join(sorted({PACKAGE[n] for n in names if n != "bash" or facts.os == "linux"}))
-    if facts.os == "darwin":
-        return (f"brew install {packages}",) if packages else ()
-    if facts.os == "windows":
-        if "bash" in names:
-            return ("wsl --install", "wsl -- sudo apt-get install -y wget coreutils")
-        return ("winget install --exact --id JernejSimoncic.Wget",)
-    known = [cmd for tool, cmd in LINUX_MANAGERS if facts.tools.has(tool)]
-    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _, cmd in LINUX_MANAGERS]))
 
 
 def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
@@ -46,8 +22,10 @@ def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
     if "wget" in names:
         return "download.sh stops with “wget: command not found”"
     if facts.os == "darwin":
-        return ("macOS ships md5, not md5sum, so download.sh cannot verify the files (“Could not parse check "
-                "file 'checklist.chk'”)")
+        return (
+            "macOS ships md5, not md5sum, so download.sh cannot verify the files (“Could not parse check "
+            "file 'checklist.chk'”)"
+        )
     return "download.sh cannot verify the downloaded files"
 
 

@@ -36,8 +36,11 @@ def _meta_problems(model: ModelDir) -> list[str]:
         missing = sorted({"dim", "n_layers", "n_heads"} - set(model.params))
         problems.append(f"params.json lacks {', '.join(missing)}")
     elif model.params is not None:
-        problems += [f"params.json has {key} {model.params[key]!r}, not a positive whole number"
-                     for key in ("dim", "n_layers", "n_heads") if not _positive_int(model.params[key])]
+        problems += [
+            f"params.json has {key} {model.params[key]!r}, not a positive whole number"
+            for key in ("dim", "n_layers", "n_heads")
+            if not _positive_int(model.params[key])
+        ]
     if not model.shards:
         problems.append(f"there is no consolidated.*.pth (`no checkpoint files found in {model.name}/`)")
     if model.tokenizer is None:
@@ -90,8 +93,11 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
         return [f"it {model.error}"]
     if model.format == "meta":
         problems = _meta_problems(model)
-        if (_looks_meant_for_hf(model) and not (facts.repo and facts.repo.flavour in META_CODE)
-                and not model.details.get("hf_copy")):
+        if (
+            _looks_meant_for_hf(model)
+            and not (facts.repo and facts.repo.flavour in META_CODE)
+            and not model.details.get("hf_copy")
+        ):
             problems.append(
                 "it is in Meta's format but looks meant for Hugging Face tools, which fail with "
                 "`does not appear to have a file named config.json`: use the `-hf` repository or "
@@ -142,10 +148,14 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
         Broken(linux_gpu(models=(meta_model(shards=()),)), expect="no checkpoint files found"),
         Broken(linux_gpu(repo=repo_with(), models=(hf_model(),)), expect="Hugging Face format"),
         Broken(linux_gpu(models=(meta_model(path="/home/ada/Llama-2-7b-hf"),)), expect="config.json"),
-        Broken(linux_gpu(models=(dataclasses.replace(meta_model(), params={**LLAMA2_7B, "n_heads": 0}),)),
-               expect="n_heads 0"),
-        Broken(linux_gpu(models=(dataclasses.replace(hf_model(), params=None, params_file=None),)),
-               expect="config.json is missing"),
+        Broken(
+            linux_gpu(models=(dataclasses.replace(meta_model(), params={**LLAMA2_7B, "n_heads": 0}),)),
+            expect="n_heads 0",
+        ),
+        Broken(
+            linux_gpu(models=(dataclasses.replace(hf_model(), params=None, params_file=None),)),
+            expect="config.json is missing",
+        ),
     ),
 )
 def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
@@ -171,7 +181,10 @@ def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
         elif model.details.get("hf_copy") and _looks_meant_for_hf(model):
             yield model_dir_incomplete.finding(
                 f"{model.path} is in Meta's format; give Hugging Face tools its converted copy "
-                f"{model.details['hf_copy']}.", severity=Severity.INFO, fixes=(), path=model.path,
+                f"{model.details['hf_copy']}.",
+                severity=Severity.INFO,
+                fixes=(),
+                path=model.path,
                 format=model.format,
             )
 
@@ -228,8 +241,10 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(MODEL,),
-    checked=lambda facts: "params.json, tokenizer and code agree: " + ", ".join(
-        f"{m.name} ({label(model_version(m))})" for m in facts.models),
+    checked=lambda facts: (
+        "params.json, tokenizer and code agree: "
+        + ", ".join(f"{m.name} ({label(model_version(m))})" for m in facts.models)
+    ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Healthy(linux_gpu(models=(llama3_model(),), repo=repo_with(flavour="llama3"))),

@@ -42,7 +42,7 @@ def _where(facts: Facts) -> str:
         Broken(windows_conda(), expect="NCCL does not exist for Windows"),
         Broken(mac_arm(), expect="gloo works"),
         Broken(linux_cpu(), expect="CPU-only build"),
-        Broken(linux_cpu_only_torch(), expect="init_process_group(\"nccl\")"),
+        Broken(linux_cpu_only_torch(), expect='init_process_group("nccl")'),
         Broken(replace_in(linux_gpu(), "torch", nccl=False), expect="compiled without it"),
     ],
 )
@@ -66,10 +66,11 @@ def nccl_unavailable(facts: Facts) -> Iterator[Finding]:
     gloo = "gloo works" if torch.gloo is not False else "gloo is missing too"
     yield nccl_unavailable.finding(
         f"torch {torch.version} has no NCCL ({_where(facts)}); {gloo}, but Meta's reference code calls "
-        "init_process_group(\"nccl\") and stops with “Distributed package doesn't have NCCL built in”.",
+        'init_process_group("nccl") and stops with “Distributed package doesn\'t have NCCL built in”.',
         remedy="use the gloo backend: run `llamadoctor run`, or change the reference code's "
-               "init_process_group(\"nccl\") to\n"
-               "init_process_group(\"nccl\" if torch.cuda.is_available() and dist.is_nccl_available() "
-               "else \"gloo\")",
-        torch=torch.version, gloo=torch.gloo,
+        'init_process_group("nccl") to\n'
+        'init_process_group("nccl" if torch.cuda.is_available() and dist.is_nccl_available() '
+        'else "gloo")',
+        torch=torch.version,
+        gloo=torch.gloo,
     )

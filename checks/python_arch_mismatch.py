@@ -11,8 +11,9 @@ from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, mac_arm, mac_arm_x86_python, replace_in
 
 MINIFORGE = "https://github.com/conda-forge/miniforge/releases/latest/download/Miniforge3-MacOSX-arm64.sh"
-INTEL_MAC = replace_in(replace_in(mac_arm(), "platform", hardware_arm64=False, machine="x86_64"),
-                       "python", machine="x86_64")
+INTEL_MAC = replace_in(
+    replace_in(mac_arm(), "platform", hardware_arm64=False, machine="x86_64"), "python", machine="x86_64"
+)
 
 
 @check(
@@ -22,15 +23,18 @@ INTEL_MAC = replace_in(replace_in(mac_arm(), "platform", hardware_arm64=False, m
     group=Group.SYSTEM,
     platforms=("darwin",),
     requires=(PLATFORM,),
-    checked=lambda facts: f"a {facts.python.machine} Python on "
-                          f"{'an Apple Silicon' if facts.platform.hardware_arm64 else 'an Intel'} CPU",
+    checked=lambda facts: (
+        f"a {facts.python.machine} Python on {'an Apple Silicon' if facts.platform.hardware_arm64 else 'an Intel'} CPU"
+    ),
     examples=[
         Healthy(mac_arm()),
         Healthy(INTEL_MAC),
         Inapplicable(linux_cpu(), expect="only on macOS"),
         Broken(mac_arm_x86_python(), expect="is x86_64"),
-        Broken(replace_in(mac_arm_x86_python(), "python", executable="/usr/local/bin/python3"),
-               expect="/usr/local/bin/python3"),
+        Broken(
+            replace_in(mac_arm_x86_python(), "python", executable="/usr/local/bin/python3"),
+            expect="/usr/local/bin/python3",
+        ),
     ],
 )
 def python_arch_mismatch(facts: Facts) -> Iterator[Finding]:
@@ -51,9 +55,11 @@ def python_arch_mismatch(facts: Facts) -> Iterator[Finding]:
         f"This Mac has an Apple Silicon (arm64) CPU, but the Python at {facts.python.executable} is "
         f"{facts.python.machine} and runs under Rosetta: arm64 wheels fail with “incompatible architecture "
         "(have 'x86_64', need 'arm64')”, torch has no x86_64 macOS wheels after 2.2 and cannot use MPS.",
-        remedy=("install an arm64 Python, then recreate the environment with it and reinstall torch:\n"
-                f"curl -LO {MINIFORGE} && bash Miniforge3-MacOSX-arm64.sh\n"
-                "(or with Homebrew for arm64: /opt/homebrew/bin/brew install python@3.11)"),
+        remedy=(
+            "install an arm64 Python, then recreate the environment with it and reinstall torch:\n"
+            f"curl -LO {MINIFORGE} && bash Miniforge3-MacOSX-arm64.sh\n"
+            "(or with Homebrew for arm64: /opt/homebrew/bin/brew install python@3.11)"
+        ),
         python=facts.python.executable,
         machine=facts.python.machine,
     )

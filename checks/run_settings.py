@@ -39,8 +39,10 @@ CHAT_EXAMPLE = Requires(dialogs_expected, _no_chat, probe="files")
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(CHAT_EXAMPLE,),
-    checked=lambda facts: f"--max-batch-size {facts.options.max_batch_size} against the dialogs of "
-                          f"{(dialogs_expected(facts) or (0, ''))[1]}",
+    checked=lambda facts: (
+        f"--max-batch-size {facts.options.max_batch_size} against the dialogs of "
+        f"{(dialogs_expected(facts) or (0, ''))[1]}"
+    ),
     examples=(
         Healthy(linux_gpu(repo=repo_with(chat_dialogs=6), options=Options(max_batch_size=6))),
         Inapplicable(linux_gpu(models=(llama3_model(),), options=Options(max_batch_size=4)), expect="no chat example"),

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL, count
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
+from llamadoctor.formats import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.llama import ParamsError, heads_split_over, meta_code_runs, shard_shapes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
 from llamadoctor.registry import check
 from llamadoctor.shell import render_argv
-from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
 from llamadoctor.testing import gpu, linux_gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, hf_model, meta_model, shard
 
@@ -98,8 +98,10 @@ def _dims(key: str) -> str:
     group=Group.MODEL,
     fixes=("redownload-failed-shards",),
     requires=(MODEL,),
-    checked=lambda facts: f"{count(sum(len(m.shards) for m in facts.models), 'weights file')} and "
-                          f"{count(sum(1 for m in facts.models if m.tokenizer), 'tokenizer')}, sniffed",
+    checked=lambda facts: (
+        f"{count(sum(len(m.shards) for m in facts.models), 'weights file')} and "
+        f"{count(sum(1 for m in facts.models if m.tokenizer), 'tokenizer')}, sniffed"
+    ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Inapplicable(linux_gpu(), expect="no model folder"),
@@ -238,7 +240,10 @@ def _two_shards() -> tuple[Shard, ...]:
     checked=lambda facts: "; ".join(
         f"{count(len(m.meta_shards), 'shard')} of {m.name} against "
         + (f"--nproc {facts.options.nproc} and " if facts.options.nproc else "")
-        + f"{count(len(facts.gpu.gpus), 'GPU')}" for m in targets(facts.models) if m.format == "meta" and m.shards),
+        + f"{count(len(facts.gpu.gpus), 'GPU')}"
+        for m in targets(facts.models)
+        if m.format == "meta" and m.shards
+    ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),), options=Options(nproc=1))),
         Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder to run"),

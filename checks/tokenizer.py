@@ -13,8 +13,9 @@ from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import LLAMA3_8B, SP_TOKENIZER, TIKTOKEN_TOKENIZER, hf_model, llama3_model, meta_model
 
-HF_JSON = Tokenizer("/home/ada/Llama-2-7b-chat-hf/tokenizer.json", 1842767, "sentencepiece", 32000,
-                    library="tokenizers")
+HF_JSON = Tokenizer(
+    "/home/ada/Llama-2-7b-chat-hf/tokenizer.json", 1842767, "sentencepiece", 32000, library="tokenizers"
+)
 READABLE_KINDS = ("sentencepiece", "tiktoken")
 
 
@@ -39,13 +40,17 @@ def _with_tokenizer(tok: Tokenizer, model: ModelDir | None = None) -> ModelDir:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(TOKENIZER,),
-    checked=lambda facts: ", ".join(f"{t.name} ({t.library})" for _, t in _tokenizers(facts) if t.library)
-    or "no tokenizer in a format llamadoctor reads",
+    checked=lambda facts: (
+        ", ".join(f"{t.name} ({t.library})" for _, t in _tokenizers(facts) if t.library)
+        or "no tokenizer in a format llamadoctor reads"
+    ),
     examples=(
         Healthy(linux_gpu(models=(_with_tokenizer(HF_JSON),))),
         Inapplicable(linux_gpu(), expect="no model folder"),
-        Broken(linux_gpu(models=(_with_tokenizer(dataclasses.replace(HF_JSON, library_missing=True)),)),
-               expect="tokenizers"),
+        Broken(
+            linux_gpu(models=(_with_tokenizer(dataclasses.replace(HF_JSON, library_missing=True)),)),
+            expect="tokenizers",
+        ),
     ),
 )
 def tokenizer_library_missing(facts: Facts) -> Iterator[Finding]:
@@ -64,7 +69,8 @@ def tokenizer_library_missing(facts: Facts) -> Iterator[Finding]:
                 f"{tok.path} is read with the `{tok.library}` library, which {sys.executable} cannot import: "
                 "`llamadoctor run` cannot read this model's tokenizer.",
                 remedy=f"{sys.executable} -m pip install 'llamadoctor[run]'",
-                path=model.path, library=tok.library,
+                path=model.path,
+                library=tok.library,
             )
 
 
@@ -87,7 +93,9 @@ def _llama3_hf(tok: Tokenizer) -> ModelDir:
     requires=(TOKENIZER,),
     checked=lambda facts: "; ".join(
         f"{t.name}: {t.n_words} tokens, the model {_model_vocab(m) or 'its weights'}"
-        for m, t in _tokenizers(facts) if t.n_words),
+        for m, t in _tokenizers(facts)
+        if t.n_words
+    ),
     examples=(
         Healthy(linux_gpu(models=(_with_tokenizer(HF_JSON),))),
         Healthy(linux_gpu(models=(llama3_model(),))),
@@ -116,6 +124,7 @@ def tokenizer_vocab_mismatch(facts: Facts) -> Iterator[Finding]:
                 f"{tok.path} has {tok.n_words} tokens but {model.path}/{model.params_file} says vocab_size "
                 f"{vocab}: the tokenizer comes from another model (`assert model_args.vocab_size == "
                 "tokenizer.n_words`).",
-                path=model.path, tokenizer_tokens=tok.n_words, vocab_size=vocab,
+                path=model.path,
+                tokenizer_tokens=tok.n_words,
+                vocab_size=vocab,
             )
-

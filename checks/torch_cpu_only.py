@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._advice import install_advice
+from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import NVIDIA_GPU, TORCH
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
@@ -36,11 +36,15 @@ from llamadoctor.testing import (
         Inapplicable(mac_arm(), expect="only on Linux and Windows"),
         Broken(linux_cpu_only_torch(), expect="Torch not compiled with CUDA enabled"),
         Broken(linux_cpu_only_torch(), expect="NVIDIA GeForce RTX 3090 (driver 535.104.05, CUDA 12.2)"),
-        Broken(windows_conda(torch=torch_info("2.5.1", nccl=False, libuv=False)),
-               expect="torch 2.5.1 has no CUDA"),
-        Broken(linux_cpu_only_torch(gpu=nvidia(gpu("NVIDIA GeForce RTX 5090", vram_gib=32, cc=(12, 0)),
-                                              driver="570.124.04", driver_cuda="12.8")),
-               expect="RTX 5090"),
+        Broken(windows_conda(torch=torch_info("2.5.1", nccl=False, libuv=False)), expect="torch 2.5.1 has no CUDA"),
+        Broken(
+            linux_cpu_only_torch(
+                gpu=nvidia(
+                    gpu("NVIDIA GeForce RTX 5090", vram_gib=32, cc=(12, 0)), driver="570.124.04", driver_cuda="12.8"
+                )
+            ),
+            expect="RTX 5090",
+        ),
     ],
 )
 def torch_cpu_only(facts: Facts) -> Iterator[Finding]:

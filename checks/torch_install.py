@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._advice import install_advice
+from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Outcome, Passed, Severity, SkipCheck
@@ -70,13 +70,23 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
         Healthy(replace_in(linux_gpu(), "torch", source="import")),
         Healthy(replace_in(windows_conda(), "torch", source="import")),
         Inapplicable(linux_gpu(torch=no_torch()), expect="torch is not installed"),
-        Broken(replace_in(linux_gpu(), "torch",
-                          broken="OSError: libcudnn.so.8: cannot open shared object file"),
-               expect="libcudnn.so.8"),
-        Broken(windows_conda(torch=torch_info("2.3.1", cuda="12.1", nccl=False, libuv=False, source="import",
-                                              deep_error="OSError: [WinError 126] Error loading "
-                                                         "\"c10.dll\" or one of its dependencies.")),
-               expect="WinError 126"),
+        Broken(
+            replace_in(linux_gpu(), "torch", broken="OSError: libcudnn.so.8: cannot open shared object file"),
+            expect="libcudnn.so.8",
+        ),
+        Broken(
+            windows_conda(
+                torch=torch_info(
+                    "2.3.1",
+                    cuda="12.1",
+                    nccl=False,
+                    libuv=False,
+                    source="import",
+                    deep_error='OSError: [WinError 126] Error loading "c10.dll" or one of its dependencies.',
+                )
+            ),
+            expect="WinError 126",
+        ),
     ],
 )
 def torch_broken(facts: Facts) -> Iterator[Outcome]:

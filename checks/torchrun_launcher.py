@@ -13,11 +13,21 @@ from llamadoctor.testing import linux_gpu, mac_arm, make_facts, windows_conda
 CB_PYTHON = r"C:\cb\PYTORC~1\_h_env\python.exe"
 CONDA_SCRIPT = r"C:\Users\ada\miniconda3\envs\llama\Scripts\torchrun-script.py"
 WIN_BROKEN = Launcher(CONDA_SCRIPT, "conda-script", CB_PYTHON, False, "#!" + CB_PYTHON)
-MOVED = Launcher("/home/ada/llama/.venv/bin/torchrun", "script", "/home/ada/old/.venv/bin/python", False,
-                 "#!/home/ada/old/.venv/bin/python")
+MOVED = Launcher(
+    "/home/ada/llama/.venv/bin/torchrun",
+    "script",
+    "/home/ada/old/.venv/bin/python",
+    False,
+    "#!/home/ada/old/.venv/bin/python",
+)
 SYSTEM_TORCHRUN = Launcher("/usr/local/bin/torchrun", "script", "/usr/bin/python3", True, "#!/usr/bin/python3")
-BASE_CONDA = Launcher(r"C:\Users\ada\miniconda3\Scripts\torchrun-script.py", "conda-script",
-                      r"C:\Users\ada\miniconda3\python.exe", True, r"#!C:\Users\ada\miniconda3\python.exe")
+BASE_CONDA = Launcher(
+    r"C:\Users\ada\miniconda3\Scripts\torchrun-script.py",
+    "conda-script",
+    r"C:\Users\ada\miniconda3\python.exe",
+    True,
+    r"#!C:\Users\ada\miniconda3\python.exe",
+)
 
 
 OWN_TORCHRUN = Requires(lambda f: f.torchrun, "the target environment has no torchrun")
@@ -74,7 +84,9 @@ def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
     yield torchrun_launcher_broken.finding(
         f"torchrun's launcher {launcher.path} names {named}, which does not exist: {_symptom(facts, launcher)}.",
         remedy=f"llamadoctor fix torchrun-launcher-broken\n(until then run `{run_module(facts)}` instead of torchrun)",
-        launcher=launcher.path, interpreter=launcher.interpreter, kind=launcher.kind,
+        launcher=launcher.path,
+        interpreter=launcher.interpreter,
+        kind=launcher.kind,
     )
 
 
@@ -104,9 +116,15 @@ def _same_interpreter(facts: Facts, a: str, b: str) -> bool:
         Inapplicable(linux_gpu(path_torchrun=None), expect="no torchrun on PATH"),
         Broken(linux_gpu(path_torchrun=SYSTEM_TORCHRUN), expect="/usr/bin/python3"),
         Broken(windows_conda(path_torchrun=BASE_CONDA), expect=r"C:\Users\ada\miniconda3\python.exe"),
-        Broken(make_facts("darwin", path_torchrun=Launcher("/opt/homebrew/bin/torchrun", "script",
-                                                           "/opt/homebrew/opt/python@3.12/bin/python3.12", True)),
-               expect="/opt/homebrew/bin/torchrun"),
+        Broken(
+            make_facts(
+                "darwin",
+                path_torchrun=Launcher(
+                    "/opt/homebrew/bin/torchrun", "script", "/opt/homebrew/opt/python@3.12/bin/python3.12", True
+                ),
+            ),
+            expect="/opt/homebrew/bin/torchrun",
+        ),
     ],
 )
 def torchrun_wrong_interpreter(facts: Facts) -> Iterator[Finding]:
@@ -133,6 +151,8 @@ def torchrun_wrong_interpreter(facts: Facts) -> Iterator[Finding]:
         f"The torchrun on PATH ({launcher.path}) runs {name}, not the target Python "
         f"{facts.python.executable}: packages installed for the target are missing there.",
         remedy=f"activate the environment of {facts.python.executable}, or run torchrun through it:\n"
-               f"{run_module(facts)} ...",
-        launcher=launcher.path, interpreter=name, target=facts.python.executable,
+        f"{run_module(facts)} ...",
+        launcher=launcher.path,
+        interpreter=name,
+        target=facts.python.executable,
     )

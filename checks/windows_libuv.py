@@ -37,8 +37,10 @@ def _libuv_checked(facts: Facts) -> str:
         Healthy(windows_conda(torch=WIN_TORCH_25, env={"USE_LIBUV": "0"})),
         Inapplicable(linux_gpu(torch=torch_info("2.5.1", cuda="12.1", libuv=False)), expect="only on Windows"),
         Broken(windows_conda(torch=WIN_TORCH_25), expect="torch 2.5.1+cu121"),
-        Broken(replace_in(windows_conda(torch=WIN_TORCH_25), "platform", shell="cmd"),  # noqa: S604
-               expect="use_libuv was requested"),
+        Broken(
+            replace_in(windows_conda(torch=WIN_TORCH_25), "platform", shell="cmd"),  # noqa: S604
+            expect="use_libuv was requested",
+        ),
         Broken(windows_conda(torch=WIN_TORCH_25, env={"USE_LIBUV": "1"}), expect="USE_LIBUV=1"),
     ],
 )
@@ -65,5 +67,6 @@ def windows_libuv(facts: Facts) -> Iterator[Finding]:
         f"torch {torch.version} on Windows has no libuv but uses it for torchrun's store by default{now}: "
         "the launch fails with “use_libuv was requested but PyTorch was build without libuv support”.",
         remedy=f"{set_env('USE_LIBUV', '0', facts.platform.shell)} in this shell before running torchrun",
-        torch=torch.version, use_libuv=setting,
+        torch=torch.version,
+        use_libuv=setting,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.checks.missing_tools import LINUX_MANAGERS, install_commands, missing
+from llamadoctor.advice import LINUX_MANAGERS, install_commands, missing
 from llamadoctor.facts import Facts
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
@@ -14,16 +14,21 @@ def _text(facts: Facts, names: tuple[str, ...]) -> str:
         return f"Install {wanted} with Homebrew (https://brew.sh); md5sum comes with coreutils:"
     if facts.os == "windows":
         if "bash" in names:
-            return ("download.sh needs a Linux shell: install WSL, restart, then run download.sh inside it "
-                    "(its Ubuntu needs wget and coreutils):")
+            return (
+                "download.sh needs a Linux shell: install WSL, restart, then run download.sh inside it "
+                "(its Ubuntu needs wget and coreutils):"
+            )
         return f"Git Bash lacks {wanted}: install it with winget (then reopen Git Bash), or use WSL:"
     if sum(facts.tools.has(tool) for tool, _ in LINUX_MANAGERS) == 1:
         return f"Install {wanted}:"
     return f"Install {wanted} with your distribution's package manager (one of):"
 
 
-@fix(id="install-download-tools", summary="Install bash, wget and md5sum for Meta's download.sh",
-     applicability=Applicability.MANUAL)
+@fix(
+    id="install-download-tools",
+    summary="Install bash, wget and md5sum for Meta's download.sh",
+    applicability=Applicability.MANUAL,
+)
 def install_download_tools(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     """Printed, never run: it needs sudo, Homebrew or a Windows feature install."""
     names = missing(facts)

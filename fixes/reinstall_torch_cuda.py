@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.checks._advice import driver_label, install_advice
+from llamadoctor.advice import driver_label, install_advice
 from llamadoctor.facts import Facts
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
@@ -20,16 +20,21 @@ def _needed(facts: Facts) -> bool:
     return False
 
 
-@fix(id="reinstall-torch-cuda", summary="Install the torch build this machine runs: CUDA to match the driver, else CPU",
-     applicability=Applicability.MANUAL)
+@fix(
+    id="reinstall-torch-cuda",
+    summary="Install the torch build this machine runs: CUDA to match the driver, else CPU",
+    applicability=Applicability.MANUAL,
+)
 def reinstall_torch_cuda(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     """Print the pip command; never run it: it replaces gigabytes of packages in the user's environment."""
     if not _needed(facts):
         return ()
     advice = install_advice(facts, reinstall=facts.torch.installed)
     if advice.flavour and advice.flavour.startswith("cu"):
-        text = (f"Install torch built for CUDA {flavour_cuda(advice.flavour)} ({advice.flavour}) into "
-                f"{facts.python.executable}; {driver_label(facts)} runs it.")
+        text = (
+            f"Install torch built for CUDA {flavour_cuda(advice.flavour)} ({advice.flavour}) into "
+            f"{facts.python.executable}; {driver_label(facts)} runs it."
+        )
     else:
         text = f"Install torch into {facts.python.executable}."
     if advice.note and "update the NVIDIA driver" in advice.note:

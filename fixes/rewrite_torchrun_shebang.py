@@ -22,7 +22,7 @@ def header(facts: Facts, newline: bytes) -> bytes:
         return line.encode("utf-8") + newline
     if " " not in python and len(python) < 127:
         return f"#!{python}".encode() + newline
-    lines = ("#!/bin/sh", f"'''exec' \"{python}\" \"$0\" \"$@\"", "' '''")
+    lines = ("#!/bin/sh", f'\'\'\'exec\' "{python}" "$0" "$@"', "' '''")
     return b"".join(line.encode("utf-8") + newline for line in lines)
 
 
@@ -33,30 +33,37 @@ def rewritten(data: bytes, facts: Facts) -> bytes:
     if not data.startswith(b"#!"):
         return header(facts, newline) + data  # no header to replace: add one, lose nothing
     match = _EXEC_HEAD.match(data) or first
-    return header(facts, newline) + data[match.end() if match else 0:]
+    return header(facts, newline) + data[match.end() if match else 0 :]
 
 
 def _reinstall(facts: Facts, launcher: Launcher) -> Manual:
-    command = render_argv([facts.python.executable, "-m", "pip", "install", "--force-reinstall", "--no-deps",
-                           "torch"], facts.platform.shell)
-    return Manual(f"{launcher.path} is a binary launcher; reinstalling torch writes a new one for "
-                  f"{facts.python.executable} (same torch version, dependencies untouched).", (command,))
+    command = render_argv(
+        [facts.python.executable, "-m", "pip", "install", "--force-reinstall", "--no-deps", "torch"],
+        facts.platform.shell,
+    )
+    return Manual(
+        f"{launcher.path} is a binary launcher; reinstalling torch writes a new one for "
+        f"{facts.python.executable} (same torch version, dependencies untouched).",
+        (command,),
+    )
 
 
-@fix(id="rewrite-torchrun-shebang", summary="Rewrite torchrun's first line to the environment's python",
-     applicability=Applicability.SAFE)
+@fix(
+    id="rewrite-torchrun-shebang",
+    summary="Rewrite torchrun's first line to the environment's python",
+    applicability=Applicability.SAFE,
+)
 def rewrite_torchrun_shebang(finding: Finding, facts: Facts) -> tuple[Action, ...]:
-    """Plan the new launcher bytes; reads the launcher, writes nothing."""
+    """Plan the new launcher bytes from the script the probe read; reads and writes nothing."""
     launcher = facts.torchrun
     if launcher is None or launcher.interpreter_exists:
         return ()
     if launcher.kind == "exe":
         return (_reinstall(facts, launcher),)
-    try:
-        with open(launcher.path, "rb") as f:
-            before = f.read()
-    except OSError as error:
-        return (Manual(f"Cannot read {launcher.path} ({error.strerror}): edit its first line to "
-                       f"#!{facts.python.executable} by hand."),)
+    before = launcher.content
+    if before is None:
+        return (
+            Manual(f"Cannot read {launcher.path} whole: edit its first line to #!{facts.python.executable} by hand."),
+        )
     after = rewritten(before, facts)
     return () if after == before else (WriteFile(launcher.path, after, before),)

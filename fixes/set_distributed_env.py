@@ -18,8 +18,11 @@ def _values(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
-@fix(id="set-distributed-env", summary="Unset or correct RANK/WORLD_SIZE/MASTER_* in your shell",
-     applicability=Applicability.MANUAL)
+@fix(
+    id="set-distributed-env",
+    summary="Unset or correct RANK/WORLD_SIZE/MASTER_* in your shell",
+    applicability=Applicability.MANUAL,
+)
 def set_distributed_env(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     """The commands come from the finding's evidence (`unset`, `set`): the check decided, this renders."""
     unset, assign = _names(finding.evidence.get("unset")), _values(finding.evidence.get("set"))
@@ -31,8 +34,7 @@ def set_distributed_env(finding: Finding, facts: Facts) -> tuple[Action, ...]:
         return ()
     commands = list(env_commands(shell, unset=unset, assign=assign))
     if unset:
-        commands.append(comment("and remove the same variables from your shell profile or system settings",
-                                shell))
+        commands.append(comment("and remove the same variables from your shell profile or system settings", shell))
     text = "Run in the shell that starts Llama"
     if "MASTER_ADDR" in assign:
         port = assign.get("MASTER_PORT", facts.env.get("MASTER_PORT", "29500"))

@@ -48,8 +48,22 @@ from llamadoctor.probes.proc import run
 FIX_STEPS = ("backup-written", "pending-recorded", "temp-written", "replaced", "applied")
 UNDO_STEPS = ("undo-temp-written", "undo-replaced", "undo-recorded")
 
-__all__ = ["FIX_STEPS", "UNDO_STEPS", "ApplyError", "Damaged", "Entry", "ReadOnlyError", "Step", "apply_actions",
-           "check_writable", "entries", "journal_dir", "read_all", "recover", "undo"]
+__all__ = [
+    "FIX_STEPS",
+    "UNDO_STEPS",
+    "ApplyError",
+    "Damaged",
+    "Entry",
+    "ReadOnlyError",
+    "Step",
+    "apply_actions",
+    "check_writable",
+    "entries",
+    "journal_dir",
+    "read_all",
+    "recover",
+    "undo",
+]
 
 
 class Transaction:
@@ -95,10 +109,19 @@ class Transaction:
         if seen.data is not None:
             backup = self.recorder.backup(seen.data)
             pause_point("backup-written")
-        self._record(Step(action.path, "write", target=str(seen.path), existed=seen.exists,
-                          mode_before=seen.permissions if seen.exists else None, mode_after=mode,
-                          sha256_before=sha256(seen.data) if seen.data is not None else None,
-                          sha256_after=sha256(action.after), backup=backup))
+        self._record(
+            Step(
+                action.path,
+                "write",
+                target=str(seen.path),
+                existed=seen.exists,
+                mode_before=seen.permissions if seen.exists else None,
+                mode_after=mode,
+                sha256_before=sha256(seen.data) if seen.data is not None else None,
+                sha256_after=sha256(action.after),
+                backup=backup,
+            )
+        )
         write_over(seen, action.after, mode)
         self.landed.append(self.steps[-1])
         pause_point("replaced")
@@ -111,8 +134,9 @@ class Transaction:
             raise ApplyError(f"{action.path} does not exist") from None
         if before == stat.S_IMODE(action.mode):
             return
-        self._record(Step(action.path, "chmod", target=str(target), mode_before=before,
-                          mode_after=stat.S_IMODE(action.mode)))
+        self._record(
+            Step(action.path, "chmod", target=str(target), mode_before=before, mode_after=stat.S_IMODE(action.mode))
+        )
         os.chmod(target, stat.S_IMODE(action.mode))
         self.landed.append(self.steps[-1])
         pause_point("replaced")
@@ -161,8 +185,9 @@ class Transaction:
         return f"; {paths} could not be put back: `llamadoctor undo --force {entry.id}` restores it"
 
 
-def apply_actions(actions: Sequence[Action], *, fix_id: str, check_id: str,
-                  write_read_only: bool = False) -> Optional[Entry]:
+def apply_actions(
+    actions: Sequence[Action], *, fix_id: str, check_id: str, write_read_only: bool = False
+) -> Optional[Entry]:
     """Apply a plan's actions as one transaction. Returns its journal entry, or None if nothing changed.
 
     Read-only files are refused (ReadOnlyError) unless `write_read_only`.
@@ -196,8 +221,11 @@ def undo(entry: Entry, *, force: bool = False) -> list[str]:
         raise ApplyError(f"{entry.id} was already undone")
     if entry.state == "pending":
         raise ApplyError(f"{entry.id} is still being applied (by process {entry.pid}); try again when it is done")
-    todo = [(step, _restore_plan(entry, step, force)) for step in reversed(entry.steps)
-            if step.kind != "run" and not step.undone]
+    todo = [
+        (step, _restore_plan(entry, step, force))
+        for step in reversed(entry.steps)
+        if step.kind != "run" and not step.undone
+    ]
     restored = []
     for step, plan in todo:
         note = ""
@@ -257,14 +285,15 @@ def _keep_changed_version(entry: Entry, step: Step, seen: Snapshot) -> str:
     try:
         write_new(kept, seen.data)
     except OSError as exc:
-        raise ApplyError(f"cannot keep the changed {step.path} in {kept} ({exc.strerror or exc}); "
-                         "nothing was restored") from None
+        raise ApplyError(
+            f"cannot keep the changed {step.path} in {kept} ({exc.strerror or exc}); nothing was restored"
+        ) from None
     return f" (the version it replaced is kept in {kept})"
 
 
 def _mark_undone(entry: Entry, step: Step) -> Entry:
     index = entry.steps.index(step)
-    steps = (*entry.steps[:index], replace(step, undone=True), *entry.steps[index + 1:])
+    steps = (*entry.steps[:index], replace(step, undone=True), *entry.steps[index + 1 :])
     return _record_undo(replace(entry, steps=steps), step.path)
 
 
@@ -273,6 +302,8 @@ def _record_undo(entry: Entry, restored: str = "") -> Entry:
         save(entry)
     except OSError as exc:
         what = f"restored {restored}, but " if restored else ""
-        raise ApplyError(f"{what}could not record the undo in {journal_dir()} ({exc.strerror or exc}); "
-                         "running `llamadoctor undo` again finishes it") from None
+        raise ApplyError(
+            f"{what}could not record the undo in {journal_dir()} ({exc.strerror or exc}); "
+            "running `llamadoctor undo` again finishes it"
+        ) from None
     return entry

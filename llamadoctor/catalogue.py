@@ -35,8 +35,7 @@ def explain(check_id: str, console: Console) -> None:
     if spec is None:
         raise UsageError(f"unknown check id {check_id!r} (see `llamadoctor list`)")
     console.print(f"[bold]{spec.id}[/bold]: {spec.summary}")
-    console.print(f"severity {spec.severity.value}; group {spec.group.value}; "
-                  f"platforms {_platforms(spec.platforms)}\n")
+    console.print(f"severity {spec.severity.value}; group {spec.group.value}; platforms {_platforms(spec.platforms)}\n")
     body = spec.doc
     for section in ("What it checks:", "Why it matters:", "How to fix:"):
         body = body.replace(section, f"\n**{section}**")

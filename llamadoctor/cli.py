@@ -28,8 +28,9 @@ app = typer.Typer(
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
 RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
 ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
-NprocOpt = Annotated[Optional[int], typer.Option(**errors.NPROC,
-                                                  help="Processes you will give torchrun --nproc_per_node.")]
+NprocOpt = Annotated[
+    Optional[int], typer.Option(**errors.NPROC, help="Processes you will give torchrun --nproc_per_node.")
+]
 SeqOpt = Annotated[int, typer.Option(**errors.SEQ_LEN, help="The --max_seq_len you will run with.")]
 BatchOpt = Annotated[int, typer.Option(**errors.BATCH_SIZE, help="The --max_batch_size you will run with.")]
 
@@ -42,8 +43,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """llamadoctor: checks, fixes and a bundled runner for Meta's Llama."""
 
@@ -69,8 +71,12 @@ def check(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1).")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown report for a bug report.")] = False,
     strict: Annotated[bool, typer.Option(help="Warnings fail too (exit 1).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show what each check looked at or why it did "
-                                                                  "not apply, and each probe's timing.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show what each check looked at or why it did not apply, and each probe's timing."
+        ),
+    ] = False,
     search_depth: Annotated[int, typer.Option(min=0, help="Folder levels under --repo searched for models.")] = 1,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
@@ -82,11 +88,22 @@ def check(
 
     if url is not None and unparsable(url):
         raise UsageError(f"--url is not a URL ({unparsable(url)})", "paste the whole link from Meta's email, in quotes")
-    options = Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, dtype=dtype,
-                      url=url, no_hash=no_hash, deep=deep)
+    options = Options(
+        nproc=nproc,
+        max_seq_len=max_seq_len,
+        max_batch_size=max_batch_size,
+        dtype=dtype,
+        url=url,
+        no_hash=no_hash,
+        deep=deep,
+    )
     # Offer only the fixes that plan something here (`fix` plans them itself, once).
-    report = keep_applicable(diagnose(Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only),
-                                                _ids(skip), search_depth), progress=not (json_out or markdown)))
+    report = keep_applicable(
+        diagnose(
+            Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip), search_depth),
+            progress=not (json_out or markdown),
+        )
+    )
     if json_out:
         print(render_json(report, strict=strict))
     elif markdown:
@@ -112,8 +129,9 @@ def list_checks(
 
 @app.command()
 def fix(
-    ids: Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...",
-                                                       help="Check ids (or fix ids) to repair; default: all.")] = None,
+    ids: Annotated[
+        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Check ids (or fix ids) to repair; default: all.")
+    ] = None,
     python: PythonOpt = None,
     repo: RepoOpt = None,
     model_dir: ModelDirOpt = None,
@@ -124,8 +142,9 @@ def fix(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the safe fixes without asking.")] = False,
     unsafe: Annotated[bool, typer.Option(help="Also apply fixes that edit your code (diff shown).")] = False,
-    write_read_only: Annotated[bool, typer.Option(
-        "--write-read-only", help="Also rewrite files that are read-only (their mode is kept).")] = False,
+    write_read_only: Annotated[
+        bool, typer.Option("--write-read-only", help="Also rewrite files that are read-only (their mode is kept).")
+    ] = False,
 ) -> None:
     """Repair what the checks found: plan, show, back up, apply atomically, re-check."""
     from llamadoctor import apply, fixing
@@ -136,8 +155,12 @@ def fix(
     console = redacting_console(highlight=False)
     for line in apply.recover():
         console.print(line, soft_wrap=True, markup=False)
-    diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(
-        nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash))
+    diagnosis = Diagnosis(
+        python,
+        repo,
+        tuple(model_dir or ()),
+        Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash),
+    )
     report = diagnose(diagnosis)
     planned = fixing.plan(report, ids or ())
     if not planned:
@@ -156,11 +179,20 @@ def fix(
             console.print("Nothing changed. Re-run with --yes to apply.")
             raise typer.Exit(1)
         console.print()
-    summary = fixing.apply(report, planned, unsafe=unsafe, recheck=lambda: facts_for(diagnosis),
-                           wanted=ids or (), write_read_only=write_read_only)
+    summary = fixing.apply(
+        report,
+        planned,
+        unsafe=unsafe,
+        recheck=lambda: facts_for(diagnosis),
+        wanted=ids or (),
+        write_read_only=write_read_only,
+    )
     fixing.render_outcomes(summary.outcomes, console)
-    again = [*(["--python", python] if python else []), *(["--repo", str(repo)] if repo else []),
-             *[arg for folder in model_dir or () for arg in ("--model-dir", str(folder))]]
+    again = [
+        *(["--python", python] if python else []),
+        *(["--repo", str(repo)] if repo else []),
+        *[arg for folder in model_dir or () for arg in ("--model-dir", str(folder))],
+    ]
     fixing.render_left(summary, console, again=again, shell=report.facts.platform.shell)
     raise typer.Exit(fixing.exit_code(summary))
 
@@ -197,8 +229,10 @@ def undo(
         entry = matches[0]
     try:
         if isinstance(entry, apply.Damaged):
-            raise apply.ApplyError(f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
-                                   f"{entry.folder} (see `llamadoctor undo --list`)")
+            raise apply.ApplyError(
+                f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
+                f"{entry.folder} (see `llamadoctor undo --list`)"
+            )
         restored = apply.undo(entry, force=force)
     except apply.ApplyError as exc:
         print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
@@ -217,8 +251,9 @@ def estimate(
     dtype: Annotated[str, typer.Option(help="auto (as `run` picks for the device), bf16, fp16 or fp32.")] = "auto",
     max_seq_len: SeqOpt = 512,
     max_batch_size: BatchOpt = 6,
-    nproc: Annotated[Optional[int], typer.Option(**errors.NPROC,
-                                                  help="Processes (default: one per Meta shard).")] = None,
+    nproc: Annotated[
+        Optional[int], typer.Option(**errors.NPROC, help="Processes (default: one per Meta shard).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto (as `run` picks), cuda, mps or cpu.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -246,9 +281,15 @@ def estimate(
     device = pick_device(gpus) if device == "auto" else device
     capability = gpus.gpus[0].compute_capability if gpus.gpus else None
     try:
-        est = estimate_for_model_dir(model_dir, dtype=dtype, max_seq_len=max_seq_len,
-                                     max_batch_size=max_batch_size, nproc=nproc, device=device,
-                                     capability=capability)
+        est = estimate_for_model_dir(
+            model_dir,
+            dtype=dtype,
+            max_seq_len=max_seq_len,
+            max_batch_size=max_batch_size,
+            nproc=nproc,
+            device=device,
+            capability=capability,
+        )
     except ModelDirError as exc:
         raise UsageError(str(exc)) from None
     room = room_on(device, est.nproc, gpus, memory)

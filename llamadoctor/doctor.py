@@ -44,8 +44,9 @@ def validate(diagnosis: Diagnosis) -> Request:
         options = dataclasses.replace(options, now=time.time())
     if diagnosis.search_depth < 0:
         raise UsageError(f"--search-depth must be 0 or more, not {diagnosis.search_depth}")
-    return Request(diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), options,
-                   diagnosis.search_depth)
+    return Request(
+        diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), options, diagnosis.search_depth
+    )
 
 
 def facts_for(diagnosis: Diagnosis, *, progress: bool = False) -> Facts:
@@ -65,7 +66,7 @@ def _hash_progress(wanted: bool) -> Iterator[Optional[Callable[[int, int], None]
         return
     from rich.console import Console
 
-    from llamadoctor.checksum import rich_progress
+    from llamadoctor.progress import rich_progress
 
     with rich_progress(Console(stderr=True)) as bar:
         yield bar

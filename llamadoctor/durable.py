@@ -93,8 +93,9 @@ def snapshot(target: Path) -> Snapshot:
             data = f.read()
     finally:
         os.close(fd)
-    return Snapshot(target, data, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid,
-                    st.st_gid, st.st_nlink)
+    return Snapshot(
+        target, data, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, st.st_nlink
+    )
 
 
 def ensure_unchanged(seen: Snapshot) -> None:

@@ -76,7 +76,7 @@ class Report:
 
     @property
     def not_verified(self) -> list[str]:
-        """"check-id (why)" for each check that left something it could have looked at unverified."""
+        """ "check-id (why)" for each check that left something it could have looked at unverified."""
         return [f"{r.check.id} ({r.unverified})" for r in self.results if r.unverified]
 
     def exit_code(self, *, strict: bool = False) -> int:
@@ -112,8 +112,10 @@ class Report:
             return f"no problem found by the {ran} check{'s' if ran != 1 else ''} run{tail}"
         runs = targets(self.facts.models)
         if not runs:
-            return (f"the machine is set up for Llama on {self.device}{tail}; no model folder to run was found: "
-                    "give one with --model-dir")
+            return (
+                f"the machine is set up for Llama on {self.device}{tail}; no model folder to run was found: "
+                "give one with --model-dir"
+            )
         return f"ready to run {', '.join(m.name for m in runs)} on {self.device}{tail}"
 
     def tally(self) -> str:
@@ -169,12 +171,18 @@ def judge(spec: Check, facts: Facts) -> CheckResult:
     unverified = "; ".join(m.reason for m in missing if isinstance(m, NotVerified))
     if findings:
         worst = min(findings, key=lambda f: f.severity.rank).severity
-        return CheckResult(spec, Status(worst.value), tuple(findings), checked="; ".join(checked), reason=reason,
-                           unverified=unverified)
+        return CheckResult(
+            spec, Status(worst.value), tuple(findings), checked="; ".join(checked), reason=reason, unverified=unverified
+        )
     if missing and not checked:
         return CheckResult(spec, Status.NOT_APPLICABLE, reason=reason, unverified=unverified)
-    return CheckResult(spec, Status.PASSED, checked="; ".join(checked) or spec.checked_text(facts),
-                       reason=reason, unverified=unverified)
+    return CheckResult(
+        spec,
+        Status.PASSED,
+        checked="; ".join(checked) or spec.checked_text(facts),
+        reason=reason,
+        unverified=unverified,
+    )
 
 
 def run_one(spec: Check, facts: Facts) -> CheckResult:
@@ -184,17 +192,22 @@ def run_one(spec: Check, facts: Facts) -> CheckResult:
     except SkipCheck as why:
         return CheckResult(spec, Status.SKIPPED, seconds=time.perf_counter() - started, reason=str(why))
     except Exception as exc:
-        crash = Finding(spec.id, Severity.ERROR, f"the check itself failed ({type(exc).__name__}: {exc}); "
-                        "this is a bug in llamadoctor, please report it", evidence={"internal": INTERNAL_ERROR})
-        return CheckResult(spec, Status.CRASHED, (crash,), time.perf_counter() - started,
-                           traceback.format_exc())
+        crash = Finding(
+            spec.id,
+            Severity.ERROR,
+            f"the check itself failed ({type(exc).__name__}: {exc}); this is a bug in llamadoctor, please report it",
+            evidence={"internal": INTERNAL_ERROR},
+        )
+        return CheckResult(spec, Status.CRASHED, (crash,), time.perf_counter() - started, traceback.format_exc())
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
-def run(facts: Facts, checks: Sequence[Check], *, partial: bool = False,
-        skipped: Mapping[str, str] | None = None) -> Report:
+def run(
+    facts: Facts, checks: Sequence[Check], *, partial: bool = False, skipped: Mapping[str, str] | None = None
+) -> Report:
     """Run `checks` over `facts`; those in `skipped` (id -> why) are listed as skipped, not run."""
     skipped = skipped or {}
-    results = tuple(CheckResult(c, Status.SKIPPED, reason=skipped[c.id]) if c.id in skipped else run_one(c, facts)
-                    for c in checks)
+    results = tuple(
+        CheckResult(c, Status.SKIPPED, reason=skipped[c.id]) if c.id in skipped else run_one(c, facts) for c in checks
+    )
     return Report(facts, results, partial or bool(skipped))

@@ -66,7 +66,8 @@ def readable_dir(path: Path, what: str, fix: str = "") -> Path:
         os.stat(path)
     except OSError as exc:
         reason = _PATH_ERRNOS.get(exc.errno or 0) or (
-            "cannot be read (permission denied)" if exc.errno == errno.EACCES else "does not exist")
+            "cannot be read (permission denied)" if exc.errno == errno.EACCES else "does not exist"
+        )
         raise UsageError(f"{what} {path} {reason}", fix) from None
     if not path.is_dir():
         raise UsageError(f"{what} {path} is not a folder", fix)
@@ -248,7 +249,6 @@ class HandledGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         with handle_errors():
             return super().invoke(ctx)
-
 
 
 def float_in(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], Any]:

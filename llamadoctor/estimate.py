@@ -47,8 +47,15 @@ def estimate_for_model_dir(
         raise ModelDirError(f"{path} has neither params.json (Meta format) nor config.json (Hugging Face format)")
     if nproc is None:
         nproc = max(1, len(model.meta_shards)) if model.format == "meta" else 1
-    return estimate(params, dtype=dtype, device=device, max_seq_len=max_seq_len, max_batch_size=max_batch_size,
-                    nproc=nproc, capability=capability)
+    return estimate(
+        params,
+        dtype=dtype,
+        device=device,
+        max_seq_len=max_seq_len,
+        max_batch_size=max_batch_size,
+        nproc=nproc,
+        capability=capability,
+    )
 
 
 # ---- where it must fit -------------------------------------------------------------------------------------
@@ -115,8 +122,13 @@ def estimate_json(est: Estimate, room: Room | None = None) -> dict[str, Any]:
     a = est.arch
     data: dict[str, Any] = {
         "architecture": {
-            "dim": a.dim, "n_layers": a.n_layers, "n_heads": a.n_heads, "n_kv_heads": a.kv_heads,
-            "vocab_size": a.vocab_size, "ffn_dim": a.hidden_dim, "head_dim": a.head_dim,
+            "dim": a.dim,
+            "n_layers": a.n_layers,
+            "n_heads": a.n_heads,
+            "n_kv_heads": a.kv_heads,
+            "vocab_size": a.vocab_size,
+            "ffn_dim": a.hidden_dim,
+            "head_dim": a.head_dim,
         },
         "parameters": est.params,
         "dtype": est.dtype,

@@ -18,10 +18,27 @@ from llamadoctor.files import ModelDir, RepoFacts, Searched
 
 # Variables worth showing in a report. Secrets are reduced to "is it set" (see SECRET_ENV).
 ENV_VARS = (
-    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "USE_LIBUV", "GLOO_SOCKET_IFNAME", "NCCL_P2P_DISABLE",
-    "PYTORCH_CUDA_ALLOC_CONF", "TORCH_CUDA_ARCH_LIST", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",
-    "HF_ENDPOINT", "TRANSFORMERS_CACHE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "VIRTUAL_ENV",
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_HOME",
+    "USE_LIBUV",
+    "GLOO_SOCKET_IFNAME",
+    "NCCL_P2P_DISABLE",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "TORCH_CUDA_ARCH_LIST",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "HF_ENDPOINT",
+    "TRANSFORMERS_CACHE",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "VIRTUAL_ENV",
 )
 SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "PRESIGNED_URL")
 
@@ -123,6 +140,9 @@ class Launcher:
     interpreter: Optional[str]  # None when the launcher names none we could read
     interpreter_exists: bool = False
     line: str = ""  # the #! line as written
+    # The whole script, for the fix that rewrites its first line; None for an .exe, or one too large to be a
+    # launcher.
+    content: Optional[bytes] = None
 
 
 @dataclass(frozen=True)

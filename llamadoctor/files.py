@@ -129,8 +129,11 @@ def tokenizer_places(folder: Path, is_meta: bool) -> list[tuple[Path, bool]]:
     """
     if is_meta:
         return [(folder / "tokenizer.model", False), (folder.parent / "tokenizer.model", True)]
-    return [(folder / "tokenizer.model", False), (folder / "original" / "tokenizer.model", False),
-            (folder / "tokenizer.json", False)]
+    return [
+        (folder / "tokenizer.model", False),
+        (folder / "original" / "tokenizer.model", False),
+        (folder / "tokenizer.json", False),
+    ]
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,11 @@ def render_action(action: Action, console: Console, shell: str) -> None:
 
 def render_plan(planned: Iterable[PlannedFix], console: Console, shell: str) -> None:
     for item in planned:
-        label = {Applicability.SAFE: "safe", Applicability.UNSAFE: "unsafe: needs --unsafe",
-                 Applicability.MANUAL: "manual: for you to run"}[item.applicability]
+        label = {
+            Applicability.SAFE: "safe",
+            Applicability.UNSAFE: "unsafe: needs --unsafe",
+            Applicability.MANUAL: "manual: for you to run",
+        }[item.applicability]
         console.print(Text.assemble((f"{item.fix.id}", "bold"), f" for {item.finding.check} ({label})"))
         console.print(Text("   " + item.fix.summary, style="dim"))
         for action in item.actions:
@@ -182,8 +185,15 @@ class Summary:
     left: tuple[Finding, ...]  # the findings asked about that are still there after the fixes, worst first
 
 
-def apply(report: Report, planned: Sequence[PlannedFix], *, unsafe: bool, recheck: Callable[[], Facts],
-          wanted: Sequence[str] = (), write_read_only: bool = False) -> Summary:
+def apply(
+    report: Report,
+    planned: Sequence[PlannedFix],
+    *,
+    unsafe: bool,
+    recheck: Callable[[], Facts],
+    wanted: Sequence[str] = (),
+    write_read_only: bool = False,
+) -> Summary:
     """Apply safe (and, if allowed, unsafe) plans; then re-run the checks on fresh facts to see what is left."""
     outcomes: list[Outcome] = []
     applied: list[tuple[PlannedFix, Optional[Entry]]] = []
@@ -194,8 +204,17 @@ def apply(report: Report, planned: Sequence[PlannedFix], *, unsafe: bool, rechec
             outcomes.append(Outcome(item, "skipped-unsafe", "re-run with --unsafe to apply"))
         else:
             try:
-                applied.append((item, apply_actions(item.actions, fix_id=item.fix.id, check_id=item.finding.check,
-                                                    write_read_only=write_read_only)))
+                applied.append(
+                    (
+                        item,
+                        apply_actions(
+                            item.actions,
+                            fix_id=item.fix.id,
+                            check_id=item.finding.check,
+                            write_read_only=write_read_only,
+                        ),
+                    )
+                )
             except ReadOnlyError as exc:
                 outcomes.append(Outcome(item, "failed", f"{exc} (re-run with --write-read-only to rewrite it)"))
             except ApplyError as exc:
@@ -214,9 +233,12 @@ def apply(report: Report, planned: Sequence[PlannedFix], *, unsafe: bool, rechec
     return Summary(tuple(outcomes), tuple(f for f in after.findings if in_scope(f, wanted)))
 
 
-_OUTCOME_STYLE = {"fixed": ("✓ fixed", "green"), "unchanged": ("✓ already fixed", "green"),
-                  "still-broken": ("✗ applied, but the check still fails", "red"),
-                  "failed": ("✗ not applied", "red")}
+_OUTCOME_STYLE = {
+    "fixed": ("✓ fixed", "green"),
+    "unchanged": ("✓ already fixed", "green"),
+    "still-broken": ("✗ applied, but the check still fails", "red"),
+    "failed": ("✗ not applied", "red"),
+}
 
 
 def render_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
@@ -235,8 +257,9 @@ def render_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
 
 def _what_remains(finding: Finding, outcomes: Sequence[Outcome], again: Sequence[str], shell: str) -> str:
     """How the user can finish off `finding`; "" when there is nothing to say beyond the report."""
-    mine = [o for o in outcomes if (o.planned.finding.check, o.planned.finding.message) == (finding.check,
-                                                                                          finding.message)]
+    mine = [
+        o for o in outcomes if (o.planned.finding.check, o.planned.finding.message) == (finding.check, finding.message)
+    ]
     ways = []
     for outcome in mine:
         fix_id = outcome.planned.fix.id
@@ -260,8 +283,11 @@ def render_left(summary: Summary, console: Console, *, again: Sequence[str] = ()
         return
     errors = sum(1 for f in summary.left if f.severity is Severity.ERROR)
     console.print()
-    console.print(Text(f"Left to do ({errors} error{'s' if errors != 1 else ''} remain{'s' if errors == 1 else ''}):",
-                       style="bold"))
+    console.print(
+        Text(
+            f"Left to do ({errors} error{'s' if errors != 1 else ''} remain{'s' if errors == 1 else ''}):", style="bold"
+        )
+    )
     for finding, how in lines:
         console.print(Text(f"  {finding.check}: {redact(how)}"), soft_wrap=True)
 

@@ -80,8 +80,17 @@ def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
         kind = "venv"
     else:
         kind = "system"
-    return PythonEnv(info["executable"], info["version"], info["machine"], prefix, info["scripts"], kind,
-                     is_doctor, tuple(info.get("site_packages", ())), bool(info.get("externally_managed")))
+    return PythonEnv(
+        info["executable"],
+        info["version"],
+        info["machine"],
+        prefix,
+        info["scripts"],
+        kind,
+        is_doctor,
+        tuple(info.get("site_packages", ())),
+        bool(info.get("externally_managed")),
+    )
 
 
 def _searched(request: Request) -> Any:
@@ -90,17 +99,30 @@ def _searched(request: Request) -> Any:
     return searched_places(request.repo, request.search_depth)
 
 
-def _files(request: Request, progress: Optional[Callable[[int, int], None]],
-           cancel: threading.Event) -> tuple[Any, tuple[Any, ...]]:
+def _files(
+    request: Request, progress: Optional[Callable[[int, int], None]], cancel: threading.Event
+) -> tuple[Any, tuple[Any, ...]]:
     from llamadoctor.probes.files import gather_files
 
-    return gather_files(request.repo, request.model_dirs, request.options, hash_progress=progress,
-                        search_depth=request.search_depth, cancel=cancel)
+    return gather_files(
+        request.repo,
+        request.model_dirs,
+        request.options,
+        hash_progress=progress,
+        search_depth=request.search_depth,
+        cancel=cancel,
+    )
 
 
-def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.environ, runner: Run = run,
-           nvml: Optional[ModuleType] = None, timeout: float = 10.0,
-           hash_progress: Optional[Callable[[int, int], None]] = None) -> Facts:
+def gather(
+    request: Request = Request(),
+    *,
+    environ: Mapping[str, str] = os.environ,
+    runner: Run = run,
+    nvml: Optional[ModuleType] = None,
+    timeout: float = 10.0,
+    hash_progress: Optional[Callable[[int, int], None]] = None,
+) -> Facts:
     """All facts for `request`. Raises target.TargetError if --python is not a usable interpreter.
 
     Every probe has `timeout` seconds except the file probe, which hashes model files for as long as that
@@ -115,9 +137,15 @@ def gather(request: Request = Request(), *, environ: Mapping[str, str] = os.envi
         cancel.set()
 
 
-def _gather(request: Request, environ: Mapping[str, str], runner: Run, nvml: Optional[ModuleType],
-            timeout: float, hash_progress: Optional[Callable[[int, int], None]],
-            cancel: threading.Event) -> Facts:
+def _gather(
+    request: Request,
+    environ: Mapping[str, str],
+    runner: Run,
+    nvml: Optional[ModuleType],
+    timeout: float,
+    hash_progress: Optional[Callable[[int, int], None]],
+    cancel: threading.Event,
+) -> Facts:
     os_name = system.os_name()
     foreign = request.python is not None and not _same_path(request.python, sys.executable)
     timings: dict[str, float] = {}
@@ -129,28 +157,36 @@ def _gather(request: Request, environ: Mapping[str, str], runner: Run, nvml: Opt
             return target.describe_interpreter(str(request.python), runner)
         return target.describe()
 
-    probes = {p.name: p.start() for p in (
-        _Probe("python", describe),
-        _Probe("platform", lambda: system.probe_platform(runner=runner)),
-        _Probe("memory", system.probe_memory),
-        _Probe("disk", lambda: system.probe_disk(request.repo)),
-        _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
-        _Probe("files", lambda: _files(request, hash_progress, cancel)),
-    )}
+    probes = {
+        p.name: p.start()
+        for p in (
+            _Probe("python", describe),
+            _Probe("platform", lambda: system.probe_platform(runner=runner)),
+            _Probe("memory", system.probe_memory),
+            _Probe("disk", lambda: system.probe_disk(request.repo)),
+            _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
+            _Probe("files", lambda: _files(request, hash_progress, cancel)),
+        )
+    }
     platform = probes["platform"].get(None, timeout, timings, errors) or Platform(os_name, "unknown")
-    probes["gpu"] = _Probe("gpu", lambda: gpu_probe.probe_gpus(
-        os_name=os_name, hardware_arm64=platform.hardware_arm64, nvml=nvml, runner=runner,
-        root=Path("/"))).start()
+    probes["gpu"] = _Probe(
+        "gpu",
+        lambda: gpu_probe.probe_gpus(
+            os_name=os_name, hardware_arm64=platform.hardware_arm64, nvml=nvml, runner=runner, root=Path("/")
+        ),
+    ).start()
     probes["network"] = _Probe("network", lambda: network.probe_network(env, platform.hostname)).start()
 
     info = probes["python"].get(None, max(timeout, 20.0), timings, errors)
     if info is None:
-        raise target.TargetError(f"could not describe {request.python or sys.executable}: "
-                                 f"{errors.get('python', 'no answer')}")
+        raise target.TargetError(
+            f"could not describe {request.python or sys.executable}: {errors.get('python', 'no answer')}"
+        )
     python = _python_env(info, not foreign)
     started = time.perf_counter()
-    torch = torch_files.torch_from_files(info["torch_dir"], os_name=os_name, machine=python.machine,
-                                         find_error=info.get("torch_find_error"))
+    torch = torch_files.torch_from_files(
+        info["torch_dir"], os_name=os_name, machine=python.machine, find_error=info.get("torch_find_error")
+    )
     if request.options.deep:
         torch = torch_deep.probe_torch_deep(python.executable, torch, runner=runner)
     timings["torch"] = time.perf_counter() - started
@@ -168,11 +204,42 @@ def _gather(request: Request, environ: Mapping[str, str], runner: Run, nvml: Opt
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
-        platform=platform, python=python, torch=torch, gpu=gpus, memory=memory, disk=disk, tools=tools,
-        env=env, secrets_set=secrets, torchrun=own_launcher, path_torchrun=path_launcher, network=net,
-        options=request.options, repo=repo, models=models, timings=timings, probe_errors=errors,
+        platform=platform,
+        python=python,
+        torch=torch,
+        gpu=gpus,
+        memory=memory,
+        disk=disk,
+        tools=tools,
+        env=env,
+        secrets_set=secrets,
+        torchrun=own_launcher,
+        path_torchrun=path_launcher,
+        network=net,
+        options=request.options,
+        repo=repo,
+        models=models,
+        timings=timings,
+        probe_errors=errors,
         searched=_searched(request),
     )
+
+
+def model_folder_facts(model_dir: Path, progress: Optional[Callable[[int, int], None]] = None) -> Facts:
+    """The doctor's facts about this one folder, gathered as `check --model-dir` does (md5 verified against
+    checklist.chk when there is one, remembered for next time). The machine facts are placeholders: the model
+    checks never read them."""
+    import platform
+
+    from llamadoctor.probes.files import gather_files
+
+    _, models = gather_files(None, [model_dir], hash_progress=progress)
+    machine = platform.machine()
+    return Facts(
+        platform=Platform(system.os_name(), machine), python=PythonEnv(sys.executable, platform.python_version(),
+        machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
+        disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
+    )  # fmt: skip
 
 
 def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:
@@ -187,4 +254,11 @@ def _same_path(a: str, b: str) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
-__all__ = ["Request", "TorchInfo", "gather"]
+__all__ = ["Request", "TorchInfo", "gather", "model_folder_facts"]
+
+
+def tokenizer_facts(path: Path) -> Any:
+    """What the doctor makes of a tokenizer file given on its own (`run --tokenizer-path`)."""
+    from llamadoctor.probes.sniff import sniff_tokenizer_at
+
+    return sniff_tokenizer_at(path)

@@ -61,7 +61,7 @@ class Step:
         return Path(self.target or self.path)
 
     def state(self) -> str:
-        """"after" if the file is as this change left it, "before" if as it found it, else "changed"."""
+        """ "after" if the file is as this change left it, "before" if as it found it, else "changed"."""
         try:
             now = snapshot(self.file)
         except (OSError, ApplyError):
@@ -139,8 +139,9 @@ def recording() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise ApplyError(f"cannot write the undo record in {journal_dir()} ({exc.strerror or exc}); "
-                         "nothing was changed") from None
+        raise ApplyError(
+            f"cannot write the undo record in {journal_dir()} ({exc.strerror or exc}); nothing was changed"
+        ) from None
 
 
 class Recorder:
@@ -202,9 +203,17 @@ def check_writable() -> None:
 # ---- reading ---------------------------------------------------------------------------------------------
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "path": (str,), "kind": (str,), "target": (str,), "existed": (bool,), "mode_before": (int, type(None)),
-    "mode_after": (int, type(None)), "sha256_before": (str, type(None)), "sha256_after": (str,),
-    "backup": (str, type(None)), "argv": (list,), "undone": (bool,),
+    "path": (str,),
+    "kind": (str,),
+    "target": (str,),
+    "existed": (bool,),
+    "mode_before": (int, type(None)),
+    "mode_after": (int, type(None)),
+    "sha256_before": (str, type(None)),
+    "sha256_after": (str,),
+    "backup": (str, type(None)),
+    "argv": (list,),
+    "undone": (bool,),
 }
 
 
@@ -240,8 +249,16 @@ def _entry(folder: Path, data: object) -> Entry:
     pid, started = data.get("pid", 0), data.get("pid_started", 0.0)
     if not isinstance(pid, int) or not isinstance(started, (int, float)):
         raise ValueError("a bad process id")
-    return Entry(folder.name, float(created), str(names["fix"]), str(names["check"]),
-                 tuple(_step(s) for s in steps), state, pid, float(started))
+    return Entry(
+        folder.name,
+        float(created),
+        str(names["fix"]),
+        str(names["check"]),
+        tuple(_step(s) for s in steps),
+        state,
+        pid,
+        float(started),
+    )
 
 
 def load(folder: Path) -> Entry | Damaged:
@@ -327,5 +344,7 @@ def _settle(entry: Entry) -> str:
         save(replace(entry, steps=kept, state="applied", pid=0, pid_started=0.0))
     except OSError as exc:
         return f"llamadoctor: an interrupted {entry.fix} changed {paths}, but its record could not be updated ({exc})"
-    return (f"llamadoctor: an interrupted {entry.fix} had changed {paths}; "
-            f"`llamadoctor undo {entry.id}` puts {'it' if len(landed) == 1 else 'them'} back")
+    return (
+        f"llamadoctor: an interrupted {entry.fix} had changed {paths}; "
+        f"`llamadoctor undo {entry.id}` puts {'it' if len(landed) == 1 else 'them'} back"
+    )

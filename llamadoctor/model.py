@@ -164,11 +164,19 @@ class Check:
 
         return inspect.getdoc(self.func) or ""
 
-    def finding(self, message: str, *, remedy: str = "", severity: Severity | None = None,
-                fixes: tuple[str, ...] | None = None, **evidence: Any) -> Finding:
+    def finding(
+        self,
+        message: str,
+        *,
+        remedy: str = "",
+        severity: Severity | None = None,
+        fixes: tuple[str, ...] | None = None,
+        **evidence: Any,
+    ) -> Finding:
         """A Finding of this check, carrying its default severity and fix ids unless told otherwise."""
-        return Finding(self.id, severity or self.severity, message, self.fixes if fixes is None else fixes,
-                       evidence, remedy)
+        return Finding(
+            self.id, severity or self.severity, message, self.fixes if fixes is None else fixes, evidence, remedy
+        )
 
 
 # ---- fixes -----------------------------------------------------------------------------------------------

@@ -20,7 +20,14 @@ from llamadoctor.llama import (
 from llamadoctor.llama.version import VOCAB, dtype_names
 
 __all__ = [
-    "arch_of", "declared_params", "evidence_of", "files_list", "label", "model_context", "model_version", "params_of",
+    "arch_of",
+    "declared_params",
+    "evidence_of",
+    "files_list",
+    "label",
+    "model_context",
+    "model_version",
+    "params_of",
 ]
 
 

@@ -26,9 +26,7 @@ _EQ = r"=|%3D|%253D"
 _VALUE_CHAR = r"(?:(?!%26|%2526)[^&\s'\"<>])"
 # A value a mail client wrapped: the next line continues it when it is one long run of URL characters.
 _VALUE = rf"{_VALUE_CHAR}+(?:\r?\n[ \t]*{_VALUE_CHAR}{{8,}})*"
-_SECRET_PARAMS = re.compile(
-    rf"(?i)((?:(?:^|{_SEP})(?:{_STRONG}|{_WEAK})|\b(?:{_STRONG}))(?:{_EQ})){_VALUE}"
-)
+_SECRET_PARAMS = re.compile(rf"(?i)((?:(?:^|{_SEP})(?:{_STRONG}|{_WEAK})|\b(?:{_STRONG}))(?:{_EQ})){_VALUE}")
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 _BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+)\S+")
 
@@ -72,7 +70,7 @@ def safe_text(text: str) -> str:
 def _escape_keeping(text: str, allowed: re.Pattern[str]) -> str:
     pieces, last = [], 0
     for m in allowed.finditer(text):
-        pieces += [escape_controls(text[last:m.start()]), m.group()]
+        pieces += [escape_controls(text[last : m.start()]), m.group()]
         last = m.end()
     return "".join([*pieces, escape_controls(text[last:])])
 

@@ -53,8 +53,19 @@ def check(
     def register(func: CheckFunc) -> Check:
         if id in CHECKS:
             raise ValueError(f"check id {id!r} is registered twice")
-        spec = Check(id, summary, severity, group, func, frozenset(platforms), tuple(fixes),
-                     tuple(examples), slow, tuple(requires), checked)
+        spec = Check(
+            id,
+            summary,
+            severity,
+            group,
+            func,
+            frozenset(platforms),
+            tuple(fixes),
+            tuple(examples),
+            slow,
+            tuple(requires),
+            checked,
+        )
         CHECKS[id] = spec
         return spec
 

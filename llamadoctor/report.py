@@ -54,10 +54,11 @@ def summary_lines(facts: Facts) -> list[tuple[str, str]]:
         gpu_line = f"{names}; driver {gpu.driver_version} (CUDA ≤ {gpu.driver_cuda})"
     else:
         gpu_line = "Apple Silicon (MPS)" if gpu.apple_silicon else "no NVIDIA GPU found"
-    memory = f"RAM {gib(facts.memory.ram_available)} free of {gib(facts.memory.ram_total)}; " \
-             f"disk {gib(facts.disk.free)} free at {facts.disk.path}"
-    return [("System", system), ("Python", python), ("PyTorch", torch_line), ("GPU", gpu_line),
-            ("Memory", memory)]
+    memory = (
+        f"RAM {gib(facts.memory.ram_available)} free of {gib(facts.memory.ram_total)}; "
+        f"disk {gib(facts.disk.free)} free at {facts.disk.path}"
+    )
+    return [("System", system), ("Python", python), ("PyTorch", torch_line), ("GPU", gpu_line), ("Memory", memory)]
 
 
 # ---- what was examined -------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def _levels_under(path: str, root: str) -> int | None:
         return None
     if path == root:
         return 0
-    return path[len(root) + 1:].count("/") + 1 if path.startswith(root + "/") else None
+    return path[len(root) + 1 :].count("/") + 1 if path.startswith(root + "/") else None
 
 
 def _where_searched(searched: Searched) -> str:
@@ -104,8 +105,14 @@ def examined_lines(facts: Facts) -> list[tuple[str, str]]:
     lines = []
     repo = _repo_path(facts)
     if repo:
-        found = [name for name, there in (("download.sh", facts.repo and facts.repo.download_script),
-                                          ("Meta's reference code", facts.repo and facts.repo.flavour)) if there]
+        found = [
+            name
+            for name, there in (
+                ("download.sh", facts.repo and facts.repo.download_script),
+                ("Meta's reference code", facts.repo and facts.repo.flavour),
+            )
+            if there
+        ]
         lines.append(("Repo", f"{repo} ({', '.join(found) if found else 'no download.sh or Meta code'})"))
     models = [f"{m.path} ({how_found(m, facts.searched)})" for m in facts.models]
     if not models and facts.searched.repo:
@@ -132,7 +139,8 @@ def examined_data(facts: Facts) -> dict[str, Any]:
 def _shown(result: CheckResult, verbose: bool) -> bool:
     """Without -v, checks that did not apply, and those --only/--skip left out, are counted but not listed."""
     hidden = (result.status is Status.NOT_APPLICABLE and not result.unverified) or (
-        result.status is Status.SKIPPED and result.reason in LEFT_OUT)
+        result.status is Status.SKIPPED and result.reason in LEFT_OUT
+    )
     return verbose or not hidden
 
 
@@ -154,8 +162,11 @@ def render_human(report: Report, console: Console, *, verbose: bool = False, str
     console.print()
     hidden = sum(1 for r in report.results if not _shown(r, False))
     console.print(Text(report.tally() + (" (-v shows them)" if hidden and not verbose else ""), style="dim"))
-    style = "bold red" if not report.ready or report.crashed else (
-        "bold yellow" if strict and report.count(Severity.WARNING) else "bold green")
+    style = (
+        "bold red"
+        if not report.ready or report.crashed
+        else ("bold yellow" if strict and report.count(Severity.WARNING) else "bold green")
+    )
     console.print(Text(safe_text(report.verdict()), style=style))
 
 
@@ -215,8 +226,14 @@ def _render_timings(facts: Facts, console: Console) -> None:
 def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
     """The stable --json document (schema 1, documented in the README)."""
     findings = [
-        {"check": f.check, "severity": f.severity.value, "message": f.message, "fixes": list(f.fixes),
-         "remedy": f.remedy, "evidence": dict(f.evidence)}
+        {
+            "check": f.check,
+            "severity": f.severity.value,
+            "message": f.message,
+            "fixes": list(f.fixes),
+            "remedy": f.remedy,
+            "evidence": dict(f.evidence),
+        }
         for f in report.findings
     ]
     data = {
@@ -245,8 +262,14 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
 
 def _check_data(result: CheckResult) -> dict[str, Any]:
     crash = result.detail.splitlines()[-1] if result.detail.strip() else ""
-    return {"check": result.check.id, "status": result.status.value, "checked": result.checked,
-            "reason": result.reason, "not_verified": result.unverified, "detail": crash or result.reason}
+    return {
+        "check": result.check.id,
+        "status": result.status.value,
+        "checked": result.checked,
+        "reason": result.reason,
+        "not_verified": result.unverified,
+        "detail": crash or result.reason,
+    }
 
 
 def render_json(report: Report, *, strict: bool = False) -> str:
@@ -274,7 +297,10 @@ def render_markdown(report: Report) -> str:
     if not report.findings:
         lines.append("No problems found.")
     lines += ["", f"<details><summary>{report.tally()}</summary>", ""]
-    lines += [f"- `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
-              for r in report.results for words in [_words(r)]]
+    lines += [
+        f"- `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
+        for r in report.results
+        for words in [_words(r)]
+    ]
     lines += ["", "</details>"]
     return safe_text("\n".join(lines) + "\n")

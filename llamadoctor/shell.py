@@ -78,8 +78,7 @@ def unset_env(name: str, shell: str) -> str:
     return f"set {name}="
 
 
-def env_commands(shell: str, *, unset: Iterable[str] = (),
-                 assign: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def env_commands(shell: str, *, unset: Iterable[str] = (), assign: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Unset then set variables, one command per line, in the order given."""
     lines = [unset_env(name, shell) for name in unset]
     lines += [set_env(name, value, shell) for name, value in (assign or {}).items()]

@@ -55,8 +55,14 @@ def no_torch() -> TorchInfo:
     return TorchInfo(installed=False)
 
 
-def gpu(name: str = "NVIDIA GeForce RTX 3090", *, vram_gib: float = 24, free_gib: Optional[float] = None,
-        cc: tuple[int, int] = (8, 6), index: int = 0) -> Gpu:
+def gpu(
+    name: str = "NVIDIA GeForce RTX 3090",
+    *,
+    vram_gib: float = 24,
+    free_gib: Optional[float] = None,
+    cc: tuple[int, int] = (8, 6),
+    index: int = 0,
+) -> Gpu:
     free = vram_gib - 0.5 if free_gib is None else free_gib
     return Gpu(index, name, int(vram_gib * GiB), int(free * GiB), cc)
 
@@ -79,8 +85,9 @@ def make_facts(os_name: str = "linux", **overrides: Any) -> Facts:
     if os_name == "windows":
         prefix = r"C:\Users\ada\miniconda3\envs\llama"
         python = PythonEnv(prefix + r"\python.exe", "3.10.14", "AMD64", prefix, prefix + r"\Scripts", "conda")
-        launcher = Launcher(prefix + r"\Scripts\torchrun-script.py", "conda-script", python.executable, True,
-                            "#!" + python.executable)
+        launcher = Launcher(
+            prefix + r"\Scripts\torchrun-script.py", "conda-script", python.executable, True, "#!" + python.executable
+        )
         platform = Platform("windows", "AMD64", "10", hostname="ADA-PC", shell="powershell", cpu_count=8)  # noqa: S604
         disk = Disk("C:\\Users\\ada", 512 * GiB, 200 * GiB)
     else:
@@ -89,9 +96,15 @@ def make_facts(os_name: str = "linux", **overrides: Any) -> Facts:
         machine = "arm64" if os_name == "darwin" else "x86_64"
         python = PythonEnv(f"{prefix}/bin/python", "3.11.9", machine, prefix, f"{prefix}/bin", "venv")
         launcher = Launcher(f"{prefix}/bin/torchrun", "script", python.executable, True, "#!" + python.executable)
-        platform = Platform(os_name, machine, "23.5.0" if os_name == "darwin" else "6.1.0",
-                            hardware_arm64=os_name == "darwin", hostname="ada-box",
-                            shell="zsh" if os_name == "darwin" else "bash", cpu_count=8)
+        platform = Platform(
+            os_name,
+            machine,
+            "23.5.0" if os_name == "darwin" else "6.1.0",
+            hardware_arm64=os_name == "darwin",
+            hostname="ada-box",
+            shell="zsh" if os_name == "darwin" else "bash",
+            cpu_count=8,
+        )
         disk = Disk(home, 1000 * GiB, 400 * GiB)
     torch = torch_info(mps=os_name == "darwin", nccl=False, libuv=os_name != "windows")
     fields: dict[str, Any] = {
@@ -132,8 +145,7 @@ def linux_gpu(**overrides: Any) -> Facts:
 
 def debian_system_python(**overrides: Any) -> Facts:
     """Debian's /usr/bin/python3 outside any venv: externally managed (PEP 668), pip refuses to install."""
-    python = PythonEnv("/usr/bin/python3", "3.11.2", "x86_64", "/usr", "/usr/bin", "system",
-                       externally_managed=True)
+    python = PythonEnv("/usr/bin/python3", "3.11.2", "x86_64", "/usr", "/usr/bin", "system", externally_managed=True)
     base: dict[str, Any] = {"python": python, "torch": no_torch()}
     base.update(overrides)
     return make_facts("linux", **base)
@@ -149,10 +161,14 @@ def linux_cpu_only_torch(**overrides: Any) -> Facts:
 def windows_conda(**overrides: Any) -> Facts:
     """Windows 11, a conda env, an RTX 4070 and a CUDA build of torch (no NCCL, no libuv: as shipped)."""
     base = {
-        "gpu": nvidia(gpu("NVIDIA GeForce RTX 4070", vram_gib=12, cc=(8, 9)), driver="546.33",
-                      driver_cuda="12.3"),
-        "torch": torch_info("2.3.1", cuda="12.1", nccl=False, libuv=False,
-                            location=r"C:\Users\ada\miniconda3\envs\llama\Lib\site-packages\torch"),
+        "gpu": nvidia(gpu("NVIDIA GeForce RTX 4070", vram_gib=12, cc=(8, 9)), driver="546.33", driver_cuda="12.3"),
+        "torch": torch_info(
+            "2.3.1",
+            cuda="12.1",
+            nccl=False,
+            libuv=False,
+            location=r"C:\Users\ada\miniconda3\envs\llama\Lib\site-packages\torch",
+        ),
     }
     base.update(overrides)
     return make_facts("windows", **base)

@@ -161,7 +161,7 @@ def generation_source(
     return SourceFile(path, content, lines)
 
 
-def _llama(params: Mapping[str, Any], vocab: int) -> Any:
+def llama_params(params: Mapping[str, Any], vocab: int) -> Any:
     """The shared LlamaParams of a params.json, its vocab_size -1 filled in with `vocab`."""
     from llamadoctor.llama import from_meta_params
 
@@ -172,7 +172,7 @@ def _llama(params: Mapping[str, Any], vocab: int) -> Any:
 def expected_shapes(params: Mapping[str, Any], n_shards: int = 1, shard: int = 0) -> dict[str, tuple[int, ...]]:
     from llamadoctor.llama import shard_shapes
 
-    return shard_shapes(_llama(params, 32000), n_shards)
+    return shard_shapes(llama_params(params, 32000), n_shards)
 
 
 def shard(
@@ -188,7 +188,7 @@ def shard(
     """A healthy Meta shard of that model (sizes and shapes as the real one's)."""
     from llamadoctor.llama import shard_shapes
 
-    arch = _llama(params, vocab)
+    arch = llama_params(params, vocab)
     if size is None:
         size = arch.n_params() * 2 // n_shards
     if kind != "zip":
@@ -346,62 +346,3 @@ def tiktoken_bytes(ranks: int = 300) -> bytes:
     import base64
 
     return b"".join(base64.b64encode(bytes([i % 256, i // 256 + 1])) + b" %d\n" % i for i in range(ranks))
-
-
-def write_shards(
-    folder: Any,
-    params: Mapping[str, Any] = TINY,
-    n_shards: int = 1,
-    *,
-    vocab: int = TINY_VOCAB,
-    dtype: str = "bfloat16",
-) -> list[Any]:
-    """consolidated.NN.pth with tiny tensors of exactly the shapes Meta's shards of `params` have."""
-    import torch
-
-    from llamadoctor.llama import shard_shapes
-
-    arch = _llama(params, vocab)
-    shapes = shard_shapes(arch, n_shards)
-    paths = []
-    for i in range(n_shards):
-        tensors = {}
-        for key, shape in shapes.items():
-            names = (
-                [key]
-                if not key.startswith("layers.0.")
-                else [key.replace("layers.0.", f"layers.{n}.", 1) for n in range(arch.n_layers)]
-            )
-            for name in names:
-                tensors[name] = torch.zeros(shape, dtype=getattr(torch, dtype))
-        tensors["rope.freqs"] = torch.zeros(arch.head_dim // 2)
-        path = folder / f"consolidated.{i:02d}.pth"
-        torch.save(tensors, path)
-        paths.append(path)
-    return paths
-
-
-def write_meta_model(
-    folder: Any,
-    params: Mapping[str, Any] = TINY,
-    *,
-    n_shards: int = 1,
-    tokenizer: bytes | None = None,
-    tokenizer_in_parent: bool = False,
-    checklist: bool = True,
-    dtype: str = "bfloat16",
-) -> Any:
-    """A complete tiny Meta-format folder, with checklist.chk holding the real md5 of each file."""
-    import hashlib
-    import json
-
-    folder.mkdir(parents=True, exist_ok=True)
-    write_shards(folder, params, n_shards, dtype=dtype)
-    (folder / "params.json").write_text(json.dumps(params) + "\n")
-    tok = sentencepiece_bytes() if tokenizer is None else tokenizer
-    (folder.parent if tokenizer_in_parent else folder).joinpath("tokenizer.model").write_bytes(tok)
-    if checklist:
-        names = sorted(p.name for p in folder.iterdir() if p.suffix in (".pth", ".json"))
-        lines = [f"{hashlib.md5((folder / n).read_bytes(), usedforsecurity=False).hexdigest()}  {n}\n" for n in names]
-        (folder / "checklist.chk").write_text("".join(lines))
-    return folder

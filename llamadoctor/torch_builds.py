@@ -160,8 +160,9 @@ def runs_by_minor_compat(torch_cuda: str, driver_version: str | None, os_name: s
 
 
 def _flavours_newest_first() -> list[str]:
-    return sorted(_table("torch_arch_lists.json")["flavours"], key=lambda f: version_tuple(flavour_cuda(f)),
-                  reverse=True)
+    return sorted(
+        _table("torch_arch_lists.json")["flavours"], key=lambda f: version_tuple(flavour_cuda(f)), reverse=True
+    )
 
 
 def newest_torch_with(flavour: str) -> str | None:
@@ -183,8 +184,13 @@ def flavour_covers(flavour: str, capabilities: Iterable[Capability]) -> bool:
     return all(runs_on(archs, cc) for cc in capabilities)
 
 
-def recommended_flavour(driver_cuda: str | None, capabilities: Iterable[Capability] = (), *,
-                        driver_version: str | None = None, os_name: str = "linux") -> str | None:
+def recommended_flavour(
+    driver_cuda: str | None,
+    capabilities: Iterable[Capability] = (),
+    *,
+    driver_version: str | None = None,
+    os_name: str = "linux",
+) -> str | None:
     """The newest flavour this driver runs natively and that has kernels for these GPUs.
 
     Only a driver older than every flavour falls back to one of its own CUDA major that it runs through minor
@@ -202,8 +208,11 @@ def recommended_flavour(driver_cuda: str | None, capabilities: Iterable[Capabili
     major = version_tuple(driver_cuda)[0]
     for flavour in _flavours_newest_first():
         cuda = flavour_cuda(flavour)
-        if version_tuple(cuda)[0] == major and runs_by_minor_compat(cuda, driver_version, os_name) \
-                and flavour_covers(flavour, caps):
+        if (
+            version_tuple(cuda)[0] == major
+            and runs_by_minor_compat(cuda, driver_version, os_name)
+            and flavour_covers(flavour, caps)
+        ):
             return flavour
     return None
 

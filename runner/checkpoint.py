@@ -14,27 +14,28 @@ import json
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from llamadoctor.checksum import inside
+from llamadoctor.formats import MAX_PICKLE, UNSAFE_PICKLE, UNSAFE_PICKLE_FIX, RefusedObject, inside, read_tensor_records
 from llamadoctor.llama.layout import EMBEDDING_SPLIT_DIM as EMBEDDING_SPLIT_DIM
 from llamadoctor.llama.layout import embedding_split_dim
 from llamadoctor.llama.layout import hf_key_from_meta as hf_key_from_meta
 from llamadoctor.llama.layout import meta_key_from_hf as meta_key_from_hf
 from llamadoctor.llama.layout import split_dim as split_dim
-from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
+from llamadoctor.reading import display, is_interruption, open_regular, read_regular, reason
 from llamadoctor.runner.args import ModelArgs, from_hf_config, from_meta_params
 from llamadoctor.runner.errors import RunError
-from llamadoctor.sniff import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX, sniff_weights
 
 META, HF = "meta", "hf"
 MAX_JSON = 64 * 1024 * 1024  # params.json, config.json and HF indexes are far smaller
 # Sentences of torch's messages never repeated to the user: its advice to load with weights_only=False.
 _UNSAFE_ADVICE = re.compile(r"weights_only|trusted source|arbitrary code", re.IGNORECASE)
+
 
 def permute_to_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Meta's interleaved rotary rows -> HF's rotate_half rows per head (wq: n_heads, wk: n_kv_heads)."""
@@ -142,9 +143,16 @@ def _head(path: Path) -> bytes:
 def _unsafe(path: Path) -> bool:
     """The pickle asks for code or objects other than tensors (torch says only "Weights only load failed")."""
     try:
-        return sniff_weights(path, path.stat().st_size).kind == "unsafe"
-    except OSError:
+        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
+            pkl = next((i for i in archive.infolist() if i.filename.endswith("data.pkl")), None)
+            if pkl is None or pkl.file_size > MAX_PICKLE:
+                return False
+            read_tensor_records(archive.read(pkl))
+    except RefusedObject:
+        return True
+    except Exception:  # a damaged zip or pickle: the caller reports the file as damaged
         return False
+    return False
 
 
 @contextlib.contextmanager

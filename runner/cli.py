@@ -33,11 +33,13 @@ T = TypeVar("T")
 ModelDir = path_option("--model-dir", help="Folder with params.json + consolidated.*.pth, or an HF folder.")
 TokenizerPath = path_option("--tokenizer-path", default=None, help="tokenizer.model (default: beside the weights).")
 MaxSeqLen = typer.Option(512, "--max-seq-len", **errors.SEQ_LEN, help="Longest prompt + answer in tokens.")
-MaxBatch = typer.Option(6, "--max-batch-size", **errors.BATCH_SIZE,
-                        help="Prompts per batch; more run in several batches.")
+MaxBatch = typer.Option(
+    6, "--max-batch-size", **errors.BATCH_SIZE, help="Prompts per batch; more run in several batches."
+)
 Temperature = typer.Option(0.6, "--temperature", **errors.TEMPERATURE, help="0 is greedy.")
-TopP = typer.Option(0.9, "--top-p", **errors.TOP_P, help="Sample from the smallest set of tokens this "
-                    "likely (0 < p <= 1).")
+TopP = typer.Option(
+    0.9, "--top-p", **errors.TOP_P, help="Sample from the smallest set of tokens this likely (0 < p <= 1)."
+)
 Seed = typer.Option(1, "--seed", **errors.SEED, help="Same seed on every rank, as Meta's reference.")
 Device = typer.Option("auto", "--device", help="auto, cuda, mps or cpu.")
 Dtype = typer.Option("auto", "--dtype", help="auto (bf16 on Ampere+, fp16 older GPUs, fp32 CPU), bf16, fp16, fp32.")
@@ -113,8 +115,7 @@ def _utf8(option: str, values: Optional[list[str]]) -> None:
 def text(
     model_dir: Path = ModelDir,
     prompt: Optional[list[str]] = TextPrompts,
-    max_gen_len: int = typer.Option(64, "--max-gen-len", **errors.GEN_LEN,
-                                    help="Most tokens to generate per prompt."),
+    max_gen_len: int = typer.Option(64, "--max-gen-len", **errors.GEN_LEN, help="Most tokens to generate per prompt."),
     tokenizer_path: Optional[Path] = TokenizerPath,
     max_seq_len: int = MaxSeqLen,
     max_batch_size: int = MaxBatch,
@@ -184,8 +185,7 @@ def chat(
 def smoke(
     device: str = Device,
     dtype: str = Dtype,
-    tokens: int = typer.Option(48, "--tokens", min=1, max=4096,
-                               help="Tokens to generate for the speed figure."),
+    tokens: int = typer.Option(48, "--tokens", min=1, max=4096, help="Tokens to generate for the speed figure."),
     as_json: bool = Json,
 ) -> None:
     """Check this device's torch stack with a small random Llama: logits vs fp32 CPU, then tokens/s."""

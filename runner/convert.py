@@ -59,9 +59,9 @@ class NotEnoughDisk(RunError):
 
 
 def disk_free(path: Path) -> int:
-    from llamadoctor.probes.system import probe_disk
+    from llamadoctor.paths import disk_usage
 
-    return probe_disk(path).free
+    return disk_usage(path)[1]
 
 
 @dataclass(frozen=True)

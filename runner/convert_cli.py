@@ -48,7 +48,7 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
 def _hash_progress() -> Any:
     from rich.console import Console
 
-    from llamadoctor.checksum import rich_progress
+    from llamadoctor.progress import rich_progress
 
     return rich_progress(Console(stderr=True))
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
+from llamadoctor.formats import MAX_TOKENIZER, parse_tiktoken_ranks
 from llamadoctor.llama import CONTEXT, Evidence, context_length, detect_version
 from llamadoctor.llama.version import dtype_names, hf_rope_factor
-from llamadoctor.probes.reading import display, read_regular
+from llamadoctor.reading import display, read_regular
 from llamadoctor.runner.args import ModelArgs, to_hf_config
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.tokenizer import LLAMA3_PATTERN, LLAMA3_SPECIALS, SENTENCEPIECE, TIKTOKEN, sniff
-from llamadoctor.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
 
 DTYPE_NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
 
@@ -62,12 +62,17 @@ def llama_version(args: ModelArgs, model_dir: Path | None = None, dtypes: Iterab
 
 
 def _checklist_names(model_dir: Path | None) -> tuple[str, ...]:
-    from llamadoctor.checksum import read_checklist
+    from llamadoctor.formats import MAX_CHECKLIST, parse_checklist
+    from llamadoctor.reading import read_regular
 
     path = model_dir / "checklist.chk" if model_dir is not None else None
     if path is None or not path.is_file():
         return ()
-    return tuple(name for _, name in read_checklist(path)[1])
+    try:
+        entries, _ = parse_checklist(read_regular(path, MAX_CHECKLIST))
+    except OSError:
+        return ()
+    return tuple(name for _, name in entries)
 
 
 def hf_config(args: ModelArgs, version: str, dtype: torch.dtype, special: dict[str, Any], tied: bool) -> dict[str, Any]:

@@ -9,12 +9,11 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from llamadoctor.facts import Facts
 from llamadoctor.model import Finding, Severity
+from llamadoctor.progress import ProgressFn
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
@@ -128,35 +127,15 @@ def _contradiction(key: str, got: tuple[int, ...], want: tuple[int, ...], args: 
 # Missing params.json, shards or tokenizer are convert's own errors (with their own fixes); the folder-level
 # check would also object to a Meta folder named for Hugging Face, which is what converting mends.
 MODEL_CHECKS = ("shard-corrupt", "checksum-mismatch")
-ProgressFn = Callable[[int, int], None]
-
-
-def _model_facts(model_dir: Path, progress: ProgressFn | None) -> Facts:
-    """The doctor's facts about this one folder, gathered as `check --model-dir` does (md5 verified against
-    checklist.chk when there is one, remembered for next time). The machine facts are placeholders: the model
-    checks never read them."""
-    import platform
-    import sys
-
-    from llamadoctor.facts import Disk, GpuInfo, Memory, Platform, PythonEnv, TorchInfo
-    from llamadoctor.probes.files import gather_files
-    from llamadoctor.probes.system import os_name
-
-    _, models = gather_files(None, [model_dir], hash_progress=progress)
-    machine = platform.machine()
-    return Facts(
-        platform=Platform(os_name(), machine), python=PythonEnv(sys.executable, platform.python_version(),
-        machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
-        disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
-    )  # fmt: skip
 
 
 def doctor_errors(model_dir: Path, progress: ProgressFn | None = None) -> list[Finding]:
     """Errors the doctor's model-file checks find in `model_dir` (damaged or missing files, failed md5)."""
     from llamadoctor.engine import run, select
+    from llamadoctor.gather import model_folder_facts
     from llamadoctor.registry import all_checks
 
-    report = run(_model_facts(model_dir, progress), select(all_checks(), MODEL_CHECKS), partial=True)
+    report = run(model_folder_facts(model_dir, progress), select(all_checks(), MODEL_CHECKS), partial=True)
     return [f for f in report.findings if f.severity is Severity.ERROR]
 
 

@@ -93,8 +93,9 @@ def _interfaces() -> dict[str, list[str]]:
 
     import psutil
 
-    return {name: [a.address for a in addrs if a.family == socket.AF_INET]
-            for name, addrs in psutil.net_if_addrs().items()}
+    return {
+        name: [a.address for a in addrs if a.family == socket.AF_INET] for name, addrs in psutil.net_if_addrs().items()
+    }
 
 
 def broadcast_object(par: Parallel, obj: object) -> object:

@@ -19,10 +19,10 @@ from llamadoctor.engine import run
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir
+from llamadoctor.gather import tokenizer_facts
 from llamadoctor.model import Check, Finding, Severity
 from llamadoctor.registry import all_checks
 from llamadoctor.runner.errors import RunError
-from llamadoctor.sniff import sniff_tokenizer_at
 
 RUN_CHECKS = (
     "model-dir-incomplete",
@@ -39,8 +39,7 @@ def run_facts(model_dir: Path, tokenizer_path: Optional[Path], options: Options)
     The folder is judged for this runner: no repo folder (its Meta code is not what runs), no other model
     folders, and the tokenizer given with --tokenizer-path in place of the folder's own.
     """
-    diagnosis = Diagnosis(model_dirs=(model_dir,), options=dataclasses.replace(options, no_hash=True),
-                          search_depth=0)
+    diagnosis = Diagnosis(model_dirs=(model_dir,), options=dataclasses.replace(options, no_hash=True), search_depth=0)
     try:
         facts = facts_for(diagnosis)
     except UsageError as exc:
@@ -52,7 +51,7 @@ def run_facts(model_dir: Path, tokenizer_path: Optional[Path], options: Options)
 def _with_tokenizer(model: ModelDir, tokenizer_path: Optional[Path]) -> ModelDir:
     if tokenizer_path is None:
         return model
-    return dataclasses.replace(model, tokenizer=sniff_tokenizer_at(tokenizer_path))
+    return dataclasses.replace(model, tokenizer=tokenizer_facts(tokenizer_path))
 
 
 def first_error(facts: Facts) -> Optional[tuple[Finding, Check]]:

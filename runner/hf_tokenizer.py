@@ -25,9 +25,10 @@ def _read(path: Path) -> Any:
     try:
         return Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises its own Exception with serde's text
-        raise RunError(f"{path} is not a tokenizer.json the `tokenizers` library can read ({exc})",
-                       "download tokenizer.json again, or pass --tokenizer-path to the model's tokenizer.model",
-                       ) from exc
+        raise RunError(
+            f"{path} is not a tokenizer.json the `tokenizers` library can read ({exc})",
+            "download tokenizer.json again, or pass --tokenizer-path to the model's tokenizer.model",
+        ) from exc
 
 
 class HFTokenizer:
@@ -46,8 +47,10 @@ class HFTokenizer:
             self.bos_id, self.eos_id = vocab["<s>"], vocab["</s>"]
             self.stop_ids = frozenset({self.eos_id})
         else:
-            raise RunError(f"{path} has neither Llama's <s>/</s> nor Llama 3's <|begin_of_text|> tokens",
-                           "use the tokenizer that came with this model (--tokenizer-path)")
+            raise RunError(
+                f"{path} has neither Llama's <s>/</s> nor Llama 3's <|begin_of_text|> tokens",
+                "use the tokenizer that came with this model (--tokenizer-path)",
+            )
         self.vocab = vocab
 
     def encode(self, text: str, bos: bool, eos: bool) -> list[int]:

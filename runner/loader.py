@@ -110,5 +110,7 @@ def find_tokenizer(model_dir: Path, explicit: Path | None) -> Path:
         if candidate.is_file():
             return candidate
     wanted = "tokenizer.model" if is_meta else "tokenizer.model or tokenizer.json"
-    raise RunError(f"no {wanted} in {model_dir}" + (" or its parent" if is_meta else ""),
-                   "pass --tokenizer-path PATH/tokenizer.model")
+    raise RunError(
+        f"no {wanted} in {model_dir}" + (" or its parent" if is_meta else ""),
+        "pass --tokenizer-path PATH/tokenizer.model",
+    )

@@ -41,11 +41,13 @@ def check_prompts(prompts: Sequence[list[int]], max_seq_len: int, texts: Sequenc
             )
 
 
-def memory_needed(args: ModelArgs, dtype: str, device: str, max_seq_len: int, max_batch_size: int,
-                  world: int = 1) -> Estimate:
+def memory_needed(
+    args: ModelArgs, dtype: str, device: str, max_seq_len: int, max_batch_size: int, world: int = 1
+) -> Estimate:
     """What `check` and `estimate` say this run needs: weights, KV cache, activations, overhead."""
-    return estimate(args, dtype=dtype, device=device, max_seq_len=max_seq_len, max_batch_size=max_batch_size,
-                    nproc=world)
+    return estimate(
+        args, dtype=dtype, device=device, max_seq_len=max_seq_len, max_batch_size=max_batch_size, nproc=world
+    )
 
 
 def check_memory(est: Estimate, available_bytes: int, where: str) -> None:

@@ -101,8 +101,14 @@ class Session:
             print(message, file=sys.stderr, flush=True)
 
     def _check_memory(self, state: loader.RankState) -> None:
-        est = preflight.memory_needed(state.args, DTYPE_NAMES[self.dtype], self.device.type, self.opts.max_seq_len,
-                                      self.opts.max_batch_size, self.par.world)
+        est = preflight.memory_needed(
+            state.args,
+            DTYPE_NAMES[self.dtype],
+            self.device.type,
+            self.opts.max_seq_len,
+            self.opts.max_batch_size,
+            self.par.world,
+        )
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             preflight.check_memory(est, free, f"GPU {self.device.index}")

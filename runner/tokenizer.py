@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from llamadoctor.probes.reading import display, is_interruption, read_regular, reason
+from llamadoctor.formats import MAX_TOKENIZER, parse_tiktoken_ranks
+from llamadoctor.reading import display, is_interruption, read_regular, reason
 from llamadoctor.runner.errors import RunError
-from llamadoctor.sniff import MAX_TOKENIZER, parse_tiktoken_ranks
 
 SENTENCEPIECE, TIKTOKEN, LFS_POINTER, UNKNOWN = "sentencepiece", "tiktoken", "lfs-pointer", "unknown"
 

@@ -98,7 +98,13 @@ def run_process(args: Sequence[str], home: Path) -> Outcome:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "llamadoctor", *args],
-            cwd=home, env=env, capture_output=True, text=True, errors="replace", timeout=DEADLINE, check=False,
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=DEADLINE,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return Outcome(tuple(args), None, "", "")
@@ -125,8 +131,12 @@ def broken_promises(outcome: Outcome, secrets: Iterable[str] = ()) -> list[str]:
         broken.append("traceback")
     lines = outcome.stderr.splitlines()
     errors = [line for line in lines if line.startswith(("llamadoctor: error", "llamadoctor: internal error"))]
-    if outcome.code != 0 and not (len(errors) == 1 and lines[-1] == errors[0]) and not (
-        outcome.code == 1 and not errors and outcome.stdout.strip()  # a report of findings, on stdout
+    if (
+        outcome.code != 0
+        and not (len(errors) == 1 and lines[-1] == errors[0])
+        and not (
+            outcome.code == 1 and not errors and outcome.stdout.strip()  # a report of findings, on stdout
+        )
     ):
         broken.append(f"{len(errors)} error lines, {len(lines)} lines on stderr")
     leaked = sorted(f for f in secret_forms(secrets) if f in text)
@@ -144,8 +154,10 @@ def keeps_promises(outcomes: Iterable[Outcome], secrets: Iterable[str] = ()) -> 
         for what in broken:
             TALLY[_kind(what)] += 1
         if broken:
-            failures.append(f"{' '.join(outcome.args)!r} -> {broken}\nstdout: {outcome.stdout[-2000:]}\n"
-                            f"stderr: {outcome.stderr[-2000:]}")
+            failures.append(
+                f"{' '.join(outcome.args)!r} -> {broken}\nstdout: {outcome.stdout[-2000:]}\n"
+                f"stderr: {outcome.stderr[-2000:]}"
+            )
     assert not failures, "\n\n".join(failures)
 
 

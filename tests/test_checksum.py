@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import llamadoctor.checksum as checksum
-from llamadoctor.checksum import HashCache, hash_files, inside, md5_file, parse_checklist, verify_checklists
+import llamadoctor.probes.checksum as checksum
+from llamadoctor.formats import inside, parse_checklist
+from llamadoctor.probes.checksum import HashCache, hash_files, md5_file, verify_checklists
 
 
 def md5(data: bytes) -> str:

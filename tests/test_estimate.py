@@ -12,7 +12,9 @@ from rich.console import Console
 from llamadoctor.estimate import ModelDirError, estimate_for_model_dir, estimate_json, render_estimate
 from llamadoctor.llama import LlamaParams, estimate, from_meta_params, kv_cache_bytes, ways_out
 from llamadoctor.llama.memory import GiB
-from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, LLAMA3_8B, TINY, write_meta_model
+from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, LLAMA3_8B, TINY
+
+from builders.checkpoints import write_meta_model
 
 
 def untied_or_tied(
@@ -40,9 +42,7 @@ L3_70B = {**LLAMA3_8B, "dim": 8192, "n_layers": 80, "n_heads": 64, "multiple_of"
         pytest.param(untied_or_tied(2048, 22, 32, 4, 32000, 5632), 1_100_048_384, id="tinyllama"),
         pytest.param(untied_or_tied(288, 6, 6, 6, 32000, 768, True), 15_191_712, id="stories15M"),
         pytest.param(untied_or_tied(512, 8, 8, 8, 32000, 1376, True), 41_689_600, id="stories42M"),
-        pytest.param(
-            untied_or_tied(768, 12, 12, 12, 32000, 2048, True), 109_529_856, id="stories110M"
-        ),
+        pytest.param(untied_or_tied(768, 12, 12, 12, 32000, 2048, True), 109_529_856, id="stories110M"),
         pytest.param(
             meta({"dim": 6656, "n_heads": 52, "n_layers": 60, "multiple_of": 256}),
             32_528_943_616,
@@ -150,8 +150,13 @@ def test_the_verdict_on_a_gpu_names_it_and_its_free_memory() -> None:
 
 @pytest.mark.parametrize(
     ("device", "capability", "dtype"),
-    [("cuda", (8, 0), "bf16"), ("cuda", (7, 5), "fp16"), ("cuda", None, "bf16"), ("mps", None, "bf16"),
-     ("cpu", None, "fp32")],
+    [
+        ("cuda", (8, 0), "bf16"),
+        ("cuda", (7, 5), "fp16"),
+        ("cuda", None, "bf16"),
+        ("mps", None, "bf16"),
+        ("cpu", None, "fp32"),
+    ],
 )
 def test_the_default_dtype_is_runs_choice_for_the_device(device: str, capability: object, dtype: str) -> None:
     assert estimate(meta(LLAMA2_7B), device=device, capability=capability).dtype == dtype  # type: ignore[arg-type]

@@ -17,9 +17,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from llamadoctor.runner.testing import make_model_dir
-
 from .hostile import copy_of, every_command, hostile_settings, invoke, keeps_promises, summary
+from builders.llamas import make_model_dir
 
 HOST = "https://llama3-1.llamameta.net/*"
 NAME_MAX = 255  # bytes in one file name on the usual file systems
@@ -51,8 +50,9 @@ SIGNED = st.builds(
     policy=st.integers(-(2**63), 2**63).map(_cloudfront_policy) | st.text(URL_SAFE, min_size=24, max_size=80),
     signature=st.text(URL_SAFE, min_size=24, max_size=64),
     key_pair=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=14, max_size=20).map(lambda s: "K" + s),
-    token=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=34, max_size=34)
-    .map(lambda s: "hf_" + s),
+    token=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=34, max_size=34).map(
+        lambda s: "hf_" + s
+    ),
 )
 
 
@@ -81,7 +81,7 @@ def url_forms(draw: st.DrawFn, signed: Signed, base: str = HOST) -> tuple[str, l
     start = url.index(value)
     cut = start + draw(st.integers(8, len(value) - 1))
     breaking = draw(st.sampled_from(["\n", "\r\n", "\r\n ", "\n\t"]))
-    pieces = [url[start:cut], url[cut:start + len(value)]]
+    pieces = [url[start:cut], url[cut : start + len(value)]]
     return url[:cut] + breaking + url[cut:], secrets + [p for p in pieces if len(p) >= 8]
 
 
@@ -128,7 +128,7 @@ def test_a_signed_url_given_as_a_path_is_never_printed_whole(model: Path, signed
     url, secrets = data.draw(url_forms(signed), label="path")
     exists = data.draw(st.booleans(), label="a folder of that name exists")
     with copy_of(model) as folder:
-        named = folder.parent / _name_of("llama-2-7b" + url[url.index("?") if "?" in url else 0:])
+        named = folder.parent / _name_of("llama-2-7b" + url[url.index("?") if "?" in url else 0 :])
         assume(len(os.fsencode(named.name)) <= NAME_MAX)
         if exists:
             folder.rename(named)
@@ -164,6 +164,7 @@ def test_a_token_in_params_json_or_the_environment_is_never_printed(
 
 
 # --- what the properties found, kept as plain tests ----------------------------------------------------------
+
 
 def test_a_secret_folded_over_two_lines_by_the_terminal_width_is_still_redacted(model: Path) -> None:
     signature, policy = "S1gnatureSecretValue0123456789", "P0licySecretValue0123456789abc"

@@ -17,9 +17,10 @@ from llamadoctor.cli import app
 from llamadoctor.facts import Memory
 from llamadoctor.probes.files import inspect_model_dir
 from llamadoctor.registry import CHECKS, load_all, run_check
-from llamadoctor.runner import testing as runner_testing
 from llamadoctor.testing import GiB, linux_cpu
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA3_8B, tiktoken_bytes
+
+from builders import llamas
 
 cli = CliRunner()
 
@@ -27,7 +28,7 @@ cli = CliRunner()
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
-    return runner_testing.make_model_dir(root / "llama-2-tiny", family="llama2", dtype=torch.bfloat16)
+    return llamas.make_model_dir(root / "llama-2-tiny", family="llama2", dtype=torch.bfloat16)
 
 
 def _with_params(folder: Path, tmp_path: Path, **change: object) -> Path:
@@ -75,8 +76,9 @@ def test_check_reports_invalid_params_as_a_finding(tmp_path: Path) -> None:
 
 def test_run_refuses_zero_layers_instead_of_running_an_empty_model(tiny: Path, tmp_path: Path) -> None:
     folder = _with_params(tiny, tmp_path, n_layers=0)
-    result = cli.invoke(app, ["run", "text", "--model-dir", str(folder), "--device", "cpu", "--prompt", "Hi",
-                              "--max-gen-len", "2"])
+    result = cli.invoke(
+        app, ["run", "text", "--model-dir", str(folder), "--device", "cpu", "--prompt", "Hi", "--max-gen-len", "2"]
+    )
     assert result.exit_code == 1
     assert "n_layers is 0" in result.stderr and "Traceback" not in result.output
 
@@ -111,9 +113,7 @@ def test_estimate_check_and_run_need_the_same_bytes_for_llama_3_8b_on_cpu(tmp_pa
     assert estimated["bytes"]["needed"] == checked["needed"] == run.needed_bytes
 
 
-def test_run_refuses_with_the_figure_estimate_and_check_give(
-    tiny: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_run_refuses_with_the_figure_estimate_and_check_give(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil
 
     estimated = json.loads(cli.invoke(app, ["estimate", "--model-dir", str(tiny), "--device", "cpu", "--json"]).stdout)
@@ -155,8 +155,7 @@ def test_ways_out_of_a_huge_batch_take_a_bounded_number_of_estimates(monkeypatch
 
 
 def test_estimate_with_a_huge_batch_answers_with_ways_out(tiny: Path) -> None:
-    result = cli.invoke(app, ["estimate", "--model-dir", str(tiny), "--device", "cpu",
-                              "--max-batch-size", str(2**20)])
+    result = cli.invoke(app, ["estimate", "--model-dir", str(tiny), "--device", "cpu", "--max-batch-size", str(2**20)])
     assert result.exit_code == 0
     assert "Does not fit" in result.stdout and "--max-batch-size" in result.stdout
     beyond = cli.invoke(app, ["estimate", "--model-dir", str(tiny), "--max-batch-size", str(10**9)])

@@ -11,8 +11,16 @@ import pytest
 from llamadoctor.llama import ParamsError, from_hf_config, from_meta_params
 from llamadoctor.testing_files import LLAMA1_7B, LLAMA2_7B, LLAMA2_70B, LLAMA3_8B, LLAMA31_8B, LLAMA32_1B
 
-HF_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32,
-         "num_key_value_heads": 32, "vocab_size": 32000, "rms_norm_eps": 1e-05, "max_position_embeddings": 4096}
+HF_7B = {
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32000,
+    "rms_norm_eps": 1e-05,
+    "max_position_embeddings": 4096,
+}
 
 BAD_META = [
     pytest.param({"n_layers": 0}, "params.json: n_layers is 0;", id="zero-layers"),
@@ -53,9 +61,9 @@ def test_bad_params_json_values_are_one_error_naming_the_field(change: dict[str,
         ({"num_hidden_layers": 0}, "config.json: num_hidden_layers is 0"),
         ({"hidden_size": False}, "hidden_size is false"),
         ({"vocab_size": -1}, "vocab_size is -1"),
-        ({"intermediate_size": "11008"}, "intermediate_size is \"11008\""),
+        ({"intermediate_size": "11008"}, 'intermediate_size is "11008"'),
         ({"num_attention_heads": 24, "num_key_value_heads": 8}, "hidden_size 4096 is not divisible by num_attention"),
-        ({"rope_scaling": "llama3"}, "rope_scaling is \"llama3\""),
+        ({"rope_scaling": "llama3"}, 'rope_scaling is "llama3"'),
         ({"rope_scaling": {"rope_type": "llama3", "factor": -8}}, "rope_scaling.factor is -8"),
         ({"max_position_embeddings": 0}, "max_position_embeddings is 0"),
         ({"tie_word_embeddings": 1}, "tie_word_embeddings is 1; expected true or false"),

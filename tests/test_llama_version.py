@@ -17,7 +17,6 @@ from llamadoctor.llama import Evidence, detect_version, from_meta_params
 from llamadoctor.model_info import model_context, model_version
 from llamadoctor.probes.files import gather_files
 from llamadoctor.runner import convert_hf
-from llamadoctor.runner import testing as runner_testing
 from llamadoctor.testing_files import (
     LLAMA1_7B,
     LLAMA2_7B,
@@ -28,9 +27,19 @@ from llamadoctor.testing_files import (
     tiktoken_bytes,
 )
 
+from builders import llamas
+
 LLAMA2_7B_CHAT_FIRST = {**LLAMA2_7B, "norm_eps": 1e-06}
-CODE_LLAMA_7B = {"dim": 4096, "n_layers": 32, "n_heads": 32, "multiple_of": 256, "ffn_dim_multiplier": 1.0,
-                 "norm_eps": 1e-05, "rope_theta": 1000000, "vocab_size": 32016}
+CODE_LLAMA_7B = {
+    "dim": 4096,
+    "n_layers": 32,
+    "n_heads": 32,
+    "multiple_of": 256,
+    "ffn_dim_multiplier": 1.0,
+    "norm_eps": 1e-05,
+    "rope_theta": 1000000,
+    "vocab_size": 32016,
+}
 LLAMA32_3B = {**LLAMA32_1B, "dim": 3072, "n_layers": 28, "n_heads": 24, "ffn_dim_multiplier": 1.0}
 
 # (folder as Meta's download names it, params.json, tokenizer beside or inside, expected version, context)
@@ -93,7 +102,7 @@ def test_a_renamed_folder_with_norm_eps_1e06_is_told_by_its_shards_dtype(dtypes:
 
 
 def test_convert_writes_llama_2_context_for_the_first_llama_2_7b_chat_params(tmp_path: Path) -> None:
-    folder = runner_testing.make_model_dir(tmp_path / "llama-2-7b-chat", family="llama2", dtype=torch.bfloat16)
+    folder = llamas.make_model_dir(tmp_path / "llama-2-7b-chat", family="llama2", dtype=torch.bfloat16)
     params = json.loads((folder / "params.json").read_text())
     (folder / "params.json").write_text(json.dumps({**params, "norm_eps": 1e-06}))
     out = tmp_path / "llama-2-7b-chat-hf"
@@ -104,12 +113,31 @@ def test_convert_writes_llama_2_context_for_the_first_llama_2_7b_chat_params(tmp
     assert json.loads((out / "generation_config.json").read_text())["max_length"] == 4096
 
 
-HF_LLAMA2 = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32,
-             "num_key_value_heads": 32, "vocab_size": 32000, "rms_norm_eps": 1e-05, "max_position_embeddings": 4096}
-HF_LLAMA31 = {**HF_LLAMA2, "intermediate_size": 14336, "num_key_value_heads": 8, "vocab_size": 128256,
-              "rope_theta": 500000.0, "max_position_embeddings": 131072,
-              "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                               "original_max_position_embeddings": 8192}}
+HF_LLAMA2 = {
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32000,
+    "rms_norm_eps": 1e-05,
+    "max_position_embeddings": 4096,
+}
+HF_LLAMA31 = {
+    **HF_LLAMA2,
+    "intermediate_size": 14336,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "rope_theta": 500000.0,
+    "max_position_embeddings": 131072,
+    "rope_scaling": {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+}
 
 
 @pytest.mark.parametrize(
@@ -117,15 +145,31 @@ HF_LLAMA31 = {**HF_LLAMA2, "intermediate_size": 14336, "num_key_value_heads": 8,
     [
         pytest.param(HF_LLAMA2, "/hub/Llama-2-7b-hf", "2", 4096, id="llama-2-hf"),
         pytest.param(HF_LLAMA2, "/models/x", "2", 4096, id="llama-2-hf-renamed"),
-        pytest.param({**HF_LLAMA2, "rms_norm_eps": 1e-06, "max_position_embeddings": 2048}, "/m/llama-7b", "1", 2048,
-                     id="llama-1-hf"),
-        pytest.param({**HF_LLAMA2, "rope_theta": 1e6, "vocab_size": 32016, "max_position_embeddings": 16384},
-                     "/m/x", "code", 16384, id="codellama-hf"),
+        pytest.param(
+            {**HF_LLAMA2, "rms_norm_eps": 1e-06, "max_position_embeddings": 2048},
+            "/m/llama-7b",
+            "1",
+            2048,
+            id="llama-1-hf",
+        ),
+        pytest.param(
+            {**HF_LLAMA2, "rope_theta": 1e6, "vocab_size": 32016, "max_position_embeddings": 16384},
+            "/m/x",
+            "code",
+            16384,
+            id="codellama-hf",
+        ),
         pytest.param(HF_LLAMA31, "/hub/Meta-Llama-3.1-8B-Instruct", "3.1", 131072, id="llama-3.1-hf"),
-        pytest.param({**HF_LLAMA31, "rope_scaling": {**HF_LLAMA31["rope_scaling"], "factor": 32.0}}, "/m/x", "3.2",
-                     131072, id="llama-3.2-hf-by-factor"),
-        pytest.param({**HF_LLAMA31, "rope_scaling": None, "max_position_embeddings": 8192}, "/m/x", "3", 8192,
-                     id="llama-3-hf"),
+        pytest.param(
+            {**HF_LLAMA31, "rope_scaling": {**HF_LLAMA31["rope_scaling"], "factor": 32.0}},
+            "/m/x",
+            "3.2",
+            131072,
+            id="llama-3.2-hf-by-factor",
+        ),
+        pytest.param(
+            {**HF_LLAMA31, "rope_scaling": None, "max_position_embeddings": 8192}, "/m/x", "3", 8192, id="llama-3-hf"
+        ),
     ],
 )
 def test_hf_configs_give_their_generation_and_own_context(

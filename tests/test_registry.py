@@ -30,8 +30,9 @@ def test_check_example(spec: Check, example: Example) -> None:
     findings = result.findings
     assert result.status is not Status.CRASHED, result.detail
     if isinstance(example, Healthy):
-        assert result.status is Status.PASSED, f"{spec.id}: a healthy example is {result.status.value}: " \
-                                               f"{findings or result.reason}"
+        assert result.status is Status.PASSED, (
+            f"{spec.id}: a healthy example is {result.status.value}: {findings or result.reason}"
+        )
         assert result.checked, f"{spec.id} passed without saying what it looked at"
         return
     if isinstance(example, Inapplicable):

@@ -18,9 +18,18 @@ from llamadoctor.shell import (
 )
 
 
-@pytest.mark.parametrize(("shell", "kind"), [("bash", "posix"), ("zsh", "posix"), ("sh", "posix"),
-                                             ("", "posix"), ("powershell", "powershell"),
-                                             ("pwsh", "powershell"), ("cmd", "cmd")])
+@pytest.mark.parametrize(
+    ("shell", "kind"),
+    [
+        ("bash", "posix"),
+        ("zsh", "posix"),
+        ("sh", "posix"),
+        ("", "posix"),
+        ("powershell", "powershell"),
+        ("pwsh", "powershell"),
+        ("cmd", "cmd"),
+    ],
+)
 def test_flavour(shell: str, kind: str) -> None:
     assert flavour(shell) == kind
 
@@ -32,8 +41,9 @@ def test_flavour(shell: str, kind: str) -> None:
         pytest.param("a b", "bash", "'a b'", id="posix-space"),
         pytest.param("it's", "zsh", "'it'\"'\"'s'", id="posix-single-quote"),
         pytest.param(r"C:\Users\ada\python.exe", "powershell", r"C:\Users\ada\python.exe", id="ps-path"),
-        pytest.param(r"C:\Program Files\Py\python.exe", "powershell", r"'C:\Program Files\Py\python.exe'",
-                     id="ps-space"),
+        pytest.param(
+            r"C:\Program Files\Py\python.exe", "powershell", r"'C:\Program Files\Py\python.exe'", id="ps-space"
+        ),
         pytest.param("ada's", "powershell", "'ada''s'", id="ps-single-quote"),
         pytest.param("$HOME", "powershell", "'$HOME'", id="ps-dollar"),
         pytest.param("a,b", "powershell", "'a,b'", id="ps-comma-is-an-array"),
@@ -58,8 +68,7 @@ def test_posix_quoting_round_trips_through_bash() -> None:
 
 def test_powershell_calls_a_quoted_program_with_the_call_operator() -> None:
     argv = [r"C:\Program Files\Python311\python.exe", "-m", "pip", "install", "torch"]
-    assert render_argv(argv, "powershell") == (
-        r"& 'C:\Program Files\Python311\python.exe' -m pip install torch")
+    assert render_argv(argv, "powershell") == (r"& 'C:\Program Files\Python311\python.exe' -m pip install torch")
     assert render_argv([r"C:\py\python.exe", "-V"], "powershell") == r"C:\py\python.exe -V"
     assert render_argv(argv, "cmd") == r'"C:\Program Files\Python311\python.exe" -m pip install torch'
     assert render_argv([], "bash") == ""
@@ -87,12 +96,10 @@ def test_env_values_that_need_quoting() -> None:
     assert set_env("USE_LIBUV", "0", "powershell") == '$env:USE_LIBUV = "0"'
 
 
-@pytest.mark.parametrize(("shell", "mark"),
-                         [("bash", " \\"), ("zsh", " \\"), ("powershell", " `"), ("cmd", " ^")])
+@pytest.mark.parametrize(("shell", "mark"), [("bash", " \\"), ("zsh", " \\"), ("powershell", " `"), ("cmd", " ^")])
 def test_multiline_commands(shell: str, mark: str) -> None:
     assert continuation(shell) == mark
-    text = join_lines(["torchrun --nproc_per_node 1 example_chat_completion.py",
-                       "--ckpt_dir llama-2-7b-chat/"], shell)
+    text = join_lines(["torchrun --nproc_per_node 1 example_chat_completion.py", "--ckpt_dir llama-2-7b-chat/"], shell)
     first, second = text.splitlines()
     assert first.endswith(mark) and second == "    --ckpt_dir llama-2-7b-chat/"
 

@@ -65,13 +65,9 @@ def _messages(url: str, now: float) -> list[str]:
             "Signature, Key-Pair-Id missing",
             id="cut-at-ampersand",
         ),
-        pytest.param(
-            EXAMPLE_URL[:60] + "\n" + EXAMPLE_URL[60:], EXAMPLE_EXPIRY - 7200, "line breaks", id="wrapped"
-        ),
+        pytest.param(EXAMPLE_URL[:60] + "\n" + EXAMPLE_URL[60:], EXAMPLE_EXPIRY - 7200, "line breaks", id="wrapped"),
         pytest.param("ada@example.com", 0, "email address", id="email"),
-        pytest.param(
-            EXAMPLE_URL.replace("https://", ""), EXAMPLE_EXPIRY - 7200, "Scheme missing", id="no-scheme"
-        ),
+        pytest.param(EXAMPLE_URL.replace("https://", ""), EXAMPLE_EXPIRY - 7200, "Scheme missing", id="no-scheme"),
         pytest.param(
             EXAMPLE_URL.replace("llama3-1.llamameta.net", "www.llama.com"),
             EXAMPLE_EXPIRY - 7200,

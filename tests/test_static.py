@@ -27,6 +27,12 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
+def test_ruff_format_leaves_every_file_as_it_is() -> None:
+    pytest.importorskip("ruff")
+    done = _run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], ROOT)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_mypy_strict_on_the_installed_layout(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
@@ -34,6 +40,17 @@ def test_mypy_strict_on_the_installed_layout(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "llamadoctor", tmp_path / "llamadoctor", ignore=ignore)
     for folder, sub in MAPPED.items():
         shutil.copytree(ROOT / folder, tmp_path / "llamadoctor" / sub, ignore=ignore)
-    done = _run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-                 "--cache-dir", str(tmp_path / ".mypy_cache"), "llamadoctor"], tmp_path)
+    done = _run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "llamadoctor",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, done.stdout[-4000:]

@@ -131,8 +131,15 @@ def test_recommended_flavour() -> None:
 
 def test_install_argv() -> None:
     assert install_argv("py", "cu121", reinstall=True) == (
-        "py", "-m", "pip", "install", "--force-reinstall", "torch", "--index-url",
-        "https://download.pytorch.org/whl/cu121")
+        "py",
+        "-m",
+        "pip",
+        "install",
+        "--force-reinstall",
+        "torch",
+        "--index-url",
+        "https://download.pytorch.org/whl/cu121",
+    )
     assert install_argv("py", None) == ("py", "-m", "pip", "install", "torch")
 
 

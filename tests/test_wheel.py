@@ -23,8 +23,7 @@ def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    done = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out),
-                 str(ROOT)])
+    done = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)])
     assert done.returncode == 0, done.stderr[-2000:]
     return next(out.glob("llamadoctor-*.whl"))
 
@@ -51,8 +50,11 @@ def test_installed_doctor_runs_without_torch(wheel: Path, tmp_path: Path) -> Non
     assert "No module named 'checks'" in imports.stderr
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    done = _run([str(bin_dir / "llamadoctor"), "check", "--json"], cwd=outside,
-                env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
+    done = _run(
+        [str(bin_dir / "llamadoctor"), "check", "--json"],
+        cwd=outside,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
     data = json.loads(done.stdout)
     assert data["facts"]["torch"]["installed"] is False
     assert any(f["check"] == "torch-missing" for f in data["findings"]) or "torch-missing" not in done.stdout

@@ -91,8 +91,13 @@ class Estimate:
 
     def with_(self, **changes: Any) -> Estimate:
         """The same model with other run settings (dtype, device, max_seq_len, max_batch_size, nproc)."""
-        settings = {"dtype": self.dtype, "device": self.device, "max_seq_len": self.max_seq_len,
-                    "max_batch_size": self.max_batch_size, "nproc": self.nproc}
+        settings = {
+            "dtype": self.dtype,
+            "device": self.device,
+            "max_seq_len": self.max_seq_len,
+            "max_batch_size": self.max_batch_size,
+            "nproc": self.nproc,
+        }
         return estimate(self.arch, **{**settings, **changes})
 
 
@@ -114,8 +119,16 @@ def estimate(
     chunk = min(max_seq_len, ACTIVATION_CHUNK)
     activations = max_batch_size * chunk * (4 * params.vocab_size + 3 * nbytes * params.hidden_dim // nproc)
     return Estimate(
-        params, name, device, max_seq_len, max_batch_size, nproc, count, count * nbytes,
-        kv_cache_bytes(params, max_seq_len, max_batch_size, nbytes), activations,
+        params,
+        name,
+        device,
+        max_seq_len,
+        max_batch_size,
+        nproc,
+        count,
+        count * nbytes,
+        kv_cache_bytes(params, max_seq_len, max_batch_size, nbytes),
+        activations,
         OVERHEAD.get(device, OVERHEAD["cuda"]),
     )
 
@@ -159,6 +172,7 @@ def _smaller_settings(base: Estimate, available: int, prefix: str) -> list[str]:
     if seq < base.max_seq_len and base.with_(max_seq_len=seq).needed_bytes <= available:
         out.append(f"{prefix}--max-seq-len {seq} (a shorter context: a smaller KV cache)")
     if base.max_batch_size > 1:
+
         def fits(batch: int) -> bool:
             return base.with_(max_batch_size=batch).needed_bytes <= available
 

@@ -200,9 +200,9 @@ def from_hf_config(data: Any, source: str = "config.json") -> LlamaParams:
         ffn_hidden_dim=_whole(source, "intermediate_size", _required(source, data, "intermediate_size"), 1, MAX_FFN),
         tie_embeddings=_flag(source, "tie_word_embeddings", data.get("tie_word_embeddings", False)),
         rope_interleaved=False,
-        max_position=None if max_position is None else _whole(
-            source, "max_position_embeddings", max_position, 1, MAX_CONTEXT
-        ),
+        max_position=None
+        if max_position is None
+        else _whole(source, "max_position_embeddings", max_position, 1, MAX_CONTEXT),
         rope_scaling_type=None if scaling is None else scaling[0],
     )
     return _consistent(source, params)
@@ -216,14 +216,15 @@ def _rope_scaling(source: str, value: Any) -> tuple[str, float] | None:
         raise ParamsError(f"{source}: rope_scaling is {_shown(value)}; expected an object or null")
     kind = value.get("rope_type", value.get("type"))
     if not isinstance(kind, str):
-        raise ParamsError(f"{source}: rope_scaling.rope_type is {_shown(kind)}; expected a name such as \"llama3\"")
+        raise ParamsError(f'{source}: rope_scaling.rope_type is {_shown(kind)}; expected a name such as "llama3"')
     return kind, _real(source, "rope_scaling.factor", value.get("factor", 8.0), 0.0, 1024.0)
 
 
 def _consistent(source: str, p: LlamaParams) -> LlamaParams:
     """What holds between fields: heads divide the width evenly, into even head sizes, KV heads divide heads."""
-    names = ("hidden_size", "num_attention_heads", "num_key_value_heads") if p.from_hf else (
-        "dim", "n_heads", "n_kv_heads")
+    names = (
+        ("hidden_size", "num_attention_heads", "num_key_value_heads") if p.from_hf else ("dim", "n_heads", "n_kv_heads")
+    )
     if p.dim % p.n_heads:
         raise ParamsError(f"{source}: {names[0]} {p.dim} is not divisible by {names[1]} {p.n_heads}")
     if p.head_dim % 2:

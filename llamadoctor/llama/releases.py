@@ -14,18 +14,43 @@ from llamadoctor.llama.params import LlamaParams, from_meta_params
 from llamadoctor.llama.version import LLAMA_VOCAB
 
 _LLAMA2_7B = {"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-05, "vocab_size": -1}
-_LLAMA3_8B = {"dim": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 1024,
-              "ffn_dim_multiplier": 1.3, "norm_eps": 1e-05, "rope_theta": 500000.0}
-_LLAMA32_1B = {"dim": 2048, "n_layers": 16, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256,
-               "ffn_dim_multiplier": 1.5, "multiple_of": 256, "norm_eps": 1e-05, "rope_theta": 500000.0,
-               "use_scaled_rope": True}
+_LLAMA3_8B = {
+    "dim": 4096,
+    "n_layers": 32,
+    "n_heads": 32,
+    "n_kv_heads": 8,
+    "vocab_size": 128256,
+    "multiple_of": 1024,
+    "ffn_dim_multiplier": 1.3,
+    "norm_eps": 1e-05,
+    "rope_theta": 500000.0,
+}
+_LLAMA32_1B = {
+    "dim": 2048,
+    "n_layers": 16,
+    "n_heads": 32,
+    "n_kv_heads": 8,
+    "vocab_size": 128256,
+    "ffn_dim_multiplier": 1.5,
+    "multiple_of": 256,
+    "norm_eps": 1e-05,
+    "rope_theta": 500000.0,
+    "use_scaled_rope": True,
+}
 
 PARAMS_JSON: Mapping[str, Mapping[str, Any]] = {
     "Llama 1 7B": {**_LLAMA2_7B, "norm_eps": 1e-06},
     "Llama 2 7B": _LLAMA2_7B,
     "Llama 2 13B": {**_LLAMA2_7B, "dim": 5120, "n_heads": 40, "n_layers": 40},
-    "Llama 2 70B": {**_LLAMA2_7B, "dim": 8192, "multiple_of": 4096, "ffn_dim_multiplier": 1.3, "n_heads": 64,
-                    "n_kv_heads": 8, "n_layers": 80},
+    "Llama 2 70B": {
+        **_LLAMA2_7B,
+        "dim": 8192,
+        "multiple_of": 4096,
+        "ffn_dim_multiplier": 1.3,
+        "n_heads": 64,
+        "n_kv_heads": 8,
+        "n_layers": 80,
+    },
     "Llama 3 8B": _LLAMA3_8B,
     "Llama 3 70B": {**_LLAMA3_8B, "dim": 8192, "n_layers": 80, "n_heads": 64, "multiple_of": 4096},
     "Llama 3.1 8B": {**_LLAMA3_8B, "use_scaled_rope": True},

@@ -32,8 +32,14 @@ LLAMA_VOCAB = 32000
 CODE_LLAMA_VOCAB = 32016
 LLAMA3_VOCAB = 128256
 LLAMA3_MIN_VOCAB = 128000  # tiktoken's 128,000 ranks before the special tokens
-VOCAB = {LLAMA1: LLAMA_VOCAB, LLAMA2: LLAMA_VOCAB, CODE_LLAMA: CODE_LLAMA_VOCAB,
-         LLAMA3: LLAMA3_VOCAB, LLAMA31: LLAMA3_VOCAB, LLAMA32: LLAMA3_VOCAB}
+VOCAB = {
+    LLAMA1: LLAMA_VOCAB,
+    LLAMA2: LLAMA_VOCAB,
+    CODE_LLAMA: CODE_LLAMA_VOCAB,
+    LLAMA3: LLAMA3_VOCAB,
+    LLAMA31: LLAMA3_VOCAB,
+    LLAMA32: LLAMA3_VOCAB,
+}
 LLAMA32_SHAPES = ((2048, 16), (3072, 28))  # (dim, n_layers) of 3.2 1B and 3B
 LLAMA32_ROPE_FACTOR = 32.0
 
@@ -95,8 +101,11 @@ def _llama3_minor(params: LlamaParams, named: str | None) -> str:
     rope factor or the two 3.2 shapes tell 3.2 from 3.1."""
     if not params.use_scaled_rope:
         return LLAMA3
-    if named == LLAMA32 or params.rope_scale_factor == LLAMA32_ROPE_FACTOR or (
-        params.dim, params.n_layers) in LLAMA32_SHAPES:
+    if (
+        named == LLAMA32
+        or params.rope_scale_factor == LLAMA32_ROPE_FACTOR
+        or (params.dim, params.n_layers) in LLAMA32_SHAPES
+    ):
         return LLAMA32
     return LLAMA31
 

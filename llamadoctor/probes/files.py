@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from llamadoctor.checksum import ProgressFn, cache_file, inside, verify_checklists
 from llamadoctor.facts import Options
 from llamadoctor.files import (
     Checklist,
@@ -41,8 +40,11 @@ from llamadoctor.files import (
     hf_copy_path,
     tokenizer_places,
 )
-from llamadoctor.probes.reading import read_regular, reason
-from llamadoctor.sniff import MAX_TOKENIZER, classify_head, sniff_tokenizer_at, sniff_weights
+from llamadoctor.formats import MAX_TOKENIZER, classify_head, inside
+from llamadoctor.probes.checksum import cache_file, verify_checklists
+from llamadoctor.probes.sniff import sniff_tokenizer_at, sniff_weights
+from llamadoctor.progress import ProgressFn
+from llamadoctor.reading import read_regular, reason
 
 SEARCH_DEPTH = 1  # the repo folder and its subfolders: where download.sh puts llama-2-7b/
 MAX_ENTRIES = 4000

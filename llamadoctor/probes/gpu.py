@@ -90,18 +90,28 @@ def probe_smi(runner: Run = run, timeout: float = 10.0) -> GpuInfo:
 def nvidia_driver_present(os_name: str, root: Path = Path("/")) -> bool:
     """Whether an NVIDIA driver is installed at all: a cheap look before loading NVML through ctypes."""
     if os_name == "linux":
-        return any((root / p).exists() for p in (
-            "proc/driver/nvidia/version",  # the kernel module is loaded
-            "usr/lib/wsl/lib/libnvidia-ml.so.1",  # WSL2: the Windows driver's user-space libraries
-        ))
+        return any(
+            (root / p).exists()
+            for p in (
+                "proc/driver/nvidia/version",  # the kernel module is loaded
+                "usr/lib/wsl/lib/libnvidia-ml.so.1",  # WSL2: the Windows driver's user-space libraries
+            )
+        )
     if os_name == "windows":
         system_root = Path(os.environ.get("SYSTEMROOT", r"C:\Windows"))
         return (system_root / "System32" / "nvml.dll").exists() or shutil.which("nvidia-smi") is not None
     return False
 
 
-def probe_gpus(*, os_name: str, hardware_arm64: bool, nvml: Optional[ModuleType] = None,
-               runner: Run = run, has_smi: bool = True, root: Optional[Path] = None) -> GpuInfo:
+def probe_gpus(
+    *,
+    os_name: str,
+    hardware_arm64: bool,
+    nvml: Optional[ModuleType] = None,
+    runner: Run = run,
+    has_smi: bool = True,
+    root: Optional[Path] = None,
+) -> GpuInfo:
     if os_name == "darwin":  # no NVIDIA on any supported Mac; Apple Silicon's GPU is reached through MPS
         return GpuInfo(apple_silicon=hardware_arm64)
     if nvml is None and root is not None and not nvidia_driver_present(os_name, root):

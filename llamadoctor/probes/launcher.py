@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from llamadoctor.facts import Launcher
-from llamadoctor.probes.reading import read_regular
+from llamadoctor.reading import read_regular
 
 MAX_EXE = 16 * 1024 * 1024  # a pip launcher is a ~100 KB stub with the script zipped after it
+MAX_SCRIPT = 1024 * 1024  # a launcher script is a few hundred bytes
+HEAD = 4096
 _EXEC_TRICK = re.compile(r"""^'''exec'\s+(?:"([^"]+)"|(\S+))""")
 
 
@@ -39,10 +41,6 @@ def _interpreter_from_shebang(first: str, second: str = "") -> Optional[str]:
     return line if re.match(r"^[A-Za-z]:\\", line) else (words[0] if words else None)
 
 
-def _read_head(path: Path, size: int = 4096) -> bytes:
-    return read_regular(path, size)
-
-
 def _shebang_from_exe(path: Path) -> Optional[str]:
     """pip/distlib Windows launchers: the script (with its #! line) is a zip appended after the stub."""
     data = read_regular(path, MAX_EXE)
@@ -57,21 +55,23 @@ def _shebang_from_exe(path: Path) -> Optional[str]:
 
 def read_launcher(path: Path, kind: str, exists: Optional[Callable[[str], bool]] = None) -> Optional[Launcher]:
     """Launcher facts for one file; None if it does not exist or can't be read."""
+    content = None
     try:
         if kind == "exe":
             line = _shebang_from_exe(path) or ""
             second = ""
         else:
-            text = _read_head(path).decode("utf-8", "replace")
-            lines = text.splitlines() or [""]
+            data = read_regular(path, MAX_SCRIPT + 1)
+            content = data if len(data) <= MAX_SCRIPT else None
+            lines = data[:HEAD].decode("utf-8", "replace").splitlines() or [""]
             line, second = lines[0].rstrip("\r"), (lines[1] if len(lines) > 1 else "")
     except OSError:
         return None
     if not line.startswith("#!"):
-        return Launcher(str(path), kind, None, False, line[:200])
+        return Launcher(str(path), kind, None, False, line[:200], content)
     interpreter = _interpreter_from_shebang(line, second)
     check = exists or _exists
-    return Launcher(str(path), kind, interpreter, interpreter is not None and check(interpreter), line)
+    return Launcher(str(path), kind, interpreter, interpreter is not None and check(interpreter), line, content)
 
 
 def _exists(interpreter: str) -> bool:

@@ -12,8 +12,14 @@ Run = Callable[[Sequence[str], float], "subprocess.CompletedProcess[str]"]
 def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
     """Run argv and capture text output. Raises OSError if it can't start, TimeoutExpired if it hangs."""
     return subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, check=False,
-        stdin=subprocess.DEVNULL, encoding="utf-8", errors="replace",
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        encoding="utf-8",
+        errors="replace",
     )
 
 

@@ -12,11 +12,25 @@ from pathlib import Path
 from typing import Optional
 
 from llamadoctor.facts import ENV_VARS, SECRET_ENV, Disk, Memory, Platform, Tools
+from llamadoctor.paths import disk_usage
 from llamadoctor.probes.proc import Run, output, run
 
 # Package managers are looked up too, so install advice names the one this machine has.
-TOOLS = ("wget", "curl", "md5sum", "md5", "bash", "git", "git-lfs", "nvidia-smi", "apt-get", "dnf", "pacman", "brew",
-         "wsl")
+TOOLS = (
+    "wget",
+    "curl",
+    "md5sum",
+    "md5",
+    "bash",
+    "git",
+    "git-lfs",
+    "nvidia-smi",
+    "apt-get",
+    "dnf",
+    "pacman",
+    "brew",
+    "wsl",
+)
 
 
 def os_name(sys_platform: str = sys.platform) -> str:
@@ -31,16 +45,25 @@ def probe_platform(*, runner: Run = run, root: Path = Path("/")) -> Platform:
     hardware_arm64 = False
     if name == "darwin":
         # Under Rosetta the interpreter says x86_64; the kernel still knows the CPU is arm64.
-        hardware_arm64 = machine == "arm64" or (output(["sysctl", "-n", "hw.optional.arm64"], 2.0, runner)
-                                                or "").strip() == "1"
+        hardware_arm64 = (
+            machine == "arm64" or (output(["sysctl", "-n", "hw.optional.arm64"], 2.0, runner) or "").strip() == "1"
+        )
     wsl = False
     if name == "linux":
         try:
             wsl = "microsoft" in (root / "proc" / "version").read_text(errors="replace").lower()
         except OSError:
             wsl = False
-    return Platform(name, machine, platform.release(), hardware_arm64, wsl, socket.gethostname(),
-                    detect_shell(name, os.environ), os.cpu_count() or 1)
+    return Platform(
+        name,
+        machine,
+        platform.release(),
+        hardware_arm64,
+        wsl,
+        socket.gethostname(),
+        detect_shell(name, os.environ),
+        os.cpu_count() or 1,
+    )
 
 
 def detect_shell(name: str, environ: Mapping[str, str]) -> str:
@@ -73,11 +96,8 @@ def probe_memory() -> Memory:
 
 
 def probe_disk(path: Path) -> Disk:
-    target = path
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    usage = shutil.disk_usage(target)
-    return Disk(str(path), int(usage.total), int(usage.free))
+    total, free = disk_usage(path)
+    return Disk(str(path), total, free)
 
 
 def probe_tools(path_var: Optional[str], *, runner: Run = run) -> Tools:

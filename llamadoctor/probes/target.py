@@ -57,13 +57,15 @@ def _externally_managed() -> bool:
     return bool(stdlib) and not in_venv and os.path.isfile(os.path.join(stdlib, "EXTERNALLY-MANAGED"))
 
 
-_SCRIPT = "\n".join((
-    "from __future__ import annotations",
-    inspect.getsource(_externally_managed),
-    inspect.getsource(describe),
-    "import json",
-    "print(json.dumps(describe()))",
-))
+_SCRIPT = "\n".join(
+    (
+        "from __future__ import annotations",
+        inspect.getsource(_externally_managed),
+        inspect.getsource(describe),
+        "import json",
+        "print(json.dumps(describe()))",
+    )
+)
 
 
 class TargetError(Exception):

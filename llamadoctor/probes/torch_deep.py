@@ -63,12 +63,20 @@ def probe_torch_deep(executable: str, fast: TorchInfo, *, runner: Run = run, tim
     data = json.loads(lines[-1])
     return dataclasses.replace(
         fast,
-        version=data["version"], cuda=data["cuda"], hip=data["hip"], nccl=data["nccl"], gloo=data["gloo"],
-        mps=data["mps"], libuv=data["libuv"] if data["libuv"] is not None else fast.libuv,
+        version=data["version"],
+        cuda=data["cuda"],
+        hip=data["hip"],
+        nccl=data["nccl"],
+        gloo=data["gloo"],
+        mps=data["mps"],
+        libuv=data["libuv"] if data["libuv"] is not None else fast.libuv,
         arch_list=tuple(data["arch_list"]) or fast.arch_list,
         arch_list_source="torch" if data["arch_list"] else fast.arch_list_source,
-        cuda_available=data["cuda_available"], device_count=data["device_count"],
-        mps_available=data["mps_available"], matmul_ok=data["matmul_ok"], matmul_device=data["matmul_device"],
+        cuda_available=data["cuda_available"],
+        device_count=data["device_count"],
+        mps_available=data["mps_available"],
+        matmul_ok=data["matmul_ok"],
+        matmul_device=data["matmul_device"],
         source="import",
     )
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from llamadoctor.facts import TorchInfo
-from llamadoctor.probes.reading import read_regular
+from llamadoctor.reading import read_regular
 
 _ASSIGN = re.compile(r"^(__version__|cuda|hip)\s*(?::[^=]*)?=\s*(?:'([^']*)'|\"([^\"]*)\"|None)", re.M)
 
@@ -44,12 +44,12 @@ def binary_archs(path: Path) -> set[str]:
         return {_MACHO.get(struct.unpack("<I", head[4:8])[0], "unknown")}
     if head[:4] == b"\xca\xfe\xba\xbe" and len(head) >= 8:  # universal binary: big-endian arch table
         count = struct.unpack(">I", head[4:8])[0]
-        cputypes = [struct.unpack(">I", head[8 + 20 * i: 12 + 20 * i])[0] for i in range(min(count, 8))]
+        cputypes = [struct.unpack(">I", head[8 + 20 * i : 12 + 20 * i])[0] for i in range(min(count, 8))]
         return {_MACHO.get(c, "unknown") for c in cputypes}
     if head[:2] == b"MZ" and len(head) >= 64:
         offset = struct.unpack("<I", head[60:64])[0]
-        if head[offset: offset + 4] == b"PE\0\0":
-            return {_PE.get(struct.unpack("<H", head[offset + 4: offset + 6])[0], "unknown")}
+        if head[offset : offset + 4] == b"PE\0\0":
+            return {_PE.get(struct.unpack("<H", head[offset + 4 : offset + 6])[0], "unknown")}
     return set()
 
 
@@ -93,13 +93,16 @@ def _why_broken(torch_dir: Path, extension: Optional[Path], machine: str, versio
         return f"torch's compiled extension (_C) is missing from {torch_dir}: the install is incomplete"
     built = binary_archs(extension)
     if not arch_compatible(built, machine):
-        return (f"{extension.name} is built for {'/'.join(sorted(built))} but this Python is {machine} "
-                f"(incompatible architecture)")
+        return (
+            f"{extension.name} is built for {'/'.join(sorted(built))} but this Python is {machine} "
+            f"(incompatible architecture)"
+        )
     return None
 
 
-def torch_from_files(torch_dir: Optional[str], *, os_name: str, machine: str,
-                     find_error: Optional[str] = None) -> TorchInfo:
+def torch_from_files(
+    torch_dir: Optional[str], *, os_name: str, machine: str, find_error: Optional[str] = None
+) -> TorchInfo:
     """TorchInfo for the torch package at torch_dir (as found by the target interpreter)."""
     if torch_dir is None:
         return TorchInfo(installed=False, broken=find_error) if find_error else TorchInfo(installed=False)

@@ -17,16 +17,18 @@ def test_one_finding_per_problem_each_naming_values() -> None:
     facts = linux_gpu(env={"RANK": "3", "WORLD_SIZE": "2", "MASTER_PORT": "99999"})
     messages = [f.message for f in findings(facts)]
     assert messages == [
-        "RANK=3 is not below WORLD_SIZE=2: ranks run from 0 to 1, so this process waits for peers that "
-        "never come.",
+        "RANK=3 is not below WORLD_SIZE=2: ranks run from 0 to 1, so this process waits for peers that never come.",
         "MASTER_PORT='99999' is not a port number (1-65535).",
     ]
 
 
 def test_evidence_carries_the_observed_values_and_the_correction() -> None:
     (finding,) = findings(linux_gpu(env={"RANK": "1", "WORLD_SIZE": "1", "HF_HOME": "/x"}))
-    assert finding.evidence == {"variables": {"RANK": "1", "WORLD_SIZE": "1"},
-                                "unset": ["RANK", "WORLD_SIZE"], "set": {}}
+    assert finding.evidence == {
+        "variables": {"RANK": "1", "WORLD_SIZE": "1"},
+        "unset": ["RANK", "WORLD_SIZE"],
+        "set": {},
+    }
     assert finding.remedy == "unset RANK\nunset WORLD_SIZE"
 
 
@@ -54,8 +56,10 @@ def test_master_addr_off_host_matters_only_for_one_node() -> None:
     network = Network(master_addr_resolves_to=("10.1.2.3",))
     (finding,) = findings(linux_gpu(env={"MASTER_ADDR": "llama-head"}, network=network))
     assert finding.message.startswith("MASTER_ADDR=llama-head resolves to 10.1.2.3, not to this machine")
-    assert finding.remedy == ("export MASTER_ADDR=127.0.0.1\n"
-                              "(with torchrun, pass --master_addr 127.0.0.1 --master_port 29500, or --standalone)")
+    assert finding.remedy == (
+        "export MASTER_ADDR=127.0.0.1\n"
+        "(with torchrun, pass --master_addr 127.0.0.1 --master_port 29500, or --standalone)"
+    )
     multi = {"MASTER_ADDR": "llama-head", "RANK": "2", "WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8"}
     assert findings(linux_gpu(env=multi, network=network)) == []
 
@@ -75,9 +79,12 @@ def test_windows_hostname_in_docker_hosts_entry_in_cmd() -> None:
 
 def test_hostname_is_only_judged_on_windows_without_master_addr() -> None:
     assert findings(linux_gpu(network=DOCKER_HOSTS)) == []
-    with_addr = windows_conda(network=replace_in(windows_conda(network=DOCKER_HOSTS), "network",
-                                                 master_addr_resolves_to=("127.0.0.1",)).network,
-                              env={"MASTER_ADDR": "127.0.0.1"})
+    with_addr = windows_conda(
+        network=replace_in(
+            windows_conda(network=DOCKER_HOSTS), "network", master_addr_resolves_to=("127.0.0.1",)
+        ).network,
+        env={"MASTER_ADDR": "127.0.0.1"},
+    )
     assert findings(with_addr) == []
 
 
@@ -89,8 +96,15 @@ def test_port_in_use_suggests_the_next_port() -> None:
 
 @pytest.mark.parametrize(
     ("address", "local"),
-    [("127.0.0.1", True), ("127.0.1.1", True), ("::1", True), ("10.0.0.7", True), ("fe80::1%eth0", False),
-     ("192.168.65.3", False), ("not-an-ip", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("::1", True),
+        ("10.0.0.7", True),
+        ("fe80::1%eth0", False),
+        ("192.168.65.3", False),
+        ("not-an-ip", False),
+    ],
 )
 def test_is_local(address: str, local: bool) -> None:
     assert is_local(address, DOCKER_HOSTS) is local

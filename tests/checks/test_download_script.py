@@ -74,9 +74,7 @@ def test_not_executable_and_its_chmod_plan(tmp_path: Path) -> None:
     facts = facts_for(tmp_path, LLAMA2_SCRIPT, mode=0o640)
     [finding] = findings("download-script-not-executable", facts)
     assert "Permission denied" in finding.message
-    assert FIXES["make-script-executable"].plan(finding, facts) == (
-        Chmod(str(tmp_path / "download.sh"), 0o750),
-    )
+    assert FIXES["make-script-executable"].plan(finding, facts) == (Chmod(str(tmp_path / "download.sh"), 0o750),)
     assert findings("download-script-not-executable", facts_for(tmp_path, LLAMA2_SCRIPT)) == []
 
 

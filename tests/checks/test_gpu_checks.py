@@ -24,25 +24,25 @@ def test_driver_of_an_older_major_is_an_error_with_torchs_own_number() -> None:
     assert finding.severity is Severity.ERROR
     assert finding.message == (
         "torch 2.3.1+cu121 needs CUDA 12.1 but driver 470.86 supports only CUDA 11.4: CUDA fails with "
-        "“The NVIDIA driver on your system is too old (found version 11040)”.")
+        "“The NVIDIA driver on your system is too old (found version 11040)”."
+    )
     # the fix: the driver CUDA 12.1 needs, or the build R470 runs (cu118, by minor version compatibility)
-    assert finding.remedy.startswith(
-        "update the NVIDIA driver to 530.30.02 or newer, or install the torch build")
-    assert finding.remedy.endswith(
-        "--force-reinstall torch --index-url https://download.pytorch.org/whl/cu118")
+    assert finding.remedy.startswith("update the NVIDIA driver to 530.30.02 or newer, or install the torch build")
+    assert finding.remedy.endswith("--force-reinstall torch --index-url https://download.pytorch.org/whl/cu118")
     assert finding.evidence == {"torch_cuda": "12.1", "driver_cuda": "11.4", "driver": "470.86"}
 
 
 def test_windows_driver_minimum_is_the_windows_one() -> None:
     (finding,) = findings(cuda_driver_too_old, windows_conda(gpu=nvidia(driver="516.94", driver_cuda="11.7")))
     assert "update the NVIDIA driver to 531.14 or newer" in finding.remedy
-    assert finding.remedy.endswith(r"python.exe -m pip install --force-reinstall torch "
-                                   "--index-url https://download.pytorch.org/whl/cu117")
+    assert finding.remedy.endswith(
+        r"python.exe -m pip install --force-reinstall torch "
+        "--index-url https://download.pytorch.org/whl/cu117"
+    )
 
 
 def test_same_major_older_minor_is_a_warning() -> None:
-    facts = linux_gpu(torch=torch_info("2.7.1", cuda="12.8"),
-                      gpu=nvidia(driver="535.104.05", driver_cuda="12.2"))
+    facts = linux_gpu(torch=torch_info("2.7.1", cuda="12.8"), gpu=nvidia(driver="535.104.05", driver_cuda="12.2"))
     (finding,) = findings(cuda_driver_too_old, facts)
     assert finding.severity is Severity.WARNING
     assert "any driver from 525.60.13" in finding.message
@@ -71,7 +71,8 @@ def test_blackwell_on_a_cu121_build() -> None:
         "GPU 0, NVIDIA GeForce RTX 5090, has compute capability 12.0 (sm_120), but torch 2.3.1+cu121 "
         "has kernels only for sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90 (from PyTorch's build table): "
         "CUDA code fails with "
-        "“no kernel image is available for execution on the device”.")
+        "“no kernel image is available for execution on the device”."
+    )
     assert "--index-url https://download.pytorch.org/whl/cu128" in finding.remedy
     assert finding.evidence["arch_list_source"] == "build table"
 
@@ -108,8 +109,7 @@ def test_arch_check_skips_when_the_arch_list_is_unknown() -> None:
 
 def test_bf16_names_gpu_and_capability() -> None:
     (finding,) = findings(bf16_unsupported, linux_gpu(gpu=TESLA_T4))
-    assert finding.message.startswith(
-        "GPU 0, Tesla T4 has compute capability 7.5: “Bfloat16 is only supported")
+    assert finding.message.startswith("GPU 0, Tesla T4 has compute capability 7.5: “Bfloat16 is only supported")
     assert finding.remedy.startswith("run with --dtype fp16")
 
 

@@ -15,7 +15,8 @@ def test_ram_message_names_numbers_and_what_fits() -> None:
     (finding,) = findings(ram_low, linux_gpu(memory=Memory(16 * GiB, 5 * GiB, 2 * GiB)))
     assert finding.message == (
         "Only 5.0 GiB of 16.0 GiB RAM is available (plus 2.0 GiB swap): loading a 7B Llama takes about "
-        "12.6 GiB in bf16; the largest Llama that fits is Llama 3.2 1B (2.3 GiB in bf16).")
+        "12.6 GiB in bf16; the largest Llama that fits is Llama 3.2 1B (2.3 GiB in bf16)."
+    )
     assert finding.evidence["ram_available"] == 5 * GiB
 
 
@@ -42,6 +43,11 @@ def test_disk_message() -> None:
 
 
 def test_sizes_are_the_published_releases_in_bf16() -> None:
-    published = {"Llama 3.2 1B": 1_235_814_400, "Llama 3.2 3B": 3_212_749_824, "Llama 2 7B": 6_738_415_616,
-                 "Llama 3 8B": 8_030_261_248, "Llama 2 13B": 13_015_864_320}
+    published = {
+        "Llama 3.2 1B": 1_235_814_400,
+        "Llama 3.2 3B": 3_212_749_824,
+        "Llama 2 7B": 6_738_415_616,
+        "Llama 3 8B": 8_030_261_248,
+        "Llama 2 13B": 13_015_864_320,
+    }
     assert dict(MODELS) == {name: 2 * params for name, params in published.items()}

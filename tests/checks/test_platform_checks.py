@@ -20,7 +20,8 @@ def test_rosetta_python_message_and_remedy() -> None:
     (finding,) = findings(python_arch_mismatch, mac_arm_x86_python())
     assert finding.message.startswith(
         "This Mac has an Apple Silicon (arm64) CPU, but the Python at /Users/ada/llama/.venv/bin/python is "
-        "x86_64 and runs under Rosetta")
+        "x86_64 and runs under Rosetta"
+    )
     assert "(have 'x86_64', need 'arm64')" in finding.message
     assert "Miniforge3-MacOSX-arm64.sh" in finding.remedy and "/opt/homebrew" in finding.remedy
 
@@ -29,8 +30,9 @@ def test_nccl_message_names_the_reason_and_the_hardcoded_call() -> None:
     (finding,) = findings(nccl_unavailable, windows_conda())
     assert finding.message == (
         "torch 2.3.1+cu121 has no NCCL (NCCL does not exist for Windows); gloo works, but Meta's reference "
-        "code calls init_process_group(\"nccl\") and stops with “Distributed package doesn't have NCCL "
-        "built in”.")
+        'code calls init_process_group("nccl") and stops with “Distributed package doesn\'t have NCCL '
+        "built in”."
+    )
     assert "gloo" in finding.remedy
 
 

@@ -33,20 +33,26 @@ def one(spec: Check, facts: Facts) -> Finding:
 def test_missing_torch_on_a_gpu_machine_names_the_cuda_index_for_its_driver() -> None:
     finding = one(torch_missing, linux_gpu(torch=no_torch()))
     why, command = finding.remedy.splitlines()  # the reason as a comment: the block pastes and runs as is
-    assert command == "/home/ada/llama/.venv/bin/python -m pip install torch --index-url https://download.pytorch.org/whl/cu121"
+    assert (
+        command
+        == "/home/ada/llama/.venv/bin/python -m pip install torch --index-url https://download.pytorch.org/whl/cu121"
+    )
     assert why == "# cu121 is the newest PyTorch CUDA build driver 535.104.05 (CUDA 12.2) runs"
     assert finding.evidence["flavour"] == "cu121"
 
 
 def test_missing_torch_per_platform() -> None:
     assert one(torch_missing, linux_cpu(torch=no_torch())).remedy.splitlines()[-1] == (
-        "/home/ada/llama/.venv/bin/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu")
+        "/home/ada/llama/.venv/bin/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    )
     mac = one(torch_missing, mac_arm(torch=no_torch()))
     assert mac.remedy == "/Users/ada/llama/.venv/bin/python -m pip install torch"
     windows = one(torch_missing, windows_conda(torch=no_torch()))
     # driver 546.33 reports CUDA 12.3: cu121 is the newest build it runs natively
-    assert windows.remedy.splitlines()[-1] == (r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install torch "
-                                                "--index-url https://download.pytorch.org/whl/cu121")
+    assert windows.remedy.splitlines()[-1] == (
+        r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install torch "
+        "--index-url https://download.pytorch.org/whl/cu121"
+    )
     no_gpu_windows = one(torch_missing, windows_conda(torch=no_torch(), gpu=GpuInfo()))
     assert no_gpu_windows.remedy == r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install torch"
 
@@ -60,8 +66,7 @@ def test_missing_torch_with_a_driver_too_old_for_every_wheel() -> None:
 
 
 def test_powershell_quotes_a_python_path_with_spaces() -> None:
-    facts = replace_in(windows_conda(torch=no_torch()), "python",
-                       executable=r"C:\Program Files\Python311\python.exe")
+    facts = replace_in(windows_conda(torch=no_torch()), "python", executable=r"C:\Program Files\Python311\python.exe")
     remedy = one(torch_missing, facts).remedy
     assert remedy.splitlines()[-1].startswith(r"& 'C:\Program Files\Python311\python.exe' -m pip install")
 
@@ -71,23 +76,26 @@ def test_broken_torch_reports_the_error_line_and_a_reinstall() -> None:
     finding = one(torch_broken, facts)
     assert finding.message == (
         "torch 2.3.1+cu121 at /usr/lib/python3/site-packages/torch is installed but files of "
-        "the installation are broken: OSError: libcudnn.so.8: cannot open shared object file")
+        "the installation are broken: OSError: libcudnn.so.8: cannot open shared object file"
+    )
     assert "--force-reinstall torch --index-url https://download.pytorch.org/whl/cu121" in finding.remedy
 
 
 def test_cpu_only_torch_names_the_gpu_driver_and_command() -> None:
     finding = one(torch_cpu_only, linux_cpu_only_torch())
     assert finding.message.startswith(
-        "torch 2.3.1+cpu has no CUDA, but this machine has an NVIDIA GeForce RTX 3090 "
-        "(driver 535.104.05, CUDA 12.2)")
+        "torch 2.3.1+cpu has no CUDA, but this machine has an NVIDIA GeForce RTX 3090 (driver 535.104.05, CUDA 12.2)"
+    )
     assert finding.remedy.splitlines()[-1] == (
         "/home/ada/llama/.venv/bin/python -m pip install --force-reinstall torch "
-        "--index-url https://download.pytorch.org/whl/cu121")
+        "--index-url https://download.pytorch.org/whl/cu121"
+    )
 
 
 def test_cpu_only_torch_on_blackwell_needs_cu128() -> None:
-    facts = linux_cpu_only_torch(gpu=nvidia(gpu("NVIDIA GeForce RTX 5090", cc=(12, 0)), driver="570.124.04",
-                                            driver_cuda="12.8"))
+    facts = linux_cpu_only_torch(
+        gpu=nvidia(gpu("NVIDIA GeForce RTX 5090", cc=(12, 0)), driver="570.124.04", driver_cuda="12.8")
+    )
     assert "whl/cu128" in one(torch_cpu_only, facts).remedy
 
 

@@ -25,10 +25,12 @@ def test_windows_conda_launcher_from_the_build_machine() -> None:
     assert finding.message == (
         r"torchrun's launcher C:\Users\ada\miniconda3\envs\llama\Scripts\torchrun-script.py names "
         r"C:\cb\PYTORC~1\_h_env\python.exe, which does not exist: torchrun prints only "
-        "“failed to create process.”.")
+        "“failed to create process.”."
+    )
     assert finding.remedy == (
         "llamadoctor fix torchrun-launcher-broken\n(until then run "
-        r"`C:\Users\ada\miniconda3\envs\llama\python.exe -m torch.distributed.run` instead of torchrun)")
+        r"`C:\Users\ada\miniconda3\envs\llama\python.exe -m torch.distributed.run` instead of torchrun)"
+    )
     assert finding.fixes == ("rewrite-torchrun-shebang",)
 
 
@@ -54,7 +56,8 @@ def test_wrong_interpreter_names_both_and_the_module_command() -> None:
     assert finding.message == (
         r"The torchrun on PATH (C:\Users\ada\miniconda3\Scripts\torchrun-script.py) runs "
         r"C:\Users\ada\miniconda3\python.exe, not the target Python "
-        r"C:\Users\ada\miniconda3\envs\llama\python.exe: packages installed for the target are missing there.")
+        r"C:\Users\ada\miniconda3\envs\llama\python.exe: packages installed for the target are missing there."
+    )
     command = finding.remedy.splitlines()[-1]
     assert command == r"C:\Users\ada\miniconda3\envs\llama\python.exe -m torch.distributed.run ..."
 
@@ -85,7 +88,8 @@ def test_env_shebang_is_not_judged() -> None:
 
 
 def test_powershell_quotes_a_target_with_spaces() -> None:
-    facts = replace_in(windows_conda(torchrun=WIN_BROKEN), "python",
-                       executable=r"C:\Users\Ada Lovelace\envs\llama\python.exe")
+    facts = replace_in(
+        windows_conda(torchrun=WIN_BROKEN), "python", executable=r"C:\Users\Ada Lovelace\envs\llama\python.exe"
+    )
     (finding,) = findings(torchrun_launcher_broken, facts)
     assert r"& 'C:\Users\Ada Lovelace\envs\llama\python.exe' -m torch.distributed.run" in finding.remedy

@@ -243,8 +243,10 @@ def test_without_a_writable_state_folder_nothing_changes(
 def test_undo_with_a_missing_backup_restores_nothing_and_keeps_the_entry(script: Path, tmp_path: Path) -> None:
     other = tmp_path / "params.json"
     other.write_bytes(b'{"norm_eps": 1e-06}')
-    plan = [WriteFile(str(script), LF, CRLF, 0o755), WriteFile(str(other), b'{"norm_eps": 1e-05}',
-                                                              b'{"norm_eps": 1e-06}')]
+    plan = [
+        WriteFile(str(script), LF, CRLF, 0o755),
+        WriteFile(str(other), b'{"norm_eps": 1e-05}', b'{"norm_eps": 1e-06}'),
+    ]
     entry = apply_actions(plan, fix_id="f-x", check_id="c-x")
     assert entry is not None
     first = apply.journal_dir() / entry.id / Path(entry.steps[0].backup or "").name
@@ -269,8 +271,11 @@ def test_the_next_run_removes_only_its_own_leftovers_of_processes_that_are_gone(
     assert entry is not None
     dead, alive = _dead_pid(), os.getpid()
     stale = script.parent / f".download.sh.pid{dead}.0a1b2c3d.llamadoctor-tmp"
-    keep = [script.parent / f".download.sh.pid{alive}.0a1b2c3d.llamadoctor-tmp",  # being written right now
-            script.parent / "notes.llamadoctor-tmp", script.parent / ".download.sh.abc.llamadoctor-tmp"]
+    keep = [
+        script.parent / f".download.sh.pid{alive}.0a1b2c3d.llamadoctor-tmp",  # being written right now
+        script.parent / "notes.llamadoctor-tmp",
+        script.parent / ".download.sh.abc.llamadoctor-tmp",
+    ]
     orphan = apply.journal_dir() / f"20260101-000000-{dead}-1"
     busy = apply.journal_dir() / f"20260101-000000-{alive}-1"
     for path in [stale, *keep]:

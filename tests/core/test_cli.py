@@ -31,14 +31,17 @@ def test_check_json_on_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert {c["check"] for c in data["checks"]} >= {f["check"] for f in data["findings"]}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("check", "--only", "no-such-check"), "unknown check id 'no-such-check'"),
-    (("check", "--python", "/no/such/python"), "--python: /no/such/python does not exist"),
-    (("check", "--repo", "/no/such/folder"), "--repo /no/such/folder does not exist"),
-    (("check", "--dtype", "int3"), "--dtype must be one of bf16, fp16, fp32"),
-    (("list", "no-such-check"), "unknown check id"),
-    (("undo", "20990101-000000-0000"), "no journal entry"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("check", "--only", "no-such-check"), "unknown check id 'no-such-check'"),
+        (("check", "--python", "/no/such/python"), "--python: /no/such/python does not exist"),
+        (("check", "--repo", "/no/such/folder"), "--repo /no/such/folder does not exist"),
+        (("check", "--dtype", "int3"), "--dtype must be one of bf16, fp16, fp32"),
+        (("list", "no-such-check"), "unknown check id"),
+        (("undo", "20990101-000000-0000"), "no journal entry"),
+    ],
+)
 def test_bad_input_is_one_clear_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
     code, out, err = invoke(*args)
     assert code == 2
@@ -102,8 +105,9 @@ def test_fix_with_nothing_to_fix_says_so(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_python_dash_m_entry_point_runs() -> None:
-    done = subprocess.run([sys.executable, "-m", "llamadoctor", "--version"], capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "llamadoctor", "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0 and done.stdout.strip() == f"llamadoctor {__version__}"
 
 

@@ -15,8 +15,10 @@ from llamadoctor.model import Check, Finding, Group, Severity, SkipCheck, Status
 from llamadoctor.report import render_human, render_json, render_markdown, to_data
 from llamadoctor.testing import linux_gpu, windows_conda
 
-SIGNED = ("https://download6.llamameta.net/*?Policy=eyJTdGF0ZW1lbnQiOlt7IlJlc291cmNlIjoi&Signature=Zm9vYmFy"
-          "&Key-Pair-Id=K15QRJLYKIFSLZ&Download-Request-ID=1234")
+SIGNED = (
+    "https://download6.llamameta.net/*?Policy=eyJTdGF0ZW1lbnQiOlt7IlJlc291cmNlIjoi&Signature=Zm9vYmFy"
+    "&Key-Pair-Id=K15QRJLYKIFSLZ&Download-Request-ID=1234"
+)
 
 
 def make(id: str, func, severity: Severity = Severity.ERROR, platforms=("linux", "darwin", "windows")) -> Check:  # type: ignore[no-untyped-def]
@@ -24,8 +26,14 @@ def make(id: str, func, severity: Severity = Severity.ERROR, platforms=("linux",
 
 
 def broken(facts: Facts) -> Iterator[Finding]:
-    yield Finding("always-broken", Severity.ERROR, "torch 2.3.1+cpu has no CUDA", ("reinstall-torch",),
-                  {"torch": "2.3.1+cpu"}, remedy="pip install torch --index-url https://download.pytorch.org/whl/cu121")
+    yield Finding(
+        "always-broken",
+        Severity.ERROR,
+        "torch 2.3.1+cpu has no CUDA",
+        ("reinstall-torch",),
+        {"torch": "2.3.1+cpu"},
+        remedy="pip install torch --index-url https://download.pytorch.org/whl/cu121",
+    )
 
 
 def warns(facts: Facts) -> Iterator[Finding]:
@@ -44,20 +52,32 @@ def crashes(facts: Facts) -> Iterator[Finding]:
     raise ZeroDivisionError("division by zero")
 
 
-CHECKS = [make("always-broken", broken), make("warns", warns, Severity.WARNING), make("is-healthy", healthy),
-          make("needs-torch", skips), make("windows-only", healthy, platforms=("windows",))]
+CHECKS = [
+    make("always-broken", broken),
+    make("warns", warns, Severity.WARNING),
+    make("is-healthy", healthy),
+    make("needs-torch", skips),
+    make("windows-only", healthy, platforms=("windows",)),
+]
 
 
 def test_statuses_verdict_and_exit_codes() -> None:
     report = run(linux_gpu(), CHECKS)
     statuses = {r.check.id: r.status for r in report.results}
-    assert statuses == {"always-broken": Status.ERROR, "warns": Status.WARNING, "is-healthy": Status.PASSED,
-                        "needs-torch": Status.SKIPPED, "windows-only": Status.NOT_APPLICABLE}
+    assert statuses == {
+        "always-broken": Status.ERROR,
+        "warns": Status.WARNING,
+        "is-healthy": Status.PASSED,
+        "needs-torch": Status.SKIPPED,
+        "windows-only": Status.NOT_APPLICABLE,
+    }
     assert report.results[-1].reason == "only on Windows"
     assert report.verdict() == "1 problem blocks running Llama" and report.exit_code() == 1
     ok = run(linux_gpu(), CHECKS[1:])
-    assert ok.verdict() == ("the machine is set up for Llama on CUDA (1 warning); no model folder to run was found: "
-                            "give one with --model-dir")
+    assert ok.verdict() == (
+        "the machine is set up for Llama on CUDA (1 warning); no model folder to run was found: "
+        "give one with --model-dir"
+    )
     assert ok.exit_code() == 0 and ok.exit_code(strict=True) == 1
     # With --only/--skip the verdict speaks for the checks that ran, not for the machine.
     assert run(linux_gpu(), CHECKS[2:3], partial=True).verdict() == "no problem found by the 1 check run"
@@ -81,14 +101,34 @@ def test_json_document_follows_schema_1() -> None:
     data = to_data(run(linux_gpu(), CHECKS))
     assert data["schema"] == 1 and set(data) >= {"llamadoctor", "facts", "findings", "summary"}
     assert data["findings"][0] == {
-        "check": "always-broken", "severity": "error", "message": "torch 2.3.1+cpu has no CUDA",
-        "fixes": ["reinstall-torch"], "remedy": "pip install torch --index-url https://download.pytorch.org/whl/cu121",
-        "evidence": {"torch": "2.3.1+cpu"}}
-    assert data["summary"] == {"errors": 1, "warnings": 1, "checks_run": 3, "passed": 1, "not_applicable": 1,
-                               "skipped": 1, "not_verified": [], "ready": False, "device": "CUDA",
-                               "verdict": "1 problem blocks running Llama", "exit_code": 1}
-    assert data["checks"][3] == {"check": "needs-torch", "status": "skipped", "checked": "", "not_verified": "",
-                                 "reason": "torch is not installed", "detail": "torch is not installed"}
+        "check": "always-broken",
+        "severity": "error",
+        "message": "torch 2.3.1+cpu has no CUDA",
+        "fixes": ["reinstall-torch"],
+        "remedy": "pip install torch --index-url https://download.pytorch.org/whl/cu121",
+        "evidence": {"torch": "2.3.1+cpu"},
+    }
+    assert data["summary"] == {
+        "errors": 1,
+        "warnings": 1,
+        "checks_run": 3,
+        "passed": 1,
+        "not_applicable": 1,
+        "skipped": 1,
+        "not_verified": [],
+        "ready": False,
+        "device": "CUDA",
+        "verdict": "1 problem blocks running Llama",
+        "exit_code": 1,
+    }
+    assert data["checks"][3] == {
+        "check": "needs-torch",
+        "status": "skipped",
+        "checked": "",
+        "not_verified": "",
+        "reason": "torch is not installed",
+        "detail": "torch is not installed",
+    }
     assert data["facts"]["gpu"]["gpus"][0]["name"] == "NVIDIA GeForce RTX 3090"
 
 
@@ -111,8 +151,9 @@ def test_human_report_groups_marks_and_remedies() -> None:
     assert "- needs-torch  skipped: torch is not installed" in text
     assert "pip install torch --index-url https://download.pytorch.org/whl/cu121" in text
     assert "repair: llamadoctor fix always-broken" in text
-    assert text.rstrip().endswith("1 check passed, 2 found problems, 1 skipped, 1 not applicable\n"
-                                  "1 problem blocks running Llama")
+    assert text.rstrip().endswith(
+        "1 check passed, 2 found problems, 1 skipped, 1 not applicable\n1 problem blocks running Llama"
+    )
     assert "NVIDIA GeForce RTX 3090 24.0 GiB; driver 535.104.05 (CUDA ≤ 12.2)" in text
 
 

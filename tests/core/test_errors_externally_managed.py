@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llamadoctor.checks._advice import install_advice
+from llamadoctor.advice import install_advice
 from llamadoctor.checks.torch_cpu_only import torch_cpu_only
 from llamadoctor.checks.torch_install import torch_broken, torch_missing
 from llamadoctor.facts import Facts
@@ -45,8 +45,10 @@ def test_the_remedy_says_why_and_how_to_run_llama_afterwards() -> None:
 
 def test_a_venv_python_keeps_the_plain_pip_command() -> None:
     facts = replace_in(debian_system_python(), "python", externally_managed=False)
-    assert install_advice(facts).command == "/usr/bin/python3 -m pip install torch --index-url " \
-                                            "https://download.pytorch.org/whl/cpu"
+    assert (
+        install_advice(facts).command == "/usr/bin/python3 -m pip install torch --index-url "
+        "https://download.pytorch.org/whl/cpu"
+    )
 
 
 def _fake_python(tmp_path: Path, *, marker: bool) -> Path:
@@ -56,10 +58,12 @@ def _fake_python(tmp_path: Path, *, marker: bool) -> Path:
     if marker:
         (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\nError=use apt\n")
     shim = tmp_path / "shim.py"
-    shim.write_text(f"import sys, sysconfig\nsys.base_prefix = sys.prefix\n"
-                    f"sysconfig.get_path = lambda name, *a, **k: {str(stdlib)!r}\nexec(sys.argv[2])\n")
+    shim.write_text(
+        f"import sys, sysconfig\nsys.base_prefix = sys.prefix\n"
+        f"sysconfig.get_path = lambda name, *a, **k: {str(stdlib)!r}\nexec(sys.argv[2])\n"
+    )
     script = tmp_path / "python"
-    script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(shim))} \"$@\"\n")
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(shim))} "$@"\n')
     script.chmod(0o755)
     return script
 

@@ -141,8 +141,13 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`llamadoctor list | head -1`: the reader left; no message, no crash log, SIGPIPE's status."""
     env = {**os.environ, "LLAMADOCTOR_STATE_DIR": str(tmp_path)}
     for args in (["list"], ["check", "--json", "--only", "download-script-crlf"]):
-        proc = subprocess.Popen([sys.executable, "-m", "llamadoctor", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llamadoctor", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=env,
+        )
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
         err = proc.stderr.read()

@@ -20,8 +20,10 @@ from llamadoctor.model import Applicability, Finding, Fix, Manual, Severity, Wri
 from llamadoctor.testing import linux_cpu, linux_cpu_only_torch
 from llamadoctor.testing_files import generation_source, repo_with
 
-CRLF_SCRIPT = (b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
-               b"read -p \"Enter the URL from email: \" PRESIGNED_URL\r\necho \"\"\r\n")
+CRLF_SCRIPT = (
+    b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
+    b'read -p "Enter the URL from email: " PRESIGNED_URL\r\necho ""\r\n'
+)
 runner = CliRunner()
 WINDOWS = sys.platform == "win32"
 # `fix` alone answers for every check, this machine's torch included; these tests are about download.sh.
@@ -29,8 +31,9 @@ FIX_SCRIPT = ["fix", "download-script-crlf", "download-script-not-executable"]
 
 
 def findings(repo: Path) -> dict[str, str]:
-    result = runner.invoke(app, ["check", "--repo", str(repo), "--json", "--only",
-                                 "download-script-crlf,download-script-not-executable"])
+    result = runner.invoke(
+        app, ["check", "--repo", str(repo), "--json", "--only", "download-script-crlf,download-script-not-executable"]
+    )
     return {f["check"]: f["message"] for f in json.loads(result.stdout)["findings"]}
 
 
@@ -120,8 +123,9 @@ def test_an_unusable_state_folder_stops_fix_before_anything_changes(tmp_path: Pa
     (tmp_path / "repo").mkdir()
     script = crlf_repo(tmp_path / "repo")
     (tmp_path / "state").write_text("a regular file where the state folder should be")
-    result = runner.invoke(app, ["fix", "--repo", str(script.parent), "--yes"],
-                           env={"LLAMADOCTOR_STATE_DIR": str(tmp_path / "state")})
+    result = runner.invoke(
+        app, ["fix", "--repo", str(script.parent), "--yes"], env={"LLAMADOCTOR_STATE_DIR": str(tmp_path / "state")}
+    )
     assert result.exit_code == 1, result.output
     assert len(result.stderr.strip().splitlines()) == 1 and "undo record" in result.stderr
     assert script.read_bytes() == CRLF_SCRIPT
@@ -146,7 +150,8 @@ DAMAGES = {
     "steps of the wrong type": lambda entry: json.dumps({**entry, "steps": "all of them"}),
     "a step without its fields": lambda entry: json.dumps({**entry, "steps": [{"path": 42}]}),
     "a step without its backup": lambda entry: json.dumps(
-        {**entry, "steps": [{**step, "backup": None} for step in entry["steps"]]}),
+        {**entry, "steps": [{**step, "backup": None} for step in entry["steps"]]}
+    ),
 }
 
 

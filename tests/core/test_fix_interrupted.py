@@ -25,8 +25,10 @@ from llamadoctor.cli import app
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and ptys are POSIX")
 
-CRLF_SCRIPT = (b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
-               b"read -p \"Enter the URL from email: \" PRESIGNED_URL\r\necho \"\"\r\n")
+CRLF_SCRIPT = (
+    b"#!/usr/bin/env bash\r\n# Copyright (c) Meta Platforms, Inc.\r\nset -e\r\n"
+    b'read -p "Enter the URL from email: " PRESIGNED_URL\r\necho ""\r\n'
+)
 LF_SCRIPT = CRLF_SCRIPT.replace(b"\r\n", b"\n")
 runner = CliRunner()
 
@@ -46,8 +48,14 @@ def repo(tmp_path: Path) -> Path:
 
 def spawn(args: list[str], repo: Path, state: Path, pause_at: str = "", **kwargs: object) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LLAMADOCTOR_STATE_DIR": str(state), "LLAMADOCTOR_TEST_PAUSE_AT": pause_at}
-    return subprocess.Popen([sys.executable, "-m", "llamadoctor", *args], cwd=repo, env=env,  # type: ignore[call-overload]
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llamadoctor", *args],
+        cwd=repo,
+        env=env,  # type: ignore[call-overload]
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def kill_at(step: str, args: list[str], repo: Path, state: Path) -> None:

@@ -10,14 +10,27 @@ import pytest
 from typer.testing import CliRunner
 
 from llamadoctor.cli import app
-from llamadoctor.testing_files import write_meta_model
+
+from builders.checkpoints import write_meta_model
 
 runner = CliRunner()
-DOWNLOAD_CHECKS = ("download-script-crlf", "download-script-is-html", "download-script-needs-bash4",
-                   "download-script-not-executable")
-MODEL_CHECKS = ("batch-size-too-small", "checksum-mismatch", "disk-insufficient-for-conversion",
-                "memory-insufficient", "model-dir-incomplete", "model-version-mismatch", "params-known-bad",
-                "shard-corrupt", "shards-vs-nproc")
+DOWNLOAD_CHECKS = (
+    "download-script-crlf",
+    "download-script-is-html",
+    "download-script-needs-bash4",
+    "download-script-not-executable",
+)
+MODEL_CHECKS = (
+    "batch-size-too-small",
+    "checksum-mismatch",
+    "disk-insufficient-for-conversion",
+    "memory-insufficient",
+    "model-dir-incomplete",
+    "model-version-mismatch",
+    "params-known-bad",
+    "shard-corrupt",
+    "shards-vs-nproc",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +65,8 @@ def corrupt_one_byte(shard: Path) -> None:
 
 
 def test_an_empty_folder_shows_no_tick_for_download_url_or_model_checks(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     _, out = check()
     for check_id in (*DOWNLOAD_CHECKS, "download-url-invalid", *MODEL_CHECKS):
@@ -61,14 +75,18 @@ def test_an_empty_folder_shows_no_tick_for_download_url_or_model_checks(
 
 
 def test_verbose_and_json_say_why_each_check_was_not_applicable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     by_id = statuses(check_json())
     for check_id in DOWNLOAD_CHECKS:
         assert by_id[check_id]["status"] == "not-applicable"
         assert by_id[check_id]["reason"].startswith("no download.sh found")
-    assert by_id["download-url-invalid"] == {**by_id["download-url-invalid"], "status": "not-applicable",
-                                             "reason": "no --url given"}
+    assert by_id["download-url-invalid"] == {
+        **by_id["download-url-invalid"],
+        "status": "not-applicable",
+        "reason": "no --url given",
+    }
     for check_id in MODEL_CHECKS:
         assert by_id[check_id]["status"] == "not-applicable", check_id
         assert by_id[check_id]["reason"].startswith("no model folder"), check_id
@@ -89,7 +107,8 @@ def test_a_passed_check_says_what_it_looked_at(tmp_path: Path, monkeypatch: pyte
 
 
 def test_torch_is_not_ticked_as_importing_unless_it_was_imported(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     _, out = check()
     assert "✓ torch-broken" not in out
@@ -109,8 +128,7 @@ def test_a_model_without_checklist_is_not_verified(tmp_path: Path, monkeypatch: 
     assert "✓ checksum-mismatch" not in out
 
 
-def test_no_hash_leaves_a_corrupt_shard_unverified_and_says_so(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_hash_leaves_a_corrupt_shard_unverified_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     model = write_meta_model(tmp_path / "m" / "llama-2-7b")
     corrupt_one_byte(model / "consolidated.00.pth")
@@ -125,8 +143,7 @@ def test_no_hash_leaves_a_corrupt_shard_unverified_and_says_so(
     assert "✓ checksum-mismatch" not in out and "not verified: checksum-mismatch (--no-hash)" in out
 
 
-def test_only_folders_at_depth_one_are_searched_unless_asked(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_folders_at_depth_one_are_searched_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     broken = tmp_path / "old-runs" / "run-7" / "llama-2-7b"
     broken.mkdir(parents=True)
@@ -139,7 +156,8 @@ def test_only_folders_at_depth_one_are_searched_unless_asked(
 
 
 def test_the_report_names_the_folders_it_examined_and_how_each_was_found(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_meta_model(tmp_path / "llama-2-7b")
     given = write_meta_model(tmp_path / "elsewhere" / "llama-2-13b")

@@ -58,9 +58,14 @@ def quiet(facts: Facts) -> Iterator[Outcome]:
     return iter(())
 
 
-CHECKS = [make("needs-url", must_not_run, requires=(HAS_URL,)), make("looks", looks),
-          make("nothing-there", nothing_there), make("told-not-to", told_not_to), make("half", half),
-          make("quiet", quiet, checked="RAM and disk")]
+CHECKS = [
+    make("needs-url", must_not_run, requires=(HAS_URL,)),
+    make("looks", looks),
+    make("nothing-there", nothing_there),
+    make("told-not-to", told_not_to),
+    make("half", half),
+    make("quiet", quiet, checked="RAM and disk"),
+]
 
 
 def test_each_status_carries_what_was_looked_at_or_why_not() -> None:
@@ -69,8 +74,11 @@ def test_each_status_carries_what_was_looked_at_or_why_not() -> None:
     assert (results["looks"].status, results["looks"].checked) == (Status.PASSED, "3 shards against checklist.chk")
     assert (results["nothing-there"].status, results["nothing-there"].unverified) == (Status.NOT_APPLICABLE, "")
     told = results["told-not-to"]
-    assert (told.status, told.reason, told.unverified) == (Status.NOT_APPLICABLE, "not verified: --no-hash",
-                                                           "--no-hash")
+    assert (told.status, told.reason, told.unverified) == (
+        Status.NOT_APPLICABLE,
+        "not verified: --no-hash",
+        "--no-hash",
+    )
     assert results["half"].status is Status.PASSED and results["half"].unverified == "no checklist.chk in b"
     assert (results["quiet"].status, results["quiet"].checked) == (Status.PASSED, "RAM and disk")
 
@@ -79,9 +87,11 @@ def test_the_verdict_counts_what_ran_and_names_what_was_not_verified() -> None:
     report = run(linux_gpu(), CHECKS)
     assert report.checks_run == 3
     assert report.tally() == "3 checks passed, 3 not applicable"
-    assert report.verdict() == ("the machine is set up for Llama on CUDA; no model folder to run was found: give one "
-                                "with --model-dir; not verified: told-not-to (--no-hash), "
-                                "half (no checklist.chk in b)")
+    assert report.verdict() == (
+        "the machine is set up for Llama on CUDA; no model folder to run was found: give one "
+        "with --model-dir; not verified: told-not-to (--no-hash), "
+        "half (no checklist.chk in b)"
+    )
 
 
 def test_human_output_lists_inapplicable_checks_only_with_v() -> None:
@@ -101,8 +111,13 @@ def test_human_output_lists_inapplicable_checks_only_with_v() -> None:
 
 def test_checks_left_out_by_only_or_skip_are_listed_as_skipped() -> None:
     skipped = left_out(CHECKS, only=["looks", "quiet"], skip=["quiet"])
-    assert skipped == {"needs-url": "not in --only", "nothing-there": "not in --only", "told-not-to": "not in --only",
-                       "half": "not in --only", "quiet": "--skip"}
+    assert skipped == {
+        "needs-url": "not in --only",
+        "nothing-there": "not in --only",
+        "told-not-to": "not in --only",
+        "half": "not in --only",
+        "quiet": "--skip",
+    }
     report = run(linux_gpu(), CHECKS, skipped=skipped)
     assert report.verdict() == "no problem found by the 1 check run"
     console = Console(file=io.StringIO(), width=200, color_system=None)
@@ -133,14 +148,22 @@ def test_each_model_folder_says_how_it_was_found() -> None:
         "/home/ada/.cache/huggingface/hub/models--x/snapshots/1": "hf-cache",
     }
     words = [how_found(ModelDir(path, "meta", source=source), searched) for path, source in found.items()]
-    assert words == ["given with --model-dir", "the repo folder itself", "found in the subfolders of /home/ada/llama",
-                     "found 3 levels under /home/ada/llama", "found in ~/.llama/checkpoints",
-                     "found in the Hugging Face cache"]
+    assert words == [
+        "given with --model-dir",
+        "the repo folder itself",
+        "found in the subfolders of /home/ada/llama",
+        "found 3 levels under /home/ada/llama",
+        "found in ~/.llama/checkpoints",
+        "found in the Hugging Face cache",
+    ]
     facts = dataclasses.replace(linux_gpu(), searched=searched)
     assert examined_lines(facts) == [
         ("Repo", "/home/ada/llama (no download.sh or Meta code)"),
-        ("Models", "none found in /home/ada/llama and its subfolders, ~/.llama/checkpoints or the Hugging Face "
-                   "cache (/home/ada/.cache/huggingface/hub)"),
+        (
+            "Models",
+            "none found in /home/ada/llama and its subfolders, ~/.llama/checkpoints or the Hugging Face "
+            "cache (/home/ada/.cache/huggingface/hub)",
+        ),
     ]
 
 
@@ -149,12 +172,16 @@ def test_a_failed_probe_skips_the_checks_that_read_its_facts() -> None:
     from llamadoctor.registry import CHECKS, all_checks
 
     all_checks()
-    facts = dataclasses.replace(linux_gpu(), memory=Memory(0, 0),
-                                probe_errors={"files": "timed out after 10.0 s", "memory": "OSError: no /proc"})
+    facts = dataclasses.replace(
+        linux_gpu(),
+        memory=Memory(0, 0),
+        probe_errors={"files": "timed out after 10.0 s", "memory": "OSError: no /proc"},
+    )
     report = run(facts, [CHECKS[i] for i in ("model-dir-incomplete", "download-script-crlf", "ram-low", "disk-low")])
     statuses = {r.check.id: (r.status, r.reason) for r in report.results}
     assert statuses == {
         "model-dir-incomplete": (Status.SKIPPED, "the files probe failed (timed out after 10.0 s)"),
         "download-script-crlf": (Status.SKIPPED, "the files probe failed (timed out after 10.0 s)"),
         "ram-low": (Status.SKIPPED, "the memory probe failed (OSError: no /proc)"),
-        "disk-low": (Status.PASSED, "")}
+        "disk-low": (Status.PASSED, ""),
+    }

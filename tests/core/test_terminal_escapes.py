@@ -69,8 +69,12 @@ def test_undecodable_bytes_in_a_name_are_not_written_raw(tmp_path: Path) -> None
 def test_errors_show_a_hostile_name_escaped(name: str, tmp_path: Path) -> None:
     folder = tmp_path / name
     folder.mkdir()
-    for args in (["run", "text", "--model-dir", folder, "--prompt", "x"], ["estimate", "--model-dir", folder],
-                 ["check", "--repo", folder / "missing"], ["convert", "--model-dir", folder, "--out", folder]):
+    for args in (
+        ["run", "text", "--model-dir", folder, "--prompt", "x"],
+        ["estimate", "--model-dir", folder],
+        ["check", "--repo", folder / "missing"],
+        ["convert", "--model-dir", folder, "--out", folder],
+    ):
         code, out, err = invoke(*args)
         assert code in (1, 2) and err.strip(), args
         assert not RAW_CONTROL.search(out + err), repr(err)

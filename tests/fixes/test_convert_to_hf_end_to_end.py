@@ -15,7 +15,7 @@ runner = CliRunner()
 
 
 def test_meta_folder_meant_for_hf_is_converted_beside_it_and_the_check_then_passes(tmp_path: Path) -> None:
-    from llamadoctor.runner.testing import make_model_dir
+    from builders.llamas import make_model_dir
 
     model = make_model_dir(tmp_path / "Llama-2-7b-hf", "llama2")
     before = {p.name: p.read_bytes() for p in model.iterdir()}

@@ -15,7 +15,9 @@ from llamadoctor.model import Manual, WriteFile
 from llamadoctor.probes.files import gather_files, probe_repo
 from llamadoctor.registry import CHECKS, FIXES, load_all, run_check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
-from llamadoctor.testing_files import LLAMA2_7B_BYTES, LLAMA2_7B_CHAT_BAD_BYTES, LLAMA2_GENERATION, write_meta_model
+from llamadoctor.testing_files import LLAMA2_7B_BYTES, LLAMA2_7B_CHAT_BAD_BYTES, LLAMA2_GENERATION
+
+from builders.checkpoints import write_meta_model
 
 load_all()
 

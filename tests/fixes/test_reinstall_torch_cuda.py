@@ -21,8 +21,10 @@ def test_cpu_only_torch_gets_the_cuda_command() -> None:
     finding = next(iter(torch_cpu_only.func(facts)))
     (action,) = reinstall_torch_cuda.plan(finding, facts)
     assert isinstance(action, Manual)
-    assert action.commands == ("/home/ada/llama/.venv/bin/python -m pip install --force-reinstall torch "
-                               "--index-url https://download.pytorch.org/whl/cu121",)
+    assert action.commands == (
+        "/home/ada/llama/.venv/bin/python -m pip install --force-reinstall torch "
+        "--index-url https://download.pytorch.org/whl/cu121",
+    )
     assert "CUDA 12.1 (cu121)" in action.text and "driver 535.104.05 (CUDA 12.2) runs it" in action.text
 
 
@@ -30,5 +32,7 @@ def test_missing_torch_on_windows_installs_without_force() -> None:
     facts = windows_conda(torch=no_torch())
     (action,) = reinstall_torch_cuda.plan(torch_cpu_only.finding("x"), facts)
     assert isinstance(action, Manual)
-    assert action.commands == (r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install torch "
-                               "--index-url https://download.pytorch.org/whl/cu121",)
+    assert action.commands == (
+        r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install torch "
+        "--index-url https://download.pytorch.org/whl/cu121",
+    )

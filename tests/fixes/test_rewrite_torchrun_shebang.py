@@ -12,6 +12,7 @@ from llamadoctor.checks.torchrun_launcher import (
 from llamadoctor.facts import Facts, Launcher
 from llamadoctor.fixes.rewrite_torchrun_shebang import rewrite_torchrun_shebang
 from llamadoctor.model import Manual, WriteFile
+from llamadoctor.probes.launcher import read_launcher
 from llamadoctor.testing import linux_gpu, replace_in, windows_conda
 
 CONDA_SCRIPT = (
@@ -32,16 +33,22 @@ PIP_SCRIPT = (
     b"import re\n"
     b"import sys\n"
     b"from torch.distributed.run import main\n"
-    b"if __name__ == \"__main__\":\n"
-    b"    sys.argv[0] = re.sub(r\"(-script\\.pyw|\\.exe)?$\", \"\", sys.argv[0])\n"
+    b'if __name__ == "__main__":\n'
+    b'    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])\n'
     b"    sys.exit(main())\n"
 )
 
 
 def broken(facts: Facts, path: Path, kind: str, interpreter: str) -> Facts:
-    launcher = Launcher(str(path), kind, interpreter, False, "#!" + interpreter)
-    return replace_in(facts, "torchrun", **{f: getattr(launcher, f) for f in
-                                            ("path", "kind", "interpreter", "interpreter_exists", "line")})
+    """`facts` with a torchrun at `path` naming a missing `interpreter`, its script read by the probe."""
+    probed = read_launcher(path, kind)
+    content = probed.content if probed is not None else None
+    launcher = Launcher(str(path), kind, interpreter, False, "#!" + interpreter, content)
+    return replace_in(
+        facts,
+        "torchrun",
+        **{f: getattr(launcher, f) for f in ("path", "kind", "interpreter", "interpreter_exists", "line", "content")},
+    )
 
 
 def plan(facts: Facts) -> tuple[object, ...]:
@@ -62,16 +69,20 @@ def test_windows_conda_script_keeps_crlf_and_every_other_byte(tmp_path: Path) ->
     (action,) = plan(facts)
     assert isinstance(action, WriteFile)
     assert action.path == str(script) and action.before == CONDA_SCRIPT and action.mode is None
-    assert action.after == b"#!C:\\Users\\ada\\miniconda3\\envs\\llama\\python.exe\r\n" + \
-        CONDA_SCRIPT.split(b"\r\n", 1)[1]
+    assert (
+        action.after == b"#!C:\\Users\\ada\\miniconda3\\envs\\llama\\python.exe\r\n" + CONDA_SCRIPT.split(b"\r\n", 1)[1]
+    )
     assert script.read_bytes() == CONDA_SCRIPT  # planning wrote nothing
 
 
 def test_windows_interpreter_with_spaces_is_quoted(tmp_path: Path) -> None:
     script = tmp_path / "torchrun-script.py"
     script.write_bytes(CONDA_SCRIPT)
-    facts = replace_in(broken(windows_conda(), script, "conda-script", r"C:\cb\python.exe"), "python",
-                       executable=r"C:\Users\Ada Lovelace\envs\llama\python.exe")
+    facts = replace_in(
+        broken(windows_conda(), script, "conda-script", r"C:\cb\python.exe"),
+        "python",
+        executable=r"C:\Users\Ada Lovelace\envs\llama\python.exe",
+    )
     (action,) = plan(facts)
     assert isinstance(action, WriteFile)
     assert action.after.startswith(b'#!"C:\\Users\\Ada Lovelace\\envs\\llama\\python.exe"\r\n# -*-')
@@ -92,15 +103,18 @@ def test_moved_venv_gets_the_new_python_and_keeps_its_mode(tmp_path: Path) -> No
 def test_posix_interpreter_with_spaces_uses_pips_exec_header(tmp_path: Path) -> None:
     script = tmp_path / "torchrun"
     script.write_bytes(PIP_SCRIPT)
-    facts = replace_in(broken(linux_gpu(), script, "script", "/old/python"), "python",
-                       executable="/home/ada/my envs/llama/bin/python")
+    facts = replace_in(
+        broken(linux_gpu(), script, "script", "/old/python"), "python", executable="/home/ada/my envs/llama/bin/python"
+    )
     (action,) = plan(facts)
     assert isinstance(action, WriteFile)
     head = b"#!/bin/sh\n'''exec' \"/home/ada/my envs/llama/bin/python\" \"$0\" \"$@\"\n' '''\n"
     assert action.after == head + PIP_SCRIPT.split(b"\n", 1)[1]
     # applying it to a file that already has that header replaces the header, not just its first line
     script.write_bytes(action.after)
-    again = replace_in(facts, "python", executable="/home/ada/llama/.venv/bin/python")
+    again = replace_in(
+        broken(facts, script, "script", "/old/python"), "python", executable="/home/ada/llama/.venv/bin/python"
+    )
     (second,) = plan(again)
     assert isinstance(second, WriteFile)
     assert second.after == PIP_SCRIPT.replace(b"/home/ada/old/", b"/home/ada/llama/", 1)
@@ -113,7 +127,8 @@ def test_exe_launchers_are_reinstalled_not_edited(tmp_path: Path) -> None:
     (action,) = plan(facts)
     assert isinstance(action, Manual)
     assert action.commands == (
-        r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install --force-reinstall --no-deps torch",)
+        r"C:\Users\ada\miniconda3\envs\llama\python.exe -m pip install --force-reinstall --no-deps torch",
+    )
 
 
 def test_unreadable_launcher_becomes_a_manual_step(tmp_path: Path) -> None:

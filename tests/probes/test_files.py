@@ -14,20 +14,16 @@ from typing import Any
 
 import pytest
 
-import llamadoctor.checksum as checksum
+import llamadoctor.probes.checksum as checksum
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir
+from llamadoctor.formats import read_tensor_records
 from llamadoctor.probes.files import gather_files, inspect_model_dir
 from llamadoctor.registry import CHECKS, load_all, run_check
-from llamadoctor.sniff import read_tensor_records
 from llamadoctor.testing import linux_gpu
-from llamadoctor.testing_files import (
-    GITHUB_PAGE,
-    LLAMA2_GENERATION,
-    TINY,
-    tiktoken_bytes,
-    write_meta_model,
-)
+from llamadoctor.testing_files import GITHUB_PAGE, LLAMA2_GENERATION, TINY, tiktoken_bytes
+
+from builders.checkpoints import write_meta_model
 
 load_all()
 MODEL_CHECKS = (

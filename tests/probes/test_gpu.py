@@ -44,6 +44,7 @@ def fake_run(outputs: dict[str, str]):  # type: ignore[no-untyped-def]
             if key.startswith(prefix) or (prefix == "" and len(argv) == 1):
                 return subprocess.CompletedProcess(list(argv), 0, out, "")
         raise FileNotFoundError(argv[0])
+
     return run
 
 
@@ -51,7 +52,9 @@ def test_nvml_reports_each_gpu_and_the_drivers_cuda() -> None:
     info = probe_gpus(os_name="linux", hardware_arm64=False, nvml=fake_nvml())
     assert info.source == "nvml" and info.driver_version == "535.104.05" and info.driver_cuda == "12.2"
     assert [(g.name, g.compute_capability) for g in info.gpus] == [
-        ("NVIDIA GeForce RTX 3090", (8, 6)), ("Tesla P100-PCIE-16GB", (6, 0))]
+        ("NVIDIA GeForce RTX 3090", (8, 6)),
+        ("Tesla P100-PCIE-16GB", (6, 0)),
+    ]
     assert info.gpus[0].memory_free == 23 * 2**30
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from llamadoctor.testing_files import write_meta_model
+from builders.checkpoints import write_meta_model
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and signals are POSIX")
 DEADLINE = 120  # seconds; a command that blocks on a FIFO would never end
@@ -84,7 +84,7 @@ def _runnable_model(folder: Path) -> Path:
     """A tiny Meta folder the runner can load (a trained SentencePiece tokenizer), with its checklist.chk."""
     import hashlib
 
-    from llamadoctor.runner.testing import make_model_dir
+    from builders.llamas import make_model_dir
 
     make_model_dir(folder)
     names = sorted(p.name for p in folder.iterdir())
@@ -187,8 +187,11 @@ def _pickle_with_code(folder: Path) -> None:
     [
         pytest.param(lambda f: _spoil_tokenizer(f, b"\x00garbage" * 64), "tokenizer", id="garbage-tokenizer"),
         pytest.param(lambda f: _spoil_tokenizer(f, b"IQ== 0\n%%% 1\n"), "tiktoken", id="tiktoken-bad-base64"),
-        pytest.param(lambda f: _spoil_tokenizer_json(f, b'{"model": {"vocab": {"a": 0, "b": 0}}}'),
-                     "tokenizer", id="tokenizer-json-that-panics-tiktoken"),
+        pytest.param(
+            lambda f: _spoil_tokenizer_json(f, b'{"model": {"vocab": {"a": 0, "b": 0}}}'),
+            "tokenizer",
+            id="tokenizer-json-that-panics-tiktoken",
+        ),
         pytest.param(_tokenizer_loop, "tokenizer", id="tokenizer-symlink-loop"),
         pytest.param(_pickle_with_code, "refusing to load it (it may be unsafe)", id="pickle-with-code"),
     ],
@@ -196,8 +199,9 @@ def _pickle_with_code(folder: Path) -> None:
 def test_run_text_on_a_spoiled_model_fails_with_one_line(tmp_path: Path, spoil: Any, expect: str) -> None:
     model = _runnable_model(tmp_path / "llama-2-7b")
     spoil(model)
-    done = llamadoctor(tmp_path, "run", "text", "--model-dir", str(model), "--prompt", "hi", "--max-gen-len", "1",
-                       "--device", "cpu")
+    done = llamadoctor(
+        tmp_path, "run", "text", "--model-dir", str(model), "--prompt", "hi", "--max-gen-len", "1", "--device", "cpu"
+    )
     assert done.returncode == 1, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and expect in done.stderr, done.stderr
     assert "weights_only" not in done.stderr and not (model / "pwned").exists()

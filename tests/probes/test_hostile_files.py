@@ -14,12 +14,13 @@ from typing import Callable, TypeVar
 import pytest
 
 from llamadoctor.probes.files import inspect_model_dir
-from llamadoctor.probes.reading import NotRegularFile, read_regular
-from llamadoctor.sniff import sniff_tokenizer
+from llamadoctor.probes.sniff import sniff_tokenizer
+from llamadoctor.reading import NotRegularFile, read_regular
 from llamadoctor.testing import linux_gpu
-from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes, write_meta_model
+from llamadoctor.testing_files import sentencepiece_bytes, tiktoken_bytes
 
 from .test_files import facts_of, gather, messages
+from builders.checkpoints import write_meta_model
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and byte paths are POSIX")
 T = TypeVar("T")
@@ -112,9 +113,7 @@ def test_a_crash_of_the_whole_file_probe_is_an_error() -> None:
 
 
 @posix_only
-@pytest.mark.parametrize(
-    "name", ["consolidated.00.pth", "params.json", "tokenizer.model", "checklist.chk"]
-)
+@pytest.mark.parametrize("name", ["consolidated.00.pth", "params.json", "tokenizer.model", "checklist.chk"])
 def test_a_fifo_is_never_opened(tmp_path: Path, name: str) -> None:
     model = write_meta_model(tmp_path / "m")
     (model / name).unlink(missing_ok=True)
@@ -239,6 +238,7 @@ def test_a_fifo_in_the_torch_install_is_never_opened(tmp_path: Path) -> None:
     root = tmp_path / "torch"
     root.mkdir()
     os.mkfifo(root / "version.py")
-    info = _within(60, lambda: torch_from_files(str(root), os_name="linux", machine="x86_64"),
-                   unblock=root / "version.py")
+    info = _within(
+        60, lambda: torch_from_files(str(root), os_name="linux", machine="x86_64"), unblock=root / "version.py"
+    )
     assert info.broken and "version.py" in info.broken

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from llamadoctor.probes.launcher import launcher_on_path, read_launcher, target_launcher
 
-CONDA_SCRIPT = (b"#!C:\\cb\\PYTORC~1\\_h_env\\python.exe\r\n# -*- coding: utf-8 -*-\r\nimport re\r\nimport sys\r\n"
-                b"from torch.distributed.run import main\r\n")
+CONDA_SCRIPT = (
+    b"#!C:\\cb\\PYTORC~1\\_h_env\\python.exe\r\n# -*- coding: utf-8 -*-\r\nimport re\r\nimport sys\r\n"
+    b"from torch.distributed.run import main\r\n"
+)
 
 
 def test_conda_windows_script_names_a_build_machine_python(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ def test_fast_facts_agree_with_an_import_of_torch() -> None:
 def _fails(stderr: str, code: int = 1):  # type: ignore[no-untyped-def]
     def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(list(argv), code, "", stderr)
+
     return run
 
 
@@ -41,7 +42,8 @@ def test_import_errors_crashes_and_hangs_become_one_line() -> None:
     fast = torch_info("2.3.1+cu121", cuda="12.1")
     err = "Traceback...\n  File x\nOSError: libcudnn.so.8: cannot open shared object file: No such file or directory\n"
     assert probe_torch_deep(sys.executable, fast, runner=_fails(err)).deep_error == (
-        "OSError: libcudnn.so.8: cannot open shared object file: No such file or directory")
+        "OSError: libcudnn.so.8: cannot open shared object file: No such file or directory"
+    )
     assert "signal 11" in (probe_torch_deep(sys.executable, fast, runner=_fails("", -11)).deep_error or "")
 
     def hang(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:

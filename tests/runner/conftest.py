@@ -7,7 +7,7 @@ from typing import Callable
 
 import pytest
 
-from llamadoctor.runner import testing
+from builders import llamas
 
 ModelDirFactory = Callable[..., Path]
 
@@ -16,8 +16,8 @@ ModelDirFactory = Callable[..., Path]
 def tokenizer_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tokenizers")
     return {
-        "sentencepiece": testing.train_sentencepiece(root / "sp" / "tokenizer.model"),
-        "tiktoken": testing.write_tiktoken(root / "tt" / "tokenizer.model"),
+        "sentencepiece": llamas.train_sentencepiece(root / "sp" / "tokenizer.model"),
+        "tiktoken": llamas.write_tiktoken(root / "tt" / "tokenizer.model"),
     }
 
 
@@ -38,7 +38,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_files: dict[st
         if key not in cache:
             tok = tokenizer_files["tiktoken" if family.startswith("llama3") else "sentencepiece"]
             folder = root / (name or f"{family}-{fmt}-mp{shards}-hf{hf_shards}-chat")
-            cache[key] = testing.make_model_dir(
+            cache[key] = llamas.make_model_dir(
                 folder, family=family, fmt=fmt, shards=shards, hf_shards=hf_shards, tokenizer=tok
             )
         return cache[key]

@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import loader, testing
+from llamadoctor.runner import loader
 from llamadoctor.runner.args import from_hf_config, from_meta_params
 from llamadoctor.runner.distributed import SINGLE, Parallel
 from llamadoctor.runner.errors import RunError
+
+from builders import llamas
 
 
 def test_ffn_width_rule_gives_the_published_sizes() -> None:
@@ -67,7 +69,7 @@ def test_meta_params_ignore_unknown_keys_and_hf_config_maps_fields() -> None:
 
 @pytest.mark.parametrize("embedding_dim", [0, 1])
 def test_split_then_merge_gives_back_every_tensor(embedding_dim: int) -> None:
-    state = testing.random_state(testing.tiny_args("llama3", vocab_size=256))
+    state = llamas.random_state(llamas.tiny_args("llama3", vocab_size=256))
     for key, t in state.items():
         parts = [ckpt.split_tensor(key, t, r, 4, embedding_dim) for r in range(4)]
         assert torch.equal(ckpt.merge_tensor(key, parts, embedding_dim), t), key
@@ -90,7 +92,7 @@ def test_hf_permutation_round_trips_and_names_map_both_ways() -> None:
     p = ckpt.permute_to_hf(w, 8)
     assert not torch.equal(p, w)
     assert torch.equal(ckpt.permute_from_hf(p, 8), w)
-    for key in testing.random_state(testing.tiny_args("llama2", vocab_size=64)):
+    for key in llamas.random_state(llamas.tiny_args("llama2", vocab_size=64)):
         assert ckpt.meta_key_from_hf(ckpt.hf_key_from_meta(key)) == key
     assert ckpt.meta_key_from_hf("model.layers.0.self_attn.rotary_emb.inv_freq") is None
 

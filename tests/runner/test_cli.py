@@ -123,8 +123,9 @@ def test_corrupt_or_empty_shard(model_dir, tmp_path) -> None:
     line = _one_error_line(run("text", "--model-dir", folder, "--prompt", "x", *GREEDY))
     assert "consolidated.01.pth is cut short" in line and "fix: re-download" in line
     shard.write_bytes(b"")
-    assert "consolidated.01.pth is 0 bytes" in _one_error_line(run("text", "--model-dir", folder, "--prompt", "x",
-                                                                   *GREEDY))
+    assert "consolidated.01.pth is 0 bytes" in _one_error_line(
+        run("text", "--model-dir", folder, "--prompt", "x", *GREEDY)
+    )
 
 
 def test_prompt_problems(model_dir) -> None:
@@ -245,7 +246,7 @@ def test_compile_that_cannot_work_here_warns_and_decodes_eagerly(model_dir, monk
             raise RuntimeError(
                 "InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx\n\n"
                 "Set TORCHDYNAMO_VERBOSE=1 for the internal stack trace (please do this especially if you're "
-                "reporting a bug to PyTorch). For even more developer context, set TORCH_LOGS=\"+dynamo\"\n"
+                'reporting a bug to PyTorch). For even more developer context, set TORCH_LOGS="+dynamo"\n'
             )
 
         return step
@@ -302,8 +303,7 @@ def test_a_compiled_step_that_fails_mid_run_is_finished_eagerly(model_dir, monke
     _, tokens, eager = _compiled_and_eager(model, 8, warnings)
     assert calls == [2, 4, 5, 6]  # the warm-up, steps at positions 3 and 4, the failure at position 5
     assert warnings == [
-        "warning: --compile failed (FailOnRecompileLimitHit: Hard failure due to fullgraph=True); "
-        "decoding without it."
+        "warning: --compile failed (FailOnRecompileLimitHit: Hard failure due to fullgraph=True); decoding without it."
     ]
     assert tokens == eager
 
@@ -371,8 +371,17 @@ def test_closed_stdin_ends_an_interactive_chat_and_a_closed_stdout_is_quiet(mode
     assert no_stdout.returncode == 0 and no_stdout.stderr == b""
 
 
-@pytest.mark.parametrize("extreme", [["--seed", str(2**64 - 1)], ["--seed", "0"], ["--top-p", "1e-300"],
-                                     ["--temperature", "100"], ["--temperature", "1e-5"], ["--max-gen-len", "100000"]])
+@pytest.mark.parametrize(
+    "extreme",
+    [
+        ["--seed", str(2**64 - 1)],
+        ["--seed", "0"],
+        ["--top-p", "1e-300"],
+        ["--temperature", "100"],
+        ["--temperature", "1e-5"],
+        ["--max-gen-len", "100000"],
+    ],
+)
 def test_extreme_but_valid_sampling_options_run(model_dir, extreme: list[str]) -> None:
     args = ["text", "--model-dir", model_dir("llama2", "meta"), "--prompt", "x", "--device", "cpu", *extreme]
     result = run(*args, *(["--max-gen-len", "2"] if "--max-gen-len" not in extreme else []))

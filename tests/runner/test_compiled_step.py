@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llamadoctor.runner import cpu, testing
+from llamadoctor.runner import cpu
 from llamadoctor.runner.compiled import CompiledStep
 from llamadoctor.runner.model import Transformer
+
+from builders import llamas as testing
 
 
 @pytest.mark.slow

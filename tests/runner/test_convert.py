@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import convert, loader, testing
+from llamadoctor.runner import convert, loader
 from llamadoctor.runner.chat import DEFAULT_SYSTEM_PROMPT, PARIS_ANSWER, Message, dialog_tokens
 from llamadoctor.runner.distributed import SINGLE
 from llamadoctor.runner.generate import Generator, Sampling, Timings
 from llamadoctor.runner.tokenizer import load as load_tokenizer
+
+from builders import llamas
 
 PROMPT = "I am going to Paris, what should I see? The Eiffel Tower"
 TEXTS = [PROMPT, " leading space\n\nnewlines  and   spaces", "emoji 🦙 and ünïcödé 12345678", PARIS_ANSWER]
@@ -29,7 +31,7 @@ def _llama_sentencepiece(path: Path) -> Path:
 
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(testing.CORPUS * 4), model_writer=model, vocab_size=400, model_type="bpe",
+        sentence_iterator=iter(llamas.CORPUS * 4), model_writer=model, vocab_size=400, model_type="bpe",
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True, character_coverage=1.0,
         hard_vocab_limit=False, minloglevel=2, num_threads=1, normalization_rule_name="identity",
         remove_extra_whitespaces=False, split_digits=True,
@@ -43,12 +45,12 @@ def meta(tmp_path_factory: pytest.TempPathFactory):
     """`meta(family, shards)` -> a cached bf16 Meta folder named like a chat model (seed 0)."""
     root = tmp_path_factory.mktemp("convert-in")
     sp = _llama_sentencepiece(root / "sp.model")
-    tt = testing.write_tiktoken(root / "tt.model")
+    tt = llamas.write_tiktoken(root / "tt.model")
     cache: dict[tuple[str, int], Path] = {}
 
     def make(family: str = "llama2", shards: int = 1) -> Path:
         if (family, shards) not in cache:
-            cache[(family, shards)] = testing.make_model_dir(
+            cache[(family, shards)] = llamas.make_model_dir(
                 root / f"{family}-mp{shards}-chat", family=family, fmt="meta", shards=shards,
                 dtype=torch.bfloat16, tokenizer=tt if family.startswith("llama3") else sp,
             )  # fmt: skip
@@ -256,9 +258,9 @@ def test_hf_input_and_missing_folder_are_bad_input(converted, tmp_path) -> None:
 def test_peak_memory_is_about_one_layer_not_the_model(tmp_path) -> None:
     """Input pages are unmapped layer by layer: RSS growth stays far below the model size."""
     psutil = pytest.importorskip("psutil")
-    args = testing.tiny_args("llama2", vocab_size=4096, dim=512, n_layers=8)
-    src = testing.write_meta(tmp_path / "in", args, testing.random_state(args, dtype=torch.bfloat16), "llama2")
-    testing.train_sentencepiece(src / "tokenizer.model")
+    args = llamas.tiny_args("llama2", vocab_size=4096, dim=512, n_layers=8)
+    src = llamas.write_meta(tmp_path / "in", args, llamas.random_state(args, dtype=torch.bfloat16), "llama2")
+    llamas.train_sentencepiece(src / "tokenizer.model")
     params = json.loads((src / "params.json").read_text())
     (src / "params.json").write_text(json.dumps({**params, "vocab_size": 4096}))  # wider than the tokenizer
     model_bytes = sum(p.stat().st_size for p in ckpt.list_shards(src))

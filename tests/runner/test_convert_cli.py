@@ -11,7 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from llamadoctor.runner import convert as conv
-from llamadoctor.runner import testing
+
+from builders import llamas
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def app() -> typer.Typer:
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return testing.make_model_dir(tmp_path_factory.mktemp("cli") / "llama-2-tiny", family="llama2", shards=2)
+    return llamas.make_model_dir(tmp_path_factory.mktemp("cli") / "llama-2-tiny", family="llama2", shards=2)
 
 
 def _run(app: typer.Typer, *args: str):

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert, testing
+from llamadoctor.runner import convert
 from llamadoctor.runner.errors import RunError
+
+from builders import llamas
 
 
 def _md5(path: Path) -> str:
@@ -20,7 +22,7 @@ def _md5(path: Path) -> str:
 @pytest.fixture()
 def src(tmp_path: Path, tokenizer_files: dict[str, Path]) -> Path:
     """A tiny Meta folder with a checklist.chk that is right about every file."""
-    folder = testing.make_model_dir(
+    folder = llamas.make_model_dir(
         tmp_path / "in" / "llama-2-tiny", family="llama2", shards=2, tokenizer=tokenizer_files["sentencepiece"]
     )
     names = ["consolidated.00.pth", "consolidated.01.pth", "params.json"]

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from llamadoctor.runner import convert, testing
+from llamadoctor.runner import convert
 from llamadoctor.runner import convert_output as place
+
+from builders import llamas
 
 PHASES = ["planning", "streaming", "finishing", "swapping", "cleaning"]
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -35,7 +37,7 @@ def _tree(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("faults")
-    return testing.make_model_dir(root / "llama-2-tiny", family="llama2", shards=2)
+    return llamas.make_model_dir(root / "llama-2-tiny", family="llama2", shards=2)
 
 
 def _paused(src: Path, out: Path, phase: str, state: Path) -> subprocess.Popen[bytes]:

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from llamadoctor.runner import convert, testing
+from llamadoctor.runner import convert
 from llamadoctor.runner import convert_output as place
+
+from builders import llamas
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -27,7 +29,7 @@ def _tree(folder: Path) -> dict[str, str]:
 @pytest.fixture()
 def src(tmp_path: Path, tokenizer_files: dict[str, Path]) -> Path:
     """A tiny Meta folder of this test's own (a test that fails must not delete a shared one)."""
-    return testing.make_model_dir(
+    return llamas.make_model_dir(
         tmp_path / "P" / "llama-2-tiny", family="llama2", tokenizer=tokenizer_files["sentencepiece"]
     )
 

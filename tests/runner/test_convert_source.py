@@ -12,8 +12,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert, testing
+from llamadoctor.runner import convert
 from llamadoctor.runner.errors import RunError
+
+from builders import llamas
 
 
 def _folder(
@@ -27,10 +29,10 @@ def _folder(
     extra: str = "",
 ) -> Path:
     """A tiny Llama 2 Meta folder, damaged as asked: params.json edited, tensors dropped or added."""
-    args = testing.tiny_args("llama2", vocab_size=testing.tokenizer_vocab(tokenizer), n_layers=n_layers)
-    state = testing.random_state(args)
+    args = llamas.tiny_args("llama2", vocab_size=llamas.tokenizer_vocab(tokenizer), n_layers=n_layers)
+    state = llamas.random_state(args)
     state = {k: v for k, v in state.items() if not (drop and k.startswith(drop))}
-    folder = testing.write_meta(root / "in" / "llama-2-tiny", args, state, "llama2", shards=shards)
+    folder = llamas.write_meta(root / "in" / "llama-2-tiny", args, state, "llama2", shards=shards)
     if extra:
         for path in folder.glob("consolidated.*.pth"):
             shard = torch.load(path, weights_only=True)
@@ -55,7 +57,7 @@ CASES = [
     ({"params": {"ffn_dim_multiplier": 1e300}}, "params.json: ffn_dim_multiplier is 1e+300; expected a number"),
     ({"params": {"n_heads": 64}}, "params.json: dim 64 / n_heads 64 gives an odd head size 1"),
     ({"params": {"n_heads": 0}}, "params.json: n_heads is 0"),
-    ({"params": {"norm_eps": "1e-5"}}, "params.json: norm_eps is \"1e-5\"; expected a number"),
+    ({"params": {"norm_eps": "1e-5"}}, 'params.json: norm_eps is "1e-5"; expected a number'),
     ({"params": {"multiple_of": 256}}, "feed_forward.w1.weight is [192, 64] but params.json (dim 64, multiple_of 256"),
     ({"params": {"n_kv_heads": 2}}, "wk.weight is [64, 64] but params.json (dim 64, n_heads 4, n_kv_heads 2) means"),
     ({"extra": "layers.0.attention.lora_a.weight"}, "holds 'layers.0.attention.lora_a.weight', which no Llama has"),

@@ -13,7 +13,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert_io, testing
+from llamadoctor.runner import convert_io
+
+from builders import llamas
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -22,7 +24,7 @@ def _tree(folder: Path) -> dict[str, str]:
 
 @pytest.fixture()
 def src(tmp_path: Path, tokenizer_files: dict[str, Path]) -> Path:
-    return testing.make_model_dir(
+    return llamas.make_model_dir(
         tmp_path / "in" / "llama-2-tiny", family="llama2", shards=2, tokenizer=tokenizer_files["sentencepiece"]
     )
 

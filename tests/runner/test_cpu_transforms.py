@@ -6,9 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from llamadoctor.runner import cpu, loader, testing
+from llamadoctor.runner import cpu, loader
 from llamadoctor.runner.distributed import SINGLE
 from llamadoctor.runner.model import Transformer
+
+from builders import llamas as testing
 
 
 def _plain_model(vocab_size: int = 300) -> Transformer:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from llamadoctor.runner import layout, loader, testing
+from llamadoctor.runner import layout, loader
 from llamadoctor.runner.distributed import SINGLE
+
+from builders import llamas
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps and madvise")
 
@@ -64,9 +66,9 @@ def test_a_cpu_load_has_a_column_major_output_unless_it_is_tied(model_dir, tmp_p
     untied = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.float32)
     assert untied.output.weight.stride() == (1, untied.output.weight.shape[0])
 
-    args = testing.tiny_args("llama3", vocab_size=300)
-    state = testing.random_state(args)
+    args = llamas.tiny_args("llama3", vocab_size=300)
+    state = llamas.random_state(args)
     del state["output.weight"]  # Llama 3.2 1B/3B: the output layer is the embedding table
-    tied = loader.load(testing.write_hf(tmp_path / "tied", args, state), SINGLE, torch.device("cpu"), torch.float32)
+    tied = loader.load(llamas.write_hf(tmp_path / "tied", args, state), SINGLE, torch.device("cpu"), torch.float32)
     assert tied.output.weight.data_ptr() == tied.tok_embeddings.weight.data_ptr()
     assert tied.output.weight.is_contiguous()

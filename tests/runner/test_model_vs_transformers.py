@@ -8,11 +8,13 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from llamadoctor.runner import loader, testing
+from llamadoctor.runner import loader
 from llamadoctor.runner.distributed import SINGLE
 from llamadoctor.runner.generate import Generator, Sampling, Timings, next_tokens
 from llamadoctor.runner.model import Transformer
 from llamadoctor.runner.tokenizer import load as load_tokenizer
+
+from builders import llamas
 
 FORMATS = [("meta", 1, 1), ("meta", 2, 1), ("hf", 1, 1), ("hf", 1, 3)]
 PROMPT = "I am going to Paris, what should I see? The Eiffel Tower"
@@ -74,8 +76,8 @@ def test_incremental_decode_equals_full_forward(model_dir) -> None:
 
 
 def test_llama31_scaled_rope_changes_the_output() -> None:
-    args = testing.tiny_args("llama3.1", vocab_size=300)
-    state = testing.random_state(args)
+    args = llamas.tiny_args("llama3.1", vocab_size=300)
+    state = llamas.random_state(args)
     ids = torch.arange(1, 40).unsqueeze(0)
     outs = []
     for scaled in (True, False):

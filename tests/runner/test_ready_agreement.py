@@ -12,9 +12,11 @@ import torch
 from typer.testing import CliRunner, Result
 
 from llamadoctor.cli import app as doctor
-from llamadoctor.runner import testing
 from llamadoctor.runner.cli import app as runner
-from llamadoctor.testing_files import tiktoken_bytes, write_meta_model
+from llamadoctor.testing_files import tiktoken_bytes
+
+from builders import llamas as testing
+from builders.checkpoints import write_meta_model
 
 CLI = CliRunner()
 Build = Callable[[Path, dict[str, Path]], Path]
@@ -135,11 +137,21 @@ FOLDERS: dict[str, tuple[Build, bool]] = {
     "doctor-meta-tiktoken-for-llama2": (doctor_meta(tokenizer=tiktoken_bytes()), False),
     "doctor-meta-fake-sentencepiece": (doctor_meta(tokenizer=FAKE_SENTENCEPIECE), False),
     "doctor-meta-params-with-another-dim": (broken(doctor_meta(), params(dim=128)), False),
-    "doctor-meta-0-byte-lfs-html-shards": (broken(doctor_meta(n_shards=3), lambda m: [
-        write("consolidated.00.pth", b"")(m), write("consolidated.01.pth", LFS_POINTER)(m),
-        write("consolidated.02.pth", HTML)(m)]), False),
+    "doctor-meta-0-byte-lfs-html-shards": (
+        broken(
+            doctor_meta(n_shards=3),
+            lambda m: [
+                write("consolidated.00.pth", b"")(m),
+                write("consolidated.01.pth", LFS_POINTER)(m),
+                write("consolidated.02.pth", HTML)(m),
+            ],
+        ),
+        False,
+    ),
     "hf-tokenizer-json-not-json": (
-        broken(only_tokenizer_json("llama2"), write("tokenizer.json", b"<html>not json</html>")), False),
+        broken(only_tokenizer_json("llama2"), write("tokenizer.json", b"<html>not json</html>")),
+        False,
+    ),
 }
 
 
@@ -179,7 +191,11 @@ def test_check_says_ready_exactly_when_run_text_works(
     assert (run_code == 0) is runs, ran.output
     assert (check_code, summary["ready"]) == ((0, True) if runs else (1, False)), checked.stdout
     if not runs:
-        assert run_code == 1 and ran.output.startswith("llamadoctor: error: ") and len(ran.output.strip().splitlines()) == 1
+        assert (
+            run_code == 1
+            and ran.output.startswith("llamadoctor: error: ")
+            and len(ran.output.strip().splitlines()) == 1
+        )
 
 
 def test_a_tokenizer_json_without_the_tokenizers_library_is_reported_before_loading(
@@ -199,8 +215,9 @@ def test_a_tokenizer_json_without_the_tokenizers_library_is_reported_before_load
 
 
 def test_the_run_refuses_with_the_doctor_words(isolated: Path, tokenizer_files: dict[str, Path]) -> None:
-    model = broken(LLAMA2_META, write("consolidated.00.pth", LFS_POINTER))(isolated / "m" / "llama-2-7b",
-                                                                          tokenizer_files)
+    model = broken(LLAMA2_META, write("consolidated.00.pth", LFS_POINTER))(
+        isolated / "m" / "llama-2-7b", tokenizer_files
+    )
     _, checked = check(model)
     [finding] = [f for f in json.loads(checked.stdout)["findings"] if f["severity"] == "error"]
     _, ran = run_text(model)

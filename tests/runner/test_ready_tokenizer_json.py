@@ -9,10 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from llamadoctor.cli import app as doctor
-from llamadoctor.runner import testing
 from llamadoctor.runner.chat import Message, dialog_tokens
 from llamadoctor.runner.cli import app as runner
 from llamadoctor.runner.tokenizer import LLAMA3_PATTERN, LLAMA3_SPECIALS, SENTENCEPIECE, TIKTOKEN, load
+
+from builders import llamas as testing
 
 CLI = CliRunner()
 

@@ -1,11 +1,11 @@
-"""Tiny random Llama checkpoints in every format, for tests (ours and other engineers').
+"""Tiny random Llama checkpoints in every format, for the tests and the benchmarks.
 
 Nothing is downloaded: the SentencePiece tokenizer is trained here on a few sentences, the tiktoken file is
 written here from a small BPE learned the same way. Typical use::
 
-    from llamadoctor.runner import testing
-    model_dir = testing.make_model_dir(tmp_path / "llama-2-tiny-chat", family="llama2", fmt="meta", shards=2)
-    model_dir = testing.make_model_dir(tmp_path / "tiny-instruct", family="llama3.1", fmt="hf", hf_shards=2)
+    from builders import llamas
+    model_dir = llamas.make_model_dir(tmp_path / "llama-2-tiny-chat", family="llama2", fmt="meta", shards=2)
+    model_dir = llamas.make_model_dir(tmp_path / "tiny-instruct", family="llama3.1", fmt="hf", hf_shards=2)
 
 `make_model_dir` writes weights + params.json/config.json + tokenizer.model into the folder and returns it.
 The same weights (seed) give the same network in every format, so outputs can be compared across formats.
@@ -274,7 +274,7 @@ def write_llama2_tokenizer_json(path: Path) -> Path:
     """A tokenizer.json laid out as Hugging Face's Llama 2 one: SentencePiece-style "▁" pieces, <unk> <s> </s>."""
     from tokenizers import Tokenizer, decoders, models, normalizers, trainers
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))  # noqa: S106 (a token)
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     tok.decoder = decoders.Sequence(
         [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]

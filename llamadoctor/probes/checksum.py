@@ -14,25 +14,19 @@ import contextlib
 import hashlib
 import json
 import os
-import posixpath
-import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
 from llamadoctor.files import Checklist, ChecksumEntry
-from llamadoctor.probes.reading import check_regular, open_regular, read_regular, reason
-from llamadoctor.sniff import classify_head
+from llamadoctor.formats import HEAD_BYTES, MAX_CHECKLIST, classify_head, inside, parse_checklist
+from llamadoctor.progress import ProgressFn
+from llamadoctor.reading import check_regular, open_regular, read_regular, reason
 
 CHUNK = 8 * 1024 * 1024
-MAX_CHECKLIST = 1024 * 1024
 MAX_CACHE = 64 * 1024 * 1024
-LINE_RE = re.compile(r"^\\?([0-9a-fA-F]{32})\s[ *]?(.+?)\s*$")
-
-# (bytes hashed so far, bytes to hash in all): called from worker threads, at most once per chunk and file.
-ProgressFn = Callable[[int, int], None]
 
 
 def cache_file() -> Path:
@@ -174,31 +168,6 @@ def hash_files(
     return results
 
 
-def parse_checklist(data: bytes) -> tuple[list[tuple[str, str]], list[str]]:
-    """(md5, name) pairs, and the lines that are neither that nor blank. Accepts CRLF, `*` marks, `./`."""
-    entries: list[tuple[str, str]] = []
-    bad: list[str] = []
-    for raw in data.splitlines():
-        line = raw.decode("utf-8", "replace").strip()
-        if not line:
-            continue
-        match = LINE_RE.match(line)
-        if match:
-            name = match.group(2)
-            entries.append((match.group(1).lower(), name[2:] if name.startswith("./") else name))
-        else:
-            bad.append(line[:80])
-    return entries, bad
-
-
-def inside(name: str) -> bool:
-    """A checklist name that stays inside the folder: relative, and no `..` that climbs out of it."""
-    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return False
-    normal = posixpath.normpath(name.replace("\\", "/"))
-    return normal != ".." and not normal.startswith("../")
-
-
 def read_checklist(path: Path) -> tuple[Checklist, list[tuple[str, str]]]:
     """The checklist's structure (status, bad lines) and its entries, before any hashing."""
     try:
@@ -206,7 +175,7 @@ def read_checklist(path: Path) -> tuple[Checklist, list[tuple[str, str]]]:
         data = read_regular(path, MAX_CHECKLIST)
     except OSError:
         return Checklist(str(path), "unreadable"), []
-    bad_head = classify_head(data[:512], size)
+    bad_head = classify_head(data[:HEAD_BYTES], size)
     if bad_head:
         status = "empty" if bad_head[0] == "empty" else "html"
         return Checklist(str(path), status, size=size), []
@@ -277,31 +246,3 @@ def _entry(
         return ChecksumEntry(name, expected, "unreadable", size=size)
     status = "ok" if actual == expected else "mismatch"
     return ChecksumEntry(name, expected, status, actual, size, cached)
-
-
-@contextlib.contextmanager
-def rich_progress(console: Any = None, description: str = "Verifying checksums") -> Iterator[ProgressFn]:
-    """A ProgressFn drawing a rich progress bar (bytes, speed, time left) for as long as the block runs."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
-
-        yield update

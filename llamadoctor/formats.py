@@ -1,28 +1,22 @@
-"""Tell what weights and tokenizer files are, without torch, sentencepiece or tiktoken and without their data.
+"""What the files of a Llama download are, from their bytes: pure parsers, no file system and no code run.
 
-A Meta `.pth` is a zip whose `data.pkl` records every tensor's storage dtype, shape and stride; the tensor
-bytes live in other zip members. We read only the central directory and `data.pkl`, and unpickle `data.pkl`
-with an unpickler that resolves nothing but a handful of names to our own inert stand-ins, so it never runs
-code."""
+A Meta `.pth` is a zip whose `data.pkl` records every tensor's storage dtype, shape and stride; we unpickle
+`data.pkl` with an unpickler that resolves nothing but a handful of names to our own inert stand-ins, so it
+never runs code. Both the doctor's probes and the runner parse with these; each reads the bytes itself."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
-import importlib.util
-import json
+import io
 import pickle
+import posixpath
 import re
-import struct
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from llamadoctor.files import TOKENIZER_LIBRARIES, Shard, Tokenizer
-from llamadoctor.probes.reading import open_regular, read_regular, reason
+from llamadoctor.files import Shard
 
 HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
@@ -48,6 +42,8 @@ STORAGE_TYPES = {
 }
 LAYER_RE = re.compile(r"^(?:model\.)?layers\.(\d+)\.(.+)$")
 TIKTOKEN_LINE = re.compile(rb"^[A-Za-z0-9+/]+=*\s+\d+\r?$")
+MAX_CHECKLIST = 1024 * 1024
+CHECKLIST_LINE = re.compile(r"^\\?([0-9a-fA-F]{32})\s[ *]?(.+?)\s*$")
 
 
 def text_page_detail(head: bytes) -> str:
@@ -73,69 +69,10 @@ def classify_head(head: bytes, size: int) -> tuple[str, str] | None:
     return None
 
 
-def _read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
-    return read_regular(path, n)
+# ---- weights -------------------------------------------------------------------------------------
 
 
-# ---- weights ------------------------------------------------------------------------------------------
-
-
-def sniff_weights(path: Path, size: int) -> Shard:
-    """What a weights file is, for `.pth`/`.bin` (torch zip) and `.safetensors`. Never raises."""
-    name = path.name
-    try:
-        head = _read_head(path)
-        bad = classify_head(head, size)
-        if bad:
-            return Shard(name, size, bad[0], bad[1])
-        if name.endswith(".safetensors"):
-            return _sniff_safetensors(path, name, size, head)
-        if head.startswith(b"PK\x03\x04"):
-            return _sniff_torch_zip(path, name, size)
-        if head[:2] == b"\x80\x02":
-            return Shard(name, size, "legacy-pickle", "the pre-1.6 torch format")
-        return Shard(name, size, "unknown", f"starts with {head[:8]!r}, not a torch zip")
-    except OSError as exc:
-        return Shard(name, size, "unreadable", reason(exc))
-    except Exception as exc:  # whatever the bytes make a parser do is a fact about this file
-        return Shard(name, size, "unknown", f"cannot be read as weights ({type(exc).__name__}: {exc})"[:300])
-
-
-def _sniff_torch_zip(path: Path, name: str, size: int) -> Shard:
-    try:
-        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
-            infos = {i.filename: i for i in archive.infolist()}
-            pkl = next((n for n in infos if n.endswith("data.pkl")), None)
-            if pkl is None:
-                return Shard(name, size, "unknown", "a zip without data.pkl: not a torch checkpoint")
-            for info in infos.values():  # a central directory that promises bytes past the end of the file
-                if info.header_offset + info.compress_size > size:
-                    return Shard(name, size, "truncated", f"{info.filename} runs past the end of the file")
-            if infos[pkl].file_size > MAX_PICKLE:
-                return Shard(name, size, "zip", "data.pkl too large to read")
-            raw = archive.read(pkl)
-    except zipfile.BadZipFile as exc:
-        return Shard(name, size, "truncated", f"no zip central directory ({exc})")
-    except (EOFError, zipfile.LargeZipFile, ValueError) as exc:
-        return Shard(name, size, "truncated", str(exc))
-    prefix = pkl[: -len("data.pkl")]
-    try:
-        records = read_tensor_records(raw)
-    except RefusedObject:
-        return Shard(name, size, "unsafe", UNSAFE_PICKLE)
-    except Exception as exc:  # a damaged or foreign pickle: report it, never run it
-        detail = f"data.pkl does not describe tensors ({type(exc).__name__}: {exc})"
-        return Shard(name, size, "unknown", detail)
-    for key, rec in records.items():
-        member = infos.get(f"{prefix}data/{rec.storage_key}")
-        if member is None:
-            return Shard(name, size, "truncated", f"{key}'s data is missing from the zip")
-        if rec.itemsize and member.file_size < rec.storage_numel * rec.itemsize:
-            return Shard(name, size, "truncated", f"{key}'s data is shorter than its storage")
-    return _summarise(name, size, "zip", {k: (r.dtype, r.shape) for k, r in records.items()})
-
-
-def _summarise(name: str, size: int, kind: str, tensors: dict[str, tuple[str, tuple[int, ...]]]) -> Shard:
+def summarise_tensors(name: str, size: int, kind: str, tensors: dict[str, tuple[str, tuple[int, ...]]]) -> Shard:
     """Keep the facts small: non-layer shapes, layer 0's shapes, whether all layers agree with layer 0."""
     shapes: dict[str, tuple[int, ...]] = {}
     per_layer: dict[int, dict[str, tuple[int, ...]]] = {}
@@ -192,9 +129,7 @@ class _Storage:
 def _rebuild_tensor(storage: Any, offset: Any, shape: Any, *rest: Any) -> TensorRecord:
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError("tensor without a storage")
-    return TensorRecord(
-        storage.dtype, tuple(int(d) for d in shape), storage.key, storage.numel, storage.itemsize
-    )
+    return TensorRecord(storage.dtype, tuple(int(d) for d in shape), storage.key, storage.numel, storage.itemsize)
 
 
 def _rebuild_parameter(data: Any, *rest: Any) -> Any:
@@ -233,8 +168,6 @@ class _RecordUnpickler(pickle.Unpickler):
 
 def read_tensor_records(data_pkl: bytes) -> dict[str, TensorRecord]:
     """Tensor name -> dtype/shape from a torch zip's data.pkl, without torch and without running any code."""
-    import io
-
     obj = _RecordUnpickler(io.BytesIO(data_pkl)).load()
     return dict(_walk(obj, ""))
 
@@ -247,32 +180,7 @@ def _walk(obj: Any, prefix: str, depth: int = 0) -> Iterator[tuple[str, TensorRe
             yield from _walk(value, f"{prefix}.{key}" if prefix else str(key), depth + 1)
 
 
-def _sniff_safetensors(path: Path, name: str, size: int, head: bytes) -> Shard:
-    if len(head) < 8:
-        return Shard(name, size, "truncated", "shorter than a safetensors header")
-    (n,) = struct.unpack("<Q", head[:8])
-    if n > MAX_SAFETENSORS_HEADER or 8 + n > size:
-        return Shard(
-            name,
-            size,
-            "truncated" if n <= MAX_SAFETENSORS_HEADER else "unknown",
-            f"header length {n} does not fit in {size} bytes",
-        )
-    with open_regular(path) as f:
-        f.seek(8)
-        raw = f.read(n)
-    try:
-        tensors, end = _safetensors_tensors(json.loads(raw))
-    except RecursionError:
-        return Shard(name, size, "unknown", "unreadable safetensors header (nested too deeply)")
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        return Shard(name, size, "unknown", f"unreadable safetensors header ({type(exc).__name__}: {exc})"[:300])
-    if 8 + n + end > size:
-        return Shard(name, size, "truncated", f"its tensors need {8 + n + end} bytes, the file has {size}")
-    return _summarise(name, size, "safetensors", tensors)
-
-
-def _safetensors_tensors(header: Any) -> tuple[dict[str, tuple[str, tuple[int, ...]]], int]:
+def safetensors_tensors(header: Any) -> tuple[dict[str, tuple[str, tuple[int, ...]]], int]:
     """name -> (dtype, shape), and where the last tensor's bytes end; TypeError when the header is not
     safetensors' `{name: {dtype, shape, data_offsets}}`."""
     if not isinstance(header, dict):
@@ -289,21 +197,7 @@ def _safetensors_tensors(header: Any) -> tuple[dict[str, tuple[str, tuple[int, .
     return tensors, end
 
 
-# ---- tokenizer ----------------------------------------------------------------------------------------
-
-
-def sniff_tokenizer(path: Path, size: int, *, in_parent: bool = False) -> Tokenizer:
-    """SentencePiece (a protobuf: Llama 1/2, Code Llama) or tiktoken (base64 ranks: Llama 3); never raises."""
-    try:
-        head = _read_head(path)
-        bad = classify_head(head, size)
-        if bad:
-            return Tokenizer(str(path), size, bad[0], in_parent=in_parent)
-        data = read_regular(path, MAX_TOKENIZER) if size <= MAX_TOKENIZER else head
-    except OSError:
-        return Tokenizer(str(path), size, "unreadable", in_parent=in_parent)
-    kind, words = tokenizer_kind(data, whole=size <= MAX_TOKENIZER)
-    return Tokenizer(str(path), size, kind, words, in_parent)
+# ---- tokenizer -----------------------------------------------------------------------------------
 
 
 def tokenizer_kind(data: bytes, *, whole: bool = True) -> tuple[str, int | None]:
@@ -344,51 +238,6 @@ def parse_tiktoken_ranks(data: bytes) -> dict[bytes, int]:
     if not ranks:
         raise ValueError("no ranks")
     return ranks
-
-
-def sniff_tokenizer_json(path: Path, size: int) -> Tokenizer:
-    """A Hugging Face tokenizer.json: Llama 1/2's pieces (<s>, </s>) or Llama 3's byte-level BPE
-    (<|begin_of_text|>), and how many tokens it has with its added ones; never raises."""
-    try:
-        head = _read_head(path)
-        bad = classify_head(head, size)
-        if bad:
-            return Tokenizer(str(path), size, bad[0])
-        if size > MAX_TOKENIZER_JSON:
-            return Tokenizer(str(path), size, "unknown")
-        data = json.loads(read_regular(path, MAX_TOKENIZER_JSON).decode("utf-8"))
-    except OSError:
-        return Tokenizer(str(path), size, "unreadable")
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past what Python parses
-        return Tokenizer(str(path), size, "unknown")
-    model = data.get("model") if isinstance(data, dict) else None
-    vocab = model.get("vocab") if isinstance(model, dict) else None
-    if not isinstance(vocab, dict):
-        return Tokenizer(str(path), size, "unknown")
-    added = [t.get("content") for t in data.get("added_tokens") or () if isinstance(t, dict)]
-    tokens = set(vocab) | {t for t in added if isinstance(t, str)}
-    if {"<|begin_of_text|>", "<|end_of_text|>"} <= tokens:
-        kind = "tiktoken"
-    elif {"<s>", "</s>"} <= tokens:
-        kind = "sentencepiece"
-    else:
-        kind = "unknown"
-    return Tokenizer(str(path), size, kind, len(tokens))
-
-
-def sniff_tokenizer_at(path: Path, *, in_parent: bool = False) -> Tokenizer:
-    """tokenizer.model or tokenizer.json, with the library that reads it and whether this Python has it."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return Tokenizer(str(path), 0, "unreadable", in_parent=in_parent)
-    if path.name == "tokenizer.json":
-        tokenizer, library = sniff_tokenizer_json(path, size), TOKENIZER_LIBRARIES["tokenizer.json"]
-    else:
-        tokenizer = sniff_tokenizer(path, size, in_parent=in_parent)
-        library = TOKENIZER_LIBRARIES.get(tokenizer.kind, "")
-    missing = bool(library) and importlib.util.find_spec(library) is None
-    return dataclasses.replace(tokenizer, library=library, library_missing=missing)
 
 
 def count_sentencepiece_pieces(data: bytes) -> int | None:
@@ -454,3 +303,31 @@ def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
             return result, pos
         shift += 7
     return None, pos
+
+
+# ---- checklist.chk -------------------------------------------------------------------------------
+
+
+def parse_checklist(data: bytes) -> tuple[list[tuple[str, str]], list[str]]:
+    """(md5, name) pairs, and the lines that are neither that nor blank. Accepts CRLF, `*` marks, `./`."""
+    entries: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for raw in data.splitlines():
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            continue
+        match = CHECKLIST_LINE.match(line)
+        if match:
+            name = match.group(2)
+            entries.append((match.group(1).lower(), name[2:] if name.startswith("./") else name))
+        else:
+            bad.append(line[:80])
+    return entries, bad
+
+
+def inside(name: str) -> bool:
+    """A checklist name that stays inside the folder: relative, and no `..` that climbs out of it."""
+    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return False
+    normal = posixpath.normpath(name.replace("\\", "/"))
+    return normal != ".." and not normal.startswith("../")

@@ -1,4 +1,5 @@
-"""Remedies shared by checks and fixes: which torch to install here, and how to say it in this shell."""
+"""Remedies shared by checks and fixes: which torch to install here, which tools download.sh lacks and how to
+install them, and how to say it in this shell."""
 
 from __future__ import annotations
 
@@ -56,8 +57,10 @@ def _cuda_flavour(facts: Facts) -> tuple[str, str]:
     newest_first = [f for f in covering if version_tuple(flavour_cuda(f)) > version_tuple(gpu.driver_cuda)]
     target = newest_first[-1] if newest_first else covering[0]
     need = min_driver(flavour_cuda(target), facts.os)
-    return target, (f"no PyTorch CUDA build for these GPUs runs on {driver_label(facts)}: update the NVIDIA "
-                    f"driver to {need} or newer first (https://www.nvidia.com/Download/index.aspx)")
+    return target, (
+        f"no PyTorch CUDA build for these GPUs runs on {driver_label(facts)}: update the NVIDIA "
+        f"driver to {need} or newer first (https://www.nvidia.com/Download/index.aspx)"
+    )
 
 
 def install_advice(facts: Facts, *, reinstall: bool = False) -> TorchInstall:
@@ -93,6 +96,40 @@ def venv_steps(facts: Facts) -> list[str]:
 
 def externally_managed_note(facts: Facts) -> str:
     """Why the advice makes a virtual environment: pip refuses `externally-managed-environment` Pythons."""
-    return (f"{facts.python.executable} is managed by the system (PEP 668): its pip refuses to install "
-            f"packages, so install into a virtual environment and run Llama with {venv_python(facts)} "
-            "(if venv says ensurepip is not available: sudo apt install python3-venv)")
+    return (
+        f"{facts.python.executable} is managed by the system (PEP 668): its pip refuses to install "
+        f"packages, so install into a virtual environment and run Llama with {venv_python(facts)} "
+        "(if venv says ensurepip is not available: sudo apt install python3-venv)"
+    )
+
+
+# ---- the programs Meta's download.sh runs --------------------------------------------------------------
+
+NEEDED = ("bash", "wget", "md5sum")
+PACKAGE = {"bash": "bash", "wget": "wget", "md5sum": "coreutils"}  # md5sum ships in coreutils everywhere
+LINUX_MANAGERS = (
+    ("apt-get", "sudo apt-get install -y"),
+    ("dnf", "sudo dnf install -y"),
+    ("pacman", "sudo pacman -S --needed"),
+)
+
+
+def missing(facts: Facts) -> tuple[str, ...]:
+    """The needed tools download.sh would not find, in the shell that would run it."""
+    bash = facts.tools.found.get("bash", "")
+    # Git for Windows' bash puts its own usr\bin (md5sum included) on PATH inside the script.
+    git_bash = facts.os == "windows" and "\\git\\" in bash.lower()
+    return tuple(n for n in NEEDED if not facts.tools.has(n) and not (git_bash and n == "md5sum"))
+
+
+def install_commands(facts: Facts, names: tuple[str, ...]) -> tuple[str, ...]:
+    """How to get `names` on this platform; several lines are alternatives (one per package manager)."""
+    packages = " ".join(sorted({PACKAGE[n] for n in names if n != "bash" or facts.os == "linux"}))
+    if facts.os == "darwin":
+        return (f"brew install {packages}",) if packages else ()
+    if facts.os == "windows":
+        if "bash" in names:
+            return ("wsl --install", "wsl -- sudo apt-get install -y wget coreutils")
+        return ("winget install --exact --id JernejSimoncic.Wget",)
+    known = [cmd for tool, cmd in LINUX_MANAGERS if facts.tools.has(tool)]
+    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _, cmd in LINUX_MANAGERS]))

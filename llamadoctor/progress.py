@@ -1,0 +1,38 @@
+"""Progress of long reads (hashing a download): the callback type, and a rich bar that draws it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Callable
+
+# (bytes done so far, bytes to do in all): called from worker threads, at most once per chunk and file.
+ProgressFn = Callable[[int, int], None]
+
+
+@contextlib.contextmanager
+def rich_progress(console: Any = None, description: str = "Verifying checksums") -> Iterator[ProgressFn]:
+    """A ProgressFn drawing a rich progress bar (bytes, speed, time left) for as long as the block runs."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update

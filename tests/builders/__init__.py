@@ -1,0 +1,1 @@
+"""Builders of tiny model files for the tests and benchmarks; they need torch, so they ship with neither."""
