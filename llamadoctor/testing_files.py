@@ -22,6 +22,7 @@ from llamadoctor.files import (
     SourceFile,
     Tokenizer,
 )
+from llamadoctor.llama.releases import PARAMS_JSON
 
 HOME = "/home/ada/llama"
 
@@ -63,58 +64,14 @@ LLAMA2_GENERATION = (
     b"        # seed must be the same in all processes\n        torch.manual_seed(seed)\n"
 )
 
-# params.json exactly as Meta ships them
-LLAMA1_7B: Mapping[str, Any] = {
-    "dim": 4096,
-    "multiple_of": 256,
-    "n_heads": 32,
-    "n_layers": 32,
-    "norm_eps": 1e-06,
-    "vocab_size": -1,
-}
-LLAMA2_7B: Mapping[str, Any] = {
-    "dim": 4096,
-    "multiple_of": 256,
-    "n_heads": 32,
-    "n_layers": 32,
-    "norm_eps": 1e-05,
-    "vocab_size": -1,
-}
-LLAMA2_13B: Mapping[str, Any] = {**LLAMA2_7B, "dim": 5120, "n_heads": 40, "n_layers": 40}
-LLAMA2_70B: Mapping[str, Any] = {
-    "dim": 8192,
-    "multiple_of": 4096,
-    "ffn_dim_multiplier": 1.3,
-    "n_heads": 64,
-    "n_kv_heads": 8,
-    "n_layers": 80,
-    "norm_eps": 1e-05,
-    "vocab_size": -1,
-}
-LLAMA3_8B: Mapping[str, Any] = {
-    "dim": 4096,
-    "n_layers": 32,
-    "n_heads": 32,
-    "n_kv_heads": 8,
-    "vocab_size": 128256,
-    "multiple_of": 1024,
-    "ffn_dim_multiplier": 1.3,
-    "norm_eps": 1e-05,
-    "rope_theta": 500000.0,
-}
-LLAMA31_8B: Mapping[str, Any] = {**LLAMA3_8B, "use_scaled_rope": True}
-LLAMA32_1B: Mapping[str, Any] = {
-    "dim": 2048,
-    "n_layers": 16,
-    "n_heads": 32,
-    "n_kv_heads": 8,
-    "vocab_size": 128256,
-    "ffn_dim_multiplier": 1.5,
-    "multiple_of": 256,
-    "norm_eps": 1e-05,
-    "rope_theta": 500000.0,
-    "use_scaled_rope": True,
-}
+# params.json exactly as Meta ships them: the shared model of Llama's table
+LLAMA1_7B: Mapping[str, Any] = PARAMS_JSON["Llama 1 7B"]
+LLAMA2_7B: Mapping[str, Any] = PARAMS_JSON["Llama 2 7B"]
+LLAMA2_13B: Mapping[str, Any] = PARAMS_JSON["Llama 2 13B"]
+LLAMA2_70B: Mapping[str, Any] = PARAMS_JSON["Llama 2 70B"]
+LLAMA3_8B: Mapping[str, Any] = PARAMS_JSON["Llama 3 8B"]
+LLAMA31_8B: Mapping[str, Any] = PARAMS_JSON["Llama 3.1 8B"]
+LLAMA32_1B: Mapping[str, Any] = PARAMS_JSON["Llama 3.2 1B"]
 LLAMA2_7B_BYTES = (
     b'{"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-05, "vocab_size": -1}\n'
 )

@@ -1,7 +1,7 @@
 """Llama tokenizers behind one interface: SentencePiece (Llama 1/2) and tiktoken BPE (Llama 3.x).
 
 Both ship as `tokenizer.model`; the format is told apart by sniffing, because a Llama 3 file handed to
-SentencePiece fails with the cryptic `could not parse ModelProto` (failure modes N27/N37).
+SentencePiece fails with the cryptic `could not parse ModelProto`.
 """
 
 from __future__ import annotations
