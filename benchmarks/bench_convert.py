@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from fresh import run_fresh  # beside this script: python puts its folder on sys.path
 
-from llamadoctor.runner.convert_io import TensorSpec, TorchWriter
+from llamadoctor.runner.conversion.writers import TensorSpec, TorchWriter
 
 SHAPES = {
     "tinyllama": {"dim": 2048, "n_layers": 22, "n_heads": 32, "n_kv_heads": 4, "multiple_of": 256},
@@ -108,7 +108,7 @@ def run_measured(argv: list[str], timeout: float) -> tuple[float, int, int]:
 
 
 def ours_argv(src: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "llamadoctor.runner.convert_cli", "--model-dir", str(src), "--out", str(out)]
+    return [sys.executable, "-m", "llamadoctor.runner.conversion.cli", "--model-dir", str(src), "--out", str(out)]
 
 
 def peer_argv(peer: str, src: Path, out: Path) -> list[str]:

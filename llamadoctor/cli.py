@@ -13,7 +13,7 @@ from llamadoctor import __version__, errors
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 from llamadoctor.redact import redacting_console
 from llamadoctor.runner.cli import app as run_app
-from llamadoctor.runner.convert_cli import convert
+from llamadoctor.runner.conversion.cli import convert
 
 app = typer.Typer(
     name="llamadoctor",

@@ -16,7 +16,7 @@ from llamadoctor.facts import Options
 from llamadoctor.llama import Evidence, detect_version, from_meta_params
 from llamadoctor.model_info import model_context, model_version
 from llamadoctor.probes.files import gather_files
-from llamadoctor.runner import convert_hf
+from llamadoctor.runner.conversion import hf as convert_hf
 from llamadoctor.testing_files import (
     LLAMA1_7B,
     LLAMA2_7B,

@@ -50,7 +50,7 @@ COMMANDS = [
     (("run", "chat", "--model-dir", "{d}", "--prompt", "x"), "llamadoctor.runner.session.Session.prepare"),
     (("run", "chat", "-i", "--model-dir", "{d}"), "llamadoctor.runner.session.Session.prepare"),
     (("run", "smoke", "--device", "cpu"), "llamadoctor.runner.smoke.run_smoke"),
-    (("convert", "--model-dir", "{d}", "--out", "{d}/out"), "llamadoctor.runner.convert.convert"),
+    (("convert", "--model-dir", "{d}", "--out", "{d}/out"), "llamadoctor.runner.conversion.convert.convert"),
 ]
 IDS = [" ".join(a for a in args if not a.startswith("{")) for args, _ in COMMANDS]
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import convert, loader
+from llamadoctor.runner import loader
 from llamadoctor.runner.chat import DEFAULT_SYSTEM_PROMPT, PARIS_ANSWER, Message, dialog_tokens
+from llamadoctor.runner.conversion import convert
 from llamadoctor.runner.distributed import SINGLE
 from llamadoctor.runner.generate import Generator, Sampling, Timings
 from llamadoctor.runner.tokenizer import load as load_tokenizer

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert as conv
+from llamadoctor.runner.conversion import convert as conv
 
 from builders import llamas
 
@@ -92,6 +92,6 @@ def test_damaged_shard_exit_1(app, src, tmp_path) -> None:
 
 
 def test_import_does_not_load_torch() -> None:
-    code = "import sys, llamadoctor.runner.convert_cli; print('torch' in sys.modules, 'safetensors' in sys.modules)"
+    code = "import sys, llamadoctor.runner.conversion.cli; print('torch' in sys.modules, 'safetensors' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"]

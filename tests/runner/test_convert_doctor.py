@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert
+from llamadoctor.runner.conversion import convert
 from llamadoctor.runner.errors import RunError
 
 from builders import llamas

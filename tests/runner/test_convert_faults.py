@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from llamadoctor.runner import convert
-from llamadoctor.runner import convert_output as place
+from llamadoctor.runner.conversion import convert
+from llamadoctor.runner.conversion import output as place
 
 from builders import llamas
 

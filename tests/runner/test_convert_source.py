@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert
+from llamadoctor.runner.conversion import convert
 from llamadoctor.runner.errors import RunError
 
 from builders import llamas

@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llamadoctor.runner import convert_io
+from llamadoctor.runner.conversion import writers as convert_io
 
 from builders import llamas
 
@@ -99,8 +99,8 @@ def test_meta_writer_output_loads_like_torch_save_with_mmap(tmp_path) -> None:
 
 
 def test_meta_output_passes_the_doctors_shard_checks(src, tmp_path) -> None:
-    from llamadoctor.runner import convert as conv
-    from llamadoctor.runner.convert_source import doctor_errors
+    from llamadoctor.runner.conversion import convert as conv
+    from llamadoctor.runner.conversion.source import doctor_errors
 
     out = conv.convert(conv.Request(src, tmp_path / "mp1", to="meta", shards=1)).out
     assert doctor_errors(out) == []

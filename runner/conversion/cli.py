@@ -1,4 +1,4 @@
-"""`llamadoctor convert`: the command line of `llamadoctor.runner.convert`.
+"""`llamadoctor convert`: the command line of `llamadoctor.runner.conversion.convert`.
 
 Registered by the main CLI as `app.command("convert")(convert)`. Importing this module stays cheap (no torch,
 no safetensors): the doctor starts in well under half a second. Bad input is one line and exit 2; a refusal
@@ -80,7 +80,7 @@ def convert(
         import torch  # noqa: F401
     except ImportError:
         raise RunError(*INSTALL_HINT) from None
-    from llamadoctor.runner import convert as conv
+    from llamadoctor.runner.conversion import convert as conv
 
     request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
     state: dict[str, Any] = {}
@@ -116,7 +116,7 @@ def convert(
     typer.echo(f"wrote {result.out} ({len(result.files)} weight file(s), {result.tensors} tensors)")
 
 
-def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.convert_cli` until the lead registers it
+def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.conversion.cli` until the lead registers it
     app = typer.Typer(add_completion=False)
     app.command()(convert)
     app(prog_name="llamadoctor convert")

@@ -8,8 +8,8 @@ are concatenated by the split table (`checkpoint.merge_tensor`), q/k permuted fo
 `--dtype` says so, and streamed to the file. Input shards are memory-mapped and re-opened for every layer, so
 the pages touched by one layer are unmapped before the next: peak memory is about one layer plus one tensor,
 whatever the size of the model. Before anything is written the input is checked against its params.json and
-the doctor's shard and checksum checks (`convert_source`). Everything is written into a hidden sibling folder
-swapped into place at the end; what `--force` may replace and what a killed run leaves are `convert_output`'s.
+the doctor's shard and checksum checks (`source`). Everything is written into a hidden sibling folder
+swapped into place at the end; what `--force` may replace and what a killed run leaves are `output`'s.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ import torch
 
 from llamadoctor.durable import pause_point
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import convert_hf
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.chat import looks_like_chat_model
-from llamadoctor.runner.convert_io import SafetensorsWriter, TensorSpec, TorchWriter
-from llamadoctor.runner.convert_output import BadInput as BadInput  # re-exported: callers catch conv.BadInput
-from llamadoctor.runner.convert_output import (
+from llamadoctor.runner.conversion import hf as convert_hf
+from llamadoctor.runner.conversion.output import BadInput as BadInput  # re-exported: callers catch conv.BadInput
+from llamadoctor.runner.conversion.output import (
     fsync_tree,
     guard_output,
     make_parents,
@@ -39,12 +38,13 @@ from llamadoctor.runner.convert_output import (
     swap_into_place,
     write_marker,
 )
-from llamadoctor.runner.convert_source import (
+from llamadoctor.runner.conversion.source import (
     check_distinct,
     check_keys,
     check_shapes,
     refuse_if_doctor_objects,
 )
+from llamadoctor.runner.conversion.writers import SafetensorsWriter, TensorSpec, TorchWriter
 from llamadoctor.runner.errors import RunError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
