@@ -35,21 +35,11 @@ def _meta_problems(model: ModelDir) -> list[str]:
     elif model.params is not None and not {"dim", "n_layers", "n_heads"} <= set(model.params):
         missing = sorted({"dim", "n_layers", "n_heads"} - set(model.params))
         problems.append(f"params.json lacks {', '.join(missing)}")
-    elif model.params is not None:
-        problems += [
-            f"params.json has {key} {model.params[key]!r}, not a positive whole number"
-            for key in ("dim", "n_layers", "n_heads")
-            if not _positive_int(model.params[key])
-        ]
     if not model.shards:
         problems.append(f"there is no consolidated.*.pth (`no checkpoint files found in {model.name}/`)")
     if model.tokenizer is None:
         problems.append("tokenizer.model is neither in it nor beside it (`AssertionError: tokenizer.model`)")
     return problems
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _hf_problems(model: ModelDir) -> list[str]:
@@ -148,10 +138,6 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
         Broken(linux_gpu(models=(meta_model(shards=()),)), expect="no checkpoint files found"),
         Broken(linux_gpu(repo=repo_with(), models=(hf_model(),)), expect="Hugging Face format"),
         Broken(linux_gpu(models=(meta_model(path="/home/ada/Llama-2-7b-hf"),)), expect="config.json"),
-        Broken(
-            linux_gpu(models=(dataclasses.replace(meta_model(), params={**LLAMA2_7B, "n_heads": 0}),)),
-            expect="n_heads 0",
-        ),
         Broken(
             linux_gpu(models=(dataclasses.replace(hf_model(), params=None, params_file=None),)),
             expect="config.json is missing",

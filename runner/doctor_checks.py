@@ -26,6 +26,7 @@ from llamadoctor.runner.errors import RunError
 
 RUN_CHECKS = (
     "model-dir-incomplete",
+    "params-invalid",
     "shard-corrupt",
     "model-version-mismatch",
     "tokenizer-library-missing",
