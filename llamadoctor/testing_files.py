@@ -72,6 +72,17 @@ LLAMA2_70B: Mapping[str, Any] = PARAMS_JSON["Llama 2 70B"]
 LLAMA3_8B: Mapping[str, Any] = PARAMS_JSON["Llama 3 8B"]
 LLAMA31_8B: Mapping[str, Any] = PARAMS_JSON["Llama 3.1 8B"]
 LLAMA32_1B: Mapping[str, Any] = PARAMS_JSON["Llama 3.2 1B"]
+# config.json of Hugging Face's Llama-2-7b-hf (the architecture keys)
+HF_LLAMA2_7B_CONFIG: Mapping[str, Any] = {
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32000,
+    "rms_norm_eps": 1e-05,
+    "max_position_embeddings": 4096,
+}
 LLAMA2_7B_BYTES = (
     b'{"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-05, "vocab_size": -1}\n'
 )

@@ -9,18 +9,17 @@ from typing import Any
 import pytest
 
 from llamadoctor.llama import ParamsError, from_hf_config, from_meta_params
-from llamadoctor.testing_files import LLAMA1_7B, LLAMA2_7B, LLAMA2_70B, LLAMA3_8B, LLAMA31_8B, LLAMA32_1B
+from llamadoctor.testing_files import (
+    HF_LLAMA2_7B_CONFIG,
+    LLAMA1_7B,
+    LLAMA2_7B,
+    LLAMA2_70B,
+    LLAMA3_8B,
+    LLAMA31_8B,
+    LLAMA32_1B,
+)
 
-HF_7B = {
-    "hidden_size": 4096,
-    "intermediate_size": 11008,
-    "num_attention_heads": 32,
-    "num_hidden_layers": 32,
-    "num_key_value_heads": 32,
-    "vocab_size": 32000,
-    "rms_norm_eps": 1e-05,
-    "max_position_embeddings": 4096,
-}
+HF_7B = HF_LLAMA2_7B_CONFIG
 
 BAD_META = [
     pytest.param({"n_layers": 0}, "params.json: n_layers is 0;", id="zero-layers"),

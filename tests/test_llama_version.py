@@ -18,6 +18,7 @@ from llamadoctor.model_info import model_context, model_version
 from llamadoctor.probes.files import gather_files
 from llamadoctor.runner.conversion import hf as convert_hf
 from llamadoctor.testing_files import (
+    HF_LLAMA2_7B_CONFIG,
     LLAMA1_7B,
     LLAMA2_7B,
     LLAMA3_8B,
@@ -113,16 +114,7 @@ def test_convert_writes_llama_2_context_for_the_first_llama_2_7b_chat_params(tmp
     assert json.loads((out / "generation_config.json").read_text())["max_length"] == 4096
 
 
-HF_LLAMA2 = {
-    "hidden_size": 4096,
-    "intermediate_size": 11008,
-    "num_attention_heads": 32,
-    "num_hidden_layers": 32,
-    "num_key_value_heads": 32,
-    "vocab_size": 32000,
-    "rms_norm_eps": 1e-05,
-    "max_position_embeddings": 4096,
-}
+HF_LLAMA2 = HF_LLAMA2_7B_CONFIG
 HF_LLAMA31 = {
     **HF_LLAMA2,
     "intermediate_size": 14336,

@@ -49,6 +49,18 @@ LLAMA3_CHAT_TEMPLATE = (
 )
 
 
+def _bos_first(bos: str, bos_id: int) -> dict[str, Any]:
+    """HF's post-processor that puts BOS before each sequence, as Meta's encode(bos=True) does."""
+    first = [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]
+    second = [{"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}]
+    return {
+        "type": "TemplateProcessing",
+        "single": first,
+        "pair": first + second,
+        "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}},
+    }
+
+
 def llama_version(args: ModelArgs, model_dir: Path | None = None, dtypes: Iterable[object] = ()) -> str:
     """Llama "1", "2", "code", "3", "3.1" or "3.2" (the HF script's --llama_version), by the same detector
     and from the same witnesses as `check`: the folder's name, its checklist, the params and the shards'
@@ -187,17 +199,7 @@ def tiktoken_to_tokenizer_json(ranks: dict[bytes, int], bos: str) -> dict[str, A
             "type": "Sequence",
             "processors": [
                 {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
-                {
-                    "type": "TemplateProcessing",
-                    "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-                    "pair": [
-                        {"SpecialToken": {"id": bos, "type_id": 0}},
-                        {"Sequence": {"id": "A", "type_id": 0}},
-                        {"SpecialToken": {"id": bos, "type_id": 1}},
-                        {"Sequence": {"id": "B", "type_id": 1}},
-                    ],
-                    "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}},
-                },
+                _bos_first(bos, bos_id),
             ],
         },
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
@@ -260,17 +262,7 @@ def sentencepiece_to_tokenizer_json(path: Path) -> dict[str, Any]:
             ],
         },
         "pre_tokenizer": None,
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [
-                {"SpecialToken": {"id": bos, "type_id": 0}},
-                {"Sequence": {"id": "A", "type_id": 0}},
-                {"SpecialToken": {"id": bos, "type_id": 1}},
-                {"Sequence": {"id": "B", "type_id": 1}},
-            ],
-            "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}},
-        },
+        "post_processor": _bos_first(bos, bos_id),
         "decoder": {
             "type": "Sequence",
             "decoders": [
