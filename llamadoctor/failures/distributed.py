@@ -1,0 +1,7 @@
+"""Failures of the distributed step."""
+
+from __future__ import annotations
+
+from llamadoctor.failures.model import Failure
+
+FAILURES: tuple[Failure, ...] = ()
