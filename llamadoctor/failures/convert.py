@@ -34,6 +34,7 @@ FAILURES: tuple[Failure, ...] = (
             " `llamadoctor convert`, which needs about the model's size once)."
         ),
         commands=("df -h .",),
+        windows_commands=("Get-PSDrive -PSProvider FileSystem",),
         checks=("disk-insufficient-for-conversion",),
         matches=(
             "Saving a LlamaForCausalLM to llama-2-7b-hf.\nTraceback (most recent call last):\n  File"
@@ -141,6 +142,7 @@ FAILURES: tuple[Failure, ...] = (
             " `md5sum -c checklist.chk`: they are often empty too."
         ),
         commands=("wc -c params.json", "md5sum -c checklist.chk"),
+        windows_commands=("(Get-Item params.json).Length", "Get-FileHash -Algorithm MD5 params.json"),
         checks=("model-dir-incomplete",),
         matches=(
             '  File "convert_llama_weights_to_hf.py", line 111, in write_model\n    params = read_json(os.path.join('
@@ -174,6 +176,10 @@ FAILURES: tuple[Failure, ...] = (
             " pre-converted Hugging Face repository (the `-hf` ones for Llama 2), or add swap."
         ),
         commands=("free -h", "llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf"),
+        windows_commands=(
+            "Get-CimInstance Win32_OperatingSystem | Select-Object FreePhysicalMemory, FreeVirtualMemory",
+            "llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf",
+        ),
         defaults={"model_dir": "llama-2-7b"},
         matches=(
             "$ python convert_llama_weights_to_hf.py --input_dir llama-2-70b --model_size 70B --output_dir"

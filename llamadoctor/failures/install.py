@@ -65,6 +65,7 @@ FAILURES: tuple[Failure, ...] = (
             " `python -m torch.distributed.run` instead of `torchrun`, after activating the environment."
         ),
         commands=("command -v python pip torchrun", "python -m pip install -e ."),
+        windows_commands=("Get-Command python, pip, torchrun", "python -m pip install -e ."),
         checks=("torchrun-wrong-interpreter",),
         matches=(
             "$ pip install fairscale\nRequirement already satisfied: fairscale in"
