@@ -47,7 +47,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         cause=(
             "download.sh stopped because a program it runs is missing: it fetches every file with `wget` and"
-            " verifies it with GNU `md5sum -c`, and neither comes with macOS or Git Bash on Windows."
+            " verifies it with GNU `md5sum -c`; macOS has neither, and Git Bash on Windows has no wget."
         ),
         fix=(
             "Install wget and GNU coreutils (which has md5sum), then run download.sh again with a fresh link;"

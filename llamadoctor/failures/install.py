@@ -19,9 +19,9 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"has no wheels with a matching platform tag \(e\.g\., `(?P<tag>macosx_\w+_x86_64)`\)"),
         ),
         cause=(
-            "A native library built for `{have}` was loaded by a `{need}` Python: on an Apple Silicon Mac an"
-            " Intel Python (Homebrew under /usr/local, an old Anaconda, a terminal opened with Rosetta) mixes"
-            " the two architectures."
+            "A native library built for `{have}` was loaded into a Python running as `{need}`: on an Apple"
+            " Silicon Mac an Intel Python (Homebrew under /usr/local, an old Anaconda, a terminal opened with"
+            " Rosetta) mixes the two architectures."
         ),
         fix=(
             "Install an arm64 Python (Miniforge for arm64, or Homebrew under /opt/homebrew), recreate the"
@@ -57,8 +57,8 @@ FAILURES: tuple[Failure, ...] = (
             ),
         ),
         cause=(
-            "Python could not import `{module}` although it was installed: it went into another environment than"
-            " the one whose `torchrun` or `python` ran the code (a system Python, conda's base, another venv)."
+            "Python could not import `{module}`: the packages were most likely installed into another environment"
+            " than the one whose `torchrun` or `python` ran the code (a system Python, conda's base, another venv)."
         ),
         fix=(
             "Install and run with the same interpreter: `python -m pip` instead of `pip`, and"

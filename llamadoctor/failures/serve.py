@@ -95,10 +95,11 @@ FAILURES: tuple[Failure, ...] = (
             " and that does not fit in the GPU memory it may use."
         ),
         fix=(
-            "Serve a shorter context with `--max-model-len` ({kv_tokens}), or let vLLM use more of the GPU with"
-            " `--gpu-memory-utilization 0.95`, or spread the model over more GPUs with `--tensor-parallel-size`."
+            "Serve a shorter context: `--max-model-len` no larger than {kv_tokens}; or let vLLM use more of the"
+            " GPU with `--gpu-memory-utilization 0.95`, or spread the model over more GPUs with"
+            " `--tensor-parallel-size`."
         ),
-        defaults={"kv_tokens": "at most what vLLM says fits"},
+        defaults={"kv_tokens": "the length vLLM says fits"},
         matches=(
             "INFO 10-17 12:01:33 gpu_executor.py:122] # GPU blocks: 2439, # CPU blocks: 4096\n[rank0]: ValueError:"
             " The model's max seq len (131072) is larger than the maximum number of tokens that can be stored in KV"
