@@ -198,6 +198,7 @@ FAILURES: tuple[Failure, ...] = (
         commands=("bash download.sh",),
         windows_commands=("wsl --install", "wsl bash download.sh"),
         checks=("download-tools-missing",),
+        fixes=("install-download-tools",),
         matches=(
             "PS C:\\Users\\ada\\llama> bash download.sh\nbash : The term 'bash' is not recognized as the name of a"
             " cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was"
@@ -367,7 +368,7 @@ FAILURES: tuple[Failure, ...] = (
             " the checksums."
         ),
         commands=("md5sum -c checklist.chk",),
-        checks=("checksum-mismatch",),
+        checks=("checksum-mismatch", "shard-corrupt"),
         fixes=("redownload-failed-shards",),
         matches=(
             "Saving to: './llama-2-13b/consolidated.00.pth'\n\n./llama-2-13b/consolidated.00.pth  9%[>    ]"
