@@ -172,6 +172,10 @@ FAILURES: tuple[Failure, ...] = (
             '  File "C:\\Users\\ada\\miniconda3\\lib\\site-packages\\torch\\cuda\\__init__.py", line 239, in'
             ' _lazy_init\n    raise AssertionError("Torch not compiled with CUDA enabled")\n'
             "AssertionError: Torch not compiled with CUDA enabled",
+            "$ python run.py --device cuda\nTraceback (most recent call last):\n  File"
+            ' "/Users/ada/llama2.c/run.py", line 22, in <module>\n    model.to("cuda")\n  File'
+            ' "/Users/ada/.venv/lib/python3.11/site-packages/torch/cuda/__init__.py", line 284, in _lazy_init\n'
+            '    raise AssertionError("Torch not compiled with CUDA enabled")',
         ),
         ignores=(
             ">>> torch.cuda.is_available()\nTrue\n>>> torch.version.cuda\n'12.1'",
@@ -306,6 +310,11 @@ FAILURES: tuple[Failure, ...] = (
             "  -- CUDA Toolkit found\n  CMake Error at C:/Program Files/CMake/share/cmake-3.19/Modules/"
             "CMakeDetermineCompilerId.cmake:412 (message):\n    No CUDA toolset found.\n  Call Stack (most recent"
             " call first):",
+            'PS C:\\Users\\ada> $env:CMAKE_ARGS="-DGGML_CUDA=on"; pip install llama-cpp-python --no-cache-dir\n'
+            "  *** Configuring CMake...\n  -- Found CUDAToolkit: C:/Program Files/NVIDIA GPU Computing"
+            ' Toolkit/CUDA/v12.6/include (found version "12.6.20")\n  CMake Error at C:/Program'
+            " Files/CMake/share/cmake-3.30/Modules/CMakeDetermineCompilerId.cmake:614 (message):\n"
+            "    No CUDA toolset found.\n  *** CMake configuration failed",
         ),
         ignores=(
             "-- Found CUDAToolkit: C:/Program Files/NVIDIA GPU Computing Toolkit/CUDA/v12.4/include (found version"
