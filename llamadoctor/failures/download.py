@@ -122,7 +122,7 @@ FAILURES: tuple[Failure, ...] = (
         step=Step.DOWNLOAD,
         title="download.sh needs bash 4 but ran under macOS's bash 3.2",
         signatures=(
-            Signature(r"(?P<script>\S*download\.sh): line \d+: declare: -A: invalid option"),
+            Signature(r"(?P<script>\S*\.sh): line \d+: declare: -A: invalid option"),
             # bash 3.2's usage line: bash 4 and later list -A (and more) among the options.
             Signature(r"declare: usage: declare \[-afFirtx\] \[-p\]"),
         ),
