@@ -277,7 +277,9 @@ FAILURES: tuple[Failure, ...] = (
         step=Step.LOAD,
         title="A Hugging Face folder was given to a tool that reads Meta's format",
         signatures=(
-            Signature(r"No such file or directory: '(?P<model>[^']+)(?<![/\\]\dB)(?<![/\\]\d\dB)[/\\]params\.json'"),
+            Signature(
+                r"No such file or directory: '(?P<model>[^']*[^'/\\])(?<![/\\]\dB)(?<![/\\]\d\dB)[/\\]+params\.json'"
+            ),
         ),
         cause=(
             "The tool reads Meta's format and looked for `params.json` in `{model}`, which has none: it is most"
@@ -299,6 +301,8 @@ FAILURES: tuple[Failure, ...] = (
         ignores=(
             _HEALTHY_META_LOAD,
             "FileNotFoundError: [Errno 2] No such file or directory: 'llama-2-7b/7B/params.json'",
+            "FileNotFoundError: [Errno 2] No such file or directory:"
+            " '.\\\\output_models\\\\llama_7b_lora\\\\7B\\\\params.json'",
         ),
     ),
     Failure(
