@@ -650,7 +650,6 @@ FAILURES: tuple[Failure, ...] = (
             " Windows manage it on a drive with free space; close other programs or load fewer processes."
         ),
         windows_commands=("Get-CimInstance Win32_PageFileUsage | Select-Object Name, AllocatedBaseSize",),
-        checks=("ram-low",),
         matches=(
             r'  File "C:\Users\ada\ComfyUI\venv\lib\site-packages\safetensors\torch.py", line 311, in load_file'
             '\n    with safe_open(filename, framework="pt", device=device) as f:\n'
