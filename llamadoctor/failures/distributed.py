@@ -72,7 +72,7 @@ FAILURES: tuple[Failure, ...] = (
             " (`llamadoctor run`, the Hugging Face format, llama.cpp or Ollama); on Linux with an NVIDIA GPU,"
             " install a CUDA build of torch."
         ),
-        commands=("llamadoctor check --repo .", "llamadoctor fix meta-code-hardcodes-nccl --unsafe"),
+        commands=("llamadoctor check --repo .", "llamadoctor fix meta-code-hardcodes-nccl --repo . --unsafe"),
         checks=("nccl-unavailable", "meta-code-hardcodes-nccl"),
         fixes=("patch-meta-code-gloo",),
         matches=(

@@ -372,10 +372,11 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"^AssertionError: (?P<tokenizer>\S*tokenizer\.model)$"),
             Signature(r"Tokenizer file '(?P<tokenizer>[^'{][^']*)' does not exist"),
             Signature(r"OSError: Not found: \"(?P<tokenizer>[^\"]*tokenizer\.model)\": No such file or directory"),
+            Signature(r"Can't load tokenizer for '(?P<tokenizer>[^']+)'", weak=True),
         ),
         cause=(
-            "There is no file at `{tokenizer}`. Llama 2's download puts `tokenizer.model` beside the model folders,"
-            " Llama 3's inside each model folder, and Hugging Face downloads under `original/`."
+            "No tokenizer was found at `{tokenizer}`. Llama 2's download puts `tokenizer.model` beside the model"
+            " folders, Llama 3's inside each model folder, and Hugging Face downloads under `original/`."
         ),
         fix="Pass `--tokenizer_path` the real location of `tokenizer.model`.",
         commands=("find . -name tokenizer.model",),
@@ -387,6 +388,10 @@ FAILURES: tuple[Failure, ...] = (
             "AssertionError: ./models/tokenizer.model",
             "AssertionError: Tokenizer file 'llama-2-7b/tokenizer.model' does not exist.",
             'OSError: Not found: "/home/ada/Llama-2-7b/tokenizer.model": No such file or directory Error #2',
+            "OSError: Can't load tokenizer for 'llama-2-7b'. If you were trying to load it from"
+            " 'https://huggingface.co/models', make sure you don't have a local directory with the same name."
+            " Otherwise, make sure 'llama-2-7b' is the correct path to a directory containing all relevant files"
+            " for a LlamaTokenizer tokenizer.",
         ),
         ignores=(
             _HEALTHY_META_LOAD,
@@ -703,7 +708,7 @@ FAILURES: tuple[Failure, ...] = (
         id="weights-only-default-torch26",
         step=Step.LOAD,
         title="torch.load refuses a file that is not plain tensors",
-        signatures=(Signature(r"Weights only load failed\. (?:In PyTorch 2\.6|Re-running `torch\.load`)"),),
+        signatures=(Signature(r"Weights only load failed\."),),
         cause=(
             "`torch.load` now loads only tensors by default (since torch 2.6), and this file holds something else."
             " Meta's `consolidated.*.pth` hold only tensors, so on a Llama shard this means the file is damaged or"
@@ -721,6 +726,15 @@ FAILURES: tuple[Failure, ...] = (
             "_pickle.UnpicklingError: Weights only load failed. In PyTorch 2.6, we changed the default value of the"
             " `weights_only` argument in `torch.load` from `False` to `True`. Re-running `torch.load` with"
             " `weights_only` set to `False` will likely succeed, but it can result in arbitrary code execution.",
+            "_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two"
+            " options, do those steps only if you trust the source of the checkpoint.\n"
+            "\t(1) In PyTorch 2.6, we changed the default value of the `weights_only` argument in `torch.load` from"
+            " `False` to `True`. Re-running `torch.load` with `weights_only` set to `False` will likely succeed, but"
+            " it can result in arbitrary code execution. Do it only if you got the file from a trusted source.\n"
+            "\t(2) Alternatively, to load with `weights_only=True` please check the recommended steps in the"
+            " following error message.\n"
+            "\tWeightsUnpickler error: Unsupported global: GLOBAL argparse.Namespace was not an allowed global by"
+            " default.",
             "_pickle.UnpicklingError: Weights only load failed. Re-running `torch.load` with `weights_only` set to"
             " `False` will likely succeed, but it can result in arbitrary code execution. Do it only if you got the"
             " file from a trusted source.",
