@@ -250,6 +250,10 @@ FAILURES: tuple[Failure, ...] = (
             'rendezvous\\static_tcp_rendezvous.py", line 55, in next_rendezvous\n'
             "    self._store = TCPStore(  # type: ignore[call-arg]\n"
             "RuntimeError: use_libuv was requested but PyTorch was build without libuv support",
+            '  File "C:\\Users\\ada\\fluxgym\\env\\lib\\site-packages\\torch\\distributed\\rendezvous.py", line'
+            " 189, in _create_c10d_store\n"
+            "    return TCPStore(\n"
+            "RuntimeError: use_libuv was requested but PyTorch was build without libuv support",
         ),
         ignores=(
             _WINDOWS_NOISE + _HEALTHY_TORCHRUN,
@@ -281,6 +285,9 @@ FAILURES: tuple[Failure, ...] = (
             " 1858, in _new_process_group_helper\n"
             "    backend_class = ProcessGroupGloo(\n"
             "RuntimeError: makeDeviceForHostname(): unsupported gloo device",
+            "[rank0]: RuntimeError: makeDeviceForHostname(): unsupported gloo device\n"
+            "E0917 21:04:33.198000 9672 Lib\\site-packages\\torch\\distributed\\elastic\\multiprocessing\\api.py:"
+            "874] failed (exitcode: 1) local_rank: 0 (pid: 9388) of binary: C:\\Users\\ada\\.venv\\Scripts\\python.exe",
         ),
         ignores=(
             _WINDOWS_NOISE + _HEALTHY_TORCHRUN,

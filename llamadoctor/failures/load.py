@@ -244,6 +244,8 @@ FAILURES: tuple[Failure, ...] = (
             "ValueError: The checkpoint you are trying to load has model type `mllama` but Transformers does not"
             " recognize this architecture. This could be because of an issue with the checkpoint, or because your"
             " version of Transformers is out of date.",
+            "ValueError: The checkpoint you are trying to load has model type `llama4` but Transformers does not"
+            " recognize this architecture.",
         ),
         ignores=(
             _HEALTHY_HF_LOAD,
@@ -603,6 +605,8 @@ FAILURES: tuple[Failure, ...] = (
             '  File "/home/ada/llama2.c/export.py", line 311, in load_meta_model\n'
             "RuntimeError: Error(s) in loading state_dict for Transformer:\n"
             '\tUnexpected key(s) in state_dict: "rope.freqs". ',
+            "[rank0]: RuntimeError: Error(s) in loading state_dict for Transformer:\n"
+            '[rank0]: \tUnexpected key(s) in state_dict: "rope.freqs".',
         ),
         ignores=(
             _HEALTHY_META_LOAD,
@@ -631,6 +635,8 @@ FAILURES: tuple[Failure, ...] = (
             "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla T4"
             " GPU has compute capability 7.5. You can use float16 instead by explicitly setting the`dtype` flag in"
             " CLI, for example: --dtype=half.",
+            "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla"
+            " V100-SXM2-16GB GPU has compute capability 7.0.",
         ),
         ignores=(
             "INFO 07-12 10:01:22 llm_engine.py:161] Initializing an LLM engine with config:"
