@@ -274,10 +274,7 @@ FAILURES: tuple[Failure, ...] = (
             " persists on Windows with torch 2.8, install torch 2.7.1."
         ),
         commands=("export MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 GLOO_SOCKET_IFNAME=lo",),
-        windows_commands=(
-            '$env:MASTER_ADDR = "127.0.0.1"; $env:MASTER_PORT = "29500"',
-            '$env:GLOO_SOCKET_IFNAME = "Loopback Pseudo-Interface 1"',
-        ),
+        windows_commands=('$env:MASTER_ADDR = "127.0.0.1"; $env:MASTER_PORT = "29500"',),
         checks=("distributed-env-invalid",),
         fixes=("set-distributed-env",),
         matches=(
