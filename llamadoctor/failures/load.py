@@ -1,29 +1,9 @@
-"""Failures while loading a model: the wrong folder or format for the tool, library versions older than the
-model, damaged or mismatched files, and not enough memory to hold the weights."""
+"""Failures while loading a model: the wrong folder or format for the tool, damaged or mismatched files."""
 
 from __future__ import annotations
 
+from llamadoctor.failures._logs import HEALTHY_HF_LOAD, HEALTHY_META_LOAD, TORCHRUN_TAIL
 from llamadoctor.failures.model import Failure, Signature, Step
-
-# A traceback's last lines as torchrun prints them for a failed rank: the noise around most load failures.
-_TORCHRUN_TAIL = (
-    "ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: 1) local_rank: 0 (pid: 4121) of binary:"
-    " /home/ada/miniconda3/envs/llama/bin/python\n"
-    "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n"
-)
-_HEALTHY_META_LOAD = (
-    "> initializing model parallel with size 1\n"
-    "> initializing ddp with size 1\n"
-    "> initializing pipeline with size 1\n"
-    "Loaded in 9.84 seconds\n"
-    "User: what is the recipe of mayonnaise?\n"
-)
-_HEALTHY_HF_LOAD = (
-    "Loading checkpoint shards: 100%|██████████| 2/2 [00:04<00:00,  2.21s/it]\n"
-    "generation_config.json: 100%|██████████| 188/188 [00:00<00:00, 1.20MB/s]\n"
-    "Setting `pad_token_id` to `eos_token_id`:2 for open-end generation.\n"
-)
-_SIZE = r"[\d.]+ [KMGT]iB"
 
 FAILURES: tuple[Failure, ...] = (
     Failure(
@@ -52,226 +32,10 @@ FAILURES: tuple[Failure, ...] = (
             r" 'https://huggingface.co/models\LLaMA-7B/None' for available files.",
         ),
         ignores=(
-            _HEALTHY_HF_LOAD,
+            HEALTHY_HF_LOAD,
             "OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it in the"
             " cached files and it looks like meta-llama/Meta-Llama-3-8B-Instruct is not the path to a directory"
             " containing a file named config.json.",
-        ),
-    ),
-    Failure(
-        id="gpu-oom-model-too-big",
-        step=Step.LOAD,
-        title="The model does not fit in the GPU's memory",
-        signatures=(
-            Signature(
-                r"CUDA out of memory\. Tried to allocate (?P<tried>" + _SIZE + r")"
-                r"(?:.*?GPU (?P<gpu>\d+)(?: has a total capac\w* of |; )(?P<total>" + _SIZE + r"))?"
-            ),
-        ),
-        cause=(
-            "GPU {gpu} ({total} in all) ran out of memory while asking for {tried} more: the 16-bit weights plus"
-            " the KV cache, which Meta's code reserves for `max_batch_size` x `max_seq_len`, need more than it has."
-        ),
-        fix=(
-            "Lower `--max_batch_size` and `--max_seq_len`, close other programs using the GPU, or use a quantized"
-            " model (4-bit through bitsandbytes, or GGUF with llama.cpp or Ollama) or a larger GPU."
-        ),
-        commands=("nvidia-smi",),
-        checks=("memory-insufficient",),
-        defaults={"gpu": "the GPU", "total": "its memory", "tried": "a block"},
-        matches=(
-            '  File "/home/ada/llama/llama/model.py", line 289, in forward\n'
-            "    h = h + self.attention(self.attention_norm(h), start_pos, freqs_cis, mask)\n"
-            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 86.00 MiB. GPU 0 has a total"
-            " capacty of 7.78 GiB of which 61.00 MiB is free. Including non-PyTorch memory, this process has 7.71"
-            " GiB memory in use. Of the allocated memory 7.58 GiB is allocated by PyTorch.\n" + _TORCHRUN_TAIL,
-            "RuntimeError: CUDA out of memory. Tried to allocate 172.00 MiB (GPU 0; 12.00 GiB total capacity;"
-            " 11.21 GiB already allocated; 0 bytes free; 11.22 GiB reserved in total by PyTorch)",
-            "[rank3]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU 3 has a total"
-            " capacity of 15.77 GiB of which 289.38 MiB is free.",
-        ),
-        ignores=(
-            _HEALTHY_META_LOAD,
-            "RuntimeError: MPS backend out of memory (MPS allocated: 8.89 GB, other allocations: 172.98 MB, max"
-            " allowed: 9.07 GB). Tried to allocate 6.25 MB on private pool.",
-        ),
-    ),
-    Failure(
-        id="llama-version-code-mismatch",
-        step=Step.LOAD,
-        title="params.json is from a newer Llama than the code reading it",
-        signatures=(
-            Signature(r"ModelArgs\.__init__\(\) got an unexpected keyword argument '(?P<key>\w+)'"),
-            Signature(
-                r"^TypeError: __init__\(\) got an unexpected keyword argument"
-                r" '(?P<key>rope_theta|use_scaled_rope|n_kv_heads|ffn_dim_multiplier|vocab_size|rope_scaling)'"
-            ),
-        ),
-        cause=(
-            "The checkpoint's `params.json` has the key `{key}`, which this version of Meta's code does not know:"
-            " the weights belong to a later Llama generation than the code (Code Llama adds `rope_theta`,"
-            " Llama 3.1 adds `use_scaled_rope`)."
-        ),
-        fix=(
-            "Run the model with the code of its own generation: meta-llama/llama for Llama 2 and Code Llama,"
-            " meta-llama/llama3 for Llama 3, meta-llama/llama-models for 3.1 and later. Deleting the key from"
-            " params.json loads the model without the behaviour it asks for."
-        ),
-        commands=("llamadoctor check --repo . --only model-version-mismatch",),
-        checks=("model-version-mismatch",),
-        matches=(
-            "Traceback (most recent call last):\n"
-            '  File "/home/ada/llama3/llama/generation.py", line 107, in build\n'
-            "    model_args: ModelArgs = ModelArgs(\n"
-            "                            ^^^^^^^^^^\n"
-            "TypeError: ModelArgs.__init__() got an unexpected keyword argument 'use_scaled_rope'\n" + _TORCHRUN_TAIL,
-            '  File "llama/generation.py", line 82, in build\n'
-            "    params = json.loads(f.read())\n"
-            "    model_args: ModelArgs = ModelArgs(max_seq_len=max_seq_len, max_batch_size=max_batch_size, **params)\n"
-            "TypeError: __init__() got an unexpected keyword argument 'rope_theta'",
-        ),
-        ignores=(
-            _HEALTHY_META_LOAD,
-            "TypeError: generate() got an unexpected keyword argument 'temperature'",
-        ),
-    ),
-    Failure(
-        id="tokenizers-too-old",
-        step=Step.LOAD,
-        title="tokenizer.json was written by a newer tokenizers release",
-        signatures=(
-            Signature(
-                r"data did not match any variant of untagged enum (?P<part>\w+Wrapper) at line (?P<line>\d+) column"
-            ),
-        ),
-        cause=(
-            "The installed `tokenizers` library cannot read line {line} of the model's `tokenizer.json` (its"
-            " `{part}`): the file was written by a newer release, as Llama 3 and 3.1 tokenizers are."
-        ),
-        fix="Upgrade transformers and tokenizers together in the environment that loads the model.",
-        commands=("python -m pip install -U transformers tokenizers",),
-        matches=(
-            '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/tokenization_utils_fast.py", line'
-            " 111, in __init__\n"
-            "    fast_tokenizer = TokenizerFast.from_file(fast_tokenizer_file)\n"
-            "Exception: data did not match any variant of untagged enum PyPreTokenizerTypeWrapper at line 40"
-            " column 3",
-            "Exception: data did not match any variant of untagged enum ModelWrapper at line 1251012 column 3",
-        ),
-        ignores=(
-            _HEALTHY_HF_LOAD,
-            "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
-        ),
-    ),
-    Failure(
-        id="transformers-too-old-llama-class",
-        step=Step.LOAD,
-        title="transformers does not know the tokenizer class the model names",
-        signatures=(
-            Signature(r"Tokenizer class (?P<cls>\w*(?:LLaMA|Llama)\w*) does not exist or is not currently imported"),
-        ),
-        cause=(
-            "The model's `tokenizer_config.json` names `{cls}`, which this transformers cannot find: either"
-            " transformers is older than 4.28 (the first with Llama), or the folder is an early unofficial"
-            " conversion that spelled the class `LLaMATokenizer`."
-        ),
-        fix=(
-            "Upgrade transformers; if the config says `LLaMATokenizer`, change it to `LlamaTokenizer` in"
-            " `tokenizer_config.json` (or use an official `-hf` repository)."
-        ),
-        commands=("python -m pip install -U transformers",),
-        matches=(
-            '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/models/auto/tokenization_auto.py",'
-            " line 676, in from_pretrained\n"
-            "    raise ValueError(\n"
-            "ValueError: Tokenizer class LLaMATokenizer does not exist or is not currently imported.",
-            "ValueError: Tokenizer class LlamaTokenizer does not exist or is not currently imported.",
-        ),
-        ignores=(
-            _HEALTHY_HF_LOAD,
-            "ValueError: Tokenizer class Qwen2Tokenizer does not exist or is not currently imported.",
-        ),
-    ),
-    Failure(
-        id="transformers-too-old-rope-llama31",
-        step=Step.LOAD,
-        title="transformers is too old for Llama 3.1's rope_scaling",
-        signatures=(
-            Signature(r"`rope_scaling` must be a dictionary with two fields, `type` and `factor`, got .*'llama3'"),
-            Signature(r"`rope_scaling`'s type field must be one of \[.*\], got llama3"),
-        ),
-        cause=(
-            "The model's `config.json` uses the `llama3` rope scaling of Llama 3.1 and later, which transformers"
-            " (and the vLLM built on it) understands only from 4.43."
-        ),
-        fix="Upgrade transformers to 4.43 or later (and vLLM, if it is the one loading the model).",
-        commands=("python -m pip install -U 'transformers>=4.43'",),
-        windows_commands=('python -m pip install -U "transformers>=4.43"',),
-        matches=(
-            '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/models/llama/configuration_llama.py",'
-            " line 182, in _rope_scaling_validation\n"
-            "ValueError: `rope_scaling` must be a dictionary with two fields, `type` and `factor`, got {'factor':"
-            " 8.0, 'low_freq_factor': 1.0, 'high_freq_factor': 4.0, 'original_max_position_embeddings': 8192,"
-            " 'rope_type': 'llama3'}",
-            "ValueError: `rope_scaling`'s type field must be one of ['linear', 'dynamic'], got llama3",
-        ),
-        ignores=(
-            _HEALTHY_HF_LOAD,
-            "ValueError: `rope_scaling` must be a dictionary with two fields, `type` and `factor`, got {'type':"
-            " 'yarn', 'factor': 4.0, 'original_max_position_embeddings': 32768}",
-        ),
-    ),
-    Failure(
-        id="transformers-too-old-arch",
-        step=Step.LOAD,
-        title="transformers does not know the model's architecture",
-        signatures=(
-            Signature(r"has model type `(?P<model_type>[\w-]+)` but Transformers does not recognize this architecture"),
-            Signature(r"^KeyError: '(?P<model_type>mllama|llama4(?:_text)?)'$", near=r"configuration_auto"),
-        ),
-        cause=(
-            "The model's `config.json` says `model_type` `{model_type}`, an architecture added to transformers"
-            " after the installed release (Llama 3.2 Vision's `mllama` needs 4.45)."
-        ),
-        fix="Upgrade transformers, or the serving image that bundles it, to a release that knows the architecture.",
-        commands=("python -m pip install -U transformers",),
-        matches=(
-            '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/models/auto/configuration_auto.py",'
-            " line 1022, in from_pretrained\n"
-            '    config_class = CONFIG_MAPPING[config_dict["model_type"]]\n'
-            "KeyError: 'mllama'\n"
-            "During handling of the above exception, another exception occurred:\n"
-            "ValueError: The checkpoint you are trying to load has model type `mllama` but Transformers does not"
-            " recognize this architecture. This could be because of an issue with the checkpoint, or because your"
-            " version of Transformers is out of date.",
-            "ValueError: The checkpoint you are trying to load has model type `llama4` but Transformers does not"
-            " recognize this architecture.",
-        ),
-        ignores=(
-            _HEALTHY_HF_LOAD,
-            "KeyError: 'mllama'",
-        ),
-    ),
-    Failure(
-        id="accelerate-missing",
-        step=Step.LOAD,
-        title="device_map or low_cpu_mem_usage needs accelerate",
-        signatures=(Signature(r"requires Accelerate: `pip install (?P<requirement>[^`]*accelerate[^`]*)`"),),
-        cause=(
-            "Loading with `device_map` or `low_cpu_mem_usage=True` needs the accelerate library, which is missing,"
-            " too old, or installed into another environment than the Python that ran this."
-        ),
-        fix="Install or upgrade accelerate with the same Python that loads the model.",
-        commands=("python -m pip install -U {requirement}",),
-        matches=(
-            "ImportError: Using `low_cpu_mem_usage=True` or a `device_map` requires Accelerate: `pip install"
-            " accelerate`",
-            "ImportError: Using `low_cpu_mem_usage=True`, a `device_map` or a `tp_plan` requires Accelerate: `pip"
-            " install 'accelerate>=0.26.0'`",
-        ),
-        ignores=(
-            _HEALTHY_HF_LOAD,
-            "ModuleNotFoundError: No module named 'accelerate.utils.modeling'",
         ),
     ),
     Failure(
@@ -301,7 +65,7 @@ FAILURES: tuple[Failure, ...] = (
             r"FileNotFoundError: [Errno 2] No such file or directory: 'C:\models\Llama-2-7b-hf\params.json'",
         ),
         ignores=(
-            _HEALTHY_META_LOAD,
+            HEALTHY_META_LOAD,
             "FileNotFoundError: [Errno 2] No such file or directory: 'llama-2-7b/7B/params.json'",
             "FileNotFoundError: [Errno 2] No such file or directory:"
             " '.\\\\output_models\\\\llama_7b_lora\\\\7B\\\\params.json'",
@@ -324,11 +88,11 @@ FAILURES: tuple[Failure, ...] = (
         matches=(
             '  File "/home/ada/llama/llama/generation.py", line 101, in build\n'
             "    assert model_parallel_size == len(\n"
-            "AssertionError: Loading a checkpoint for MP=1 but world size is 4\n" + _TORCHRUN_TAIL,
+            "AssertionError: Loading a checkpoint for MP=1 but world size is 4\n" + TORCHRUN_TAIL,
             "[rank0]: AssertionError: Loading a checkpoint for MP=2 but world size is 8",
         ),
         ignores=(
-            _HEALTHY_META_LOAD,
+            HEALTHY_META_LOAD,
             "AssertionError: Loading a checkpoint for MP=0 but world size is 1",
         ),
     ),
@@ -356,13 +120,13 @@ FAILURES: tuple[Failure, ...] = (
         matches=(
             '  File "/home/ada/llama/llama/generation.py", line 96, in build\n'
             '    assert len(checkpoints) > 0, f"no checkpoint files found in {ckpt_dir}"\n'
-            "AssertionError: no checkpoint files found in llama-2-7b-chat/\n" + _TORCHRUN_TAIL,
+            "AssertionError: no checkpoint files found in llama-2-7b-chat/\n" + TORCHRUN_TAIL,
             "AssertionError: no checkpoint files found in --ckpt_dir",
             "AssertionError: Checkpoint directory 'Meta-Llama-3-8B-Instruct/' does not exist.",
             "AssertionError: Loading a checkpoint for MP=0 but world size is 1",
         ),
         ignores=(
-            _HEALTHY_META_LOAD,
+            HEALTHY_META_LOAD,
             "AssertionError: Loading a checkpoint for MP=2 but world size is 1",
         ),
     ),
@@ -396,7 +160,7 @@ FAILURES: tuple[Failure, ...] = (
             " for a LlamaTokenizer tokenizer.",
         ),
         ignores=(
-            _HEALTHY_META_LOAD,
+            HEALTHY_META_LOAD,
             "RuntimeError: Internal: could not parse ModelProto from ./tokenizer.model",
         ),
     ),
@@ -427,7 +191,7 @@ FAILURES: tuple[Failure, ...] = (
             "EOFError: Ran out of input",
         ),
         ignores=(
-            _HEALTHY_META_LOAD,
+            HEALTHY_META_LOAD,
             "EOFError: Ran out of input",
         ),
     ),
@@ -464,7 +228,7 @@ FAILURES: tuple[Failure, ...] = (
             " use case: WeightsUnpickler error: Unsupported operand 118",
         ),
         ignores=(
-            _HEALTHY_HF_LOAD,
+            HEALTHY_HF_LOAD,
             "_pickle.UnpicklingError: Weights only load failed. WeightsUnpickler error: Unsupported global: GLOBAL"
             " numpy.core.multiarray._reconstruct was not an allowed global by default.",
         ),
@@ -502,7 +266,7 @@ FAILURES: tuple[Failure, ...] = (
             '  File "/home/ada/.venv/lib/python3.10/site-packages/sentencepiece/__init__.py", line 310, in'
             " LoadFromFile\n"
             "RuntimeError: Internal: could not parse ModelProto from"
-            " ../llama3/Meta-Llama-3-8B-Instruct/tokenizer.model\n" + _TORCHRUN_TAIL,
+            " ../llama3/Meta-Llama-3-8B-Instruct/tokenizer.model\n" + TORCHRUN_TAIL,
             '  File "/home/ada/llama/llama/tokenizer.py", line 16, in __init__\n'
             "RuntimeError: Internal: src/sentencepiece_processor.cc(1101)"
             " [model_proto->ParseFromArray(serialized.data(), serialized.size())]",
@@ -517,197 +281,6 @@ FAILURES: tuple[Failure, ...] = (
             " LoadFromFile\n"
             "RuntimeError: Internal: could not parse ModelProto from Llama3.2-1B-Instruct/tokenizer.model",
             "ValueError: not enough values to unpack (expected 2, got 1)",
-        ),
-    ),
-    Failure(
-        id="gqa-shape-mismatch",
-        step=Step.LOAD,
-        title="Key/value projection shapes differ between checkpoint and model",
-        signatures=(
-            Signature(
-                r"size mismatch for (?P<param>\S*(?:k_proj|v_proj|wk|wv)\.weight): copying a param with shape"
-                r" torch\.Size\(\[(?P<checkpoint>[\d, ]+)\]\) from checkpoint, the shape in current model is"
-                r" torch\.Size\(\[(?P<model>[\d, ]+)\]\)"
-            ),
-        ),
-        cause=(
-            "`{param}` is [{checkpoint}] in the checkpoint but [{model}] in the model built to receive it: the"
-            " model was built with the wrong number of key/value heads (grouped-query attention, used by Llama 2"
-            " 70B and all Llama 3, needs transformers 4.31 or later), or a single shard of a sharded checkpoint is"
-            " being loaded as a whole model."
-        ),
-        fix=(
-            "Upgrade transformers; with Meta's code, leave `n_kv_heads` as `params.json` has it and load every"
-            " shard with its own process."
-        ),
-        commands=("python -m pip install -U 'transformers>=4.31'",),
-        windows_commands=('python -m pip install -U "transformers>=4.31"',),
-        matches=(
-            "RuntimeError: Error(s) in loading state_dict for LlamaForCausalLM:\n"
-            "\tsize mismatch for model.layers.0.self_attn.k_proj.weight: copying a param with shape"
-            " torch.Size([1024, 8192]) from checkpoint, the shape in current model is torch.Size([8192, 8192]).",
-            "\tsize mismatch for layers.16.attention.wk.weight: copying a param with shape torch.Size([4096, 4096])"
-            " from checkpoint, the shape in current model is torch.Size([128, 4096]).",
-        ),
-        ignores=(
-            _HEALTHY_META_LOAD,
-            "\tsize mismatch for tok_embeddings.weight: copying a param with shape torch.Size([128256, 8192]) from"
-            " checkpoint, the shape in current model is torch.Size([32000, 8192]).",
-        ),
-    ),
-    Failure(
-        id="llama3-weights-llama2-code",
-        step=Step.LOAD,
-        title="Llama 3 weights were loaded into a Llama 2 model",
-        signatures=(
-            Signature(
-                r"size mismatch for (?P<param>\S*(?:tok_embeddings|embed_tokens|output|lm_head)\.weight): copying a"
-                r" param with shape torch\.Size\(\[(?P<checkpoint>128256), \d+\]\) from checkpoint, the shape in"
-                r" current model is torch\.Size\(\[(?P<model>\d+), \d+\]\)"
-            ),
-        ),
-        cause=(
-            "The checkpoint's vocabulary has {checkpoint} tokens (Llama 3) but the model was built for {model}"
-            " (Llama 1 and 2): the code or its configuration is from the Llama 2 era."
-        ),
-        fix=(
-            "Use the Llama 3 configuration or code (meta-llama/llama3, llama-models, or a current transformers with"
-            " the model's own `config.json`)."
-        ),
-        commands=("python -m pip install -U transformers",),
-        checks=("model-version-mismatch",),
-        matches=(
-            "RuntimeError: Error(s) in loading state_dict for Transformer:\n"
-            "\tsize mismatch for tok_embeddings.weight: copying a param with shape torch.Size([128256, 8192]) from"
-            " checkpoint, the shape in current model is torch.Size([32000, 8192]).",
-            "\tsize mismatch for model.embed_tokens.weight: copying a param with shape torch.Size([128256, 4096])"
-            " from checkpoint, the shape in current model is torch.Size([32000, 4096]).\n"
-            "\tsize mismatch for model.layers.0.self_attn.k_proj.weight: copying a param with shape"
-            " torch.Size([1024, 4096]) from checkpoint, the shape in current model is torch.Size([4096, 4096]).",
-        ),
-        ignores=(
-            _HEALTHY_META_LOAD,
-            "\tsize mismatch for model.embed_tokens.weight: copying a param with shape torch.Size([32001, 4096])"
-            " from checkpoint, the shape in current model is torch.Size([32000, 4096]).",
-        ),
-    ),
-    Failure(
-        id="rope-freqs-unexpected-key",
-        step=Step.LOAD,
-        title="A strict loader rejects the rope.freqs buffer of Meta's checkpoint",
-        signatures=(Signature(r"Unexpected key\(s\) in state_dict: \"rope\.freqs\""),),
-        cause=(
-            "Llama 2's `consolidated.*.pth` carries a `rope.freqs` buffer that Meta's code ignores (it loads with"
-            " `strict=False`); this loader is strict and stops on it."
-        ),
-        fix='Drop the key before loading (`checkpoint.pop("rope.freqs", None)`) or load with `strict=False`.',
-        matches=(
-            '  File "/home/ada/llama2.c/export.py", line 311, in load_meta_model\n'
-            "RuntimeError: Error(s) in loading state_dict for Transformer:\n"
-            '\tUnexpected key(s) in state_dict: "rope.freqs". ',
-            "[rank0]: RuntimeError: Error(s) in loading state_dict for Transformer:\n"
-            '[rank0]: \tUnexpected key(s) in state_dict: "rope.freqs".',
-        ),
-        ignores=(
-            _HEALTHY_META_LOAD,
-            '\tUnexpected key(s) in state_dict: "lm_head.bias". ',
-        ),
-    ),
-    Failure(
-        id="bf16-unsupported-gpu",
-        step=Step.LOAD,
-        title="The GPU cannot run bfloat16",
-        signatures=(
-            Signature(
-                r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0\. Your (?P<gpu>.+?)"
-                r" GPU has compute capability (?P<cc>\d+\.\d+)"
-            ),
-        ),
-        cause=(
-            "The model's config asks for bfloat16, which needs compute capability 8.0 (Ampere) or later; the"
-            " {gpu} has {cc}."
-        ),
-        fix="Load in float16 instead: `--dtype half` for vLLM, `torch_dtype=torch.float16` for transformers.",
-        checks=("bf16-unsupported",),
-        matches=(
-            '  File "/home/ada/.venv/lib/python3.10/site-packages/vllm/worker/worker.py", line 357, in'
-            " _check_if_gpu_supports_dtype\n"
-            "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla T4"
-            " GPU has compute capability 7.5. You can use float16 instead by explicitly setting the`dtype` flag in"
-            " CLI, for example: --dtype=half.",
-            "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla"
-            " V100-SXM2-16GB GPU has compute capability 7.0.",
-        ),
-        ignores=(
-            "INFO 07-12 10:01:22 llm_engine.py:161] Initializing an LLM engine with config:"
-            " model='meta-llama/Llama-2-7b-hf', dtype=torch.float16, max_seq_len=4096",
-            "RuntimeError: GPUs with compute capability below 7.0 are not supported.",
-        ),
-    ),
-    Failure(
-        id="windows-pagefile",
-        step=Step.LOAD,
-        title="Windows ran out of virtual memory (the paging file is too small)",
-        signatures=(
-            Signature(r"The paging file is too small for this operation to complete"),
-            Signature(r"\[WinError 1455\]|\(os error 1455\)"),
-        ),
-        cause=(
-            "Windows could not commit the memory the model needs: RAM plus the paging file is smaller than what"
-            " mapping the weights (or loading CUDA's libraries in several processes) requires."
-        ),
-        fix=(
-            "Enlarge the paging file (System > Advanced system settings > Performance > Virtual memory), or let"
-            " Windows manage it on a drive with free space; close other programs or load fewer processes."
-        ),
-        windows_commands=("Get-CimInstance Win32_PageFileUsage | Select-Object Name, AllocatedBaseSize",),
-        matches=(
-            r'  File "C:\Users\ada\ComfyUI\venv\lib\site-packages\safetensors\torch.py", line 311, in load_file'
-            '\n    with safe_open(filename, framework="pt", device=device) as f:\n'
-            "OSError: The paging file is too small for this operation to complete. (os error 1455)",
-            r"OSError: [WinError 1455] Le fichier de pagination est insuffisant pour terminer cette opération."
-            r' Error loading "C:\Users\ada\.venv\lib\site-packages\torch\lib\cudnn_cnn_infer64_8.dll" or one of'
-            " its dependencies.",
-        ),
-        ignores=(
-            _HEALTHY_HF_LOAD,
-            r"OSError: [WinError 126] The specified module could not be found. Error loading"
-            r' "C:\Users\ada\.venv\lib\site-packages\torch\lib\fbgemm.dll" or one of its dependencies.',
-        ),
-    ),
-    Failure(
-        id="host-ram-sigkill",
-        step=Step.LOAD,
-        title="The process was killed for using too much RAM while loading",
-        signatures=(
-            Signature(r"failed \(exitcode: -9\) local_rank: (?P<rank>\d+) \(pid: (?P<pid>\d+)\)"),
-            Signature(r"Signal 9 \(SIGKILL\) received by PID (?P<pid>\d+)"),
-        ),
-        cause=(
-            "Process {pid} was killed with SIGKILL, almost always by the kernel's out-of-memory killer:"
-            " `torch.load` reads a whole shard (13-16 GB for 7B/8B) into RAM before moving it to the GPU."
-        ),
-        fix=(
-            "Free RAM or add swap (on WSL, raise `memory=` in `.wslconfig`), or load the Hugging Face safetensors"
-            " with `low_cpu_mem_usage=True`, or use a quantized GGUF."
-        ),
-        commands=("free -h", "sudo dmesg | grep -i 'killed process'"),
-        checks=("ram-low", "memory-insufficient"),
-        matches=(
-            "> initializing model parallel with size 1\n"
-            "> initializing ddp with size 1\n"
-            "> initializing pipeline with size 1\n"
-            "ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -9) local_rank: 0 (pid: 62498)"
-            " of binary: /home/znr/miniconda3/envs/llama/bin/python\n"
-            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
-            "  time      : 2025-04-07_10:12:44\n"
-            "  rank      : 0 (local_rank: 0)\n"
-            "  exitcode  : -9 (pid: 2198)\n"
-            "  traceback : Signal 9 (SIGKILL) received by PID 2198",
-        ),
-        ignores=(
-            _HEALTHY_META_LOAD,
-            _TORCHRUN_TAIL,
         ),
     ),
     Failure(
@@ -746,7 +319,7 @@ FAILURES: tuple[Failure, ...] = (
             " file from a trusted source.",
         ),
         ignores=(
-            _HEALTHY_META_LOAD,
+            HEALTHY_META_LOAD,
             "FutureWarning: You are using `torch.load` with `weights_only=False` (the current default value), which"
             " uses the default pickle module implicitly.",
         ),
