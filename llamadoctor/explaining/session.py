@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TextIO
 
 from llamadoctor.errors import UsageError
 from llamadoctor.explaining import Explanation, explain_text
@@ -20,6 +20,7 @@ from llamadoctor.explaining.source import TooLarge, read_text
 from llamadoctor.facts import Facts, Options
 from llamadoctor.model import Group, Status
 from llamadoctor.reading import display, reason
+from llamadoctor.redact import SafeStream
 
 FOUND, NOTHING_KNOWN = 1, 0
 PASTE_HINT = "Paste the log, then press Ctrl-D on a line of its own (Windows: Ctrl-Z, then Enter)."
@@ -74,7 +75,7 @@ def explain_command(argv: Sequence[str], output: Output, timeout: float) -> int:
         intended = parse_command(argv)
         facts = _facts_here(_diagnosis_for(intended))
         _print_before(facts, intended, output)
-    stream = sys.stderr if output.json else sys.stdout
+    stream = _live(sys.stderr if output.json else sys.stdout)
 
     def show(text: str) -> None:
         stream.write(text)
@@ -84,11 +85,19 @@ def explain_command(argv: Sequence[str], output: Output, timeout: float) -> int:
         finished = run_streaming(argv, show, timeout)
     except OSError as exc:
         raise UsageError(f"cannot run {display(argv[0])}: {reason(exc)}") from None
-    if finished.returncode == 0 and not output.json:
-        return 0
     explanation = explain_text(finished.tail)
-    _print(explanation, output, facts, _what_ran(argv, finished), finished)
+    # A script that reports a failure and carries on (a download that 403s) ends with 0: still worth saying.
+    if finished.returncode or explanation.matches or output.json:
+        _print(explanation, output, facts, _what_ran(argv, finished), finished)
     return finished.returncode
+
+
+def _live(stream: TextIO) -> TextIO:
+    """The stream for a command's own output: still redacted, but a terminal gets its progress bars
+    (carriage returns, cursor moves) as the command drew them."""
+    if isinstance(stream, SafeStream):
+        return SafeStream(stream.raw, live=True)  # type: ignore[return-value]
+    return stream
 
 
 def _what_ran(argv: Sequence[str], finished: Finished) -> str:
