@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from llamadoctor.explaining.matching import canonical, find
+from llamadoctor.explaining.matching import Log, find
 from llamadoctor.explaining.ranking import Match, last_exception, rank
 from llamadoctor.failures import FAILURES, Failure
 
@@ -25,10 +25,18 @@ class Explanation:
 
 
 def explain_text(text: str, failures: Sequence[Failure] = FAILURES) -> Explanation:
-    text = canonical(text)
-    line_count = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-    matches = tuple(rank(find(failures, text), line_count))
-    return Explanation(matches, None if matches else last_exception(text), line_count)
+    return explain_log(Log.of_text(text), failures)
 
 
-__all__ = ["Explanation", "Match", "explain_text"]
+def explain_bytes(data: bytes, failures: Sequence[Failure] = FAILURES) -> Explanation:
+    """Explain a log given as UTF-8 bytes (what `source.read_utf8` returns)."""
+    return explain_log(Log(data), failures)
+
+
+def explain_log(log: Log, failures: Sequence[Failure] = FAILURES) -> Explanation:
+    line_count = log.line_count
+    matches = tuple(rank(find(failures, log), line_count))
+    return Explanation(matches, None if matches else last_exception(log.data), line_count)
+
+
+__all__ = ["Explanation", "Log", "Match", "explain_bytes", "explain_log", "explain_text"]

@@ -101,25 +101,24 @@ def _confidence(strong: bool, warnings_only: bool, stopping: bool, seen: int) ->
     return HIGH if stopping or seen > 1 else MEDIUM
 
 
-def last_exception(text: str) -> Optional[tuple[int, str]]:
-    """The last error the log shows (line number and text): a traceback's last line, else a shell's error.
+def last_exception(data: bytes) -> Optional[tuple[int, str]]:
+    """The last error a canonical log shows (line number and text): a traceback's last line, else a shell's.
 
     Read from the end, a window at a time, so that a long log is not searched whole for what its end says."""
-    found = _last_in(text, lambda line: is_exception(line) and not WRAPPERS.search(line))
+    found = _last_in(data, lambda line: is_exception(line) and not WRAPPERS.search(line))
     if found is None:
-        found = _last_in(text, is_exception)
-    return found if found is not None else _last_in(text, lambda line: bool(SHELL_ERROR.search(line)))
+        found = _last_in(data, is_exception)
+    return found if found is not None else _last_in(data, lambda line: bool(SHELL_ERROR.search(line)))
 
 
-def _last_in(text: str, wanted: Callable[[str], bool]) -> Optional[tuple[int, str]]:
-    end = len(text)
+def _last_in(data: bytes, wanted: Callable[[str], bool]) -> Optional[tuple[int, str]]:
+    end = len(data)
     while end > 0:
-        start = max(0, text.rfind("\n", 0, max(0, end - TAIL_WINDOW)) + 1) if end > TAIL_WINDOW else 0
-        lines = text[start:end].split("\n")
+        start = data.rfind(b"\n", 0, max(0, end - TAIL_WINDOW)) + 1 if end > TAIL_WINDOW else 0
+        lines = data[start:end].decode("utf-8", "replace").split("\n")
         for offset in range(len(lines) - 1, -1, -1):
             line = normalise(lines[offset])
             if wanted(line):
-                number = text.count("\n", 0, start) + offset + 1
-                return number, line.strip()
+                return data.count(b"\n", 0, start) + offset + 1, line.strip()
         end = start - 1 if start > 0 else 0
     return None

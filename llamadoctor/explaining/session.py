@@ -9,14 +9,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import BinaryIO, Optional, TextIO
 
 from llamadoctor.errors import UsageError
-from llamadoctor.explaining import Explanation, explain_text
+from llamadoctor.explaining import Explanation, explain_bytes, explain_text
 from llamadoctor.explaining.command import Finished, Intended, parse_command, run_streaming
 from llamadoctor.explaining.confirm import Confirmation, confirm, judge_here, linked_checks
 from llamadoctor.explaining.render import render_human, to_json
-from llamadoctor.explaining.source import TooLarge, read_text
+from llamadoctor.explaining.source import TooLarge, read_utf8
 from llamadoctor.facts import Facts, Options
 from llamadoctor.model import Group, Status
 from llamadoctor.reading import display, reason
@@ -34,8 +34,8 @@ class Output:
     checks: bool = True  # confirm each match on this machine
 
 
-def read_log(path: Optional[str]) -> tuple[str, str]:
-    """The log's text and how to name it: a file, or stdin for `-` and for no path."""
+def read_log(path: Optional[str]) -> tuple[bytes, str]:
+    """The log as UTF-8 bytes and how to name it: a file, or stdin for `-` and for no path."""
     if path in (None, "-"):
         if sys.stdin is None:
             raise UsageError("no log given and no standard input", "give a file: llamadoctor explain error.log")
@@ -51,18 +51,18 @@ def read_log(path: Optional[str]) -> tuple[str, str]:
         raise UsageError(f"cannot read {display(path)}: {reason(exc)}") from None
 
 
-def _decoded(stream: object, name: str) -> str:
+def _decoded(stream: BinaryIO, name: str) -> bytes:
     try:
-        return read_text(stream)  # type: ignore[arg-type]
+        return read_utf8(stream)
     except TooLarge as exc:
         raise UsageError(f"{name} {exc}", "give its end: tail -c 100000000 LOG | llamadoctor explain") from None
 
 
 def explain_log(path: Optional[str], output: Output) -> int:
     """Explain a saved or piped log: exit 1 when a known failure is in it, 0 when none is."""
-    text, source = read_log(path)
-    explanation = explain_text(text)
-    del text
+    data, source = read_log(path)
+    explanation = explain_bytes(data)
+    del data
     facts = _facts_here() if output.checks and explanation.matches else None
     _print(explanation, output, facts, source)
     return FOUND if explanation.matches else NOTHING_KNOWN

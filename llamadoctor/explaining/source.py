@@ -6,7 +6,6 @@ from __future__ import annotations
 import codecs
 from typing import BinaryIO
 
-CHUNK = 1 << 20
 MAX_BYTES = 1 << 30
 _SNIFF = 4096
 _BOMS = (
@@ -39,19 +38,14 @@ def encoding_of(head: bytes) -> tuple[str, int]:
     return "utf-8", 0
 
 
-def read_text(stream: BinaryIO, limit: int = MAX_BYTES) -> str:
-    """All of `stream` decoded, read a chunk at a time so that the bytes and the text are never both whole."""
-    head = stream.read(_SNIFF)
-    name, skip = encoding_of(head)
-    decoder = codecs.getincrementaldecoder(name)(errors="replace")
-    parts, size = [decoder.decode(head[skip:])], len(head)
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"is larger than {limit // (1 << 20)} MB")
-        parts.append(decoder.decode(chunk))
-    parts.append(decoder.decode(b"", final=True))
-    return "".join(parts)
+def read_utf8(stream: BinaryIO, limit: int = MAX_BYTES) -> bytes:
+    """All of `stream` as UTF-8 bytes (invalid bytes stay, to be replaced line by line when decoded).
+
+    A UTF-8 log is kept as it was read: one copy, however large. Other encodings are transcoded."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"is larger than {limit // (1 << 20)} MB")
+    name, skip = encoding_of(data[:_SNIFF])
+    if name == "utf-8":
+        return data[skip:] if skip else data
+    return data[skip:].decode(name, "replace").encode("utf-8", "surrogatepass")
