@@ -72,7 +72,9 @@ def explain(check_id: str, console: Console) -> None:
         explain_failure(by_id()[check_id], console)
         return
     if spec is None:
-        raise UsageError(f"unknown id {check_id!r}: no check or failure has it (see `llamadoctor list`)")
+        raise UsageError(
+            f"unknown check id or failure id {check_id!r} (see `llamadoctor list` and `llamadoctor list --failures`)"
+        )
     console.print(f"[bold]{spec.id}[/bold]: {spec.summary}")
     console.print(f"severity {spec.severity.value}; group {spec.group.value}; platforms {_platforms(spec.platforms)}\n")
     body = spec.doc

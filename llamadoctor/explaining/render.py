@@ -6,15 +6,15 @@ laid out, and commands are printed for the user's shell."""
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping
 from typing import Any, Optional
 
 from rich.console import Console
-from rich.padding import Padding
 from rich.text import Text
 
 from llamadoctor.explaining import Explanation, Match
-from llamadoctor.explaining.confirm import CONFIRMED, NOT_HERE, Confirmation
+from llamadoctor.explaining.confirm import Confirmation
 from llamadoctor.redact import redact_data, safe_text
 from llamadoctor.shell import flavour
 
@@ -23,7 +23,6 @@ JSON_LINES = 50
 SCHEMA = 1
 BUG_REPORT = "llamadoctor check --markdown"
 INDENT = 3
-_VERDICT_STYLE = {CONFIRMED: "bold red", NOT_HERE: "green"}
 Here = Optional[Mapping[str, Confirmation]]
 
 
@@ -38,7 +37,10 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def render_human(explanation: Explanation, console: Console, *, shell: str, here: Here, source: str) -> None:
+def render_human(
+    explanation: Explanation, console: Console, *, shell: str, here: Here, source: str, ran_here: bool = False
+) -> None:
+    """`ran_here`: the log is the output of a command run on this machine, not one pasted from anywhere."""
     matches = explanation.matches
     lines = _plural(explanation.line_count, "line")
     if not matches:
@@ -50,7 +52,7 @@ def render_human(explanation: Explanation, console: Console, *, shell: str, here
     for number, match in enumerate(matches, 1):
         console.print()
         _render_match(number, match, console, shell, here.get(match.failure.id) if here is not None else None)
-    if here is not None:
+    if here is not None and not ran_here:
         console.print()
         console.print(Text("A log may come from another machine: 'this machine' speaks for this one.", style="dim"))
 
@@ -66,19 +68,36 @@ def _render_match(number: int, match: Match, console: Console, shell: str, here:
     _prose(console, "fix", match.text(failure.fix))
     for command in commands_for(match, shell):
         console.print(Text(" " * 2 * INDENT + safe_text(command), style="green"), soft_wrap=True)
-    for line_number, text in match.lines[:SHOWN_LINES]:
-        console.print(Text(safe_text(f"{' ' * INDENT}line {line_number}: {text.strip()}"), style="dim"), soft_wrap=True)
-    if len(match.lines) > SHOWN_LINES:
+    for numbers, text in _distinct(match.lines)[:SHOWN_LINES]:
+        where = f"line {numbers[0]}" if len(numbers) == 1 else "lines " + _numbers(numbers)
+        console.print(Text(safe_text(f"{' ' * INDENT}{where}: {text.strip()}"), style="dim"), soft_wrap=True)
+    if len(_distinct(match.lines)) > SHOWN_LINES:
         console.print(Text(f"{' ' * INDENT}... seen on {len(match.lines)} lines in all", style="dim"))
     if here is not None:
-        verdict = Text.assemble(("this machine: ", "bold"), (here.verdict, _VERDICT_STYLE.get(here.verdict, "yellow")))
-        if here.why:
-            verdict.append(safe_text(f" ({here.why})"))
-        console.print(Padding(verdict, (0, 0, 0, INDENT), expand=False))
+        _prose(console, "this machine", here.verdict + (f" ({here.why})" if here.why else ""))
+
+
+def _distinct(lines: tuple[tuple[int, str], ...]) -> list[tuple[list[int], str]]:
+    """The matched lines with repeats (every rank prints the same error) shown once, with all their numbers."""
+    seen: dict[str, list[int]] = {}
+    for number, text in lines:
+        seen.setdefault(text.strip(), []).append(number)
+    return [(numbers, text) for text, numbers in seen.items()]
+
+
+def _numbers(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:SHOWN_LINES]))
+    return shown + (f" and {len(numbers) - SHOWN_LINES} more" if len(numbers) > SHOWN_LINES else "")
 
 
 def _prose(console: Console, label: str, text: str) -> None:
-    console.print(Padding(Text.assemble((f"{label}: ", "bold"), safe_text(text)), (0, 0, 0, INDENT), expand=False))
+    """A labelled paragraph, folded at the console's width and indented under its label (no trailing spaces)."""
+    indent = " " * INDENT
+    width = max(40, console.width - 1)
+    folded = textwrap.fill(f"{label}: {safe_text(text)}", width, initial_indent=indent, subsequent_indent=indent)
+    body = Text(folded)
+    body.stylize("bold", INDENT, INDENT + len(label) + 1)
+    console.print(body, soft_wrap=True)
 
 
 def _render_unknown(explanation: Explanation, console: Console, source: str) -> None:

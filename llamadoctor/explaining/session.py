@@ -187,4 +187,4 @@ def _print(
         console = redacting_console(highlight=False)
         if finished is not None:
             console.print()
-        render_human(explanation, console, shell=shell, here=here, source=source)
+        render_human(explanation, console, shell=shell, here=here, source=source, ran_here=finished is not None)
