@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llamadoctor.errors import UsageError
-from llamadoctor.failures import FAILURES, Failure, by_id
+from llamadoctor.failures import FAILURES, Failure, by_id, search
 from llamadoctor.model import OS_NAMES
 from llamadoctor.registry import CHECKS, FIXES, all_checks
 
@@ -58,8 +58,8 @@ def explain_failure(failure: Failure, console: Console) -> None:
         for command in failure.windows_commands:
             console.print(Text("    " + failure.fill(command, {})), soft_wrap=True)
     console.print(Text.assemble(("Seen in logs as:", "bold")))
-    for example in failure.matches:
-        console.print(Text("    " + example.splitlines()[0]), soft_wrap=True)
+    for line in dict.fromkeys(hit.line.strip() for example in failure.matches for hit in search([failure], example)):
+        console.print(Text("    " + line), soft_wrap=True)
     for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
         if ids:
             console.print(f"{label}: {', '.join(ids)}")

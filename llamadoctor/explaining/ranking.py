@@ -65,8 +65,8 @@ def rank(hits: Sequence[Hit], line_count: int) -> list[Match]:
     return sorted(matches, key=_order)
 
 
-def _order(match: Match) -> tuple[bool, bool, int]:
-    return (not match.stopping, match.warning, match.deciding)
+def _order(match: Match) -> tuple[bool, bool, bool, int]:
+    return (not match.stopping, match.warning, match.confidence == LOW, match.deciding)
 
 
 def _match(hits: list[Hit], line_count: int) -> Match:
@@ -90,7 +90,9 @@ def _match(hits: list[Hit], line_count: int) -> Match:
 
 
 def _stops(hit: Hit, line_count: int) -> bool:
-    return is_exception(hit.line) or hit.line_number > line_count - TAIL_LINES
+    """On the exception that ended a traceback, or (for a distinctive signature) on the last lines of the log."""
+    at_the_end = hit.line_number > line_count - TAIL_LINES and not hit.signature.weak
+    return is_exception(hit.line) or at_the_end
 
 
 def _confidence(strong: bool, warnings_only: bool, stopping: bool, seen: int) -> str:
