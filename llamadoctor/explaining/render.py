@@ -139,6 +139,7 @@ def to_json(
 
 def _match_data(match: Match, shell: str, here: Optional[Confirmation]) -> dict[str, Any]:
     failure = match.failure
+    checks: list[dict[str, Optional[str]]]
     if here is not None:
         checks = [{"id": r.check.id, "status": r.status.value} for r in here.results]
     else:  # not run (--no-checks)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional, TextIO
 
+from llamadoctor.doctor import Diagnosis, facts_for
 from llamadoctor.errors import UsageError
 from llamadoctor.explaining import Explanation, explain_bytes, explain_text
 from llamadoctor.explaining.command import Finished, Intended, parse_command, run_streaming
@@ -75,6 +76,7 @@ def explain_command(argv: Sequence[str], output: Output, timeout: float) -> int:
         intended = parse_command(argv)
         facts = _facts_here(_diagnosis_for(intended))
         _print_before(facts, intended, output)
+    sys.stdout.flush()  # what llamadoctor said so far comes before the command's output
     stream = _live(sys.stderr if output.json else sys.stdout)
 
     def show(text: str) -> None:
@@ -119,9 +121,7 @@ def _interpreter(intended: Intended) -> Optional[str]:
     return None
 
 
-def _diagnosis_for(intended: Intended) -> object:
-    from llamadoctor.doctor import Diagnosis
-
+def _diagnosis_for(intended: Intended) -> Diagnosis:
     ckpt = intended.ckpt_dir
     options = Options(
         nproc=intended.nproc,
@@ -149,10 +149,8 @@ def _print_before(facts: Facts, intended: Intended, output: Output) -> None:
             console.print(f"  {finding.severity.value} {result.check.id}: {finding.message}", markup=False)
 
 
-def _facts_here(diagnosis: Optional[object] = None) -> Facts:
-    from llamadoctor.doctor import Diagnosis, facts_for
-
-    return facts_for(diagnosis or Diagnosis(options=Options(no_hash=True)))  # type: ignore[arg-type]
+def _facts_here(diagnosis: Optional[Diagnosis] = None) -> Facts:
+    return facts_for(diagnosis or Diagnosis(options=Options(no_hash=True)))
 
 
 def _confirmations(explanation: Explanation, facts: Facts) -> dict[str, Confirmation]:

@@ -141,3 +141,19 @@ def test_list_explains_a_failure_id() -> None:
 def test_help_documents_the_exit_codes() -> None:
     code, out, _ = invoke("explain", "--help")
     assert code == 0 and "Exit codes" in out and "-- COMMAND" in out
+
+
+def test_an_interactive_terminal_is_told_how_to_end_the_paste(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import sys
+
+    from llamadoctor.explaining import session
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"failed to create process.\n")))
+    data, source = session.read_log(None)
+    assert data == b"failed to create process.\n" and source == "the pasted log"
+    assert "Ctrl-D" in capsys.readouterr().err
