@@ -1,12 +1,18 @@
-"""A log as text, whatever wrote it: UTF-8, UTF-16 with or without a byte order mark (PowerShell's `>` writes
-UTF-16LE with one), bytes that decode to nothing (replaced), any size up to `MAX_BYTES`."""
+"""A log as UTF-8 bytes, whatever wrote it: UTF-8, UTF-16 with or without a byte order mark (PowerShell's `>`
+writes UTF-16LE with one), bytes that decode to nothing (replaced when a line is decoded), any size up to
+`MAX_BYTES`."""
 
 from __future__ import annotations
 
 import codecs
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
-MAX_BYTES = 1 << 30
+from llamadoctor.explaining.matching import canonical
+
+MAX_BYTES = 512 << 20
+CHUNK = 4 << 20
+# A line longer than this is cut where a chunk ends (a colour code split there may then stay in the text).
+_LONGEST_LINE = 64 << 20
 _SNIFF = 4096
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -39,13 +45,33 @@ def encoding_of(head: bytes) -> tuple[str, int]:
 
 
 def read_utf8(stream: BinaryIO, limit: int = MAX_BYTES) -> bytes:
-    """All of `stream` as UTF-8 bytes (invalid bytes stay, to be replaced line by line when decoded).
+    """All of `stream` as canonical UTF-8 bytes (see `matching.canonical`); invalid bytes stay, to be replaced
+    line by line when decoded.
 
-    A UTF-8 log is kept as it was read: one copy, however large. Other encodings are transcoded."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"is larger than {limit // (1 << 20)} MB")
-    name, skip = encoding_of(data[:_SNIFF])
+    Read and made canonical a chunk at a time, cut after a line break (where no colour code or CRLF can be
+    split): memory stays about twice the log's size, however large."""
+    head = stream.read(_SNIFF)
+    name, skip = encoding_of(head)
+    transcode = _transcoder(name)
+    parts: list[bytes] = []
+    carry, size, raw = b"", len(head), head[skip:]
+    while True:
+        more = stream.read(CHUNK)
+        size += len(more)
+        if size > limit:
+            raise TooLarge(f"is larger than {limit // (1 << 20)} MB")
+        data = carry + transcode(raw, not more)
+        cut = data.rfind(b"\n") + 1 if more and len(data) < _LONGEST_LINE else len(data)
+        parts.append(canonical(data[:cut]))
+        carry = data[cut:]
+        if not more:
+            return b"".join(parts)
+        raw = more
+
+
+def _transcoder(name: str) -> Callable[[bytes, bool], bytes]:
+    """UTF-8 bytes from bytes in `name`, fed chunk by chunk (a character may straddle two chunks)."""
     if name == "utf-8":
-        return data[skip:] if skip else data
-    return data[skip:].decode(name, "replace").encode("utf-8", "surrogatepass")
+        return lambda chunk, final: chunk
+    decoder = codecs.getincrementaldecoder(name)(errors="replace")
+    return lambda chunk, final: decoder.decode(chunk, final).encode("utf-8", "surrogatepass")

@@ -87,3 +87,20 @@ def test_a_large_log_is_explained_in_linear_time() -> None:
     small_time, large_time = seconds(small), seconds(large)
     assert large_time < 4 * small_time + 0.5, (small_time, large_time)
     assert large_time < 20, "20 MB should take a second or two, not minutes"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_chunk_boundaries_change_nothing(monkeypatch: pytest.MonkeyPatch, encoding: str) -> None:
+    from llamadoctor.explaining import source
+
+    monkeypatch.setattr(source, "CHUNK", 997)  # odd: cuts through CRLFs, colour codes and UTF-16 pairs
+    monkeypatch.setattr(source, "_LONGEST_LINE", 5000)
+    lines = [
+        f"\x1b[33mstep {i}\x1b[0m caf\u00e9 \u2588 {'x' * (i % 50)}\r\n[rank{i % 4}]: {NCCL if i % 97 == 0 else 'ok'}"
+        for i in range(400)
+    ]
+    text = "\r\n".join(lines) + "\r\n" + "y" * 12000 + "\r\n" + NCCL  # and one line longer than any chunk
+    data = read_utf8(io.BytesIO(text.encode(encoding)))
+    hits = [(h.failure.id, h.line_number, h.line) for h in find(FAILURES, Log(data))]
+    assert hits == [(h.failure.id, h.line_number, h.line) for h in search(FAILURES, text)]
+    assert len(hits) == 6
