@@ -147,6 +147,8 @@ def _print_before(facts: Facts, intended: Intended, output: Output) -> None:
     for result in problems:
         for finding in result.findings:
             console.print(f"  {finding.severity.value} {result.check.id}: {finding.message}", markup=False)
+    if intended.ckpt_dir and not os.path.isdir(intended.ckpt_dir):
+        console.print(f"  error --ckpt_dir {display(intended.ckpt_dir)}: no such folder here", markup=False)
 
 
 def _facts_here(diagnosis: Optional[Diagnosis] = None) -> Facts:

@@ -118,6 +118,11 @@ def test_a_failure_with_nothing_known_shows_the_last_error(tmp_path: Path) -> No
     assert "No known failure" in out and "ZeroDivisionError: division by zero" in out
 
 
+def test_a_checkpoint_folder_that_is_not_there_is_said_before_the_run(tmp_path: Path) -> None:
+    code, out, _ = explain(sys.executable, "-c", "pass", "--ckpt_dir", "llama-2-7b/", cwd=tmp_path, checks=True)
+    assert code == 0 and "--ckpt_dir llama-2-7b/: no such folder here" in out
+
+
 def test_a_missing_program_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, out, err = explain("no-such-program-here", cwd=tmp_path)
     assert code == 2 and "cannot run no-such-program-here" in err and "Traceback" not in out + err
