@@ -34,6 +34,7 @@ FAILURES: tuple[Failure, ...] = (
             " `llamadoctor convert`, which needs about the model's size once)."
         ),
         commands=("df -h .",),
+        windows_commands=("Get-PSDrive -PSProvider FileSystem",),
         checks=("disk-insufficient-for-conversion",),
         matches=(
             "Saving a LlamaForCausalLM to llama-2-7b-hf.\nTraceback (most recent call last):\n  File"
@@ -79,6 +80,8 @@ FAILURES: tuple[Failure, ...] = (
             " 29, in <module>\n    _descriptor.EnumValueDescriptor(\nTypeError: Descriptors cannot not be created"
             " directly.\nIf this call came from a _pb2.py file, your generated code is out of date and must be"
             " regenerated with protoc >= 3.19.0.",
+            "ImportError: \nThe new behaviour of LlamaTokenizer (with `self.legacy = False`) requires the protobuf"
+            " library but it was not found in your environment. Checkout the instructions on the",
         ),
         ignores=(
             "Successfully installed protobuf-4.25.3\nFetching all parameters from the checkpoint at llama-2-7b.",
@@ -141,12 +144,17 @@ FAILURES: tuple[Failure, ...] = (
             " `md5sum -c checklist.chk`: they are often empty too."
         ),
         commands=("wc -c params.json", "md5sum -c checklist.chk"),
+        windows_commands=("(Get-Item params.json).Length", "Get-FileHash -Algorithm MD5 params.json"),
         checks=("model-dir-incomplete",),
         matches=(
             '  File "convert_llama_weights_to_hf.py", line 111, in write_model\n    params = read_json(os.path.join('
             'input_base_path, "params.json"))\n  File "/usr/lib/python3.10/json/decoder.py", line 355, in'
             ' raw_decode\n    raise JSONDecodeError("Expecting value", s, err.value) from None\n'
             "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+            "!python convert_llama_weights_to_hf.py --input_dir /content/llama-2-7b --model_size 7B --output_dir"
+            ' /content/llama-2-7b-hf\n    params = read_json(os.path.join(input_base_path, "params.json"))\n'
+            '  File "/usr/lib/python3.10/json/__init__.py", line 293, in load\n    return loads(fp.read(),\n'
+            "JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
         ),
         ignores=(
             "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)\n  while reading"
@@ -174,6 +182,10 @@ FAILURES: tuple[Failure, ...] = (
             " pre-converted Hugging Face repository (the `-hf` ones for Llama 2), or add swap."
         ),
         commands=("free -h", "llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf"),
+        windows_commands=(
+            "Get-CimInstance Win32_OperatingSystem | Select-Object FreePhysicalMemory, FreeVirtualMemory",
+            "llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf",
+        ),
         defaults={"model_dir": "llama-2-7b"},
         matches=(
             "$ python convert_llama_weights_to_hf.py --input_dir llama-2-70b --model_size 70B --output_dir"

@@ -45,7 +45,7 @@ FAILURES: tuple[Failure, ...] = (
             " environment (or reinstall torch in it) so the launcher is written again."
         ),
         commands=("python -m torch.distributed.run --nproc_per_node 1 example_chat_completion.py",),
-        checks=("torchrun-launcher-broken", "torchrun-wrong-interpreter"),
+        checks=("torchrun-launcher-broken",),
         fixes=("rewrite-torchrun-shebang",),
         matches=(
             "(llama) C:\\Users\\ada\\llama>torchrun --nproc_per_node 1 example_chat_completion.py --ckpt_dir"
@@ -72,7 +72,7 @@ FAILURES: tuple[Failure, ...] = (
             " (`llamadoctor run`, the Hugging Face format, llama.cpp or Ollama); on Linux with an NVIDIA GPU,"
             " install a CUDA build of torch."
         ),
-        commands=("llamadoctor check --repo .", "llamadoctor fix meta-code-hardcodes-nccl --unsafe"),
+        commands=("llamadoctor check --repo .", "llamadoctor fix meta-code-hardcodes-nccl --repo . --unsafe"),
         checks=("nccl-unavailable", "meta-code-hardcodes-nccl"),
         fixes=("patch-meta-code-gloo",),
         matches=(
@@ -217,7 +217,6 @@ FAILURES: tuple[Failure, ...] = (
             " `llamadoctor run`, llama.cpp or Ollama, or transformers in float32 or bfloat16."
         ),
         commands=("nvidia-smi", 'python -c "import torch; print(torch.cuda.is_available())"'),
-        checks=("meta-code-hardcodes-nccl",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py", line'
             " 1013, in _new_process_group_helper\n"
@@ -251,6 +250,10 @@ FAILURES: tuple[Failure, ...] = (
             'rendezvous\\static_tcp_rendezvous.py", line 55, in next_rendezvous\n'
             "    self._store = TCPStore(  # type: ignore[call-arg]\n"
             "RuntimeError: use_libuv was requested but PyTorch was build without libuv support",
+            '  File "C:\\Users\\ada\\fluxgym\\env\\lib\\site-packages\\torch\\distributed\\rendezvous.py", line'
+            " 189, in _create_c10d_store\n"
+            "    return TCPStore(\n"
+            "RuntimeError: use_libuv was requested but PyTorch was build without libuv support",
         ),
         ignores=(
             _WINDOWS_NOISE + _HEALTHY_TORCHRUN,
@@ -271,10 +274,7 @@ FAILURES: tuple[Failure, ...] = (
             " persists on Windows with torch 2.8, install torch 2.7.1."
         ),
         commands=("export MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 GLOO_SOCKET_IFNAME=lo",),
-        windows_commands=(
-            '$env:MASTER_ADDR = "127.0.0.1"; $env:MASTER_PORT = "29500"',
-            '$env:GLOO_SOCKET_IFNAME = "Loopback Pseudo-Interface 1"',
-        ),
+        windows_commands=('$env:MASTER_ADDR = "127.0.0.1"; $env:MASTER_PORT = "29500"',),
         checks=("distributed-env-invalid",),
         fixes=("set-distributed-env",),
         matches=(
@@ -282,6 +282,9 @@ FAILURES: tuple[Failure, ...] = (
             " 1858, in _new_process_group_helper\n"
             "    backend_class = ProcessGroupGloo(\n"
             "RuntimeError: makeDeviceForHostname(): unsupported gloo device",
+            "[rank0]: RuntimeError: makeDeviceForHostname(): unsupported gloo device\n"
+            "E0917 21:04:33.198000 9672 Lib\\site-packages\\torch\\distributed\\elastic\\multiprocessing\\api.py:"
+            "874] failed (exitcode: 1) local_rank: 0 (pid: 9388) of binary: C:\\Users\\ada\\.venv\\Scripts\\python.exe",
         ),
         ignores=(
             _WINDOWS_NOISE + _HEALTHY_TORCHRUN,

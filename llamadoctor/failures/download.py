@@ -47,7 +47,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         cause=(
             "download.sh stopped because a program it runs is missing: it fetches every file with `wget` and"
-            " verifies it with GNU `md5sum -c`, and neither comes with macOS or Git Bash on Windows."
+            " verifies it with GNU `md5sum -c`; macOS has neither, and Git Bash on Windows has no wget."
         ),
         fix=(
             "Install wget and GNU coreutils (which has md5sum), then run download.sh again with a fresh link;"
@@ -82,6 +82,7 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"HTTP request sent, awaiting response\.\.\. 403 Forbidden"),
             Signature(r"ERROR 403: Forbidden\."),
             Signature(r"403 (?:Client Error: )?Forbidden for url: https://(?P<host>[\w.-]*llamameta\.net)/"),
+            Signature(r"Client error '403 Forbidden' for url 'https://(?P<host>[\w.-]*llamameta\.net)/"),
         ),
         cause=(
             "Meta's server refused the signed link: links expire 24 hours after they are sent and allow a limited"
@@ -107,6 +108,8 @@ FAILURES: tuple[Failure, ...] = (
             "2023-09-02 14:21:08 ERROR 403: Forbidden.",
             "Downloading llama3.1-8b\nrequests.exceptions.HTTPError: 403 Client Error: Forbidden for url:"
             " https://llama3-1.llamameta.net/Meta-Llama-3.1-8B/consolidated.00.pth?Policy=eyJ",
+            "llama download: error: Download failed: Client error '403 Forbidden' for url"
+            " 'https://llama3-1.llamameta.net/Llama-3.2-1B/consolidated.00.pth?Policy=eyJ'",
         ),
         ignores=(
             "HTTP request sent, awaiting response... 200 OK\nLength: 13476925163 (13G) [binary/octet-stream]\n"
@@ -119,7 +122,7 @@ FAILURES: tuple[Failure, ...] = (
         step=Step.DOWNLOAD,
         title="download.sh needs bash 4 but ran under macOS's bash 3.2",
         signatures=(
-            Signature(r"(?P<script>\S*download\.sh): line \d+: declare: -A: invalid option"),
+            Signature(r"(?P<script>\S*\.sh): line \d+: declare: -A: invalid option"),
             # bash 3.2's usage line: bash 4 and later list -A (and more) among the options.
             Signature(r"declare: usage: declare \[-afFirtx\] \[-p\]"),
         ),
@@ -179,6 +182,10 @@ FAILURES: tuple[Failure, ...] = (
             ),
             Signature(r"'(?P<program>bash|sh|wget|download\.sh)' is not recognized as an internal or external command"),
             Signature(r"'(?P<program>https?:)\S*' is not recognized as an internal or external command"),
+            # The same messages from a German or French Windows.
+            Signature(r"Die Benennung \W(?P<program>bash|sh|wget|\S*download\.sh)\W wurde nicht als Name eines Cmdlet"),
+            Signature(r"Le terme \W\s?(?P<program>bash|sh|wget|\S*download\.sh)\s?\W n'est pas reconnu comme nom"),
+            Signature(r"Der Befehl \W(?P<program>bash|sh|wget|download\.sh)\W ist entweder falsch geschrieben"),
         ),
         cause=(
             "Windows has no bash, so Meta's download.sh cannot run from PowerShell or cmd (here `{program}` was"
@@ -191,6 +198,7 @@ FAILURES: tuple[Failure, ...] = (
         commands=("bash download.sh",),
         windows_commands=("wsl --install", "wsl bash download.sh"),
         checks=("download-tools-missing",),
+        fixes=("install-download-tools",),
         matches=(
             "PS C:\\Users\\ada\\llama> bash download.sh\nbash : The term 'bash' is not recognized as the name of a"
             " cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was"
@@ -198,6 +206,10 @@ FAILURES: tuple[Failure, ...] = (
             "C:\\Users\\ada\\llama>https://download.llamameta.net/*?Policy=eyJ\n"
             "'https:' is not recognized as an internal or external command,\noperable program or batch file.",
             "'bash' is not recognized as an internal or external command,",
+            'bash : Die Benennung "bash" wurde nicht als Name eines Cmdlet, einer Funktion, einer Skriptdatei'
+            " oder eines ausführbaren Programms erkannt.",
+            "bash : Le terme «bash» n'est pas reconnu comme nom d'applet de commande, fonction, fichier de script"
+            " ou programme exécutable.",
         ),
         ignores=(
             "'python3' is not recognized as an internal or external command,",
@@ -356,7 +368,7 @@ FAILURES: tuple[Failure, ...] = (
             " the checksums."
         ),
         commands=("md5sum -c checklist.chk",),
-        checks=("checksum-mismatch",),
+        checks=("checksum-mismatch", "shard-corrupt"),
         fixes=("redownload-failed-shards",),
         matches=(
             "Saving to: './llama-2-13b/consolidated.00.pth'\n\n./llama-2-13b/consolidated.00.pth  9%[>    ]"
@@ -471,6 +483,10 @@ FAILURES: tuple[Failure, ...] = (
             " model on another machine and copy the folder."
         ),
         commands=("curl -sSI https://huggingface.co", "env | grep -i -e '^hf_' -e proxy"),
+        windows_commands=(
+            "curl.exe -sSI https://huggingface.co",
+            "Get-ChildItem Env: | Where-Object Name -Match '^HF_|PROXY'",
+        ),
         defaults={"endpoint": "https://huggingface.co", "repo": "the model"},
         matches=(
             "OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it in the"

@@ -19,9 +19,9 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"has no wheels with a matching platform tag \(e\.g\., `(?P<tag>macosx_\w+_x86_64)`\)"),
         ),
         cause=(
-            "A native library built for `{have}` was loaded by a `{need}` Python: on an Apple Silicon Mac an"
-            " Intel Python (Homebrew under /usr/local, an old Anaconda, a terminal opened with Rosetta) mixes"
-            " the two architectures."
+            "A native library built for `{have}` was loaded into a Python running as `{need}`: on an Apple"
+            " Silicon Mac an Intel Python (Homebrew under /usr/local, an old Anaconda, a terminal opened with"
+            " Rosetta) mixes the two architectures."
         ),
         fix=(
             "Install an arm64 Python (Miniforge for arm64, or Homebrew under /opt/homebrew), recreate the"
@@ -57,14 +57,15 @@ FAILURES: tuple[Failure, ...] = (
             ),
         ),
         cause=(
-            "Python could not import `{module}` although it was installed: it went into another environment than"
-            " the one whose `torchrun` or `python` ran the code (a system Python, conda's base, another venv)."
+            "Python could not import `{module}`: the packages were most likely installed into another environment"
+            " than the one whose `torchrun` or `python` ran the code (a system Python, conda's base, another venv)."
         ),
         fix=(
             "Install and run with the same interpreter: `python -m pip` instead of `pip`, and"
             " `python -m torch.distributed.run` instead of `torchrun`, after activating the environment."
         ),
         commands=("command -v python pip torchrun", "python -m pip install -e ."),
+        windows_commands=("Get-Command python, pip, torchrun", "python -m pip install -e ."),
         checks=("torchrun-wrong-interpreter",),
         matches=(
             "$ pip install fairscale\nRequirement already satisfied: fairscale in"
@@ -171,6 +172,10 @@ FAILURES: tuple[Failure, ...] = (
             '  File "C:\\Users\\ada\\miniconda3\\lib\\site-packages\\torch\\cuda\\__init__.py", line 239, in'
             ' _lazy_init\n    raise AssertionError("Torch not compiled with CUDA enabled")\n'
             "AssertionError: Torch not compiled with CUDA enabled",
+            "$ python run.py --device cuda\nTraceback (most recent call last):\n  File"
+            ' "/Users/ada/llama2.c/run.py", line 22, in <module>\n    model.to("cuda")\n  File'
+            ' "/Users/ada/.venv/lib/python3.11/site-packages/torch/cuda/__init__.py", line 284, in _lazy_init\n'
+            '    raise AssertionError("Torch not compiled with CUDA enabled")',
         ),
         ignores=(
             ">>> torch.cuda.is_available()\nTrue\n>>> torch.version.cuda\n'12.1'",
@@ -305,6 +310,11 @@ FAILURES: tuple[Failure, ...] = (
             "  -- CUDA Toolkit found\n  CMake Error at C:/Program Files/CMake/share/cmake-3.19/Modules/"
             "CMakeDetermineCompilerId.cmake:412 (message):\n    No CUDA toolset found.\n  Call Stack (most recent"
             " call first):",
+            'PS C:\\Users\\ada> $env:CMAKE_ARGS="-DGGML_CUDA=on"; pip install llama-cpp-python --no-cache-dir\n'
+            "  *** Configuring CMake...\n  -- Found CUDAToolkit: C:/Program Files/NVIDIA GPU Computing"
+            ' Toolkit/CUDA/v12.6/include (found version "12.6.20")\n  CMake Error at C:/Program'
+            " Files/CMake/share/cmake-3.30/Modules/CMakeDetermineCompilerId.cmake:614 (message):\n"
+            "    No CUDA toolset found.\n  *** CMake configuration failed",
         ),
         ignores=(
             "-- Found CUDAToolkit: C:/Program Files/NVIDIA GPU Computing Toolkit/CUDA/v12.4/include (found version"

@@ -244,6 +244,8 @@ FAILURES: tuple[Failure, ...] = (
             "ValueError: The checkpoint you are trying to load has model type `mllama` but Transformers does not"
             " recognize this architecture. This could be because of an issue with the checkpoint, or because your"
             " version of Transformers is out of date.",
+            "ValueError: The checkpoint you are trying to load has model type `llama4` but Transformers does not"
+            " recognize this architecture.",
         ),
         ignores=(
             _HEALTHY_HF_LOAD,
@@ -277,7 +279,9 @@ FAILURES: tuple[Failure, ...] = (
         step=Step.LOAD,
         title="A Hugging Face folder was given to a tool that reads Meta's format",
         signatures=(
-            Signature(r"No such file or directory: '(?P<model>[^']+)(?<![/\\]\dB)(?<![/\\]\d\dB)[/\\]params\.json'"),
+            Signature(
+                r"No such file or directory: '(?P<model>[^']*[^'/\\])(?<![/\\]\dB)(?<![/\\]\d\dB)[/\\]+params\.json'"
+            ),
         ),
         cause=(
             "The tool reads Meta's format and looked for `params.json` in `{model}`, which has none: it is most"
@@ -299,6 +303,8 @@ FAILURES: tuple[Failure, ...] = (
         ignores=(
             _HEALTHY_META_LOAD,
             "FileNotFoundError: [Errno 2] No such file or directory: 'llama-2-7b/7B/params.json'",
+            "FileNotFoundError: [Errno 2] No such file or directory:"
+            " '.\\\\output_models\\\\llama_7b_lora\\\\7B\\\\params.json'",
         ),
     ),
     Failure(
@@ -368,10 +374,11 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"^AssertionError: (?P<tokenizer>\S*tokenizer\.model)$"),
             Signature(r"Tokenizer file '(?P<tokenizer>[^'{][^']*)' does not exist"),
             Signature(r"OSError: Not found: \"(?P<tokenizer>[^\"]*tokenizer\.model)\": No such file or directory"),
+            Signature(r"Can't load tokenizer for '(?P<tokenizer>[^']+)'", weak=True),
         ),
         cause=(
-            "There is no file at `{tokenizer}`. Llama 2's download puts `tokenizer.model` beside the model folders,"
-            " Llama 3's inside each model folder, and Hugging Face downloads under `original/`."
+            "No tokenizer was found at `{tokenizer}`. Llama 2's download puts `tokenizer.model` beside the model"
+            " folders, Llama 3's inside each model folder, and Hugging Face downloads under `original/`."
         ),
         fix="Pass `--tokenizer_path` the real location of `tokenizer.model`.",
         commands=("find . -name tokenizer.model",),
@@ -383,6 +390,10 @@ FAILURES: tuple[Failure, ...] = (
             "AssertionError: ./models/tokenizer.model",
             "AssertionError: Tokenizer file 'llama-2-7b/tokenizer.model' does not exist.",
             'OSError: Not found: "/home/ada/Llama-2-7b/tokenizer.model": No such file or directory Error #2',
+            "OSError: Can't load tokenizer for 'llama-2-7b'. If you were trying to load it from"
+            " 'https://huggingface.co/models', make sure you don't have a local directory with the same name."
+            " Otherwise, make sure 'llama-2-7b' is the correct path to a directory containing all relevant files"
+            " for a LlamaTokenizer tokenizer.",
         ),
         ignores=(
             _HEALTHY_META_LOAD,
@@ -594,6 +605,8 @@ FAILURES: tuple[Failure, ...] = (
             '  File "/home/ada/llama2.c/export.py", line 311, in load_meta_model\n'
             "RuntimeError: Error(s) in loading state_dict for Transformer:\n"
             '\tUnexpected key(s) in state_dict: "rope.freqs". ',
+            "[rank0]: RuntimeError: Error(s) in loading state_dict for Transformer:\n"
+            '[rank0]: \tUnexpected key(s) in state_dict: "rope.freqs".',
         ),
         ignores=(
             _HEALTHY_META_LOAD,
@@ -622,6 +635,8 @@ FAILURES: tuple[Failure, ...] = (
             "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla T4"
             " GPU has compute capability 7.5. You can use float16 instead by explicitly setting the`dtype` flag in"
             " CLI, for example: --dtype=half.",
+            "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla"
+            " V100-SXM2-16GB GPU has compute capability 7.0.",
         ),
         ignores=(
             "INFO 07-12 10:01:22 llm_engine.py:161] Initializing an LLM engine with config:"
@@ -646,7 +661,6 @@ FAILURES: tuple[Failure, ...] = (
             " Windows manage it on a drive with free space; close other programs or load fewer processes."
         ),
         windows_commands=("Get-CimInstance Win32_PageFileUsage | Select-Object Name, AllocatedBaseSize",),
-        checks=("ram-low",),
         matches=(
             r'  File "C:\Users\ada\ComfyUI\venv\lib\site-packages\safetensors\torch.py", line 311, in load_file'
             '\n    with safe_open(filename, framework="pt", device=device) as f:\n'
@@ -700,7 +714,7 @@ FAILURES: tuple[Failure, ...] = (
         id="weights-only-default-torch26",
         step=Step.LOAD,
         title="torch.load refuses a file that is not plain tensors",
-        signatures=(Signature(r"Weights only load failed\. (?:In PyTorch 2\.6|Re-running `torch\.load`)"),),
+        signatures=(Signature(r"Weights only load failed\."),),
         cause=(
             "`torch.load` now loads only tensors by default (since torch 2.6), and this file holds something else."
             " Meta's `consolidated.*.pth` hold only tensors, so on a Llama shard this means the file is damaged or"
@@ -718,6 +732,15 @@ FAILURES: tuple[Failure, ...] = (
             "_pickle.UnpicklingError: Weights only load failed. In PyTorch 2.6, we changed the default value of the"
             " `weights_only` argument in `torch.load` from `False` to `True`. Re-running `torch.load` with"
             " `weights_only` set to `False` will likely succeed, but it can result in arbitrary code execution.",
+            "_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two"
+            " options, do those steps only if you trust the source of the checkpoint.\n"
+            "\t(1) In PyTorch 2.6, we changed the default value of the `weights_only` argument in `torch.load` from"
+            " `False` to `True`. Re-running `torch.load` with `weights_only` set to `False` will likely succeed, but"
+            " it can result in arbitrary code execution. Do it only if you got the file from a trusted source.\n"
+            "\t(2) Alternatively, to load with `weights_only=True` please check the recommended steps in the"
+            " following error message.\n"
+            "\tWeightsUnpickler error: Unsupported global: GLOBAL argparse.Namespace was not an allowed global by"
+            " default.",
             "_pickle.UnpicklingError: Weights only load failed. Re-running `torch.load` with `weights_only` set to"
             " `False` will likely succeed, but it can result in arbitrary code execution. Do it only if you got the"
             " file from a trusted source.",

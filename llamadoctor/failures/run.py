@@ -205,6 +205,9 @@ FAILURES: tuple[Failure, ...] = (
             "AssertionError: (6, 4)\n"
             "ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: 1) local_rank: 0 (pid: 2301) of"
             " binary: /home/ada/.venv/bin/python",
+            '[rank0]:   File "/home/ada/llama3/llama/generation.py", line 165, in generate\n'
+            "[rank0]:     assert bsz <= params.max_batch_size, (bsz, params.max_batch_size)\n"
+            "[rank0]: AssertionError: (4, 1)",
         ),
         ignores=(
             _HEALTHY_CHAT,
@@ -343,6 +346,10 @@ FAILURES: tuple[Failure, ...] = (
             '  File "/home/ada/llama/llama/generation.py", line 418, in sample_top_p\n'
             "    next_token = torch.multinomial(probs_sort, num_samples=1)\n"
             "RuntimeError: probability tensor contains either `inf`, `nan` or element < 0",
+            '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/generation/utils.py", line 2941, in'
+            " _sample\n"
+            "    next_tokens = torch.multinomial(probs, num_samples=1).squeeze(1)\n"
+            "RuntimeError: probability tensor contains either `inf`, `nan` or element < 0",
         ),
         ignores=(
             _HEALTHY_CHAT,
@@ -367,6 +374,8 @@ FAILURES: tuple[Failure, ...] = (
             "ValueError: Asking to pad but the tokenizer does not have a padding token. Please select a token to"
             " use as `pad_token` `(tokenizer.pad_token = tokenizer.eos_token e.g.)` or add a new pad token via"
             " `tokenizer.add_special_tokens({'pad_token': '[PAD]'})`.",
+            "[rank0]: ValueError: Asking to pad but the tokenizer does not have a padding token. Please select a"
+            " token to use as `pad_token` `(tokenizer.pad_token = tokenizer.eos_token e.g.)`",
         ),
         ignores=(_HEALTHY_HF_GENERATE,),
     ),

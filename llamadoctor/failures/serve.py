@@ -37,6 +37,7 @@ FAILURES: tuple[Failure, ...] = (
             "gguf_init_from_file: invalid magic number 67676a74\nerror loading model: llama_model_loader: failed to"
             " load model from ./models/llama-2-7b.ggmlv3.q4_0.bin",
             "gguf_init_from_file: invalid magic characters 'tjgg'",
+            "main: error: unable to load model\nllama_model_load: invalid magic number 46554747 (GGUF)",
             "llama_model_load: invalid model file 'models/7B/ggml-model-q4_0.bin' (bad magic [got 0x67676d66 want"
             " 0x67676a74])",
         ),
@@ -94,10 +95,11 @@ FAILURES: tuple[Failure, ...] = (
             " and that does not fit in the GPU memory it may use."
         ),
         fix=(
-            "Serve a shorter context with `--max-model-len` ({kv_tokens}), or let vLLM use more of the GPU with"
-            " `--gpu-memory-utilization 0.95`, or spread the model over more GPUs with `--tensor-parallel-size`."
+            "Serve a shorter context: `--max-model-len` no larger than {kv_tokens}; or let vLLM use more of the"
+            " GPU with `--gpu-memory-utilization 0.95`, or spread the model over more GPUs with"
+            " `--tensor-parallel-size`."
         ),
-        defaults={"kv_tokens": "at most what vLLM says fits"},
+        defaults={"kv_tokens": "the length vLLM says fits"},
         matches=(
             "INFO 10-17 12:01:33 gpu_executor.py:122] # GPU blocks: 2439, # CPU blocks: 4096\n[rank0]: ValueError:"
             " The model's max seq len (131072) is larger than the maximum number of tokens that can be stored in KV"
@@ -204,7 +206,10 @@ FAILURES: tuple[Failure, ...] = (
             " OLLAMA_HOST as the command; if Windows forbids the port, choose another one with OLLAMA_HOST."
         ),
         commands=("curl http://{address}/api/version", "sudo systemctl start ollama"),
-        windows_commands=("netsh int ipv4 show excludedportrange protocol=tcp",),
+        windows_commands=(
+            "curl.exe http://{address}/api/version",
+            "netsh int ipv4 show excludedportrange protocol=tcp",
+        ),
         defaults={"address": "127.0.0.1:11434"},
         matches=(
             "PS C:\\Users\\ada> ollama run llama3\nError: could not connect to ollama app, is it running?",
@@ -239,6 +244,10 @@ FAILURES: tuple[Failure, ...] = (
             " other programs to free memory."
         ),
         commands=("ollama ps", "free -h"),
+        windows_commands=(
+            "ollama ps",
+            "Get-CimInstance Win32_OperatingSystem | Select-Object FreePhysicalMemory, FreeVirtualMemory",
+        ),
         matches=(
             "$ ollama run llama3.1:8b\nError: model requires more system memory (5.3 GiB) than is available (3.3 GiB)",
             "$ ollama run llama2:13b\nError: llama runner process has terminated",
