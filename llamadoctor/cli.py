@@ -157,12 +157,15 @@ def explain(
         float, typer.Option(min=1, help="With -- COMMAND: seconds after which the command is stopped.")
     ] = 24 * 3600.0,
 ) -> None:
-    """Paste the error, get the cause and the fix: explain a log, piped output, or a command's failure.
+    """Paste the error, get the cause and the fix for this machine.
 
-    llamadoctor explain error.log | some-command 2>&1 | llamadoctor explain | llamadoctor explain -- torchrun ...
+    [bold]explain error.log[/bold]: a saved log. [bold]some-command 2>&1 | llamadoctor explain[/bold]: its output
+    (or [bold]explain -[/bold]; a paste into a terminal ends with Ctrl-D, on Windows Ctrl-Z then Enter).
+    [bold]explain -- torchrun ...[/bold]: check what the command line makes relevant, run it with its output
+    live, and explain its failure.
 
     Exit codes: for a log, 1 when it shows a known failure and 0 when it shows none; with -- COMMAND, the
-    command's own exit code; 2 for bad input.
+    command's own exit code (124 when --timeout stopped it); 2 for bad input.
     """
     from llamadoctor.explaining.session import Output, explain_command, explain_log
 
