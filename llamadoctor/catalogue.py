@@ -1,12 +1,15 @@
-"""`llamadoctor list`: the catalogue of checks, and one check's documentation."""
+"""`llamadoctor list`: the catalogue of checks or of known failures, and one check's or failure's documentation."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from llamadoctor.errors import UsageError
+from llamadoctor.failures import FAILURES, Failure, by_id, search
 from llamadoctor.model import OS_NAMES
 from llamadoctor.registry import CHECKS, FIXES, all_checks
 
@@ -29,11 +32,49 @@ def render_catalogue(console: Console) -> None:
     console.print(f"\n{len(CHECKS)} checks, {len(FIXES)} fixes. `llamadoctor list ID` explains one.")
 
 
+def render_failures(console: Console) -> None:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("step", no_wrap=True)
+    table.add_column("failure", overflow="fold")
+    table.add_column("checks, fixes", overflow="fold")
+    for failure in FAILURES:
+        table.add_row(failure.id, failure.step.value, failure.title, ", ".join((*failure.checks, *failure.fixes)))
+    console.print(table)
+    console.print(
+        f"\n{len(FAILURES)} known failures. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them."
+    )
+
+
+def explain_failure(failure: Failure, console: Console) -> None:
+    console.print(f"[bold]{failure.id}[/bold]: {escape(failure.title)}")
+    console.print(f"a failure of the {failure.step.value} step, as `llamadoctor explain` finds it in a log\n")
+    console.print(Text.assemble(("Cause: ", "bold"), failure.fill(failure.cause, {})))
+    console.print(Text.assemble(("Fix: ", "bold"), failure.fill(failure.fix, {})))
+    for command in failure.commands:
+        console.print(Text("    " + failure.fill(command, {})), soft_wrap=True)
+    if failure.windows_commands:
+        console.print("In PowerShell:")
+        for command in failure.windows_commands:
+            console.print(Text("    " + failure.fill(command, {})), soft_wrap=True)
+    console.print(Text.assemble(("Seen in logs as:", "bold")))
+    for line in dict.fromkeys(hit.line.strip() for example in failure.matches for hit in search([failure], example)):
+        console.print(Text("    " + line), soft_wrap=True)
+    for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
+        if ids:
+            console.print(f"{label}: {', '.join(ids)}")
+
+
 def explain(check_id: str, console: Console) -> None:
     checks = {c.id: c for c in all_checks()}
     spec = checks.get(check_id)
+    if spec is None and check_id in by_id():
+        explain_failure(by_id()[check_id], console)
+        return
     if spec is None:
-        raise UsageError(f"unknown check id {check_id!r} (see `llamadoctor list`)")
+        raise UsageError(
+            f"unknown check id or failure id {check_id!r} (see `llamadoctor list` and `llamadoctor list --failures`)"
+        )
     console.print(f"[bold]{spec.id}[/bold]: {spec.summary}")
     console.print(f"severity {spec.severity.value}; group {spec.group.value}; platforms {_platforms(spec.platforms)}\n")
     body = spec.doc

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import typer.core
 
 from llamadoctor import __version__, errors
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
@@ -115,16 +116,71 @@ def check(
 
 @app.command("list")
 def list_checks(
-    check_id: Annotated[Optional[str], typer.Argument(metavar="[ID]", help="Print this check's documentation.")] = None,
+    check_id: Annotated[
+        Optional[str], typer.Argument(metavar="[ID]", help="Print this check's or failure's documentation.")
+    ] = None,
+    failures: Annotated[
+        bool, typer.Option("--failures", help="List the known failures `explain` finds in logs instead.")
+    ] = False,
 ) -> None:
-    """List every check, or explain one."""
-    from llamadoctor.catalogue import explain, render_catalogue
+    """List every check (or every known failure), or explain one."""
+    from llamadoctor.catalogue import explain, render_catalogue, render_failures
 
     console = redacting_console(highlight=False)
-    if check_id is None:
-        render_catalogue(console)
-    else:
+    if check_id is not None:
         explain(check_id, console)
+    elif failures:
+        render_failures(console)
+    else:
+        render_catalogue(console)
+
+
+class _Explain(typer.core.TyperCommand):
+    """Keeps what follows `--`: the command to run, which click alone would mix with the log argument."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["explain.command"] = args[args.index("--") + 1 :] if "--" in args else None
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_Explain)
+def explain(
+    ctx: typer.Context,
+    words: Annotated[
+        Optional[list[str]], typer.Argument(metavar="[LOG | - | -- COMMAND...]", help="A log file, - for stdin.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1).")] = False,
+    no_checks: Annotated[
+        bool, typer.Option("--no-checks", help="Don't run the checks that confirm each cause on this machine.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With -- COMMAND: seconds after which the command is stopped.")
+    ] = 24 * 3600.0,
+) -> None:
+    """Paste the error, get the cause and the fix for this machine.
+
+    [bold]explain error.log[/bold]: a saved log. [bold]some-command 2>&1 | llamadoctor explain[/bold]: its output
+    (or [bold]explain -[/bold]; a paste into a terminal ends with Ctrl-D, on Windows Ctrl-Z then Enter).
+    [bold]explain -- torchrun ...[/bold]: check what the command line makes relevant, run it with its output
+    live, and explain its failure.
+
+    Exit codes: for a log, 1 when it shows a known failure and 0 when it shows none; with -- COMMAND, the
+    command's own exit code (124 when --timeout stopped it); 2 for bad input.
+    """
+    from llamadoctor.explaining.session import Output, explain_command, explain_log
+
+    output = Output(json=json_out, checks=not no_checks)
+    command = ctx.meta.get("explain.command")
+    words = list(words or ())
+    if command is not None:
+        if len(words) != len(command):
+            raise UsageError("give a log or a command after --, not both")
+        if not command:
+            raise UsageError("no command after --", "llamadoctor explain -- torchrun --nproc_per_node 1 script.py")
+        raise typer.Exit(explain_command(command, output, timeout))
+    if len(words) > 1:
+        raise UsageError(f"one log at a time, not {len(words)}", "to run a command, put -- before it")
+    raise typer.Exit(explain_log(words[0] if words else None, output))
 
 
 @app.command()
