@@ -29,9 +29,12 @@ def _hashed(job: JobFacts, node: int, digest: str) -> JobFacts:
     return runtime_on_node(job, node, shard_md5={f"{s.name}": digest for s in MODEL.shards})
 
 
-def _model(rank: RankFacts, path: str) -> Optional[ModelDir]:
+def _model(rank: RankFacts) -> Optional[ModelDir]:
+    """The folder this rank runs: the first given with --model-dir (the same path on every node, or the same
+    relative path from each node's working folder)."""
     assert rank.facts is not None
-    return next((m for m in rank.facts.models if m.path == path and not m.error), None)
+    runs = targets(rank.facts.models)
+    return runs[0] if runs and not runs[0].error else None
 
 
 def _loads(model: ModelDir, rank: int, world: int) -> tuple[str, ...]:
@@ -43,16 +46,16 @@ def _loads(model: ModelDir, rank: int, world: int) -> tuple[str, ...]:
 
 
 def _problems(rank: RankFacts, ref: ModelDir, ref_hashes: dict[str, str], world: int) -> Iterator[str]:
-    model = _model(rank, ref.path)
+    model = _model(rank)
     if model is None or not model.shards:
-        yield f"the model folder {ref.path} is missing or has no weights"
+        yield f"the model folder {ref.name} is missing or has no weights"
         return
     have = {s.name: s for s in model.shards}
     reference: dict[str, Shard] = {s.name: s for s in ref.shards}
     for name in _loads(ref, rank.identity.rank, world):
         shard = have.get(name)
         if shard is None:
-            yield f"{name} is missing from {ref.path}"
+            yield f"{name} is missing from {model.path}"
         elif name in reference and shard.size != reference[name].size:
             yield f"{name} is {shard.size:,} bytes, not {reference[name].size:,} as on rank 0"
         elif name in ref_hashes and rank.runtime.shard_md5.get(name, ref_hashes[name]) != ref_hashes[name]:
@@ -70,7 +73,7 @@ def _problems(rank: RankFacts, ref: ModelDir, ref_hashes: dict[str, str], world:
         JobBroken(_job(MODEL, ONE_SHARD), expect="consolidated.01.pth is missing from /models/llama-2-13b"),
         JobBroken(_job(MODEL, SHORT), expect="consolidated.01.pth is 1,000 bytes"),
         JobBroken(_hashed(_hashed(_job(MODEL), 0, "a" * 32), 1, "b" * 32), expect="has md5 bbbb"),
-        JobBroken(on_node(_job(MODEL), 1, models=()), expect="the model folder /models/llama-2-13b is missing"),
+        JobBroken(on_node(_job(MODEL), 1, models=()), expect="the model folder llama-2-13b is missing"),
     ],
 )
 def job_shard_missing(job: JobFacts) -> Iterator[Outcome]:

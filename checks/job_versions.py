@@ -22,8 +22,8 @@ def _facts_value(read: Callable[..., Optional[str]]) -> Value:
 MUST_MATCH: dict[str, Value] = {
     "Python": _facts_value(lambda f: f.python.version),
     "torch": lambda r: r.runtime.packages.get("torch") or (r.facts.torch.version if r.facts else None),
-    "CUDA (torch's build)": _facts_value(lambda f: f.torch.cuda),
-    "NCCL": lambda r: r.runtime.nccl,
+    "CUDA (torch's build)": _facts_value(lambda f: f.torch.cuda or "none"),
+    "NCCL": lambda r: r.runtime.nccl or "none",
 }
 
 

@@ -151,7 +151,7 @@ def _interfaces() -> dict[str, list[str]]:
 
 def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -> JobFacts:
     """Rank 0: every rank's facts, then the measurements when all of them answered."""
-    missing = board.wait_for({r: f"facts/{r}" for r in range(me.world)})
+    missing = board.wait_for({r: f"facts/{r}" for r in range(1, me.world)})
     ranks = tuple(mine if r == 0 else board.get(f"facts/{r}") for r in range(me.world) if r not in missing)
     job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout, model_hash=settings.hash_shards)
     # NCCL only where every rank has a GPU of its own and an NCCL build: decided here, once, for all ranks.
