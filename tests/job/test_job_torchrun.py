@@ -115,7 +115,11 @@ def test_a_node_whose_ranks_never_answer_is_named_within_the_timeout(tmp_path: P
     """Node 1's launcher joins, but its rank never gets to the check (a hung import, another command): rank 0
     names it within --timeout and the job exits non-zero instead of hanging."""
     hang = tmp_path / "hang.py"
-    hang.write_text("import time\ntime.sleep(600)\n")
+    # Hangs until its launcher is gone (torchrun starts ranks in sessions of their own), two minutes at most.
+    hang.write_text(
+        "import os, time\nparent = os.getppid()\nfor _ in range(600):\n"
+        "    if os.getppid() != parent:\n        break\n    time.sleep(0.2)\n"
+    )
     port = _port()
     started = time.monotonic()
     first = _torchrun(sys.executable, 2, 0, 1, port, ["--timeout", "4"], tmp_path)
