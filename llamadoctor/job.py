@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from llamadoctor.facts import Facts
-from llamadoctor.model import Finding, Group, NotApplicable, Outcome, Passed, Severity
+from llamadoctor.model import Finding, Group, Outcome, Severity
 
 CLOCK_SKEW_SECONDS = 5.0
 
@@ -44,7 +44,8 @@ class Runtime:
     socket_ifnames: Mapping[str, str] = field(default_factory=dict)  # NCCL/GLOO_SOCKET_IFNAME as set
     default_route_ifname: Optional[str] = None
     interface_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    shard_md5: Mapping[str, str] = field(default_factory=dict)  # "<model dir>/<shard>" -> md5, hashed on this node
+    # shard file name -> md5, of the model folder's shards this node's ranks load (--hash, the node's first rank)
+    shard_md5: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,6 @@ class JobFacts:
     missing: tuple[int, ...] = ()  # ranks that never answered within the timeout
     clocks: Mapping[int, float] = field(default_factory=dict)  # rank -> epoch seconds read right after a barrier
     collectives: tuple[Collective, ...] = ()
-    model_hash: bool = False  # shards were hashed (--hash)
     timeout: float = 0.0
 
     @property
@@ -186,8 +186,6 @@ __all__ = [
     "JobCheck",
     "JobFacts",
     "JobHealthy",
-    "NotApplicable",
-    "Passed",
     "RankFacts",
     "Runtime",
     "all_job_checks",

@@ -14,11 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Callable, Optional
 
-from llamadoctor.doctor import Diagnosis, facts_for
+from llamadoctor.doctor import Diagnosis, validate
+from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts
 from llamadoctor.files import targets
+from llamadoctor.gather import gather
 from llamadoctor.job import Identity, RankFacts, Runtime
 from llamadoctor.llama.layout import shards_of_rank
+from llamadoctor.probes.target import TargetError
 from llamadoctor.redact import redact
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
@@ -51,10 +54,13 @@ def identity(env: Mapping[str, str]) -> Identity:
     )
 
 
-def _facts(diagnosis: Diagnosis, me: Identity) -> Facts:
+def _facts(diagnosis: Diagnosis, me: Identity, progress: Optional[Callable[[int, int], None]]) -> Facts:
     if me.local_rank != 0:  # the node's first rank verifies its checksums; the others would repeat it
         diagnosis = dataclasses.replace(diagnosis, options=dataclasses.replace(diagnosis.options, no_hash=True))
-    facts = facts_for(diagnosis)
+    try:
+        facts = gather(validate(diagnosis), hash_progress=progress)
+    except TargetError as exc:
+        raise UsageError(f"--python: {exc}") from None
     # torchrun's own store listens on MASTER_PORT: inside the job that port is taken by design.
     return dataclasses.replace(facts, network=dataclasses.replace(facts.network, master_port_in_use=None))
 
@@ -81,14 +87,15 @@ def gather_rank(
     env: Mapping[str, str] = os.environ,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> RankFacts:
-    """This rank's facts; whatever gathering raises becomes this rank's crash, for rank 0 to report."""
+    """This rank's facts; whatever gathering raises becomes this rank's crash, for rank 0 to report. `progress`
+    is called as checksums are computed, so a long hash reads as work, not silence."""
     from llamadoctor.probes import job as probe
 
     started = time.perf_counter()
     try:
         if env.get(CRASH_SEAM) == str(me.rank):
             raise OSError(f"gathering failed on purpose ({CRASH_SEAM}={me.rank})")
-        facts = _facts(diagnosis, me)
+        facts = _facts(diagnosis, me, progress)
         hashes: Mapping[str, str] = {}
         if hash_shards and me.local_rank == 0:
             folder, names = node_shards(facts, me)

@@ -169,21 +169,24 @@ def render_job_human(report: JobReport, console: Console, *, strict: bool = Fals
     console.print(Text(safe_text(report.verdict()), style="bold red" if bad else "bold green"))
 
 
+_MARKS = {
+    Status.PASSED: ("✓", "green"),
+    Status.ERROR: ("✗", "red"),
+    Status.WARNING: ("!", "yellow"),
+    Status.INFO: ("i", "blue"),
+    Status.NOT_APPLICABLE: ("·", "dim"),
+    Status.SKIPPED: ("-", "dim"),
+    Status.CRASHED: ("✗", "magenta"),
+}
+
+
 def _render_result(result: JobResult, console: Console) -> None:
-    marks = {Status.PASSED: ("✓", "green"), Status.NOT_APPLICABLE: ("·", "dim"), Status.CRASHED: ("✗", "magenta")}
-    mark, colour = marks.get(
-        result.status,
-        (
-            "✗" if result.status is Status.ERROR else "!",
-            _STYLE.get(
-                Severity(result.status.value) if result.status.value in ("error", "warning", "info") else Severity.INFO,
-                "",
-            ),
-        ),
-    )
+    mark, colour = _MARKS[result.status]
     note = result.checked if result.status is Status.PASSED else result.reason
-    console.print(Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""),
-                                ("  " + safe_text(note) if note else "", "dim")))  # fmt: skip
+    line = Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""))
+    if note:
+        line.append("  " + safe_text(note), style="dim")
+    console.print(line)
     for f in result.findings:
         console.print(Text("   " + safe_text(f.message), style=_STYLE[f.severity]))
         if f.remedy:

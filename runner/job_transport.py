@@ -50,14 +50,25 @@ class _Board:
         self.store = dist.PrefixStore(run, dist.TCPStore(host, port, None, hosts, wait, wait_for_workers=False))
         self._beat_store = dist.PrefixStore(run, dist.TCPStore(host, port, None, False, wait))
         self._stop = threading.Event()
+        self._alive_until = float("inf")
         threading.Thread(target=self._beat, name="llamadoctor-heartbeat", daemon=True).start()
 
     def _beat(self) -> None:
         while not self._stop.wait(0.5):
+            if time.monotonic() > self._alive_until:
+                continue  # stuck: let the silence show
             try:
                 self._beat_store.add(f"alive/{self.me.rank}", 1)
             except Exception:  # the store went away with rank 0: the waits below give up on their own
                 return
+
+    def busy(self, *_: object) -> None:
+        """Gathering is under way: beat for another timeout's worth (hashing calls this as it reads)."""
+        self._alive_until = time.monotonic() + self.timeout
+
+    def waiting(self) -> None:
+        """Waiting on others, whose own silence bounds the wait: beat until told otherwise."""
+        self._alive_until = float("inf")
 
     def close(self) -> None:
         self._stop.set()
@@ -153,7 +164,7 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
     """Rank 0: every rank's facts, then the measurements when all of them answered."""
     missing = board.wait_for({r: f"facts/{r}" for r in range(1, me.world)})
     ranks = tuple(mine if r == 0 else board.get(f"facts/{r}") for r in range(me.world) if r not in missing)
-    job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout, model_hash=settings.hash_shards)
+    job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout)
     # NCCL only where every rank has a GPU of its own and an NCCL build: decided here, once, for all ranks.
     nccl = all(r.runtime.cuda_device_uuid and r.runtime.nccl for r in ranks)
     board.put("plan", "stop" if missing else ("gloo+nccl" if nccl else "gloo"))
@@ -183,8 +194,10 @@ def run_job(
     me = identity(env)
     board = _Board(env, me, settings.timeout)
     try:
-        mine = gather_rank(diagnosis, me, hash_shards=settings.hash_shards, env=env)
+        board.busy()  # a gathering that stops making progress falls silent after the timeout
+        mine = gather_rank(diagnosis, me, hash_shards=settings.hash_shards, env=env, progress=board.busy)
         mine = _with_cuda(mine, me)
+        board.waiting()
         if me.rank != 0:
             board.put(f"facts/{me.rank}", mine)
             plan = None if board.wait_for({0: "plan"}) else board.get("plan")
