@@ -90,7 +90,8 @@ def job_vram_short(job: JobFacts) -> Iterator[Outcome]:
     How to fix: free the GPU (see `nvidia-smi` for the processes holding it), run on nodes with larger GPUs,
     or lower --max-seq-len and --max-batch-size.
     """
-    looked, short = 0, {}
+    looked = 0
+    short: dict[tuple[int, str, int], list[RankFacts]] = {}
     for r in job.healthy_ranks:
         assert r.facts is not None
         gpu, _ = gpu_of(r)

@@ -37,6 +37,14 @@ class Settings:
     hash_shards: bool = False
 
 
+def _tcp_store(host: str, port: int, hosts: bool, wait: timedelta) -> Any:
+    return dist.TCPStore(host, port, None, hosts, wait, wait_for_workers=False)  # type: ignore[attr-defined]
+
+
+def _prefix(prefix: str, store: Any) -> Any:
+    return dist.PrefixStore(prefix, store)  # type: ignore[attr-defined]
+
+
 class _Board:
     """The job's TCPStore under a prefix of this run, with a heartbeat thread on its own connection."""
 
@@ -47,8 +55,8 @@ class _Board:
         # Under torchrun the agent hosts the store at MASTER_PORT; a hand-made launch has rank 0 host it.
         hosts = me.rank == 0 and env.get("TORCHELASTIC_USE_AGENT_STORE", "False") != "True"
         wait = timedelta(seconds=timeout)
-        self.store = dist.PrefixStore(run, dist.TCPStore(host, port, None, hosts, wait, wait_for_workers=False))
-        self._beat_store = dist.PrefixStore(run, dist.TCPStore(host, port, None, False, wait))
+        self.store = _prefix(run, _tcp_store(host, port, hosts, wait))
+        self._beat_store = _prefix(run, _tcp_store(host, port, False, wait))
         self._stop = threading.Event()
         self._alive_until = float("inf")
         threading.Thread(target=self._beat, name="llamadoctor-heartbeat", daemon=True).start()
@@ -77,7 +85,7 @@ class _Board:
         return bool(self.store.check([key]))
 
     def put(self, key: str, value: Any) -> None:
-        self.store.set(key, pickle.dumps(value))
+        self.store.set(key, pickle.dumps(value))  # type: ignore[arg-type]  # the store takes bytes too
 
     def get(self, key: str) -> Any:
         return pickle.loads(self.store.get(key))  # noqa: S301 - written by the job's own ranks
@@ -109,7 +117,7 @@ def _cuda_runtime(me: Identity) -> dict[str, Any]:
     """What the live torch says about NCCL and this rank's GPU."""
     found: dict[str, Any] = {}
     if dist.is_nccl_available():
-        found["nccl"] = ".".join(str(p) for p in torch.cuda.nccl.version())
+        found["nccl"] = ".".join(str(p) for p in torch.cuda.nccl.version())  # type: ignore[no-untyped-call]
     if torch.cuda.is_available():
         found["cuda_devices"] = torch.cuda.device_count()
         if me.local_rank < torch.cuda.device_count():
@@ -138,12 +146,12 @@ def _timed_all_reduce(backend: str, group: Any, device: str, timeout: float) -> 
 def _measure(board: _Board, me: Identity, nccl: bool, timeout: float) -> None:
     """Every rank: the barrier, the clock reading, the timed all_reduce(s), each posted to the board."""
     os.environ.update(gloo_loopback_env(os.environ, _interfaces()))
-    store = dist.PrefixStore("pg/", board.store)
+    store = _prefix("pg/", board.store)
     dist.init_process_group("gloo", store=store, rank=me.rank, world_size=me.world, timeout=timedelta(seconds=timeout))
     try:
         dist.barrier()
         board.put(f"clock/{me.rank}", time.time())
-        backends = [("gloo", None, "cpu")]
+        backends: list[tuple[str, Any, str]] = [("gloo", None, "cpu")]
         if nccl:
             torch.cuda.set_device(me.local_rank)
             nccl = dist.new_group(backend="nccl", timeout=timedelta(seconds=timeout))
