@@ -141,7 +141,10 @@ def render_job_human(report: JobReport, console: Console, *, strict: bool = Fals
     grouped = _rank_findings(report)
     for node, members in job.nodes.items():
         host = members[0].identity.hostname
-        console.print(Text(f"Node {node} ({host}): ranks {ranks_text(m.identity.rank for m in members)}", style="bold"))
+        plural = "s" if len(members) > 1 else ""
+        console.print(
+            Text(f"Node {node} ({host}): rank{plural} {ranks_text(m.identity.rank for m in members)}", style="bold")
+        )
         found = grouped.get(node, {})
         for (check, message, severity), ranks in found.items():
             line = Text.assemble(("  ✗ " if severity is Severity.ERROR else "  ! ", _STYLE[severity]), (check, "bold"))
