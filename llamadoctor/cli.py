@@ -107,6 +107,8 @@ def check(
         deep=deep,
     )
     diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip), search_depth)
+    if not distributed and (hash_shards or timeout != 60.0):
+        raise UsageError("--hash and --timeout belong to --distributed", "add --distributed and run it under torchrun")
     if distributed:
         from llamadoctor.job_command import check_distributed
 

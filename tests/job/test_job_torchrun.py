@@ -159,3 +159,9 @@ def test_without_torchrun_it_says_how_to_launch(tmp_path: Path) -> None:
         done.stderr
     )
     assert len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_the_job_options_are_refused_without_distributed(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "llamadoctor", "check", "--hash"]
+    done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 2 and "--hash and --timeout belong to --distributed" in done.stderr
