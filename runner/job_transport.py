@@ -9,6 +9,7 @@ clock reading and a timed all_reduce. Rank 0 judges and prints; every rank exits
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import threading
@@ -137,7 +138,7 @@ def _timed_all_reduce(backend: str, group: Any, device: str, timeout: float) -> 
             if device != "cpu":
                 torch.cuda.synchronize()
         except Exception as exc:
-            return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return None, _one_line(exc)
         took = time.perf_counter() - started
         best = took if best is None else min(best, took)
     return best, ""
@@ -178,7 +179,11 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
     board.put("plan", "stop" if missing else ("gloo+nccl" if nccl else "gloo"))
     if missing:
         return job
-    _measure(board, me, nccl, settings.timeout)
+    try:
+        _measure(board, me, nccl, settings.timeout)
+    except Exception as exc:  # a rank that died since it answered: the group cannot form, the report still can
+        failed = Collective("gloo", REDUCE_BYTES, dict.fromkeys(range(me.world)), _one_line(exc), settings.timeout)
+        return replace(job, collectives=(failed,))
     silent = board.wait_for({r: f"clock/{r}" for r in range(me.world)})
     clocks = {r: board.get(f"clock/{r}") for r in range(me.world) if r not in silent}
     collectives = []
@@ -210,7 +215,8 @@ def run_job(
             board.put(f"facts/{me.rank}", mine)
             plan = None if board.wait_for({0: "plan"}) else board.get("plan")
             if plan in ("gloo", "gloo+nccl"):
-                _measure(board, me, plan == "gloo+nccl", settings.timeout)
+                with contextlib.suppress(Exception):  # rank 0 reports what did not complete
+                    _measure(board, me, plan == "gloo+nccl", settings.timeout)
             return _verdict(board)
         code = judge(_collect(board, me, mine, settings))
         board.put("verdict", code)
@@ -225,6 +231,11 @@ def _with_cuda(mine: RankFacts, me: Identity) -> RankFacts:
     except Exception:  # a broken CUDA is the checks' business: the rank still reports
         return mine
     return replace(mine, runtime=replace(mine.runtime, **extra)) if extra else mine
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _verdict(board: _Board) -> int:
