@@ -79,6 +79,15 @@ def check(
         ),
     ] = False,
     search_depth: Annotated[int, typer.Option(min=0, help="Folder levels under --repo searched for models.")] = 1,
+    distributed: Annotated[
+        bool, typer.Option("--distributed", help="Under torchrun: check every rank and node, one report on rank 0.")
+    ] = False,
+    hash_shards: Annotated[
+        bool, typer.Option("--hash", help="With --distributed: compare each rank's shard by md5, once per node.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="With --distributed: seconds a rank may stay silent before it is reported.")
+    ] = 60.0,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
     from llamadoctor.doctor import Diagnosis, diagnose
@@ -98,13 +107,20 @@ def check(
         no_hash=no_hash,
         deep=deep,
     )
-    # Offer only the fixes that plan something here (`fix` plans them itself, once).
-    report = keep_applicable(
-        diagnose(
-            Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip), search_depth),
-            progress=not (json_out or markdown),
+    diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip), search_depth)
+    if not distributed and (hash_shards or timeout != 60.0):
+        raise UsageError("--hash and --timeout belong to --distributed", "add --distributed and run it under torchrun")
+    if distributed:
+        from llamadoctor.job_command import check_distributed
+
+        argv = sys.argv[sys.argv.index("check") :] if "check" in sys.argv else ["check", "--distributed"]
+        raise typer.Exit(
+            check_distributed(
+                diagnosis, hash_shards=hash_shards, timeout=timeout, json_out=json_out, strict=strict, argv=argv
+            )
         )
-    )
+    # Offer only the fixes that plan something here (`fix` plans them itself, once).
+    report = keep_applicable(diagnose(diagnosis, progress=not (json_out or markdown)))
     if json_out:
         print(render_json(report, strict=strict))
     elif markdown:

@@ -121,3 +121,14 @@ def shards_spread_over(n_shards: int, world: int) -> bool:
 def heads_split_over(params: LlamaParams, world: int) -> bool:
     """Whether the attention and key/value heads divide evenly over `world` shards."""
     return params.n_heads % world == 0 and params.kv_heads % world == 0
+
+
+def shards_of_rank(n_shards: int, world: int, rank: int) -> tuple[int, ...]:
+    """The shard indices rank `rank` of `world` loads: consecutive shards merged when there are more shards than
+    ranks, one shard split between ranks when there are fewer; () when the counts don't divide."""
+    if n_shards == 0 or not shards_spread_over(n_shards, world) or not 0 <= rank < world:
+        return ()
+    if world <= n_shards:
+        per = n_shards // world
+        return tuple(range(rank * per, (rank + 1) * per))
+    return (rank // (world // n_shards),)
