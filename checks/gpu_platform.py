@@ -30,7 +30,7 @@ def _wsl(other: tuple[str, ...] = (), ld_path: tuple[str, ...] = (), driver: boo
     return replace_in(linux_gpu(host_limits=limits), "platform", wsl=True)
 
 
-WSL = Requires(lambda f: f.platform.wsl, "not WSL")
+WSL = Requires(lambda f: f.platform.wsl, "this is not WSL")
 WANTS_CUDA = Requires(
     lambda f: f.torch.cuda or f.gpu.gpus, "neither a CUDA build of torch nor an NVIDIA GPU", probe="host_limits"
 )
@@ -189,6 +189,8 @@ def _no_gpu_reason(facts: Facts) -> str | None:
 
 
 GPU_PROBE = Requires(lambda f: True, probe="gpu")
+# Without NCCL in torch at all, the meta-code-hardcodes-nccl check speaks.
+TORCH_NCCL = Requires(lambda f: f.torch.nccl, "torch has no NCCL")
 META_REPO = repo_with(sources=(generation_source(),))
 
 
@@ -197,11 +199,13 @@ META_REPO = repo_with(sources=(generation_source(),))
     summary="Meta's code asks for NCCL, but torch would see no GPU",
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
-    requires=(META_CODE, TORCH, GPU_PROBE),
+    platforms=("linux",),
+    requires=(META_CODE, TORCH, TORCH_NCCL, GPU_PROBE),
     checked=lambda facts: "a GPU for the NCCL backend Meta's code asks for",
     examples=(
         Healthy(linux_gpu(repo=META_REPO)),
         Inapplicable(linux_gpu(), expect="no Meta reference code"),
+        Inapplicable(linux_gpu(repo=META_REPO, torch=torch_info("2.3.1+cpu", nccl=False)), expect="no NCCL"),
         Broken(
             linux_gpu(repo=META_REPO, env={"CUDA_VISIBLE_DEVICES": ""}),
             expect="CUDA_VISIBLE_DEVICES='' hides all 1 GPU(s)",
@@ -223,8 +227,6 @@ def nccl_without_usable_gpu(facts: Facts) -> Iterator[Finding]:
     How to fix: unset a CUDA_VISIBLE_DEVICES that hides the GPUs; without a GPU, Meta's code cannot run: use
     `llamadoctor run` on the CPU, llama.cpp or Ollama.
     """
-    if not facts.torch.nccl:
-        return  # without NCCL at all the meta-code-hardcodes-nccl check speaks
     why = _no_gpu_reason(facts)
     if why is None:
         return

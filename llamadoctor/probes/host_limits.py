@@ -13,6 +13,8 @@ from typing import Optional
 
 from llamadoctor.facts import HostLimits
 
+__all__ = ["HostLimits", "parse_size", "parse_wslconfig", "probe_host_limits"]
+
 WSL_LIB = "usr/lib/wsl/lib"
 # Where a Linux NVIDIA driver installed inside the distribution puts its libcuda.
 LINUX_DRIVER_DIRS = ("usr/lib/x86_64-linux-gnu", "usr/lib/aarch64-linux-gnu", "usr/lib64", "usr/lib")
