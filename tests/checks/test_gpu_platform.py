@@ -22,9 +22,10 @@ from llamadoctor.checks.mps_fallback import mps_fallback_unset
 from llamadoctor.checks.run_settings import max_seq_len_past_context
 from llamadoctor.checks.shards import shards_vs_nproc
 from llamadoctor.checks.torchrun_launcher import SPACED, SPACED_PYTHON, torchrun_launcher_broken
+from llamadoctor.engine import run_one
 from llamadoctor.facts import Facts, HostLimits, Launcher, Memory, Options
 from llamadoctor.fixes.rewrite_torchrun_shebang import rewrite_torchrun_shebang
-from llamadoctor.model import Check, Finding, Severity, WriteFile
+from llamadoctor.model import Check, Finding, Severity, Status, WriteFile
 from llamadoctor.probes.launcher import read_launcher
 from llamadoctor.registry import run_check
 from llamadoctor.testing import GiB, gpu, linux_gpu, mac_arm, nvidia, replace_in, torch_info, windows_conda
@@ -185,3 +186,8 @@ def test_unquoted_spaced_launcher_is_found_and_rewritten_with_quotes(tmp_path: P
     assert action.after == b'#!"' + SPACED_PYTHON.encode() + b'"\r\n' + body
     quoted = Launcher(SPACED.path, "conda-script", SPACED_PYTHON, True, f'#!"{SPACED_PYTHON}"')
     assert findings(torchrun_launcher_broken, windows_conda(torchrun=quoted)) == []
+
+
+def test_wsl_check_is_skipped_not_passed_when_its_probe_failed() -> None:
+    facts = replace_in(linux_gpu(probe_errors={"host_limits": "timed out after 10.0 s"}), "platform", wsl=True)
+    assert run_one(wsl_libcuda_unusable, facts).status is Status.SKIPPED
