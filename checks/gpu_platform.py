@@ -129,6 +129,7 @@ MULTI_PROCESS = Requires(
     summary="Several consumer GPUs and NCCL_P2P_DISABLE unset: NCCL may hang between them",
     severity=Severity.WARNING,
     group=Group.DISTRIBUTED,
+    fixes=("set-distributed-env",),
     platforms=("linux",),
     requires=(NVIDIA_GPU, MULTI_PROCESS),
     checked=lambda facts: f"{len(visible_gpus(facts))} visible GPU(s) for {_processes(facts)} processes",
@@ -156,7 +157,8 @@ def nccl_p2p_consumer_gpus(facts: Facts) -> Iterator[Finding]:
     the run hangs at the first all-reduce with no error, fails with `ncclUnhandledCudaError`, or silently
     copies wrong data between GPUs.
 
-    How to fix: `export NCCL_P2P_DISABLE=1` before torchrun (NCCL then copies through host memory). Cards
+    How to fix: `export NCCL_P2P_DISABLE=1` before torchrun (NCCL then copies through host memory;
+    `llamadoctor fix` prints it for your shell). Cards
     joined by an NVLink bridge (`nvidia-smi topo -m` shows NV#) do not need it.
     """
     if facts.env.get("NCCL_P2P_DISABLE", "0") not in ("", "0"):
@@ -173,6 +175,8 @@ def nccl_p2p_consumer_gpus(facts: Facts) -> Iterator[Finding]:
         remedy=f"{set_env('NCCL_P2P_DISABLE', '1', facts.platform.shell)}\n"
         "(skip it if the cards share an NVLink bridge: `nvidia-smi topo -m` shows NV#)",
         gpus=[g.name for g in cards],
+        unset=[],
+        set={"NCCL_P2P_DISABLE": "1"},
     )
 
 

@@ -314,6 +314,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1", "nvidia-smi topo -m"),
         checks=("nccl-p2p-consumer-gpus",),
+        fixes=("set-distributed-env",),
         matches=(
             "torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp"
             ":1333, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.18.1\n"

@@ -25,7 +25,8 @@ from llamadoctor.checks.torchrun_launcher import SPACED, SPACED_PYTHON, torchrun
 from llamadoctor.engine import run_one
 from llamadoctor.facts import Facts, HostLimits, Launcher, Memory, Options
 from llamadoctor.fixes.rewrite_torchrun_shebang import rewrite_torchrun_shebang
-from llamadoctor.model import Check, Finding, Severity, Status, WriteFile
+from llamadoctor.fixes.set_distributed_env import set_distributed_env
+from llamadoctor.model import Check, Finding, Manual, Severity, Status, WriteFile
 from llamadoctor.probes.launcher import read_launcher
 from llamadoctor.registry import run_check
 from llamadoctor.testing import GiB, gpu, linux_gpu, mac_arm, nvidia, replace_in, torch_info, windows_conda
@@ -191,3 +192,12 @@ def test_unquoted_spaced_launcher_is_found_and_rewritten_with_quotes(tmp_path: P
 def test_wsl_check_is_skipped_not_passed_when_its_probe_failed() -> None:
     facts = replace_in(linux_gpu(probe_errors={"host_limits": "timed out after 10.0 s"}), "platform", wsl=True)
     assert run_one(wsl_libcuda_unusable, facts).status is Status.SKIPPED
+
+
+def test_p2p_fix_prints_the_variable_for_the_users_shell() -> None:
+    facts = replace_in(linux_gpu(gpu=TWO_4090, options=Options(nproc=2)), "platform", shell="powershell")
+    (finding,) = findings(nccl_p2p_consumer_gpus, facts)
+    (action,) = set_distributed_env.plan(finding, facts)
+    assert isinstance(action, Manual) and action.commands == ('$env:NCCL_P2P_DISABLE = "1"',)
+    done = linux_gpu(gpu=TWO_4090, options=Options(nproc=2), env={"NCCL_P2P_DISABLE": "1"})
+    assert set_distributed_env.plan(finding, done) == ()
