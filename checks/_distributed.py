@@ -73,6 +73,29 @@ def _consistency(env: Mapping[str, str], n: dict[str, int]) -> Iterator[Problem]
         )
 
 
+def _stray_rank(env: Mapping[str, str], n: Mapping[str, int]) -> Iterator[Problem]:
+    """A worker's RANK left in the shell: a plain `python` run joins as that rank and waits for a rank 0."""
+    rank, world = n.get("RANK"), n.get("WORLD_SIZE")
+    # torchrun sets LOCAL_WORLD_SIZE for its processes; a shell profile that exports RANK rarely does
+    if "LOCAL_WORLD_SIZE" in env or not rank or world is None or rank >= world:
+        return
+    addr, port = env.get("MASTER_ADDR"), env.get("MASTER_PORT", "29500")
+    if addr is None:
+        effect = f"fails at once with “{NOT_SET.format('MASTER_ADDR')}”"
+    else:
+        effect = (
+            f"waits for rank 0's store at {addr}:{port} and, with no rank 0 running, fails after 900 s with “The "
+            f"client socket has timed out after 900s while trying to connect to ({addr}, {port})”"
+        )
+    yield Problem(
+        f"RANK={rank} (of WORLD_SIZE={world}) is set in this shell: a script started here without torchrun joins "
+        f"as rank {rank} and {effect}. Unless this machine is a worker of a multi-node run started by hand, unset "
+        "them (torchrun sets them for each process).",
+        unset=tuple(v for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if v in env),
+        severity=Severity.WARNING,
+    )
+
+
 def single_node(n: Mapping[str, int]) -> bool:
     world = n.get("WORLD_SIZE")
     return world is None or world <= 1 or world == n.get("LOCAL_WORLD_SIZE")
@@ -131,5 +154,10 @@ def _master_port(facts: Facts) -> Iterator[Problem]:
 
 def problems(facts: Facts) -> list[Problem]:
     numbers, found = _counts(facts.env)
-    found += [*_consistency(facts.env, numbers), *_master_addr(facts, numbers), *_master_port(facts)]
+    found += [
+        *_consistency(facts.env, numbers),
+        *_stray_rank(facts.env, numbers),
+        *_master_addr(facts, numbers),
+        *_master_port(facts),
+    ]
     return found

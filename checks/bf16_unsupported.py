@@ -1,4 +1,4 @@
-"""GPUs without bfloat16: Llama's default dtype."""
+"""bfloat16, Llama's own dtype: GPUs without it, and float16 chosen where it works."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import NVIDIA_GPU
 from llamadoctor.facts import Facts, Options
-from llamadoctor.model import Broken, Group, Healthy, Inapplicable, NotApplicable, Outcome, Severity
+from llamadoctor.model import (
+    Broken,
+    Finding,
+    Group,
+    Healthy,
+    Inapplicable,
+    NotApplicable,
+    Outcome,
+    Requires,
+    Severity,
+)
 from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_cpu, linux_gpu, nvidia, windows_conda
 
@@ -63,3 +73,47 @@ def bf16_unsupported(facts: Facts) -> Iterator[Outcome]:
             gpu=device.name,
             capability=f"{cc[0]}.{cc[1]}",
         )
+
+
+FP16 = ("fp16", "float16", "half")
+FP16_RUN = Requires(lambda f: f.options.dtype in FP16, lambda f: f"--dtype {f.options.dtype or 'not given'}, not fp16")
+
+
+@check(
+    id="fp16-where-bf16-works",
+    summary="float16 asked for on GPUs that have bfloat16: sampling can meet inf or NaN",
+    severity=Severity.WARNING,
+    group=Group.GPU,
+    platforms=("linux", "windows"),
+    requires=(NVIDIA_GPU, FP16_RUN),
+    checked=lambda facts: f"--dtype {facts.options.dtype} against the GPUs' compute capability",
+    examples=[
+        Inapplicable(linux_gpu(options=Options(dtype="bf16")), expect="not fp16"),
+        Healthy(linux_gpu(gpu=TESLA_T4, options=Options(dtype="fp16"))),
+        Inapplicable(linux_cpu(options=Options(dtype="fp16")), expect="no NVIDIA GPU"),
+        Broken(linux_gpu(options=Options(dtype="fp16")), expect="probability tensor contains either `inf`, `nan`"),
+        Broken(windows_conda(options=Options(dtype="half")), expect="RTX 4070 has compute capability 8.9"),
+    ],
+)
+def fp16_where_bf16_works(facts: Facts) -> Iterator[Finding]:
+    """float16 chosen on GPUs that could run Llama in bfloat16.
+
+    What it checks: --dtype fp16 when every GPU has compute capability 8.0 or newer (bfloat16 in hardware).
+    Why it matters: Llama was trained in bfloat16; some activations exceed float16's range (65504), turn into
+    inf and then NaN, and sampling stops with `RuntimeError: probability tensor contains either `inf`, `nan`
+    or element < 0` (or answers turn to garbage). bfloat16 has float32's range at the same size and speed.
+    How to fix: run with --dtype bf16 (transformers: torch_dtype=torch.bfloat16).
+    """
+    gpus = facts.gpu.gpus
+    if any(g.compute_capability is None or g.compute_capability < (8, 0) for g in gpus):
+        return  # bfloat16 is not an option on every GPU: the bf16-unsupported check speaks for them
+    first = gpus[0]
+    cc = first.compute_capability or (0, 0)
+    yield fp16_where_bf16_works.finding(
+        f"--dtype {facts.options.dtype} asks for float16, but {first.name} has compute capability "
+        f"{cc[0]}.{cc[1]} and runs bfloat16: in float16 Llama's activations can overflow, and sampling stops "
+        "with “probability tensor contains either `inf`, `nan` or element < 0”.",
+        remedy="run with --dtype bf16 (transformers: torch_dtype=torch.bfloat16)",
+        dtype=facts.options.dtype,
+        gpu=first.name,
+    )

@@ -59,17 +59,29 @@ def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str
         ),
         Broken(windows_conda(network=DOCKER_HOSTS), expect="ADA-PC resolves to 192.168.65.3"),
         Broken(linux_gpu(network=Network(master_port_in_use=True)), expect="Port 29500"),
+        Broken(
+            windows_conda(env={"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}),
+            expect="trying to connect to (127.0.0.1, 29500)",
+        ),
+        Healthy(
+            linux_gpu(
+                env={"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"},
+                network=Network(master_addr_resolves_to=None),
+            )
+        ),
     ],
 )
 def distributed_env_invalid(facts: Facts) -> Iterator[Finding]:
     """Distributed environment variables that make `init_process_group` fail or hang.
 
     What it checks: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE (whole numbers, RANK below WORLD_SIZE,
-    WORLD_SIZE above 0, set together), MASTER_PORT (a free port number) and MASTER_ADDR (resolves; to this
-    machine for a one-node run). On Windows without MASTER_ADDR, whether the machine's own name resolves to
-    one of its addresses.
+    WORLD_SIZE above 0, set together; a RANK above 0 left in the shell), MASTER_PORT (a free port number)
+    and MASTER_ADDR (resolves; to this machine for a one-node run). On Windows without MASTER_ADDR, whether
+    the machine's own name resolves to one of its addresses.
     Why it matters: a leftover `export RANK=1` or a guide's `WORLD_SIZE=0` hangs or fails every run
-    (`environment variable RANK expected, but not set`); a hosts-file entry Docker Desktop adds makes torchrun
+    (`environment variable RANK expected, but not set`), and a stray `RANK=1` makes a plain `python` run wait
+    for a rank 0 that never starts (`client socket has timed out after 900s while trying to connect to
+    (127.0.0.1, 29500)`); a hosts-file entry Docker Desktop adds makes torchrun
     on Windows connect to `[kubernetes.docker.internal]:29500` and fail with system error 10049; a busy port
     fails with "address already in use".
     How to fix: unset the stray variables (torchrun sets them for each process), or set the consistent

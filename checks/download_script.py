@@ -31,6 +31,8 @@ from llamadoctor.testing_files import (
     script,
 )
 
+# Syntax dash (Debian's and Ubuntu's sh) does not have: [[ ]] tests and ${var/x/y} substitutions.
+BASH_ONLY = re.compile(rb"\[\[ |\$\{[A-Za-z_][A-Za-z0-9_]*//?")
 BASH4_FEATURES = re.compile(rb"declare -A|\bmapfile\b|\breadarray\b|\$\{[A-Za-z_]+(,,|\^\^)\}")
 
 
@@ -103,6 +105,21 @@ def download_script_crlf(facts: Facts) -> Iterator[Outcome]:
         )
 
 
+def _not_sh(facts: Facts, script: ScriptFile) -> str:
+    """Where `sh` is dash, the way out people reach for when ./download.sh is refused fails too."""
+    data = script.content or script.head
+    found = BASH_ONLY.search(data)
+    if facts.os != "linux" or found is None:
+        return ""
+    line = data.count(b"\n", 0, found.start()) + 1
+    what = "[[" if found.group(0).startswith(b"[[") else "${var/...}"
+    error = "[[: not found" if what == "[[" else "Bad substitution"
+    return (
+        f" Not `sh download.sh`: on Debian, Ubuntu and WSL sh is dash, which stops at the bash-only {what} on "
+        f"line {line} with `download.sh: {line}: {error}`."
+    )
+
+
 @check(
     id="download-script-not-executable",
     summary="download.sh is not executable",
@@ -116,6 +133,7 @@ def download_script_crlf(facts: Facts) -> Iterator[Outcome]:
         Healthy(linux_cpu(repo=repo_with(script()))),
         Inapplicable(linux_cpu(repo=repo_with(script(HTML_PAGE, executable=False))), expect="web page"),
         Broken(linux_cpu(repo=repo_with(script(executable=False))), expect="Permission denied"),
+        Broken(linux_cpu(repo=repo_with(script(executable=False))), expect="[[: not found"),
     ),
 )
 def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
@@ -125,7 +143,8 @@ def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
     was downloaded or copied without its mode (a browser download, a zip, a Windows file system).
 
     How to fix: `chmod +x download.sh` (`llamadoctor fix download-script-not-executable`), or start it as
-    `bash download.sh`.
+    `bash download.sh`; not as `sh download.sh`, which on Debian, Ubuntu and WSL is dash and stops at the
+    script's bash-only syntax (`[[: not found`, `Bad substitution`).
     """
     script = _script(facts)
     if _is_page(script.head):
@@ -133,7 +152,7 @@ def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
     elif not script.executable:
         yield download_script_not_executable.finding(
             f"{script.path} is not executable: `./download.sh` fails with `Permission denied` "
-            "(`bash download.sh` would still work).",
+            f"(`bash download.sh` would still work).{_not_sh(facts, script)}",
             path=script.path,
             mode=oct(script.mode),
         )

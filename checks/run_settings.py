@@ -1,16 +1,19 @@
-"""The run the user asks for against Meta's example scripts: batch size vs the chat example's dialogs."""
+"""The run the user asks for: batch size vs the chat example's dialogs, --max-seq-len vs the model's context."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._requires import TARGET_MODEL
 from llamadoctor.facts import Facts, Options
-from llamadoctor.files import targets
+from llamadoctor.files import ModelDir, targets
+from llamadoctor.llama import context_length
+from llamadoctor.llama.version import LLAMA3
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
-from llamadoctor.model_info import model_version
+from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu
-from llamadoctor.testing_files import llama3_model, meta_model, repo_with
+from llamadoctor.testing_files import LLAMA2_7B, hf_model, llama3_model, meta_model, repo_with
 
 LLAMA2_CHAT_DIALOGS = 6  # meta-llama/llama example_chat_completion.py
 
@@ -73,3 +76,70 @@ def batch_size_too_small(facts: Facts) -> Iterator[Finding]:
         dialogs=n,
         max_batch_size=batch,
     )
+
+
+def _trained_for(model: ModelDir) -> tuple[str, int] | None:
+    version = model_version(model)
+    if version is None:
+        return None
+    return version, context_length(version, arch_of(model))
+
+
+@check(
+    id="max-seq-len-past-context",
+    summary="--max-seq-len is longer than the context the model was trained for",
+    severity=Severity.WARNING,
+    group=Group.MODEL,
+    requires=(TARGET_MODEL,),
+    checked=lambda facts: f"--max-seq-len {facts.options.max_seq_len} against the models' trained context",
+    examples=(
+        Healthy(linux_gpu(models=(meta_model(),), options=Options(max_seq_len=4096))),
+        Inapplicable(linux_gpu(), expect="no model folder"),
+        Broken(
+            linux_gpu(models=(llama3_model(),), options=Options(max_seq_len=16384)),
+            expect="max_seq_len must be between 1 and 8192, got 16384",
+        ),
+        Broken(
+            linux_gpu(models=(meta_model(LLAMA2_7B),), options=Options(max_seq_len=8192)),
+            expect="Llama 2 was trained for 4096",
+        ),
+        Broken(
+            linux_gpu(models=(hf_model(),), options=Options(max_seq_len=8192)),
+            expect="max_position_embeddings",
+        ),
+    ),
+)
+def max_seq_len_past_context(facts: Facts) -> Iterator[Finding]:
+    """What it checks: --max-seq-len against the context each target model was trained for: an HF
+    config's max_position_embeddings, else its generation's (Llama 1: 2048, Llama 2: 4096, Code Llama: 16384,
+    Llama 3: 8192, Llama 3.1 and 3.2: 131072).
+
+    Why it matters: Meta's Llama 3 code refuses outright (`max_seq_len must be between 1 and 8192, got
+    16384`); Llama 1 and 2 accept it, but positions past the trained context have never been seen, so long
+    answers turn to garbage, and the KV cache is sized for tokens that cannot be used.
+
+    How to fix: pass a --max_seq_len within the model's context (the message gives it); a longer context
+    needs a model trained for it (Llama 3.1 or later).
+    """
+    asked = facts.options.max_seq_len
+    for model in targets(facts.models):
+        trained = _trained_for(model)
+        if trained is None or asked <= trained[1]:
+            continue
+        version, context = trained
+        if version == LLAMA3:
+            effect = (
+                f"Meta's llama3 code stops with `max_seq_len must be between 1 and {context}, got {asked}`, "
+                "and other runners degrade past it"
+            )
+        else:
+            effect = "positions past it were never trained, so long answers degrade into garbage"
+        source = "its config.json's max_position_embeddings" if model.params_file == "config.json" else "its params"
+        yield max_seq_len_past_context.finding(
+            f"--max-seq-len {asked} is past the context of {model.path}: {label(version)} was trained for "
+            f"{context} tokens ({source}); {effect}. Use --max_seq_len {context} or less.",
+            severity=Severity.ERROR if version == LLAMA3 else None,
+            path=model.path,
+            max_seq_len=asked,
+            context=context,
+        )

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 
 from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL, count
+from llamadoctor.checks._visible import hidden_note, visible_gpus
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
 from llamadoctor.formats import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
@@ -240,7 +241,7 @@ def _two_shards() -> tuple[Shard, ...]:
     checked=lambda facts: "; ".join(
         f"{count(len(m.meta_shards), 'shard')} of {m.name} against "
         + (f"--nproc {facts.options.nproc} and " if facts.options.nproc else "")
-        + f"{count(len(facts.gpu.gpus), 'GPU')}"
+        + f"{count(len(visible_gpus(facts)), 'visible GPU')}"
         for m in targets(facts.models)
         if m.format == "meta" and m.shards
     ),
@@ -262,11 +263,19 @@ def _two_shards() -> tuple[Shard, ...]:
             linux_gpu(models=(dataclasses.replace(meta_model(LLAMA2_70B, n_shards=8)),)),
             expect="invalid device ordinal",
         ),
+        Broken(
+            linux_gpu(
+                models=(meta_model(LLAMA2_13B, shards=_two_shards()),),
+                gpu=nvidia(gpu(), gpu(index=1)),
+                env={"CUDA_VISIBLE_DEVICES": "1"},
+            ),
+            expect="CUDA_VISIBLE_DEVICES='1' shows 1 of the 2 found",
+        ),
     ),
 )
 def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
     """What it checks: for Meta-format folders, the number of *.pth shards (the model-parallel size: 7B=1,
-    13B=2, 70B=8) against --nproc and against the GPUs present.
+    13B=2, 70B=8) against --nproc and against the GPUs present (those CUDA_VISIBLE_DEVICES leaves visible).
 
     Why it matters: Meta's code starts one process per shard, each on its own GPU. Another --nproc_per_node
     fails with `AssertionError: Loading a checkpoint for MP=2 but world size is 1`; fewer GPUs than shards
@@ -290,12 +299,12 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
                 shards=n,
                 nproc=nproc,
             )
-        gpus = len(facts.gpu.gpus)
-        if gpus and n > gpus:
+        gpus = len(visible_gpus(facts))
+        if facts.gpu.gpus and n > gpus:
             yield shards_vs_nproc.finding(
-                f"{model.path} has {n} shards, one per GPU, but this machine has {gpus} GPU(s): process "
-                f"{gpus} fails with `CUDA error: invalid device ordinal`. Use `llamadoctor run` (merges the "
-                "shards in one process), the Hugging Face format, or a smaller model.",
+                f"{model.path} has {n} shards, one per GPU, but this machine shows {gpus} GPU(s)"
+                f"{hidden_note(facts)}: process {gpus} fails with `CUDA error: invalid device ordinal`. Use "
+                "`llamadoctor run` (merges the shards in one process), the Hugging Face format, or a smaller model.",
                 path=model.path,
                 shards=n,
                 gpus=gpus,

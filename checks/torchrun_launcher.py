@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.facts import Facts, Launcher
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity, SkipCheck
 from llamadoctor.registry import check
+from llamadoctor.shebang import splits_at_space
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import linux_gpu, mac_arm, make_facts, windows_conda
 
@@ -19,6 +20,14 @@ MOVED = Launcher(
     "/home/ada/old/.venv/bin/python",
     False,
     "#!/home/ada/old/.venv/bin/python",
+)
+SPACED_PYTHON = r"C:\Users\Ada Lovelace\miniconda3\envs\llama\python.exe"
+SPACED = Launcher(
+    r"C:\Users\Ada Lovelace\miniconda3\envs\llama\Scripts\torchrun-script.py",
+    "conda-script",
+    SPACED_PYTHON,
+    True,
+    "#!" + SPACED_PYTHON,
 )
 SYSTEM_TORCHRUN = Launcher("/usr/local/bin/torchrun", "script", "/usr/bin/python3", True, "#!/usr/bin/python3")
 BASE_CONDA = Launcher(
@@ -61,6 +70,10 @@ def _symptom(facts: Facts, launcher: Launcher) -> str:
         Broken(windows_conda(torchrun=WIN_BROKEN), expect="failed to create process."),
         Broken(windows_conda(torchrun=WIN_BROKEN), expect=CB_PYTHON),
         Broken(linux_gpu(torchrun=MOVED), expect="bad interpreter"),
+        Broken(windows_conda(torchrun=SPACED), expect=r"up to its first space (C:\Users\Ada)"),
+        Healthy(
+            windows_conda(torchrun=Launcher(SPACED.path, "conda-script", SPACED_PYTHON, True, f'#!"{SPACED_PYTHON}"'))
+        ),
     ],
 )
 def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
@@ -71,13 +84,26 @@ def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
     whether the interpreter it names exists.
     Why it matters: conda's PyTorch packages have shipped `torchrun-script.py` with the build machine's path
     (`#!C:\\cb\\PYTORC~1\\_h_env\\python.exe`), and a moved or renamed venv keeps its old path; torchrun then
-    prints only "failed to create process." (Windows) or "bad interpreter: No such file or directory".
+    prints only "failed to create process." (Windows) or "bad interpreter: No such file or directory". On
+    Windows a path with spaces written without quotes fails the same way: the launcher stops at the space.
     How to fix: rewrite the first line to the environment's own python (`llamadoctor fix
     torchrun-launcher-broken`); meanwhile `python -m torch.distributed.run` is the same program without the
     launcher.
     """
     launcher = facts.torchrun
     assert launcher is not None
+    head = splits_at_space(launcher)
+    if head is not None:
+        yield torchrun_launcher_broken.finding(
+            f"torchrun's launcher {launcher.path} names {launcher.interpreter} without quotes: the launcher reads "
+            f"the path only up to its first space ({head}), so {_symptom(facts, launcher)}.",
+            remedy=f"llamadoctor fix torchrun-launcher-broken\n(until then run `{run_module(facts)}` instead of "
+            "torchrun)",
+            launcher=launcher.path,
+            interpreter=launcher.interpreter,
+            kind=launcher.kind,
+        )
+        return
     if launcher.interpreter_exists:
         return
     named = launcher.interpreter or f"no interpreter (its first line is {launcher.line!r})"

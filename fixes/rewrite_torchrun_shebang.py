@@ -7,6 +7,7 @@ import re
 from llamadoctor.facts import Facts, Launcher
 from llamadoctor.model import Action, Applicability, Finding, Manual, WriteFile
 from llamadoctor.registry import fix
+from llamadoctor.shebang import splits_at_space
 from llamadoctor.shell import render_argv
 
 # pip's header for interpreters a kernel cannot take from a #! line (spaces, over 127 bytes)
@@ -56,7 +57,7 @@ def _reinstall(facts: Facts, launcher: Launcher) -> Manual:
 def rewrite_torchrun_shebang(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     """Plan the new launcher bytes from the script the probe read; reads and writes nothing."""
     launcher = facts.torchrun
-    if launcher is None or launcher.interpreter_exists:
+    if launcher is None or (launcher.interpreter_exists and splits_at_space(launcher) is None):
         return ()
     if launcher.kind == "exe":
         return (_reinstall(facts, launcher),)

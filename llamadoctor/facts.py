@@ -29,6 +29,7 @@ ENV_VARS = (
     "USE_LIBUV",
     "GLOO_SOCKET_IFNAME",
     "NCCL_P2P_DISABLE",
+    "PYTORCH_ENABLE_MPS_FALLBACK",
     "PYTORCH_CUDA_ALLOC_CONF",
     "TORCH_CUDA_ARCH_LIST",
     "HF_HOME",
@@ -198,6 +199,7 @@ class Facts:
     searched: Searched = field(default_factory=Searched)
     timings: Mapping[str, float] = field(default_factory=dict)  # probe name -> seconds
     probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> why it gave no facts
+    host_limits: HostLimits = field(default_factory=lambda: HostLimits())
 
     @property
     def os(self) -> str:
@@ -214,3 +216,20 @@ class Facts:
         data = jsonable(self)
         assert isinstance(data, dict)
         return data
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """What WSL adds to the machine's own figures: the memory its VM may use, the CUDA driver it borrows.
+
+    Empty outside WSL. Paths are as Linux inside WSL sees them (`/mnt/c/Users/ada/.wslconfig`).
+    """
+
+    wslconfig: Optional[str] = None  # the Windows user's .wslconfig, when one was found
+    wsl_memory: Optional[int] = None  # its [wsl2] memory= in bytes; None: unset (WSL gives half of Windows' RAM)
+    wsl_swap: Optional[int] = None  # its [wsl2] swap= in bytes
+    wsl_libcuda: tuple[str, ...] = ()  # libcuda.so* of the Windows driver, in /usr/lib/wsl/lib
+    # libcuda.so* elsewhere that the dynamic loader may find first: a Linux driver installed in the distribution,
+    # or the CUDA toolkit's stub on LD_LIBRARY_PATH
+    other_libcuda: tuple[str, ...] = ()
+    ld_library_path: tuple[str, ...] = ()  # LD_LIBRARY_PATH, split

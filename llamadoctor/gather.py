@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, TypeVar
 from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, Platform, PythonEnv, Tools, TorchInfo
 from llamadoctor.probes import gpu as gpu_probe
 from llamadoctor.probes import launcher, network, system, target, torch_deep, torch_files
+from llamadoctor.probes.host_limits import HostLimits, probe_host_limits
 from llamadoctor.probes.proc import Run, run
 
 T = TypeVar("T")
@@ -176,6 +177,9 @@ def _gather(
         ),
     ).start()
     probes["network"] = _Probe("network", lambda: network.probe_network(env, platform.hostname)).start()
+    probes["host_limits"] = _Probe(
+        "host_limits", lambda: probe_host_limits(wsl=platform.wsl, environ=environ, root=Path("/"))
+    ).start()
 
     info = probes["python"].get(None, max(timeout, 20.0), timings, errors)
     if info is None:
@@ -201,6 +205,7 @@ def _gather(
     disk = probes["disk"].get(Disk(str(request.repo), 0, 0), timeout, timings, errors)
     gpus = probes["gpu"].get(GpuInfo(error=errors.get("gpu")), timeout, timings, errors)
     net = probes["network"].get(Network(), timeout, timings, errors)
+    host_limits = probes["host_limits"].get(HostLimits(), timeout, timings, errors)
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
@@ -222,6 +227,7 @@ def _gather(
         timings=timings,
         probe_errors=errors,
         searched=_searched(request),
+        host_limits=host_limits,
     )
 
 

@@ -217,6 +217,7 @@ FAILURES: tuple[Failure, ...] = (
             " `llamadoctor run`, llama.cpp or Ollama, or transformers in float32 or bfloat16."
         ),
         commands=("nvidia-smi", 'python -c "import torch; print(torch.cuda.is_available())"'),
+        checks=("nccl-without-usable-gpu",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py", line'
             " 1013, in _new_process_group_helper\n"
@@ -312,6 +313,8 @@ FAILURES: tuple[Failure, ...] = (
             " `nvidia-smi topo -m` shows how the GPUs are connected."
         ),
         commands=("export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1", "nvidia-smi topo -m"),
+        checks=("nccl-p2p-consumer-gpus",),
+        fixes=("set-distributed-env",),
         matches=(
             "torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp"
             ":1333, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.18.1\n"

@@ -161,6 +161,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         fix="Start the script with bash.",
         commands=("bash {script}",),
+        checks=("download-script-not-executable",),
         matches=(
             "$ sh download.sh\nEnter the URL from email: https://download.llamameta.net/*?Policy=eyJ\n"
             "download.sh: 12: [[: not found\ndownload.sh: 17: Bad substitution",

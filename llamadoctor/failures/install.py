@@ -240,6 +240,7 @@ FAILURES: tuple[Failure, ...] = (
             " and update the driver in Windows instead."
         ),
         commands=("ls -l /usr/lib/wsl/lib/libcuda.so*", "export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH"),
+        checks=("wsl-libcuda-unusable",),
         matches=(
             "$ uname -r\n5.15.133.1-microsoft-standard-WSL2\n$ python -c 'import bitsandbytes'\n"
             "OSError: libcuda.so: cannot open shared object file: No such file or directory",

@@ -95,6 +95,7 @@ FAILURES: tuple[Failure, ...] = (
             " Windows manage it on a drive with free space; close other programs or load fewer processes."
         ),
         windows_commands=("Get-CimInstance Win32_PageFileUsage | Select-Object Name, AllocatedBaseSize",),
+        checks=("pagefile-too-small",),
         matches=(
             r'  File "C:\Users\ada\ComfyUI\venv\lib\site-packages\safetensors\torch.py", line 311, in load_file'
             '\n    with safe_open(filename, framework="pt", device=device) as f:\n'
@@ -126,7 +127,7 @@ FAILURES: tuple[Failure, ...] = (
             " with `low_cpu_mem_usage=True`, or use a quantized GGUF."
         ),
         commands=("free -h", "sudo dmesg | grep -i 'killed process'"),
-        checks=("ram-low", "memory-insufficient"),
+        checks=("ram-low", "memory-insufficient", "host-ram-too-small-for-load"),
         matches=(
             "> initializing model parallel with size 1\n"
             "> initializing ddp with size 1\n"

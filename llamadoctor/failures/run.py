@@ -163,7 +163,7 @@ FAILURES: tuple[Failure, ...] = (
             " or a smaller model."
         ),
         commands=("export PYTORCH_ENABLE_MPS_FALLBACK=1",),
-        checks=("memory-insufficient",),
+        checks=("memory-insufficient", "mps-fallback-unset"),
         matches=(
             '  File "/Users/ada/.venv/lib/python3.11/site-packages/torch/nn/modules/linear.py", line 116, in'
             " forward\n"
@@ -235,6 +235,7 @@ FAILURES: tuple[Failure, ...] = (
             "Raise `--max_seq_len` within the model's context (Llama 2: 4096, Llama 3: 8192 in Meta's code),"
             " keeping an eye on KV-cache memory, or shorten the prompt; with transformers, set `max_new_tokens`."
         ),
+        checks=("max-seq-len-past-context",),
         matches=(
             '  File "/home/ada/llama/llama/generation.py", line 141, in generate\n'
             "    assert max_prompt_len <= params.max_seq_len\n"
@@ -342,6 +343,7 @@ FAILURES: tuple[Failure, ...] = (
             "Run in bfloat16 where the GPU supports it (compute capability 8.0 or later), otherwise in float32;"
             " greedy decoding (`do_sample=False`, temperature 0) avoids the crash but not the bad numbers."
         ),
+        checks=("fp16-where-bf16-works",),
         matches=(
             '  File "/home/ada/llama/llama/generation.py", line 418, in sample_top_p\n'
             "    next_token = torch.multinomial(probs_sort, num_samples=1)\n"

@@ -1,0 +1,56 @@
+"""Apple's GPU through MPS, and the operators torch has not written for it yet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llamadoctor.checks._requires import TORCH
+from llamadoctor.checks.memory_fit import device_of
+from llamadoctor.facts import Facts
+from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
+from llamadoctor.registry import check
+from llamadoctor.shell import set_env
+from llamadoctor.testing import mac_arm, mac_arm_x86_python, replace_in
+
+MPS_RUN = Requires(lambda f: device_of(f) == "mps", "the run would not use Apple's GPU (MPS)")
+
+
+@check(
+    id="mps-fallback-unset",
+    summary="Running on MPS without PYTORCH_ENABLE_MPS_FALLBACK: an operator MPS lacks stops the run",
+    severity=Severity.INFO,
+    group=Group.GPU,
+    platforms=("darwin",),
+    requires=(TORCH, MPS_RUN),
+    checked=lambda facts: f"PYTORCH_ENABLE_MPS_FALLBACK={facts.env.get('PYTORCH_ENABLE_MPS_FALLBACK', '')}",
+    examples=(
+        Healthy(mac_arm(env={"PYTORCH_ENABLE_MPS_FALLBACK": "1"})),
+        Inapplicable(replace_in(mac_arm(), "torch", mps=False), expect="would not use Apple's GPU"),
+        Inapplicable(replace_in(mac_arm_x86_python(), "gpu", apple_silicon=False), expect="would not use"),
+        Broken(mac_arm(), expect="is not currently implemented for the MPS device"),
+        Broken(mac_arm(env={"PYTORCH_ENABLE_MPS_FALLBACK": "0"}), expect="PYTORCH_ENABLE_MPS_FALLBACK=0"),
+    ),
+)
+def mps_fallback_unset(facts: Facts) -> Iterator[Finding]:
+    """What it checks: a run on Apple Silicon's GPU (torch with MPS) with PYTORCH_ENABLE_MPS_FALLBACK not
+    set to 1.
+
+    Why it matters: torch's MPS backend still lacks some operators; the first one a model or sampler uses
+    stops the run with `NotImplementedError: The operator 'aten::...' is not currently implemented for the
+    MPS device`. With the variable set, those operators run on the CPU (slower, but the run completes). It
+    must be set before Python starts: setting it inside the script after `import torch` does nothing.
+
+    How to fix: `export PYTORCH_ENABLE_MPS_FALLBACK=1` in the shell (or your shell's profile) before running.
+    """
+    value = facts.env.get("PYTORCH_ENABLE_MPS_FALLBACK")
+    if value == "1":
+        return
+    shown = "PYTORCH_ENABLE_MPS_FALLBACK is not set" if value is None else f"PYTORCH_ENABLE_MPS_FALLBACK={value}, not 1"
+    yield mps_fallback_unset.finding(
+        f"torch {facts.torch.version} will run on Apple's GPU (MPS) and {shown}: an operator MPS lacks stops "
+        "the run with “The operator '…' is not currently implemented for the MPS device” instead of running "
+        "on the CPU.",
+        remedy=f"{set_env('PYTORCH_ENABLE_MPS_FALLBACK', '1', facts.platform.shell)}\n"
+        "(before starting Python; add it to your shell's profile to keep it)",
+        value=value,
+    )
