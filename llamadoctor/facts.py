@@ -198,6 +198,7 @@ class Facts:
     searched: Searched = field(default_factory=Searched)
     timings: Mapping[str, float] = field(default_factory=dict)  # probe name -> seconds
     probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> why it gave no facts
+    stacks: Stacks = field(default_factory=lambda: Stacks())
 
     @property
     def os(self) -> str:
@@ -214,3 +215,56 @@ class Facts:
         data = jsonable(self)
         assert isinstance(data, dict)
         return data
+
+
+# Serving stacks and the Hugging Face hub: the files and programs people run Llama with besides Meta's code.
+@dataclass(frozen=True)
+class ModelFile:
+    """A GGUF or older GGML-family file, read from its header only."""
+
+    path: str
+    format: str  # "gguf" | "ggml" | "ggmf" | "ggjt" | "unknown"
+    magic: str = ""  # the first four bytes, hex
+    version: Optional[int] = None
+    architecture: Optional[str] = None  # general.architecture
+    pre_tokenizer: Optional[str] = None  # tokenizer.ggml.pre
+    token_count: Optional[int] = None  # entries in tokenizer.ggml.tokens
+    vocab_size: Optional[int] = None  # <architecture>.vocab_size, when the header declares one
+    embedding_rows: Optional[int] = None  # token_embd.weight's rows: the tokens the weights have
+    error: Optional[str] = None  # why the header could not be read to the end
+
+
+@dataclass(frozen=True)
+class OllamaServer:
+    """The Ollama server on the loopback address, as its HTTP API answers."""
+
+    address: str = "127.0.0.1:11434"
+    running: bool = False
+    version: Optional[str] = None
+    models: Mapping[str, int] = field(default_factory=dict)  # model name -> bytes on disk
+    error: Optional[str] = None  # why it did not answer
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """What the hub said about one repository (only with --online)."""
+
+    repo: str
+    gated: Optional[bool] = None
+    access: Optional[bool] = None  # the token (or no token) may download it
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Stacks:
+    model_files: tuple[ModelFile, ...] = ()
+    packages: Mapping[str, str] = field(default_factory=dict)  # installed in the target: name -> version
+    llama_cli_missing: tuple[str, ...] = ()  # modules the installed llama-models CLI imports but lacks
+    hub_env: Mapping[str, str] = field(default_factory=dict)  # HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_ENDPOINT
+    hf_repos: tuple[str, ...] = ()  # Hugging Face repositories the user named
+    hf_cached: tuple[str, ...] = ()  # of those, the ones with a snapshot in the local hub cache
+    hf_token: Optional[str] = None  # where a token was found ("HF_TOKEN", the token file), never its value
+    hub: tuple[HubAccess, ...] = ()
+    ollama_cli: Optional[str] = None  # the ollama program on PATH
+    ollama_cli_version: Optional[str] = None
+    ollama: Optional[OllamaServer] = None  # None: not asked (no ollama command)
