@@ -78,11 +78,19 @@ def check(
         ),
     ] = False,
     search_depth: Annotated[int, typer.Option(min=0, help="Folder levels under --repo searched for models.")] = 1,
+    model_file: Annotated[
+        Optional[list[Path]], path_option("--model-file", help="A GGUF or GGML model file (repeatable).")
+    ] = None,
+    hf_repo: Annotated[
+        Optional[list[str]], typer.Option(help="A Hugging Face repository you will download, owner/name.")
+    ] = None,
+    online: Annotated[bool, typer.Option(help="Ask the Hugging Face hub whether --hf-repo is gated.")] = False,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
     from llamadoctor.doctor import Diagnosis, diagnose
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
+    from llamadoctor.probes.stacks import StackRequest
     from llamadoctor.report import render_human, render_json, render_markdown
     from llamadoctor.signed_url import unparsable
 
@@ -100,7 +108,16 @@ def check(
     # Offer only the fixes that plan something here (`fix` plans them itself, once).
     report = keep_applicable(
         diagnose(
-            Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip), search_depth),
+            Diagnosis(
+                python,
+                repo,
+                tuple(model_dir or ()),
+                options,
+                _ids(only),
+                _ids(skip),
+                search_depth,
+                StackRequest(tuple(model_file or ()), tuple(hf_repo or ()), online),
+            ),
             progress=not (json_out or markdown),
         )
     )

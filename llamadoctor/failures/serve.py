@@ -30,6 +30,7 @@ FAILURES: tuple[Failure, ...] = (
             " with llama.cpp's GGML-to-GGUF script (convert_llama_ggml_to_gguf.py); for a GGUF file that an old"
             " program refuses, update the program."
         ),
+        checks=("gguf-format-era",),
         matches=(
             "llama.cpp: loading model from models/llama-2-7b-chat.ggmlv3.q4_0.bin\nerror loading model: unknown"
             " (magic, version) combination: 67676a74, 00000003; is this really a GGML file?\n"
@@ -64,6 +65,7 @@ FAILURES: tuple[Failure, ...] = (
             " Hugging Face repository; a Llama 3 file labelled `smaug-bpe` can be relabelled with"
             " gguf-new-metadata.py --pre-tokenizer llama-bpe."
         ),
+        checks=("gguf-pretokenizer-unknown",),
         matches=(
             "llama_model_load: error loading model: error loading model vocabulary: unknown pre-tokenizer type:"
             " 'smaug-bpe'\nllama_load_model_from_file: failed to load model",
