@@ -139,6 +139,7 @@ FAILURES: tuple[Failure, ...] = (
             "On Windows install and run vLLM inside WSL2; otherwise serve Llama with llama.cpp, Ollama or transformers."
         ),
         windows_commands=("wsl --install", "wsl python3 -m pip install vllm"),
+        checks=("vllm-native-platform",),
         matches=(
             '  File "C:\\Users\\ada\\AppData\\Local\\Temp\\pip-install-x\\vllm\\setup.py", line 12, in <module>\n'
             '    assert sys.platform.startswith("linux"), \\\n'
@@ -171,6 +172,7 @@ FAILURES: tuple[Failure, ...] = (
             " pull a newer image for Docker), or install the latest from https://ollama.com/download."
         ),
         commands=("ollama --version", "sudo systemctl restart ollama"),
+        checks=("ollama-server-outdated",),
         matches=(
             "$ ollama run llama3.1:405b\npulling manifest\nError: pull model manifest: 412:\n\nThe model you are"
             " attempting to pull requires a newer version of Ollama.\n\nPlease download the latest version at:\n\n"
@@ -213,6 +215,7 @@ FAILURES: tuple[Failure, ...] = (
             "netsh int ipv4 show excludedportrange protocol=tcp",
         ),
         defaults={"address": "127.0.0.1:11434"},
+        checks=("ollama-server-down",),
         matches=(
             "PS C:\\Users\\ada> ollama run llama3\nError: could not connect to ollama app, is it running?",
             '$ ollama list\nError: Head "http://127.0.0.1:11434/": dial tcp 127.0.0.1:11434: connect: connection'
@@ -250,6 +253,7 @@ FAILURES: tuple[Failure, ...] = (
             "ollama ps",
             "Get-CimInstance Win32_OperatingSystem | Select-Object FreePhysicalMemory, FreeVirtualMemory",
         ),
+        checks=("ollama-model-too-big",),
         matches=(
             "$ ollama run llama3.1:8b\nError: model requires more system memory (5.3 GiB) than is available (3.3 GiB)",
             "$ ollama run llama2:13b\nError: llama runner process has terminated",
