@@ -263,7 +263,7 @@ class Stacks:
     hub_env: Mapping[str, str] = field(default_factory=dict)  # HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_ENDPOINT
     hf_repos: tuple[str, ...] = ()  # Hugging Face repositories the user named
     hf_cached: tuple[str, ...] = ()  # of those, the ones with a snapshot in the local hub cache
-    hf_token: Optional[str] = None  # where a token was found ("HF_TOKEN", the token file), never its value
+    hf_login: Optional[str] = None  # where a token was found ("HF_TOKEN", the token file), never its value
     hub: tuple[HubAccess, ...] = ()
     ollama_cli: Optional[str] = None  # the ollama program on PATH
     ollama_cli_version: Optional[str] = None

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from llamadoctor.facts import ModelFile, OllamaServer, Stacks
+from llamadoctor.facts import HubAccess, ModelFile, OllamaServer, Stacks
+from llamadoctor.probes.hub import ENDPOINT, HubGet, ask_hub, token_value
+from llamadoctor.probes.hub import hub_get as default_hub_get
 from llamadoctor.probes.proc import Run, output, run
 
 # Distributions read here, by their normalised name. Another probe may one day read every installed
@@ -176,9 +178,16 @@ def probe_stacks(
     model_files: Callable[[], tuple[ModelFile, ...]] = tuple,
     runner: Run = run,
     fetch: Fetch = http_get,
+    hub_get: Optional[HubGet] = None,
 ) -> Stacks:
     packages = installed_versions(site_packages)
     ollama_cli = which("ollama")
+    token_at = token_source(environ, home)
+    hub: tuple[HubAccess, ...] = ()
+    if request.online and request.hf_repos:
+        token = token_value(environ, token_at if token_at and token_at not in environ else None)
+        endpoint = environ.get("HF_ENDPOINT") or ENDPOINT
+        hub = ask_hub(request.hf_repos, token, endpoint, hub_get or default_hub_get)
     return Stacks(
         model_files=model_files(),
         packages=packages,
@@ -186,7 +195,8 @@ def probe_stacks(
         hub_env={k: environ[k] for k in HUB_ENV if k in environ},
         hf_repos=tuple(request.hf_repos),
         hf_cached=cached_repos(request.hf_repos, hub_cache),
-        hf_token=token_source(environ, home),
+        hf_login=token_at,
+        hub=hub,
         ollama_cli=ollama_cli,
         ollama_cli_version=ollama_client_version(ollama_cli, runner) if ollama_cli else None,
         ollama=probe_ollama(fetch),
