@@ -188,15 +188,14 @@ def probe_model_files(
     seen: set[str] = set()
     out: list[ModelFile] = []
     for path in list(files):
-        found = read(path, named=True) or ModelFile(str(path), "unknown")
-        out.append(found)
+        out.append(read(path, named=True) or ModelFile(str(path), "unknown"))
         seen.add(str(path))
     for folder in folders:
         for path in candidates(folder):
             if str(path) in seen:
                 continue
             seen.add(str(path))
-            found = read(path)
-            if found is not None:
-                out.append(found)
+            header = read(path)
+            if header is not None:
+                out.append(header)
     return tuple(out)

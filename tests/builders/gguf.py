@@ -64,7 +64,7 @@ def llama_gguf(
     tokens: int = 256,
     rows: int = 256,
     pre: str = "llama-bpe",
-    vocab_size: Union[int, None] = None,
+    vocab_size: int | None = None,
     version: int = 3,
 ) -> Path:
     """A small Llama GGUF whose tokenizer has `tokens` entries and whose embedding has `rows` rows."""
