@@ -268,3 +268,6 @@ class Stacks:
     ollama_cli: Optional[str] = None  # the ollama program on PATH
     ollama_cli_version: Optional[str] = None
     ollama: Optional[OllamaServer] = None  # None: not asked (no ollama command)
+    cuda_path: Optional[str] = None  # CUDA_PATH: the CUDA toolkit a Windows build would use
+    # Windows: Visual Studio's BuildCustomizations folders -> the CUDA .props files in each
+    vs_cuda_props: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

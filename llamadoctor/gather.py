@@ -274,6 +274,7 @@ def _stacks(request: Request, python: PythonEnv, environ: Mapping[str, str], run
         which=lambda name: _which(name, environ),
         model_files=lambda: probe_model_files(request.stacks.model_files, folders),
         runner=runner,
+        windows=system.os_name() == "windows",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from llamadoctor.facts import HubAccess, ModelFile, OllamaServer, Stacks
 from llamadoctor.probes.hub import ENDPOINT, HubGet, ask_hub, token_value
 from llamadoctor.probes.hub import hub_get as default_hub_get
+from llamadoctor.probes.msbuild import build_customizations
 from llamadoctor.probes.proc import Run, output, run
 
 # Distributions read here, by their normalised name. Another probe may one day read every installed
@@ -179,6 +180,7 @@ def probe_stacks(
     runner: Run = run,
     fetch: Fetch = http_get,
     hub_get: Optional[HubGet] = None,
+    windows: bool = False,
 ) -> Stacks:
     packages = installed_versions(site_packages)
     ollama_cli = which("ollama")
@@ -200,4 +202,6 @@ def probe_stacks(
         ollama_cli=ollama_cli,
         ollama_cli_version=ollama_client_version(ollama_cli, runner) if ollama_cli else None,
         ollama=probe_ollama(fetch),
+        cuda_path=environ.get("CUDA_PATH") if windows else None,
+        vs_cuda_props=build_customizations(environ) if windows else {},
     )

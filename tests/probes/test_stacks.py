@@ -188,3 +188,18 @@ def probe_ollama_fetch(address: str, url: str, timeout: float) -> bytes:
     from llamadoctor.probes.stacks import http_get
 
     return http_get(url.replace("127.0.0.1:11434", address), timeout)
+
+
+def test_visual_studio_toolsets_with_and_without_cuda_files(tmp_path: Path) -> None:
+    from llamadoctor.probes.msbuild import build_customizations
+
+    vc = "MSBuild/Microsoft/VC/v170/BuildCustomizations"
+    with_cuda = tmp_path / "pf" / "Microsoft Visual Studio" / "2022" / "Community" / vc
+    without = tmp_path / "pf86" / "Microsoft Visual Studio" / "2022" / "BuildTools" / vc
+    for folder in (with_cuda, without):
+        folder.mkdir(parents=True)
+        (folder / "masm.props").write_text("<Project/>")
+    (with_cuda / "CUDA 12.4.props").write_text("<Project/>")
+    found = build_customizations({"ProgramFiles": str(tmp_path / "pf"), "ProgramFiles(x86)": str(tmp_path / "pf86")})
+    assert found == {str(with_cuda): ("CUDA 12.4.props",), str(without): ()}
+    assert build_customizations({}) == {}
