@@ -238,3 +238,48 @@ def gguf_vocab_mismatch(facts: Facts) -> Iterator[Finding]:
             embedding_rows=found.embedding_rows,
             vocab_size=found.vocab_size,
         )
+
+
+# Llama 3's tokenizer has 128256 entries; Llama 1 and 2 have 32000, which the default pre-tokenizer suits.
+LLAMA3_TOKENS = 128000
+
+
+@check(
+    id="gguf-pretokenizer-missing",
+    summary="A Llama 3 GGUF file names no pre-tokenizer, so llama.cpp tokenizes it wrongly",
+    severity=Severity.WARNING,
+    group=Group.MODEL,
+    requires=(MODEL_FILES,),
+    checked=lambda f: f"the pre-tokenizer of {count(len(f.stacks.model_files), 'model file')}",
+    examples=[
+        Healthy(_with(linux_cpu(), _file())),
+        Healthy(_with(linux_cpu(), _file("llama-2-7b.Q4_0.gguf", pre_tokenizer=None, token_count=32000))),
+        Inapplicable(linux_cpu(), expect="no GGUF or GGML file"),
+        Broken(_with(linux_cpu(), _file(pre_tokenizer=None)), expect="missing pre-tokenizer type, using: 'default'"),
+    ],
+)
+def gguf_pretokenizer_missing(facts: Facts) -> Iterator[Finding]:
+    """A GGUF of Llama 3 converted before llama.cpp knew Llama 3's pre-tokenizer.
+
+    What it checks: GGUF files with Llama 3's vocabulary (128K tokens) and no `tokenizer.ggml.pre`.
+    Why it matters: llama.cpp then splits text with the default (Llama 2) rules and warns `missing
+    pre-tokenizer type, using: 'default'` and `GENERATION QUALITY WILL BE DEGRADED`: answers get worse with
+    no error.
+    How to fix: download a GGUF converted after April 2024, or convert again with a current
+    convert_hf_to_gguf.py.
+    """
+    for found in facts.stacks.model_files:
+        tokens = found.token_count or 0
+        if found.format != "gguf" or found.pre_tokenizer or tokens < LLAMA3_TOKENS or found.architecture != "llama":
+            continue
+        yield gguf_pretokenizer_missing.finding(
+            f"{found.path} has Llama 3's {tokens}-token vocabulary but names no pre-tokenizer: llama.cpp warns "
+            "“missing pre-tokenizer type, using: 'default'” and tokenizes with Llama 2's rules, which degrades "
+            "every answer without an error.",
+            remedy=(
+                "Download a GGUF of the model converted after April 2024, or convert again with a current "
+                "convert_hf_to_gguf.py from llama.cpp."
+            ),
+            file=found.path,
+            tokens=tokens,
+        )

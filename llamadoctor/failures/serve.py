@@ -65,7 +65,7 @@ FAILURES: tuple[Failure, ...] = (
             " Hugging Face repository; a Llama 3 file labelled `smaug-bpe` can be relabelled with"
             " gguf-new-metadata.py --pre-tokenizer llama-bpe."
         ),
-        checks=("gguf-pretokenizer-unknown",),
+        checks=("gguf-pretokenizer-unknown", "gguf-pretokenizer-missing"),
         matches=(
             "llama_model_load: error loading model: error loading model vocabulary: unknown pre-tokenizer type:"
             " 'smaug-bpe'\nllama_load_model_from_file: failed to load model",
