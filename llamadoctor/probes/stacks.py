@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from llamadoctor.facts import HubAccess, ModelFile, OllamaServer, Stacks
 from llamadoctor.probes.hub import ENDPOINT, HubGet, ask_hub, token_value
+from llamadoctor.probes.hub import TIMEOUT as HUB_TIMEOUT
 from llamadoctor.probes.hub import hub_get as default_hub_get
 from llamadoctor.probes.msbuild import build_customizations
 from llamadoctor.probes.proc import Run, output, run
@@ -24,6 +25,7 @@ PACKAGES = ("vllm", "llama_cpp_python", "llama_models")
 HUB_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT")
 OLLAMA = "127.0.0.1:11434"
 OLLAMA_TIMEOUT = 0.5
+HUB_BUDGET = 7.0  # seconds for every hub request together: gather gives each probe 10
 _DIST_INFO = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>\d[^-]*?)\.dist-info$")
 _OLLAMA_VERSION = re.compile(r"(?:client version is|ollama version is)\s+v?(\d[\w.+-]*)")
 
@@ -189,7 +191,9 @@ def probe_stacks(
     if request.online and request.hf_repos:
         token = token_value(environ, token_at if token_at and token_at not in environ else None)
         endpoint = environ.get("HF_ENDPOINT") or ENDPOINT
-        hub = ask_hub(request.hf_repos, token, endpoint, hub_get or default_hub_get)
+        # Two requests per repository, all inside the probe's own deadline.
+        timeout = min(HUB_TIMEOUT, HUB_BUDGET / (2 * len(request.hf_repos)))
+        hub = ask_hub(request.hf_repos, token, endpoint, hub_get or default_hub_get, timeout)
     return Stacks(
         model_files=model_files(),
         packages=packages,

@@ -160,7 +160,10 @@ def test_the_whole_probe_keeps_the_token_out_of_its_facts(tmp_path: Path, ollama
     site = tmp_path / "site"
     dist(site, "vllm", "0.6.3")
 
+    timeouts: list[float] = []
+
     def get(url: str, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
+        timeouts.append(timeout)
         return (200, b'{"gated": "auto"}') if "/api/models/" in url else (200, b"{}")
 
     def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -181,6 +184,7 @@ def test_the_whole_probe_keeps_the_token_out_of_its_facts(tmp_path: Path, ollama
     assert facts.hub_env == {"HF_HUB_OFFLINE": "1"} and facts.ollama_cli_version == "0.3.6"
     assert facts.hub[0].access is True and facts.ollama is not None and facts.ollama.version == "0.3.0"
     assert SECRET not in repr(facts)
+    assert len(timeouts) == 2 and sum(timeouts) <= 7.0
 
 
 def probe_ollama_fetch(address: str, url: str, timeout: float) -> bytes:
