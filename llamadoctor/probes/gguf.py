@@ -76,6 +76,23 @@ class _Reader:
         self._need(n)
         self.pos += n
 
+    def skip_strings(self, n: int) -> None:
+        """Skip `n` length-prefixed strings: a tight loop over the buffer, refilled only at its end."""
+        size = 8 if self.wide else 4
+        length_at = struct.Struct("<Q" if self.wide else "<I").unpack_from
+        while n:
+            buffer, pos, end = self.buffer, self.pos, len(self.buffer)
+            while n and pos + size <= end:
+                step = size + length_at(buffer, pos)[0]
+                if pos + step > end:
+                    break
+                pos += step
+                n -= 1
+            self.pos = pos
+            if n:  # the next string crosses the buffer's end
+                self._need(size)
+                self._need(size + length_at(self.buffer, self.pos)[0])
+
     def value(self, kind: int) -> Any:
         """One value; arrays are skipped and only their length returned."""
         if kind in _FIXED:
@@ -87,8 +104,7 @@ class _Reader:
             if item in _FIXED:
                 self.skip(struct.calcsize(_FIXED[item]) * n)
             elif item == _STRING:
-                for _ in range(n):
-                    self.skip(self.count())
+                self.skip_strings(n)
             else:
                 for _ in range(n):
                     self.value(item)

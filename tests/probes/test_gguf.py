@@ -60,3 +60,16 @@ def test_the_metadata_order_does_not_matter(tmp_path: Path) -> None:
     path.write_bytes(gguf_bytes({"tokenizer.ggml.tokens": tokens, "general.architecture": "llama"}, {}))
     found = read_model_file(path)
     assert found is not None and (found.token_count, found.architecture, found.pre_tokenizer) == (10, "llama", None)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_strings_across_buffer_refills_read_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from llamadoctor.probes import gguf
+
+    path = llama_gguf(tmp_path / "m.gguf", tokens=97, rows=98, vocab_size=97)
+    whole = read_model_file(path)
+    monkeypatch.setattr(gguf._Reader, "CHUNK", chunk)
+    assert read_model_file(path) == whole
+    assert whole is not None and (whole.token_count, whole.embedding_rows) == (97, 98)
