@@ -88,11 +88,19 @@ def check(
     timeout: Annotated[
         float, typer.Option(help="With --distributed: seconds a rank may stay silent before it is reported.")
     ] = 60.0,
+    model_file: Annotated[
+        Optional[list[Path]], path_option("--model-file", help="A GGUF or GGML model file (repeatable).")
+    ] = None,
+    hf_repo: Annotated[
+        Optional[list[str]], typer.Option(help="A Hugging Face repository you will download, owner/name.")
+    ] = None,
+    online: Annotated[bool, typer.Option(help="Ask the Hugging Face hub whether --hf-repo is gated.")] = False,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
     from llamadoctor.doctor import Diagnosis, diagnose
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
+    from llamadoctor.probes.stacks import StackRequest
     from llamadoctor.report import render_human, render_json, render_markdown
     from llamadoctor.signed_url import unparsable
 
@@ -107,7 +115,16 @@ def check(
         no_hash=no_hash,
         deep=deep,
     )
-    diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), options, _ids(only), _ids(skip), search_depth)
+    diagnosis = Diagnosis(
+        python,
+        repo,
+        tuple(model_dir or ()),
+        options,
+        _ids(only),
+        _ids(skip),
+        search_depth,
+        StackRequest(tuple(model_file or ()), tuple(hf_repo or ()), online),
+    )
     if not distributed and (hash_shards or timeout != 60.0):
         raise UsageError("--hash and --timeout belong to --distributed", "add --distributed and run it under torchrun")
     if distributed:

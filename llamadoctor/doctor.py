@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from llamadoctor.errors import UsageError
 from llamadoctor.errors import readable_dir as _readable_dir
 from llamadoctor.facts import Facts, Options
 from llamadoctor.gather import Request, gather
+from llamadoctor.probes.stacks import StackRequest
 from llamadoctor.probes.target import TargetError
 from llamadoctor.registry import all_checks
 
@@ -31,6 +33,7 @@ class Diagnosis:
     only: Sequence[str] = ()
     skip: Sequence[str] = ()
     search_depth: int = 1  # how many folder levels under the repo folder are searched for model folders
+    stacks: StackRequest = field(default_factory=StackRequest)  # GGUF files, hub repositories, --online
 
 
 def validate(diagnosis: Diagnosis) -> Request:
@@ -45,8 +48,27 @@ def validate(diagnosis: Diagnosis) -> Request:
     if diagnosis.search_depth < 0:
         raise UsageError(f"--search-depth must be 0 or more, not {diagnosis.search_depth}")
     return Request(
-        diagnosis.python, repo.resolve(), tuple(p.resolve() for p in models), options, diagnosis.search_depth
+        diagnosis.python,
+        repo.resolve(),
+        tuple(p.resolve() for p in models),
+        options,
+        diagnosis.search_depth,
+        _stack_request(diagnosis.stacks),
     )
+
+
+_HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def _stack_request(asked: StackRequest) -> StackRequest:
+    for path in asked.model_files:
+        if not path.is_file():
+            raise UsageError(f"--model-file {path} is not a file", "name a .gguf or GGML .bin file")
+    for repo in asked.hf_repos:
+        if not _HUB_REPO.match(repo):
+            raise UsageError(f"--hf-repo {repo!r} is not a repository id", "write it as owner/name")
+    files = tuple(p.resolve() for p in asked.model_files)
+    return dataclasses.replace(asked, model_files=files, hf_repos=tuple(asked.hf_repos))
 
 
 def facts_for(diagnosis: Diagnosis, *, progress: bool = False) -> Facts:

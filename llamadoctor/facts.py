@@ -200,6 +200,7 @@ class Facts:
     timings: Mapping[str, float] = field(default_factory=dict)  # probe name -> seconds
     probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> why it gave no facts
     host_limits: HostLimits = field(default_factory=lambda: HostLimits())
+    stacks: Stacks = field(default_factory=lambda: Stacks())
 
     @property
     def os(self) -> str:
@@ -233,3 +234,59 @@ class HostLimits:
     # or the CUDA toolkit's stub on LD_LIBRARY_PATH
     other_libcuda: tuple[str, ...] = ()
     ld_library_path: tuple[str, ...] = ()  # LD_LIBRARY_PATH, split
+
+
+# Serving stacks and the Hugging Face hub: the files and programs people run Llama with besides Meta's code.
+@dataclass(frozen=True)
+class ModelFile:
+    """A GGUF or older GGML-family file, read from its header only."""
+
+    path: str
+    format: str  # "gguf" | "ggml" | "ggmf" | "ggjt" | "unknown"
+    magic: str = ""  # the first four bytes, hex
+    version: Optional[int] = None
+    architecture: Optional[str] = None  # general.architecture
+    pre_tokenizer: Optional[str] = None  # tokenizer.ggml.pre
+    token_count: Optional[int] = None  # entries in tokenizer.ggml.tokens
+    vocab_size: Optional[int] = None  # <architecture>.vocab_size, when the header declares one
+    embedding_rows: Optional[int] = None  # token_embd.weight's rows: the tokens the weights have
+    error: Optional[str] = None  # why the header could not be read to the end
+
+
+@dataclass(frozen=True)
+class OllamaServer:
+    """The Ollama server on the loopback address, as its HTTP API answers."""
+
+    address: str = "127.0.0.1:11434"
+    running: bool = False
+    version: Optional[str] = None
+    models: Mapping[str, int] = field(default_factory=dict)  # model name -> bytes on disk
+    error: Optional[str] = None  # why it did not answer
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """What the hub said about one repository (only with --online)."""
+
+    repo: str
+    gated: Optional[bool] = None
+    access: Optional[bool] = None  # the token (or no token) may download it
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Stacks:
+    model_files: tuple[ModelFile, ...] = ()
+    packages: Mapping[str, str] = field(default_factory=dict)  # installed in the target: name -> version
+    llama_cli_missing: tuple[str, ...] = ()  # modules the installed llama-models CLI imports but lacks
+    hub_env: Mapping[str, str] = field(default_factory=dict)  # HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_ENDPOINT
+    hf_repos: tuple[str, ...] = ()  # Hugging Face repositories the user named
+    hf_cached: tuple[str, ...] = ()  # of those, the ones with a snapshot in the local hub cache
+    hf_login: Optional[str] = None  # where a token was found ("HF_TOKEN", the token file), never its value
+    hub: tuple[HubAccess, ...] = ()
+    ollama_cli: Optional[str] = None  # the ollama program on PATH
+    ollama_cli_version: Optional[str] = None
+    ollama: Optional[OllamaServer] = None  # None: not asked (no ollama command)
+    cuda_path: Optional[str] = None  # CUDA_PATH: the CUDA toolkit a Windows build would use
+    # Windows: Visual Studio's BuildCustomizations folders -> the CUDA .props files in each
+    vs_cuda_props: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

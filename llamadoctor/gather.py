@@ -13,11 +13,24 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Optional, TypeVar
 
-from llamadoctor.facts import Disk, Facts, GpuInfo, Memory, Network, Options, Platform, PythonEnv, Tools, TorchInfo
+from llamadoctor.facts import (
+    Disk,
+    Facts,
+    GpuInfo,
+    Memory,
+    Network,
+    Options,
+    Platform,
+    PythonEnv,
+    Stacks,
+    Tools,
+    TorchInfo,
+)
 from llamadoctor.probes import gpu as gpu_probe
-from llamadoctor.probes import launcher, network, system, target, torch_deep, torch_files
+from llamadoctor.probes import launcher, network, stacks, system, target, torch_deep, torch_files
 from llamadoctor.probes.host_limits import HostLimits, probe_host_limits
 from llamadoctor.probes.proc import Run, run
+from llamadoctor.probes.stacks import StackRequest
 
 T = TypeVar("T")
 FOREVER = 7 * 24 * 3600.0
@@ -71,6 +84,7 @@ class Request:
     model_dirs: Sequence[Path] = ()
     options: Options = field(default_factory=Options)
     search_depth: int = 1  # folder levels under `repo` searched for model folders
+    stacks: StackRequest = field(default_factory=StackRequest)
 
 
 def _python_env(info: Mapping[str, Any], is_doctor: bool) -> PythonEnv:
@@ -187,6 +201,7 @@ def _gather(
             f"could not describe {request.python or sys.executable}: {errors.get('python', 'no answer')}"
         )
     python = _python_env(info, not foreign)
+    probes["stacks"] = _Probe("stacks", lambda: _stacks(request, python, environ, runner)).start()
     started = time.perf_counter()
     torch = torch_files.torch_from_files(
         info["torch_dir"], os_name=os_name, machine=python.machine, find_error=info.get("torch_find_error")
@@ -206,6 +221,7 @@ def _gather(
     gpus = probes["gpu"].get(GpuInfo(error=errors.get("gpu")), timeout, timings, errors)
     net = probes["network"].get(Network(), timeout, timings, errors)
     host_limits = probes["host_limits"].get(HostLimits(), timeout, timings, errors)
+    serving = probes["stacks"].get(Stacks(), timeout, timings, errors)
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
@@ -228,6 +244,7 @@ def _gather(
         probe_errors=errors,
         searched=_searched(request),
         host_limits=host_limits,
+        stacks=serving,
     )
 
 
@@ -246,6 +263,25 @@ def model_folder_facts(model_dir: Path, progress: Optional[Callable[[int, int], 
         machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
         disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
     )  # fmt: skip
+
+
+def _stacks(request: Request, python: PythonEnv, environ: Mapping[str, str], runner: Run) -> Any:
+    from llamadoctor.probes.files import usual_places
+    from llamadoctor.probes.gguf import probe_model_files
+
+    folders = [*request.model_dirs, request.repo]
+    _, hub_cache = usual_places(Path.home(), environ)
+    return stacks.probe_stacks(
+        request.stacks,
+        python.site_packages,
+        environ,
+        home=Path.home(),
+        hub_cache=hub_cache,
+        which=lambda name: _which(name, environ),
+        model_files=lambda: probe_model_files(request.stacks.model_files, folders),
+        runner=runner,
+        windows=system.os_name() == "windows",
+    )
 
 
 def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:

@@ -400,6 +400,7 @@ FAILURES: tuple[Failure, ...] = (
             " same files from Hugging Face, whose `original/` folder holds Meta's format."
         ),
         commands=("python -m pip install -U llama-stack",),
+        checks=("llama-cli-broken",),
         matches=(
             "$ llama download --source meta --model-id Llama3.2-1B\n"
             "llama download: error: Download failed: No module named 'llama_models.cli.model'",

@@ -28,6 +28,7 @@ FAILURES: tuple[Failure, ...] = (
             " the approval, then log in (or set HF_TOKEN) and unset a mirror's HF_ENDPOINT."
         ),
         commands=("huggingface-cli login", "huggingface-cli download {repo}"),
+        checks=("hf-gated-no-access",),
         matches=(
             "huggingface_hub.errors.GatedRepoError: 401 Client Error. (Request ID: Root=1-6650)\n\n"
             "Cannot access gated repo for url https://huggingface.co/meta-llama/Llama-2-7b-hf/resolve/main/"
@@ -83,6 +84,7 @@ FAILURES: tuple[Failure, ...] = (
             "Get-ChildItem Env: | Where-Object Name -Match '^HF_|PROXY'",
         ),
         defaults={"endpoint": "https://huggingface.co", "repo": "the model"},
+        checks=("hf-hub-unreachable",),
         matches=(
             "OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it in the"
             " cached files and it looks like meta-llama/Meta-Llama-3-8B-Instruct is not the path to a directory"

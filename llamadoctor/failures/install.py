@@ -307,6 +307,7 @@ FAILURES: tuple[Failure, ...] = (
             'Get-ChildItem "C:\\Program Files*\\Microsoft Visual Studio\\*\\*\\MSBuild\\Microsoft\\VC\\*'
             '\\BuildCustomizations"',
         ),
+        checks=("llamacpp-cuda-toolset-missing",),
         matches=(
             "  -- CUDA Toolkit found\n  CMake Error at C:/Program Files/CMake/share/cmake-3.19/Modules/"
             "CMakeDetermineCompilerId.cmake:412 (message):\n    No CUDA toolset found.\n  Call Stack (most recent"

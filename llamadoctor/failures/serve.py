@@ -30,6 +30,7 @@ FAILURES: tuple[Failure, ...] = (
             " with llama.cpp's GGML-to-GGUF script (convert_llama_ggml_to_gguf.py); for a GGUF file that an old"
             " program refuses, update the program."
         ),
+        checks=("gguf-format-era",),
         matches=(
             "llama.cpp: loading model from models/llama-2-7b-chat.ggmlv3.q4_0.bin\nerror loading model: unknown"
             " (magic, version) combination: 67676a74, 00000003; is this really a GGML file?\n"
@@ -64,6 +65,7 @@ FAILURES: tuple[Failure, ...] = (
             " Hugging Face repository; a Llama 3 file labelled `smaug-bpe` can be relabelled with"
             " gguf-new-metadata.py --pre-tokenizer llama-bpe."
         ),
+        checks=("gguf-pretokenizer-unknown", "gguf-pretokenizer-missing"),
         matches=(
             "llama_model_load: error loading model: error loading model vocabulary: unknown pre-tokenizer type:"
             " 'smaug-bpe'\nllama_load_model_from_file: failed to load model",
@@ -137,6 +139,7 @@ FAILURES: tuple[Failure, ...] = (
             "On Windows install and run vLLM inside WSL2; otherwise serve Llama with llama.cpp, Ollama or transformers."
         ),
         windows_commands=("wsl --install", "wsl python3 -m pip install vllm"),
+        checks=("vllm-native-platform",),
         matches=(
             '  File "C:\\Users\\ada\\AppData\\Local\\Temp\\pip-install-x\\vllm\\setup.py", line 12, in <module>\n'
             '    assert sys.platform.startswith("linux"), \\\n'
@@ -169,6 +172,7 @@ FAILURES: tuple[Failure, ...] = (
             " pull a newer image for Docker), or install the latest from https://ollama.com/download."
         ),
         commands=("ollama --version", "sudo systemctl restart ollama"),
+        checks=("ollama-server-outdated",),
         matches=(
             "$ ollama run llama3.1:405b\npulling manifest\nError: pull model manifest: 412:\n\nThe model you are"
             " attempting to pull requires a newer version of Ollama.\n\nPlease download the latest version at:\n\n"
@@ -211,6 +215,7 @@ FAILURES: tuple[Failure, ...] = (
             "netsh int ipv4 show excludedportrange protocol=tcp",
         ),
         defaults={"address": "127.0.0.1:11434"},
+        checks=("ollama-server-down",),
         matches=(
             "PS C:\\Users\\ada> ollama run llama3\nError: could not connect to ollama app, is it running?",
             '$ ollama list\nError: Head "http://127.0.0.1:11434/": dial tcp 127.0.0.1:11434: connect: connection'
@@ -248,6 +253,7 @@ FAILURES: tuple[Failure, ...] = (
             "ollama ps",
             "Get-CimInstance Win32_OperatingSystem | Select-Object FreePhysicalMemory, FreeVirtualMemory",
         ),
+        checks=("ollama-model-too-big",),
         matches=(
             "$ ollama run llama3.1:8b\nError: model requires more system memory (5.3 GiB) than is available (3.3 GiB)",
             "$ ollama run llama2:13b\nError: llama runner process has terminated",
