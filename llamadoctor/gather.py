@@ -197,10 +197,12 @@ def _gather(
     path_launcher = launcher.launcher_on_path(_which("torchrun", environ), os_name)
     timings["launchers"] = time.perf_counter() - started
     repo, models = probes["files"].get((None, ()), FOREVER, timings, errors)
+    libraries = _Probe("libraries", lambda: _libraries(python, request, models)).start()
     memory = probes["memory"].get(Memory(0, 0), timeout, timings, errors)
     disk = probes["disk"].get(Disk(str(request.repo), 0, 0), timeout, timings, errors)
     gpus = probes["gpu"].get(GpuInfo(error=errors.get("gpu")), timeout, timings, errors)
     net = probes["network"].get(Network(), timeout, timings, errors)
+    libs = libraries.get(None, timeout, timings, errors)
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
@@ -222,6 +224,7 @@ def _gather(
         timings=timings,
         probe_errors=errors,
         searched=_searched(request),
+        libraries=libs,
     )
 
 
@@ -240,6 +243,13 @@ def model_folder_facts(model_dir: Path, progress: Optional[Callable[[int, int], 
         machine, sys.prefix, ""), torch=TorchInfo(installed=True), gpu=GpuInfo(), memory=Memory(0, 0),
         disk=Disk(str(model_dir), 0, 0), models=tuple(m for m in models if m.source == "given"),
     )  # fmt: skip
+
+
+def _libraries(python: PythonEnv, request: Request, models: Sequence[Any]) -> Any:
+    from llamadoctor.files import targets
+    from llamadoctor.probes.packages import probe_libraries
+
+    return probe_libraries(python.site_packages, request.repo, targets(models))
 
 
 def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:

@@ -1,0 +1,193 @@
+"""What the target interpreter has installed, read from package metadata without importing anything; what the
+repo folder asks pip to install; what the model folders' tokenizer files need of the libraries reading them.
+
+Reading `*.dist-info/METADATA` is what `pip list` and importlib.metadata do, minus the import of the target
+Python: a few hundred small reads, fast enough for every `check`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Optional
+
+from llamadoctor.facts import HfTokenizerFiles, Libraries, Requirement
+from llamadoctor.files import ModelDir
+from llamadoctor.formats import MAX_TOKENIZER_JSON
+from llamadoctor.reading import read_regular
+
+_SEPARATORS = re.compile(r"[-_.]+")
+_HEADER = re.compile(r"^(Name|Version):\s*(.+?)\s*$", re.M)
+_METADATA_HEAD = 8192  # Name and Version are among the first header lines
+_MAX_PTH = 64 * 1024
+_MAX_REQUIREMENTS = 256 * 1024
+_MAX_TOKENIZER_CONFIG = 4 * 1024 * 1024
+# A BPE merges list whose first item is a list ("pairs") or a string ("a b")
+_MERGES = re.compile(rb'"merges"\s*:\s*\[\s*(\[|")')
+_PYPROJECT_DEPS = re.compile(r"^dependencies\s*=\s*\[(.*?)\]", re.M | re.S)
+_SETUP_DEPS = re.compile(r"install_requires\s*=\s*\[(.*?)\]", re.S)
+_QUOTED = re.compile(r"""["']([^"'\n]+)["']""")
+HF_FORMATS = ("hf", "meta-in-hf")
+
+
+def normalise(name: str) -> str:
+    """A distribution name as pip compares it: `Sentence_Piece` and `sentence-piece` are one project."""
+    return _SEPARATORS.sub("-", name).lower()
+
+
+# ---- installed distributions -----------------------------------------------------------------------------
+
+
+def places(site_packages: Sequence[str]) -> tuple[str, ...]:
+    """The site-packages folders and the folders their .pth files add, as Python's site module would."""
+    found: list[str] = []
+    for site in site_packages:
+        if site not in found:
+            found.append(site)
+        with contextlib.suppress(OSError):
+            for pth in sorted(Path(site).glob("*.pth")):
+                for extra in _pth_dirs(pth):
+                    if extra not in found:
+                        found.append(extra)
+    return tuple(found)
+
+
+def _pth_dirs(pth: Path) -> list[str]:
+    try:
+        text = read_regular(pth, _MAX_PTH).decode("utf-8", "replace")
+    except OSError:
+        return []
+    dirs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "import ", "import\t")):
+            continue
+        folder = os.path.normpath(os.path.join(str(pth.parent), line))
+        if os.path.isdir(folder):
+            dirs.append(folder)
+    return dirs
+
+
+def installed_distributions(folders: Iterable[str]) -> dict[str, str]:
+    """Normalised name -> version of every distribution whose metadata is in `folders` (the first wins, as on
+    sys.path)."""
+    installed: dict[str, str] = {}
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+        for entry in names:
+            found = _distribution(Path(folder) / entry)
+            if found and found[0] not in installed:
+                installed[found[0]] = found[1]
+    return installed
+
+
+def _distribution(meta: Path) -> Optional[tuple[str, str]]:
+    # An .egg-info is a folder holding PKG-INFO, or a single PKG-INFO file by that name
+    files = [meta / "METADATA"] if meta.name.endswith(".dist-info") else [meta / "PKG-INFO", meta]
+    for path in files:
+        with contextlib.suppress(OSError):
+            header = dict(
+                m.groups() for m in _HEADER.finditer(read_regular(path, _METADATA_HEAD).decode("utf-8", "replace"))
+            )
+            if "Name" in header and "Version" in header:
+                return normalise(header["Name"]), header["Version"]
+    # No readable metadata: the folder's own name says "name-version.dist-info"
+    stem = meta.name.rsplit(".", 1)[0]
+    name, _, version = stem.partition("-")
+    return (normalise(name), version.split("-")[0]) if name and version else None
+
+
+# ---- what the repo folder requires ------------------------------------------------------------------------
+
+
+def repo_requirements(repo: Path) -> tuple[Requirement, ...]:
+    """The projects requirements.txt, pyproject.toml and setup.py in `repo` name (each name once)."""
+    found: dict[str, Requirement] = {}
+    for filename, lines in (
+        ("requirements.txt", _requirement_lines),
+        ("pyproject.toml", _pyproject_lines),
+        ("setup.py", _setup_lines),
+    ):
+        try:
+            text = read_regular(repo / filename, _MAX_REQUIREMENTS).decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in lines(text):
+            requirement = parse_requirement(line, filename)
+            if requirement and requirement.name not in found:
+                found[requirement.name] = requirement
+    return tuple(found.values())
+
+
+def parse_requirement(line: str, source: str = "") -> Optional[Requirement]:
+    """One requirement line; None for options, URLs, local paths, lines with environment markers and
+    anything pip would not read as `name[extras] specifier`."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement as Parsed
+
+    line = line.split(" #", 1)[0].strip()
+    if not line or line.startswith(("#", "-")):
+        return None
+    try:
+        parsed = Parsed(line)
+    except InvalidRequirement:
+        return None
+    if parsed.url or parsed.marker is not None:
+        return None
+    return Requirement(normalise(parsed.name), str(parsed.specifier), source)
+
+
+def _requirement_lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def _pyproject_lines(text: str) -> list[str]:
+    match = _PYPROJECT_DEPS.search(text)
+    return _QUOTED.findall(match.group(1)) if match else []
+
+
+def _setup_lines(text: str) -> list[str]:
+    match = _SETUP_DEPS.search(text)
+    return _QUOTED.findall(match.group(1)) if match else []
+
+
+# ---- what a Hugging Face folder's tokenizer files need ----------------------------------------------------
+
+
+def hf_tokenizer_files(folder: Path) -> HfTokenizerFiles:
+    """tokenizer_config.json's class name and how tokenizer.json writes its merges; never raises."""
+    from llamadoctor.probes.files import read_json
+
+    config, _, raw = read_json(folder / "tokenizer_config.json", _MAX_TOKENIZER_CONFIG)
+    name = config.get("tokenizer_class") if config else None
+    merges = ""
+    tokenizer_json = folder / "tokenizer.json"
+    with contextlib.suppress(OSError):
+        found = _MERGES.search(read_regular(tokenizer_json, MAX_TOKENIZER_JSON))
+        if found:
+            merges = "pairs" if found.group(1) == b"[" else "strings"
+    return HfTokenizerFiles(
+        str(folder),
+        name if isinstance(name, str) else None,
+        raw if config else None,
+        merges,
+        tokenizer_json.is_file(),
+        (folder / "tokenizer.model").is_file(),
+    )
+
+
+def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
+    where = places(site_packages)
+    return Libraries(
+        installed=installed_distributions(where),
+        places=where,
+        requirements=repo_requirements(repo) if repo is not None else (),
+        hf_tokenizers=tuple(hf_tokenizer_files(Path(m.path)) for m in models if m.format in HF_FORMATS),
+    )
