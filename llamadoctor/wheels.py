@@ -50,12 +50,23 @@ WHEELS: dict[str, tuple[Wheels, ...]] = {
         Wheels(">=0.12,<0.13", ANY, (3, 14)),
     ),
 }
-# The release a user can move to on each Python minor when a pin has no wheel for it.
-NEWEST_NEEDED: dict[str, dict[tuple[int, int], str]] = {
+# The first release with wheels for each newer Python: what a pin without one can move to.
+FIRST_WITH_WHEELS: dict[str, dict[tuple[int, int], str]] = {
     "torch": {(3, 12): "2.2", (3, 13): "2.5", (3, 14): "2.9"},
     "sentencepiece": {(3, 12): "0.2.0", (3, 13): "0.2.1", (3, 14): "0.2.1"},
     "tiktoken": {(3, 12): "0.5.2", (3, 13): "0.8.0", (3, 14): "0.12.0"},
 }
+
+# Where a platform's builds stopped: the last release to pin there.
+LAST_FOR_PLATFORM: dict[tuple[str, str], str] = {("torch", "darwin-x86_64"): "2.2.2"}
+
+
+def same_release(installed: Optional[str], release: Version) -> bool:
+    """`installed` is `release`, whatever its local build label (2.3.1+cu121 is 2.3.1)."""
+    try:
+        return installed is not None and Version(installed).public == release.public
+    except InvalidVersion:
+        return False
 
 
 def pinned_release(specifier: str) -> Optional[Version]:
@@ -96,3 +107,13 @@ def platform_key(os_name: str, machine: str) -> str:
     if os_name == "darwin":
         return "darwin-x86_64" if machine.lower() in ("x86_64", "amd64", "i386") else "darwin-arm64"
     return os_name
+
+
+def newest_python(project: str, release: Version, platform: str) -> Optional[tuple[int, int]]:
+    """The newest CPython `release` has wheels for on `platform`; None when unknown or none at all."""
+    for wheels in WHEELS.get(project, ()):
+        if wheels.platform and not platform.startswith(wheels.platform):
+            continue
+        if release in SpecifierSet(wheels.releases):
+            return wheels.newest if wheels.newest >= wheels.oldest and wheels.newest > (0, 0) else None
+    return None
