@@ -183,6 +183,7 @@ def _gather(
             f"could not describe {request.python or sys.executable}: {errors.get('python', 'no answer')}"
         )
     python = _python_env(info, not foreign)
+    libraries = _Probe("libraries", lambda: _libraries(python, request)).start()
     started = time.perf_counter()
     torch = torch_files.torch_from_files(
         info["torch_dir"], os_name=os_name, machine=python.machine, find_error=info.get("torch_find_error")
@@ -197,12 +198,11 @@ def _gather(
     path_launcher = launcher.launcher_on_path(_which("torchrun", environ), os_name)
     timings["launchers"] = time.perf_counter() - started
     repo, models = probes["files"].get((None, ()), FOREVER, timings, errors)
-    libraries = _Probe("libraries", lambda: _libraries(python, request, models)).start()
     memory = probes["memory"].get(Memory(0, 0), timeout, timings, errors)
     disk = probes["disk"].get(Disk(str(request.repo), 0, 0), timeout, timings, errors)
     gpus = probes["gpu"].get(GpuInfo(error=errors.get("gpu")), timeout, timings, errors)
     net = probes["network"].get(Network(), timeout, timings, errors)
-    libs = libraries.get(None, timeout, timings, errors)
+    libs = _with_tokenizer_files(libraries.get(None, timeout, timings, errors), models)
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
@@ -245,11 +245,18 @@ def model_folder_facts(model_dir: Path, progress: Optional[Callable[[int, int], 
     )  # fmt: skip
 
 
-def _libraries(python: PythonEnv, request: Request, models: Sequence[Any]) -> Any:
-    from llamadoctor.files import targets
+def _libraries(python: PythonEnv, request: Request) -> Any:
     from llamadoctor.probes.packages import probe_libraries
 
-    return probe_libraries(python.site_packages, request.repo, targets(models))
+    return probe_libraries(python.site_packages, request.repo, ())
+
+
+def _with_tokenizer_files(libraries: Any, models: Sequence[Any]) -> Any:
+    """What the tokenizer files of the folders to run need: a few small reads, once the folders are known."""
+    from llamadoctor.files import targets
+    from llamadoctor.probes.packages import tokenizer_files_of
+
+    return replace(libraries, hf_tokenizers=tokenizer_files_of(targets(models))) if libraries else None
 
 
 def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:

@@ -183,11 +183,15 @@ def hf_tokenizer_files(folder: Path) -> HfTokenizerFiles:
     )
 
 
+def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ...]:
+    return tuple(hf_tokenizer_files(Path(m.path)) for m in models if m.format in HF_FORMATS)
+
+
 def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
     where = places(site_packages)
     return Libraries(
         installed=installed_distributions(where),
         places=where,
         requirements=repo_requirements(repo) if repo is not None else (),
-        hf_tokenizers=tuple(hf_tokenizer_files(Path(m.path)) for m in models if m.format in HF_FORMATS),
+        hf_tokenizers=tokenizer_files_of(models),
     )
