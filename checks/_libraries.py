@@ -29,6 +29,26 @@ def older(installed: Optional[str], minimum: str) -> bool:
         return False
 
 
+def satisfies(version: Optional[str], specifier: str) -> Optional[bool]:
+    """Whether `version` meets `specifier`; None when either cannot be read."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    if not version:
+        return None
+    try:
+        return Version(version) in SpecifierSet(specifier, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return None
+
+
+def declared(facts: Facts, distribution: str, dependency: str) -> Optional[str]:
+    """The specifier the installed `distribution`'s metadata gives `dependency`, or None."""
+    if not facts.libraries:
+        return None
+    return facts.libraries.requires.get(distribution, {}).get(dependency)
+
+
 def installed(facts: Facts, name: str) -> Optional[str]:
     return facts.libraries.version(name) if facts.libraries else None
 
@@ -94,9 +114,17 @@ LLAMA31_HF_CONFIG: Mapping[str, Any] = {
 }
 
 
+TRANSFORMERS_4_46_REQUIRES: Mapping[str, str] = {
+    "accelerate": ">=0.26.0",
+    "protobuf": "",
+    "tokenizers": "<0.21,>=0.20",
+}
+
+
 def libraries(changes: Mapping[str, Optional[str]] = {}, **fields: Any) -> Libraries:
     """The healthy packages with `changes` (name -> version, None: not installed)."""
     packages = {**HEALTHY_INSTALLED, **changes}
+    fields.setdefault("requires", {"transformers": TRANSFORMERS_4_46_REQUIRES} if packages.get("transformers") else {})
     return Libraries({k: v for k, v in packages.items() if v is not None}, ("/site-packages",), **fields)
 
 
@@ -106,12 +134,14 @@ def hf_facts(
     config: Optional[Mapping[str, Any]] = None,
     path: str = LLAMA31_HF_PATH,
     tokenizer: Optional[HfTokenizerFiles] = None,
+    requires: Optional[Mapping[str, Mapping[str, str]]] = None,
     **overrides: Any,
 ) -> Facts:
     """Linux with a GPU, the packages `changes` makes, and one HF folder (Llama 3.1 8B unless told)."""
     model = hf_model(path, params=dict(config if config is not None else LLAMA31_HF_CONFIG))
     files = tokenizer or HfTokenizerFiles(path, "PreTrainedTokenizerFast", None, "pairs", True, False)
-    overrides.setdefault("libraries", libraries(changes, hf_tokenizers=(files,)))
+    extra = {} if requires is None else {"requires": requires}
+    overrides.setdefault("libraries", libraries(changes, hf_tokenizers=(files,), **extra))
     return linux_gpu(models=(model,), **overrides)
 
 

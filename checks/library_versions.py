@@ -142,52 +142,6 @@ def tokenizers_too_old(facts: Facts) -> Iterator[Finding]:
             )
 
 
-SLOW_ONLY = tokenizer_files(
-    merges="", has_tokenizer_json=False, has_tokenizer_model=True, tokenizer_class="LlamaTokenizer"
-)
-
-
-@check(
-    id="protobuf-missing",
-    summary="A slow Llama tokenizer must be converted, which needs protobuf",
-    severity=Severity.ERROR,
-    group=Group.PYTHON,
-    requires=(LIBRARIES, library("transformers"), HF_TOKENIZER_FILES),
-    checked=lambda facts: (
-        f"protobuf {installed(facts, 'protobuf') or 'not installed'}, for "
-        + ", ".join(f"{t.folder}" for t in hf_tokenizers(facts))
-    ),
-    examples=(
-        Healthy(hf_facts()),
-        Healthy(hf_facts({"protobuf": None})),
-        Healthy(hf_facts(tokenizer=SLOW_ONLY)),
-        Inapplicable(hf_facts({"transformers": None, "protobuf": None}, tokenizer=SLOW_ONLY), expect="transformers"),
-        Broken(hf_facts({"protobuf": None}, tokenizer=SLOW_ONLY), expect="requires the protobuf library"),
-    ),
-)
-def protobuf_missing(facts: Facts) -> Iterator[Finding]:
-    """What it checks: a Hugging Face folder that ships tokenizer.model without tokenizer.json, while the
-    target environment has transformers but no protobuf.
-
-    Why it matters: transformers then builds the fast tokenizer from the SentencePiece model, and that
-    conversion reads it through protobuf: “LlamaConverter requires the protobuf library but it was not found
-    in your environment”.
-
-    How to fix: install protobuf with the target interpreter's pip: `python -m pip install protobuf`.
-    """
-    if installed(facts, "protobuf"):
-        return
-    for files in hf_tokenizers(facts):
-        if files.has_tokenizer_model and not files.has_tokenizer_json:
-            yield protobuf_missing.finding(
-                f"{files.folder} has tokenizer.model but no tokenizer.json, so transformers converts it, and "
-                f"{facts.python.executable} has no protobuf: loading fails with “LlamaConverter requires the "
-                "protobuf library but it was not found in your environment”.",
-                remedy=pip_install(facts, "protobuf", upgrade=False),
-                path=files.folder,
-            )
-
-
 EARLY_CONVERSION = tokenizer_files(
     folder="/home/ada/llama-7b-hf",
     tokenizer_class="LLaMATokenizer",
@@ -211,7 +165,7 @@ EARLY_CONVERSION = tokenizer_files(
     ),
     examples=(
         Healthy(hf_facts()),
-        Healthy(hf_facts(tokenizer=SLOW_ONLY)),
+        Healthy(hf_facts(tokenizer=tokenizer_files(tokenizer_class="LlamaTokenizer"))),
         Inapplicable(hf_facts(libraries=None), expect="packages were not read"),
         Broken(hf_facts(path=EARLY_CONVERSION.folder, tokenizer=EARLY_CONVERSION), expect="LlamaTokenizer"),
     ),

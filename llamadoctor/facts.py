@@ -247,6 +247,9 @@ class Libraries:
     places: tuple[str, ...] = ()  # the site-packages folders read
     requirements: tuple[Requirement, ...] = ()
     hf_tokenizers: tuple[HfTokenizerFiles, ...] = ()
+    # What some installed distributions themselves require (transformers: accelerate, protobuf), as their
+    # metadata states it for any extra: distribution -> required name -> specifier
+    requires: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def version(self, name: str) -> Optional[str]:
         return self.installed.get(name)

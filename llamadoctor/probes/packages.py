@@ -23,6 +23,9 @@ _SEPARATORS = re.compile(r"[-_.]+")
 _HEADER = re.compile(r"^(Name|Version):\s*(.+?)\s*$", re.M)
 _METADATA_HEAD = 8192  # Name and Version are among the first header lines
 _MAX_PTH = 64 * 1024
+_MAX_METADATA = 1024 * 1024
+# Distributions whose own requirements the checks compare with what is installed, and which of them
+READ_REQUIRES = {"transformers": ("accelerate", "protobuf", "tokenizers")}
 _MAX_REQUIREMENTS = 256 * 1024
 _MAX_TOKENIZER_CONFIG = 4 * 1024 * 1024
 # A BPE merges list whose first item is a list ("pairs") or a string ("a b")
@@ -69,6 +72,38 @@ def _pth_dirs(pth: Path) -> list[str]:
         if os.path.isdir(folder):
             dirs.append(folder)
     return dirs
+
+
+def declared_requirements(folders: Iterable[str], name: str) -> dict[str, str]:
+    """Required name -> specifier, as the metadata of the installed `name` declares them (markers and extras
+    aside: the first line naming a project wins)."""
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                metas = sorted(e.name for e in entries if e.name.endswith(".dist-info"))
+        except OSError:
+            continue
+        for entry in metas:
+            path = Path(folder) / entry / "METADATA"
+            found = _distribution(Path(folder) / entry)
+            if found and found[0] == name:
+                return _requires_dist(path)
+    return {}
+
+
+def _requires_dist(path: Path) -> dict[str, str]:
+    try:
+        text = read_regular(path, _MAX_METADATA).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    header = text.split("\n\n", 1)[0]  # the body after the first blank line is the description
+    declared: dict[str, str] = {}
+    for line in header.splitlines():
+        if line.startswith("Requires-Dist:"):
+            requirement = parse_requirement(line.split(":", 1)[1].split(";", 1)[0])
+            if requirement and requirement.name not in declared:
+                declared[requirement.name] = requirement.specifier
+    return declared
 
 
 def installed_distributions(folders: Iterable[str]) -> dict[str, str]:
@@ -189,9 +224,15 @@ def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ..
 
 def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
     where = places(site_packages)
+    installed = installed_distributions(where)
     return Libraries(
-        installed=installed_distributions(where),
+        installed=installed,
         places=where,
         requirements=repo_requirements(repo) if repo is not None else (),
         hf_tokenizers=tokenizer_files_of(models),
+        requires={
+            name: {k: v for k, v in declared_requirements(where, name).items() if k in wanted}
+            for name, wanted in READ_REQUIRES.items()
+            if name in installed
+        },
     )

@@ -159,3 +159,34 @@ def test_wheel_table(project: str, pin: str, python: tuple[int, int], platform: 
 @pytest.mark.parametrize("spec", ["", ">=0.1.99", "==0.1.*", "~=0.1.99", "==0.1.99,<1"])
 def test_only_exact_pins_are_judged(spec: str) -> None:
     assert pinned_release(spec) is None
+
+
+def test_transformers_own_requirements_judge_accelerate_and_protobuf(tmp_path: Path) -> None:
+    site = site_packages(tmp_path / "site", accelerate="0.20.3", protobuf="4.25.3")
+    meta = site / "transformers-4.30.2.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: transformers\nVersion: 4.30.2\n"
+        "Requires-Dist: accelerate (>=0.20.2) ; extra == 'accelerate'\n"
+        "Requires-Dist: protobuf (<=3.20.3) ; extra == 'sentencepiece'\n"
+    )
+    folder = hf_folder(tmp_path / "Llama-2-7b-hf", {"model_type": "llama", "num_attention_heads": 4}, {})
+    (folder / "tokenizer.model").write_bytes(b"\n\x0e\n\x05<unk>")
+    facts = facts_for(site, folder)
+    assert messages("accelerate-too-old", facts) == []  # 0.20.3 meets >=0.20.2
+    [message] = messages("protobuf-too-new", facts)
+    assert "protobuf 4.25.3" in message and "<=3.20.3" in message
+    (folder / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": {}, "merges": []}}')
+    assert messages("protobuf-too-new", facts_for(site, folder)) == []  # nothing to convert
+
+
+def test_accelerate_older_than_transformers_asks_is_found(tmp_path: Path) -> None:
+    site = site_packages(tmp_path / "site", accelerate="0.20.3")
+    meta = site / "transformers-4.46.3.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text(
+        'Name: transformers\nVersion: 4.46.3\nRequires-Dist: accelerate>=0.26.0; extra == "accelerate"\n'
+    )
+    folder = hf_folder(tmp_path / "m", LLAMA31_CONFIG, {})
+    [finding] = run_check(CHECKS["accelerate-too-old"], facts_for(site, folder))
+    assert "accelerate 0.20.3" in finding.message and finding.remedy.endswith("install -U 'accelerate>=0.26.0'")

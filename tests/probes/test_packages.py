@@ -184,3 +184,24 @@ def test_gather_reads_the_target_interpreters_packages_repo_and_hf_folder(tmp_pa
 def test_probe_libraries_without_a_repo(tmp_path: Path) -> None:
     libraries = probe_libraries([str(tmp_path)], None, ())
     assert libraries.installed == {} and libraries.requirements == () and libraries.hf_tokenizers == ()
+
+
+def test_what_transformers_itself_requires_is_read_from_its_metadata(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    meta = site / "transformers-4.30.2.dist-info"
+    meta.mkdir(parents=True)
+    (meta / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: transformers\nVersion: 4.30.2\n"
+        "Requires-Dist: tokenizers (!=0.11.3,<0.14,>=0.11.1)\n"
+        "Requires-Dist: accelerate (>=0.20.2) ; extra == 'accelerate'\n"
+        "Requires-Dist: protobuf (<=3.20.3) ; extra == 'sentencepiece'\n"
+        "Requires-Dist: accelerate (>=0.1) ; extra == 'all'\n"
+        "Requires-Dist: torch (!=1.12.0,>=1.9) ; extra == 'torch'\n"
+        "\nRequires-Dist: protobuf>=9 (in the description, not a header)\n"
+    )
+    (site / "other-1.0.dist-info").mkdir()
+    libraries = probe_libraries([str(site)], None, ())
+    assert libraries.requires == {
+        "transformers": {"tokenizers": "!=0.11.3,<0.14,>=0.11.1", "accelerate": ">=0.20.2", "protobuf": "<=3.20.3"}
+    }
+    assert probe_libraries([str(tmp_path / "none")], None, ()).requires == {}
