@@ -9,24 +9,11 @@ from typing import Any, Optional
 
 from llamadoctor.facts import Facts, HfTokenizerFiles, Libraries, Requirement
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.llama.hf_support import HF_FORMATS
 from llamadoctor.model import Requires
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import linux_gpu
 from llamadoctor.testing_files import HOME, hf_model
-
-HF_FORMATS = ("hf", "meta-in-hf")
-
-
-def older(installed: Optional[str], minimum: str) -> bool:
-    """`installed` is a release before `minimum` (an unreadable version is not judged)."""
-    from packaging.version import InvalidVersion, Version
-
-    if not installed:
-        return False
-    try:
-        return Version(installed) < Version(minimum)
-    except InvalidVersion:
-        return False
 
 
 def satisfies(version: Optional[str], specifier: str) -> Optional[bool]:
@@ -40,6 +27,11 @@ def satisfies(version: Optional[str], specifier: str) -> Optional[bool]:
         return Version(version) in SpecifierSet(specifier, prereleases=True)
     except (InvalidSpecifier, InvalidVersion):
         return None
+
+
+def older(installed: Optional[str], minimum: str) -> bool:
+    """`installed` is a release before `minimum` (an unreadable version is not judged)."""
+    return satisfies(installed, f">={minimum}") is False
 
 
 def declared(facts: Facts, distribution: str, dependency: str) -> Optional[str]:

@@ -49,7 +49,7 @@ VISION_CONFIG = {"model_type": "mllama", "text_config": {"model_type": "mllama_t
 @check(
     id="transformers-too-old",
     summary="The installed transformers is older than the model's config.json needs",
-    severity=Severity.ERROR,
+    severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("transformers"), HF_TARGET),
     checked=lambda facts: (
@@ -91,8 +91,8 @@ def transformers_too_old(facts: Facts) -> Iterator[Finding]:
         error = _ERRORS.get(newest, _UNKNOWN_ARCH)
         yield transformers_too_old.finding(
             f"transformers {version} is installed in {facts.python.executable}, but {model.path}/config.json has "
-            f"{' and '.join(n.reason for n in needs)}, which needs transformers {newest} or later: loading fails "
-            f"with “{error}”.",
+            f"{' and '.join(n.reason for n in needs)}, which needs transformers {newest} or later: loading it with "
+            f"transformers (or vLLM) fails with “{error}”.",
             remedy=pip_install(facts, f"transformers>={newest}"),
             path=model.path,
             transformers=version,
@@ -103,7 +103,7 @@ def transformers_too_old(facts: Facts) -> Iterator[Finding]:
 @check(
     id="tokenizers-too-old",
     summary="The installed tokenizers cannot read the model's tokenizer.json",
-    severity=Severity.ERROR,
+    severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("tokenizers"), HF_TOKENIZER_FILES),
     checked=lambda facts: (
@@ -134,8 +134,8 @@ def tokenizers_too_old(facts: Facts) -> Iterator[Finding]:
         if files.merges == "pairs" and older(version, TOKENIZERS_FOR_PAIR_MERGES):
             yield tokenizers_too_old.finding(
                 f"{files.folder}/tokenizer.json writes its merges as pairs, which tokenizers reads only from "
-                f"{TOKENIZERS_FOR_PAIR_MERGES}; {facts.python.executable} has tokenizers {version}: loading the "
-                "tokenizer fails with “data did not match any variant of untagged enum ModelWrapper”.",
+                f"{TOKENIZERS_FOR_PAIR_MERGES}; {facts.python.executable} has tokenizers {version}: transformers "
+                "fails to load the tokenizer with “data did not match any variant of untagged enum ModelWrapper”.",
                 remedy=pip_install(facts, "transformers", f"tokenizers>={TOKENIZERS_FOR_PAIR_MERGES}"),
                 path=files.folder,
                 tokenizers=version,
@@ -156,7 +156,7 @@ EARLY_CONVERSION = tokenizer_files(
 @check(
     id="tokenizer-class-misspelled",
     summary="tokenizer_config.json names LLaMATokenizer, a class transformers never had",
-    severity=Severity.ERROR,
+    severity=Severity.WARNING,
     group=Group.MODEL,
     fixes=("rename-tokenizer-class",),
     requires=(LIBRARIES, HF_TOKENIZER_FILES),
@@ -187,7 +187,7 @@ def tokenizer_class_misspelled(facts: Facts) -> Iterator[Finding]:
         if right:
             yield tokenizer_class_misspelled.finding(
                 f"{files.folder}/tokenizer_config.json names the tokenizer class {files.tokenizer_class}, which "
-                f"transformers does not have (it is {right}): loading fails with “Tokenizer class "
+                f"transformers does not have (it is {right}): loading it with transformers fails with “Tokenizer class "
                 f"{files.tokenizer_class} does not exist or is not currently imported.”",
                 path=files.folder,
                 tokenizer_class=files.tokenizer_class,

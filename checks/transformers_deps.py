@@ -47,7 +47,7 @@ def _checked(facts: Facts) -> str:
 @check(
     id="protobuf-missing",
     summary="A slow Llama tokenizer must be converted, which needs protobuf",
-    severity=Severity.ERROR,
+    severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("transformers"), HF_TOKENIZER_FILES),
     checked=_checked,
@@ -74,8 +74,8 @@ def protobuf_missing(facts: Facts) -> Iterator[Finding]:
     for files in _converted(facts):
         yield protobuf_missing.finding(
             f"{files.folder} has tokenizer.model but no tokenizer.json, so transformers converts it, and "
-            f"{facts.python.executable} has no protobuf: loading fails with “LlamaConverter requires the "
-            "protobuf library but it was not found in your environment”.",
+            f"{facts.python.executable} has no protobuf: loading it with transformers fails with “LlamaConverter "
+            "requires the protobuf library but it was not found in your environment”.",
             remedy=pip_install(facts, "protobuf", upgrade=False),
             path=files.folder,
         )
@@ -84,7 +84,7 @@ def protobuf_missing(facts: Facts) -> Iterator[Finding]:
 @check(
     id="protobuf-too-new",
     summary="The installed protobuf is too new for transformers to convert a slow tokenizer",
-    severity=Severity.ERROR,
+    severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("transformers"), library("protobuf"), HF_TOKENIZER_FILES),
     checked=_checked,

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+# Model folder formats (llamadoctor.files.ModelDir.format) that transformers loads from config.json
+HF_FORMATS = ("hf", "meta-in-hf")
 # config.json's model_type -> the first transformers release that has the architecture
 TRANSFORMERS_FOR_MODEL_TYPE: Mapping[str, str] = {
     "llama": "4.28.0",

@@ -17,6 +17,7 @@ from typing import Optional
 from llamadoctor.facts import HfTokenizerFiles, Libraries, Requirement
 from llamadoctor.files import ModelDir
 from llamadoctor.formats import MAX_TOKENIZER_JSON
+from llamadoctor.llama.hf_support import HF_FORMATS
 from llamadoctor.reading import read_regular
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -33,7 +34,6 @@ _MERGES = re.compile(rb'"merges"\s*:\s*\[\s*(\[|")')
 _PYPROJECT_DEPS = re.compile(r"^dependencies\s*=\s*\[(.*?)\]", re.M | re.S)
 _SETUP_DEPS = re.compile(r"install_requires\s*=\s*\[(.*?)\]", re.S)
 _QUOTED = re.compile(r"""["']([^"'\n]+)["']""")
-HF_FORMATS = ("hf", "meta-in-hf")
 
 
 def normalise(name: str) -> str:
