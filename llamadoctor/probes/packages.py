@@ -128,9 +128,8 @@ def _distribution(meta: Path) -> Optional[tuple[str, str]]:
     files = [meta / "METADATA"] if meta.name.endswith(".dist-info") else [meta / "PKG-INFO", meta]
     for path in files:
         with contextlib.suppress(OSError):
-            header = dict(
-                m.groups() for m in _HEADER.finditer(read_regular(path, _METADATA_HEAD).decode("utf-8", "replace"))
-            )
+            text = read_regular(path, _METADATA_HEAD).decode("utf-8", "replace")
+            header: dict[str, str] = {m.group(1): m.group(2) for m in _HEADER.finditer(text)}
             if "Name" in header and "Version" in header:
                 return normalise(header["Name"]), header["Version"]
     # No readable metadata: the folder's own name says "name-version.dist-info"

@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import sys
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,26 @@ def test_what_transformers_itself_requires_is_read_from_its_metadata(tmp_path: P
         "transformers": {"tokenizers": "!=0.11.3,<0.14,>=0.11.1", "accelerate": ">=0.20.2", "protobuf": "<=3.20.3"}
     }
     assert probe_libraries([str(tmp_path / "none")], None, ()).requires == {}
+
+
+def test_the_target_interpreter_names_every_folder_it_imports_packages_from(tmp_path: Path) -> None:
+    """User site, dist-packages, .pth and PYTHONPATH folders count as site-packages does: a foreign
+    interpreter is asked (a real subprocess), with an extra folder on its PYTHONPATH."""
+    import os
+    import subprocess
+
+    from llamadoctor.probes.target import describe_interpreter
+
+    extra = tmp_path / "extra"
+    dist_info(extra, "fairscale-0.4.13.dist-info", "fairscale", "0.4.13")
+
+    def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(extra)}
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+    folders = describe_interpreter(sys.executable, run)["site_packages"]
+    assert str(extra) in folders
+    packaging_home = str(Path(str(importlib.metadata.distribution("packaging").locate_file(""))))
+    assert packaging_home in folders
+    found = installed_distributions(places(folders))
+    assert found["fairscale"] == "0.4.13" and found["packaging"] == importlib.metadata.version("packaging")
