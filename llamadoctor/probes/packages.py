@@ -33,6 +33,7 @@ _MAX_TOKENIZER_CONFIG = 4 * 1024 * 1024
 _MERGES = re.compile(rb'"merges"\s*:\s*\[\s*(\[|")')
 _PYPROJECT_DEPS = re.compile(r"^dependencies\s*=\s*\[(.*?)\]", re.M | re.S)
 _SETUP_DEPS = re.compile(r"install_requires\s*=\s*\[(.*?)\]", re.S)
+_PROJECT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _QUOTED = re.compile(r"""["']([^"'\n]+)["']""")
 
 
@@ -74,33 +75,22 @@ def _pth_dirs(pth: Path) -> list[str]:
     return dirs
 
 
-def declared_requirements(folders: Iterable[str], name: str) -> dict[str, str]:
-    """Required name -> specifier, as the metadata of the installed `name` declares them (markers and extras
-    aside: the first line naming a project wins)."""
-    for folder in folders:
-        try:
-            with os.scandir(folder) as entries:
-                metas = sorted(e.name for e in entries if e.name.endswith(".dist-info"))
-        except OSError:
-            continue
-        for entry in metas:
-            path = Path(folder) / entry / "METADATA"
-            found = _distribution(Path(folder) / entry)
-            if found and found[0] == name:
-                return _requires_dist(path)
-    return {}
-
-
-def _requires_dist(path: Path) -> dict[str, str]:
+def declared_requirements(meta: Path, wanted: Iterable[str]) -> dict[str, str]:
+    """Required name -> specifier for the `wanted` projects, as the distribution whose metadata folder is `meta`
+    declares them (markers and extras aside: the first line naming a project wins)."""
+    if not meta.name.endswith(".dist-info"):
+        return {}
     try:
-        text = read_regular(path, _MAX_METADATA).decode("utf-8", "replace")
+        text = read_regular(meta / "METADATA", _MAX_METADATA).decode("utf-8", "replace")
     except OSError:
         return {}
-    header = text.split("\n\n", 1)[0]  # the body after the first blank line is the description
+    names = set(wanted)
     declared: dict[str, str] = {}
-    for line in header.splitlines():
-        if line.startswith("Requires-Dist:"):
-            requirement = parse_requirement(line.split(":", 1)[1].split(";", 1)[0])
+    for line in text.split("\n\n", 1)[0].splitlines():  # the body after the first blank line is the description
+        value = line[len("Requires-Dist:") :] if line.startswith("Requires-Dist:") else ""
+        project = _PROJECT.match(value)
+        if project and normalise(project.group(1)) in names:  # parse only the lines asked about: a few of 100+
+            requirement = parse_requirement(value.split(";", 1)[0])
             if requirement and requirement.name not in declared:
                 declared[requirement.name] = requirement.specifier
     return declared
@@ -109,7 +99,11 @@ def _requires_dist(path: Path) -> dict[str, str]:
 def installed_distributions(folders: Iterable[str]) -> dict[str, str]:
     """Normalised name -> version of every distribution whose metadata is in `folders` (the first wins, as on
     sys.path)."""
-    installed: dict[str, str] = {}
+    return {name: version for name, (version, _) in _scan(folders).items()}
+
+
+def _scan(folders: Iterable[str]) -> dict[str, tuple[str, Path]]:
+    found: dict[str, tuple[str, Path]] = {}
     for folder in folders:
         try:
             with os.scandir(folder) as entries:
@@ -117,10 +111,11 @@ def installed_distributions(folders: Iterable[str]) -> dict[str, str]:
         except OSError:
             continue
         for entry in names:
-            found = _distribution(Path(folder) / entry)
-            if found and found[0] not in installed:
-                installed[found[0]] = found[1]
-    return installed
+            meta = Path(folder) / entry
+            distribution = _distribution(meta)
+            if distribution and distribution[0] not in found:
+                found[distribution[0]] = (distribution[1], meta)
+    return found
 
 
 def _distribution(meta: Path) -> Optional[tuple[str, str]]:
@@ -223,15 +218,15 @@ def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ..
 
 def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
     where = places(site_packages)
-    installed = installed_distributions(where)
+    scanned = _scan(where)
     return Libraries(
-        installed=installed,
+        installed={name: version for name, (version, _) in scanned.items()},
         places=where,
         requirements=repo_requirements(repo) if repo is not None else (),
         hf_tokenizers=tokenizer_files_of(models),
         requires={
-            name: {k: v for k, v in declared_requirements(where, name).items() if k in wanted}
+            name: declared_requirements(scanned[name][1], wanted)
             for name, wanted in READ_REQUIRES.items()
-            if name in installed
+            if name in scanned
         },
     )
