@@ -30,6 +30,7 @@ PLATFORM_NAMES = {
     "darwin-arm64": "macOS (Apple Silicon)",
     "darwin-x86_64": "macOS (Intel)",
 }
+IMPORTED_AS_NAMED = ("torch", "fairscale", "fire", "sentencepiece", "tiktoken", "blobfile", "termcolor")
 # What pip says when there is no wheel: torch publishes no source at all; the others' source builds fail
 _PIP_SAYS = {
     "torch": "No matching distribution found for torch=={release}",
@@ -78,6 +79,7 @@ def _meta(
         Inapplicable(linux_gpu(libraries=libraries()), expect="no Meta repo"),
         Broken(_meta({"fairscale": None}), expect="No module named 'fairscale'"),
         Broken(_meta({"fire": None, "sentencepiece": None}), expect="fire, sentencepiece"),
+        Broken(_meta(requirements=(Requirement("pyyaml", "", "pyproject.toml"),)), expect="“ModuleNotFoundError”"),
     ),
 )
 def meta_requirements_missing(facts: Facts) -> Iterator[Finding]:
@@ -98,10 +100,12 @@ def meta_requirements_missing(facts: Facts) -> Iterator[Finding]:
     names = ", ".join(r.name for r in missing)
     sources = ", ".join(sorted({r.source for r in missing}))
     verb = "are" if len(missing) > 1 else "is"
+    # Name the module the error names where the import name is the project's (PyYAML is imported as yaml)
+    module = next((r.name for r in missing if r.name in IMPORTED_AS_NAMED), "")
+    error = f"ModuleNotFoundError: No module named '{module}'" if module else "ModuleNotFoundError"
     yield meta_requirements_missing.finding(
         f"{names} ({facts.repo.path if facts.repo else 'the repo'}'s {sources}) {verb} not installed for "
-        f"{facts.python.executable}: Meta's example run with it stops with “ModuleNotFoundError: No module "
-        f"named '{missing[0].name.replace('-', '_')}'”.",
+        f"{facts.python.executable}: Meta's example run with it stops with “{error}”.",
         remedy=pip_install(facts, *(f"{r.name}{r.specifier}" for r in missing), upgrade=False),
         missing=[r.name for r in missing],
         python=facts.python.executable,
