@@ -21,6 +21,8 @@ from llamadoctor.llama.hf_support import HF_FORMATS
 from llamadoctor.reading import read_regular
 
 _SEPARATORS = re.compile(r"[-_.]+")
+# "pyyaml-6.0.1.dist-info", "fairscale-0.4.13-py3.11.egg-info": a name without "-", then a version
+_NAMED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._]*)-(\d[A-Za-z0-9.!+_]*?)(?:-py\d[\d.]*)?\.(?:dist|egg)-info$")
 _HEADER = re.compile(r"^(Name|Version):\s*(.+?)\s*$", re.M)
 _METADATA_HEAD = 8192  # Name and Version are among the first header lines
 _MAX_PTH = 64 * 1024
@@ -130,7 +132,11 @@ def _scan(folders: Iterable[str]) -> dict[str, tuple[str, Path]]:
 
 
 def _distribution(meta: Path) -> Optional[tuple[str, str]]:
-    # An .egg-info is a folder holding PKG-INFO, or a single PKG-INFO file by that name
+    """(name, version): from the folder's name, which pip writes as `name-version.dist-info`, else from the
+    metadata inside (an .egg-info is a folder holding PKG-INFO, or a single PKG-INFO file by that name)."""
+    named = _NAMED.match(meta.name)
+    if named:
+        return normalise(named.group(1)), named.group(2)
     files = [meta / "METADATA"] if meta.name.endswith(".dist-info") else [meta / "PKG-INFO", meta]
     for path in files:
         with contextlib.suppress(OSError):
@@ -138,10 +144,7 @@ def _distribution(meta: Path) -> Optional[tuple[str, str]]:
             header: dict[str, str] = {m.group(1): m.group(2) for m in _HEADER.finditer(text)}
             if "Name" in header and "Version" in header:
                 return normalise(header["Name"]), header["Version"]
-    # No readable metadata: the folder's own name says "name-version.dist-info"
-    stem = meta.name.rsplit(".", 1)[0]
-    name, _, version = stem.partition("-")
-    return (normalise(name), version.split("-")[0]) if name and version else None
+    return None
 
 
 # ---- what the repo folder requires ------------------------------------------------------------------------
