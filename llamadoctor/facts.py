@@ -201,6 +201,7 @@ class Facts:
     probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> why it gave no facts
     host_limits: HostLimits = field(default_factory=lambda: HostLimits())
     stacks: Stacks = field(default_factory=lambda: Stacks())
+    libraries: Optional[Libraries] = None  # None: the installed packages were not read
 
     @property
     def os(self) -> str:
@@ -290,3 +291,41 @@ class Stacks:
     cuda_path: Optional[str] = None  # CUDA_PATH: the CUDA toolkit a Windows build would use
     # Windows: Visual Studio's BuildCustomizations folders -> the CUDA .props files in each
     vs_cuda_props: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One line of what the repo folder asks pip to install."""
+
+    name: str  # normalised as pip compares names: "sentencepiece", "llama-models"
+    specifier: str = ""  # "==0.1.99", ">=2.0"; empty for any release
+    source: str = ""  # the file it is written in
+
+
+@dataclass(frozen=True)
+class HfTokenizerFiles:
+    """What a Hugging Face folder's tokenizer files ask of the libraries that read them."""
+
+    folder: str
+    tokenizer_class: Optional[str] = None  # tokenizer_config.json's "tokenizer_class"
+    config_bytes: Optional[bytes] = None  # tokenizer_config.json as read, for the fix that renames the class
+    merges: str = ""  # tokenizer.json's BPE merges: "pairs" (written by tokenizers 0.20+), "strings", "" (none)
+    has_tokenizer_json: bool = False
+    has_tokenizer_model: bool = False
+
+
+@dataclass(frozen=True)
+class Libraries:
+    """The target interpreter's installed distributions (read from their metadata, nothing imported), what the
+    repo folder requires, and what the model folders' tokenizer files need."""
+
+    installed: Mapping[str, str] = field(default_factory=dict)  # normalised name -> version
+    places: tuple[str, ...] = ()  # the site-packages folders read
+    requirements: tuple[Requirement, ...] = ()
+    hf_tokenizers: tuple[HfTokenizerFiles, ...] = ()
+    # What some installed distributions themselves require (transformers: accelerate, protobuf), as their
+    # metadata states it for any extra: distribution -> required name -> specifier
+    requires: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def version(self, name: str) -> Optional[str]:
+        return self.installed.get(name)

@@ -202,6 +202,7 @@ def _gather(
         )
     python = _python_env(info, not foreign)
     probes["stacks"] = _Probe("stacks", lambda: _stacks(request, python, environ, runner)).start()
+    libraries = _Probe("libraries", lambda: _libraries(python, request)).start()
     started = time.perf_counter()
     torch = torch_files.torch_from_files(
         info["torch_dir"], os_name=os_name, machine=python.machine, find_error=info.get("torch_find_error")
@@ -222,6 +223,7 @@ def _gather(
     net = probes["network"].get(Network(), timeout, timings, errors)
     host_limits = probes["host_limits"].get(HostLimits(), timeout, timings, errors)
     serving = probes["stacks"].get(Stacks(), timeout, timings, errors)
+    libs = _with_tokenizer_files(libraries.get(None, timeout, timings, errors), models)
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
@@ -245,6 +247,7 @@ def _gather(
         searched=_searched(request),
         host_limits=host_limits,
         stacks=serving,
+        libraries=libs,
     )
 
 
@@ -282,6 +285,20 @@ def _stacks(request: Request, python: PythonEnv, environ: Mapping[str, str], run
         runner=runner,
         windows=system.os_name() == "windows",
     )
+
+
+def _libraries(python: PythonEnv, request: Request) -> Any:
+    from llamadoctor.probes.packages import probe_libraries
+
+    return probe_libraries(python.site_packages, request.repo, ())
+
+
+def _with_tokenizer_files(libraries: Any, models: Sequence[Any]) -> Any:
+    """What the tokenizer files of the folders to run need: a few small reads, once the folders are known."""
+    from llamadoctor.files import targets
+    from llamadoctor.probes.packages import tokenizer_files_of
+
+    return replace(libraries, hf_tokenizers=tokenizer_files_of(targets(models))) if libraries else None
 
 
 def _which(name: str, environ: Mapping[str, str]) -> Optional[str]:

@@ -66,7 +66,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("command -v python pip torchrun", "python -m pip install -e ."),
         windows_commands=("Get-Command python, pip, torchrun", "python -m pip install -e ."),
-        checks=("torchrun-wrong-interpreter",),
+        checks=("torchrun-wrong-interpreter", "meta-requirements-missing"),
         matches=(
             "$ pip install fairscale\nRequirement already satisfied: fairscale in"
             " /Users/ada/.pyenv/versions/3.11.4/lib/python3.11/site-packages (0.4.13)\n"
@@ -102,6 +102,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("python -m pip install 'sentencepiece>=0.2.0'",),
         windows_commands=('python -m pip install "sentencepiece>=0.2.0"',),
+        checks=("no-wheel-for-python",),
         matches=(
             "Collecting sentencepiece==0.1.99\n  Downloading sentencepiece-0.1.99.tar.gz (2.6 MB)\n"
             "  Installing build dependencies ... done\n  Getting requirements to build wheel ... error\n"
@@ -138,6 +139,7 @@ FAILURES: tuple[Failure, ...] = (
             " to a torch release that has wheels for this Python."
         ),
         commands=("python --version", "python -m pip index versions torch"),
+        checks=("no-wheel-for-python",),
         matches=(
             "Collecting torch==2.3.1\nERROR: Could not find a version that satisfies the requirement torch==2.3.1"
             " (from versions: none)\nERROR: No matching distribution found for torch==2.3.1",

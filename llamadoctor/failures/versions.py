@@ -61,6 +61,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         fix="Upgrade transformers and tokenizers together in the environment that loads the model.",
         commands=("python -m pip install -U transformers tokenizers",),
+        checks=("tokenizers-too-old",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/tokenization_utils_fast.py", line'
             " 111, in __init__\n"
@@ -91,6 +92,8 @@ FAILURES: tuple[Failure, ...] = (
             " `tokenizer_config.json` (or use an official `-hf` repository)."
         ),
         commands=("python -m pip install -U transformers",),
+        checks=("tokenizer-class-misspelled", "transformers-too-old"),
+        fixes=("rename-tokenizer-class",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/models/auto/tokenization_auto.py",'
             " line 676, in from_pretrained\n"
@@ -118,6 +121,7 @@ FAILURES: tuple[Failure, ...] = (
         fix="Upgrade transformers to 4.43 or later (and vLLM, if it is the one loading the model).",
         commands=("python -m pip install -U 'transformers>=4.43'",),
         windows_commands=('python -m pip install -U "transformers>=4.43"',),
+        checks=("transformers-too-old",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/models/llama/configuration_llama.py",'
             " line 182, in _rope_scaling_validation\n"
@@ -146,6 +150,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         fix="Upgrade transformers, or the serving image that bundles it, to a release that knows the architecture.",
         commands=("python -m pip install -U transformers",),
+        checks=("transformers-too-old",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/transformers/models/auto/configuration_auto.py",'
             " line 1022, in from_pretrained\n"
@@ -174,6 +179,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         fix="Install or upgrade accelerate with the same Python that loads the model.",
         commands=("python -m pip install -U {requirement}",),
+        checks=("accelerate-too-old",),
         matches=(
             "ImportError: Using `low_cpu_mem_usage=True` or a `device_map` requires Accelerate: `pip install"
             " accelerate`",
@@ -208,6 +214,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("python -m pip install -U 'transformers>=4.31'",),
         windows_commands=('python -m pip install -U "transformers>=4.31"',),
+        checks=("transformers-too-old",),
         matches=(
             "RuntimeError: Error(s) in loading state_dict for LlamaForCausalLM:\n"
             "\tsize mismatch for model.layers.0.self_attn.k_proj.weight: copying a param with shape"

@@ -35,12 +35,25 @@ def describe() -> dict[str, Any]:
         "prefix": sys.prefix,
         "base_prefix": sys.base_prefix,
         "scripts": sysconfig.get_path("scripts"),
-        "site_packages": sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}),
+        "site_packages": _site_folders(),
         "conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
         "torch_dir": torch_dir,
         "torch_find_error": torch_error,
         "externally_managed": _externally_managed(),
     }
+
+
+def _site_folders() -> list[str]:
+    """The folders this interpreter imports installed packages from, in sys.path's order: site-packages, the
+    user's own (`pip install --user`), a distribution's dist-packages, folders .pth files and PYTHONPATH add."""
+    import os
+    import sys
+
+    folders: list[str] = []
+    for entry in sys.path:
+        if entry and entry != os.getcwd() and os.path.isdir(entry) and entry not in folders:
+            folders.append(entry)
+    return folders
 
 
 def _externally_managed() -> bool:
@@ -61,6 +74,7 @@ _SCRIPT = "\n".join(
     (
         "from __future__ import annotations",
         inspect.getsource(_externally_managed),
+        inspect.getsource(_site_folders),
         inspect.getsource(describe),
         "import json",
         "print(json.dumps(describe()))",
