@@ -14,6 +14,8 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"(?P<script>\S*download\.sh): line \d+: syntax error near unexpected token `\$'\w+\\r''"),
             Signature(r"': not a valid identifier: `PRESIGNED_URL"),
             Signature(r"invalid optione? \d+: set: -"),
+            # bash 5 prints the carriage return itself, so a saved log breaks the line after `set: -`
+            Signature(r"(?P<script>\S+\.sh): line \d+: set: -(?:: invalid option)?$"),
             Signature(r"/usr/bin/env: .bash(?:\\r|\^M).: No such file or directory"),
             Signature(r"/bin/bash\^M: bad interpreter"),
         ),
@@ -31,6 +33,7 @@ FAILURES: tuple[Failure, ...] = (
             "download.sh: line 2: $'\\r': command not found\ndownload.sh: line 3: $'\\r': command not found",
             "/usr/bin/env: ‘bash\\r’: No such file or directory",
             "./download.sh: line 22: syntax error near unexpected token `$'do\\r''",
+            "download.sh: line 3: set: -\r: invalid option\nset: usage: set [-abefhkmnptuvxBCEHPT] [-o option-name]",
         ),
         ignores=(
             "Downloading LICENSE and Acceptable Usage Policy\n--2023-07-19 10:00:01--  https://download.llamameta.net/",
