@@ -36,10 +36,14 @@ def render_failures(console: Console) -> None:
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("id", no_wrap=True)
     table.add_column("step", no_wrap=True)
-    table.add_column("failure", overflow="fold")
-    table.add_column("checks, fixes", overflow="fold")
+    # One wrapped cell for the title and what sees it: ids wrap between words, never inside one.
+    table.add_column("failure, and the checks and fixes that deal with it")
     for failure in FAILURES:
-        table.add_row(failure.id, failure.step.value, failure.title, ", ".join((*failure.checks, *failure.fixes)))
+        text = Text(failure.title)
+        for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
+            if ids:
+                text.append(f"\n{label}: {', '.join(ids)}", style="dim")
+        table.add_row(failure.id, failure.step.value, text)
     console.print(table)
     console.print(
         f"\n{len(FAILURES)} known failures. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them."
