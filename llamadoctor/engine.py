@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from llamadoctor.facts import Facts
 from llamadoctor.files import targets
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.model import (
     OS_NAMES,
     Check,
@@ -97,38 +98,60 @@ class Report:
         return "CPU"
 
     def verdict(self) -> str:
-        unverified = f"; not verified: {', '.join(self.not_verified)}" if self.not_verified else ""
-        return self._headline() + unverified
+        if not self.not_verified:
+            return self._headline()
+        return _("{headline}; not verified: {checks}").format(
+            headline=self._headline(), checks=", ".join(self.not_verified)
+        )
 
     def _headline(self) -> str:
         errors, warnings = self.count(Severity.ERROR), self.count(Severity.WARNING)
         if self.crashed:
-            return f"{len(self.crashed)} check(s) crashed inside llamadoctor: the report is incomplete"
+            crashed = len(self.crashed)
+            return ngettext(
+                "{count} check crashed inside llamadoctor: the report is incomplete",
+                "{count} checks crashed inside llamadoctor: the report is incomplete",
+                crashed,
+            ).format(count=crashed)
         if errors:
-            return f"{errors} problem{'s' if errors != 1 else ''} block{'' if errors != 1 else 's'} running Llama"
-        tail = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+            return ngettext(
+                "{count} problem blocks running Llama", "{count} problems block running Llama", errors
+            ).format(count=errors)
+        tail = (
+            ngettext(" ({count} warning)", " ({count} warnings)", warnings).format(count=warnings) if warnings else ""
+        )
         if self.partial:
             ran = self.checks_run
-            return f"no problem found by the {ran} check{'s' if ran != 1 else ''} run{tail}"
+            return ngettext(
+                "no problem found by the {count} check run{warnings}",
+                "no problem found by the {count} checks run{warnings}",
+                ran,
+            ).format(count=ran, warnings=tail)
         runs = targets(self.facts.models)
         if not runs:
-            return (
-                f"the machine is set up for Llama on {self.device}{tail}; no model folder to run was found: "
+            return _(
+                "the machine is set up for Llama on {device}{warnings}; no model folder to run was found: "
                 "give one with --model-dir"
-            )
-        return f"ready to run {', '.join(m.name for m in runs)} on {self.device}{tail}"
+            ).format(device=self.device, warnings=tail)
+        return _("ready to run {models} on {device}{warnings}").format(
+            models=", ".join(m.name for m in runs), device=self.device, warnings=tail
+        )
 
     def tally(self) -> str:
         """How many checks passed, found something, did not apply or were skipped."""
         passed = len(self.with_status(Status.PASSED))
         found = len(self.with_status(Status.ERROR, Status.WARNING, Status.INFO, Status.CRASHED))
-        parts = [f"{passed} check{'s' if passed != 1 else ''} passed"]
+        parts = [ngettext("{count} check passed", "{count} checks passed", passed).format(count=passed)]
         if found:
-            parts.append(f"{found} found {'a problem' if found == 1 else 'problems'}")
-        for status, label in ((Status.SKIPPED, "skipped"), (Status.NOT_APPLICABLE, "not applicable")):
+            parts.append(ngettext("{count} found a problem", "{count} found problems", found).format(count=found))
+        for status, label in (
+            (Status.SKIPPED, N_("{count} skipped")),
+            (Status.NOT_APPLICABLE, N_("{count} not applicable")),
+        ):
             if self.with_status(status):
-                parts.append(f"{len(self.with_status(status))} {label}")
-        return ", ".join(parts)
+                parts.append(_(label).format(count=len(self.with_status(status))))
+        # TRANSLATORS: the separator between the parts of a list, as in "3 checks passed, 1 skipped".
+        return _(", ").join(parts)
 
 
 def select(checks: Sequence[Check], only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Check]:

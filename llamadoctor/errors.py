@@ -23,7 +23,7 @@ from typing import Any, Callable
 import typer
 from typer.core import TyperGroup
 
-from llamadoctor import __version__
+from llamadoctor import __version__, i18n
 from llamadoctor.redact import SafeStream, redact, safe_text
 
 PREFIX = "llamadoctor: error: "
@@ -242,6 +242,18 @@ class HandledGroup(TyperGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
         kwargs["standalone_mode"] = False
+        given = kwargs.pop("args") if "args" in kwargs else (args[0] if args else None)
+        args = args[1:]
+        argv = list(sys.argv[1:] if given is None else given)
+        try:
+            i18n.choose(argv)
+        except ValueError as exc:
+            say(PREFIX + str(exc), f"see `{self.name or 'llamadoctor'} --help`")
+            if standalone:
+                sys.exit(BAD_INPUT)
+            return BAD_INPUT
+        i18n.translate_commands(self)
+        kwargs["args"] = i18n.strip_lang(argv)
         if not standalone:
             return super().main(*args, **kwargs)
         sys.exit(run_guarded(lambda: super(HandledGroup, self).main(*args, **kwargs)))

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from llamadoctor.i18n import N_
+
 if TYPE_CHECKING:
     from llamadoctor.facts import Facts
 
@@ -46,13 +48,13 @@ class Applicability(str, enum.Enum):
 class Group(str, enum.Enum):
     """The headings of the human report, in the order they print."""
 
-    SYSTEM = "System"
-    PYTHON = "Python & PyTorch"
-    GPU = "GPU & CUDA"
-    DISTRIBUTED = "Distributed"
-    TOOLS = "Tools"
-    DOWNLOAD = "Download"
-    MODEL = "Model files"
+    SYSTEM = N_("System")
+    PYTHON = N_("Python & PyTorch")
+    GPU = N_("GPU & CUDA")
+    DISTRIBUTED = N_("Distributed")
+    TOOLS = N_("Tools")
+    DOWNLOAD = N_("Download")
+    MODEL = N_("Model files")
 
 
 PLATFORMS = frozenset({"linux", "darwin", "windows"})

@@ -20,6 +20,7 @@ from llamadoctor import __version__
 from llamadoctor.engine import LEFT_OUT, CheckResult, Report
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, Searched
+from llamadoctor.i18n import _
 from llamadoctor.model import Group, Severity, Status
 from llamadoctor.redact import redact_data, safe_text
 
@@ -45,20 +46,35 @@ def summary_lines(facts: Facts) -> list[tuple[str, str]]:
     system = f"{p.os} {p.release} ({p.machine}{', WSL' if p.wsl else ''})"
     python = f"{py.version} ({py.machine}, {py.kind}) {py.executable}"
     if not torch.installed:
-        torch_line = "not installed"
+        torch_line = _("not installed")
     else:
-        build = f"CUDA {torch.cuda}" if torch.cuda else (f"ROCm {torch.hip}" if torch.hip else "CPU build")
-        torch_line = f"{torch.version} ({build}) from its {'import' if torch.source == 'import' else 'files'}"
+        build = f"CUDA {torch.cuda}" if torch.cuda else (f"ROCm {torch.hip}" if torch.hip else _("CPU build"))
+        how = (
+            _("{version} ({build}) from its import")
+            if torch.source == "import"
+            else _("{version} ({build}) from its files")
+        )
+        torch_line = how.format(version=torch.version, build=build)
     if gpu.gpus:
         names = ", ".join(f"{g.name} {gib(g.memory_total)}" for g in gpu.gpus)
-        gpu_line = f"{names}; driver {gpu.driver_version} (CUDA ≤ {gpu.driver_cuda})"
+        gpu_line = _("{gpus}; driver {driver} (CUDA ≤ {cuda})").format(
+            gpus=names, driver=gpu.driver_version, cuda=gpu.driver_cuda
+        )
     else:
-        gpu_line = "Apple Silicon (MPS)" if gpu.apple_silicon else "no NVIDIA GPU found"
-    memory = (
-        f"RAM {gib(facts.memory.ram_available)} free of {gib(facts.memory.ram_total)}; "
-        f"disk {gib(facts.disk.free)} free at {facts.disk.path}"
+        gpu_line = "Apple Silicon (MPS)" if gpu.apple_silicon else _("no NVIDIA GPU found")
+    memory = _("RAM {free} free of {total}; disk {disk_free} free at {path}").format(
+        free=gib(facts.memory.ram_available),
+        total=gib(facts.memory.ram_total),
+        disk_free=gib(facts.disk.free),
+        path=facts.disk.path,
     )
-    return [("System", system), ("Python", python), ("PyTorch", torch_line), ("GPU", gpu_line), ("Memory", memory)]
+    return [
+        (_("System"), system),
+        ("Python", python),
+        ("PyTorch", torch_line),
+        ("GPU", gpu_line),
+        (_("Memory"), memory),
+    ]
 
 
 # ---- what was examined -------------------------------------------------------------------------------------
@@ -67,19 +83,19 @@ def summary_lines(facts: Facts) -> list[tuple[str, str]]:
 def how_found(model: ModelDir, searched: Searched) -> str:
     """How a model folder came to be examined, in words."""
     if model.source == "given":
-        return "given with --model-dir"
+        return _("given with --model-dir")
     if model.source == "llama-home":
-        return "found in ~/.llama/checkpoints"
+        return _("found in ~/.llama/checkpoints")
     if model.source == "hf-cache":
-        return "found in the Hugging Face cache"
+        return _("found in the Hugging Face cache")
     depth = _levels_under(model.path, searched.repo)
     if depth == 0:
-        return "the repo folder itself"
+        return _("the repo folder itself")
     if depth == 1:
-        return f"found in the subfolders of {searched.repo}"
+        return _("found in the subfolders of {repo}").format(repo=searched.repo)
     if depth is not None:
-        return f"found {depth} levels under {searched.repo}"
-    return "found inside a given folder"
+        return _("found {depth} levels under {repo}").format(depth=depth, repo=searched.repo)
+    return _("found inside a given folder")
 
 
 def _levels_under(path: str, root: str) -> int | None:
@@ -92,8 +108,13 @@ def _levels_under(path: str, root: str) -> int | None:
 
 
 def _where_searched(searched: Searched) -> str:
-    below = {0: "", 1: " and its subfolders"}.get(searched.depth, f" and {searched.depth} levels of subfolders")
-    return f"{searched.repo}{below}, ~/.llama/checkpoints or the Hugging Face cache ({searched.hf_cache})"
+    if searched.depth == 0:
+        where = _("{repo}, ~/.llama/checkpoints or the Hugging Face cache ({cache})")
+    elif searched.depth == 1:
+        where = _("{repo} and its subfolders, ~/.llama/checkpoints or the Hugging Face cache ({cache})")
+    else:
+        where = _("{repo} and {depth} levels of subfolders, ~/.llama/checkpoints or the Hugging Face cache ({cache})")
+    return where.format(repo=searched.repo, depth=searched.depth, cache=searched.hf_cache)
 
 
 def _repo_path(facts: Facts) -> str:
@@ -109,15 +130,16 @@ def examined_lines(facts: Facts) -> list[tuple[str, str]]:
             name
             for name, there in (
                 ("download.sh", facts.repo and facts.repo.download_script),
-                ("Meta's reference code", facts.repo and facts.repo.flavour),
+                (_("Meta's reference code"), facts.repo and facts.repo.flavour),
             )
             if there
         ]
-        lines.append(("Repo", f"{repo} ({', '.join(found) if found else 'no download.sh or Meta code'})"))
+        what = _(", ").join(found) if found else _("no download.sh or Meta code")
+        lines.append((_("Repo"), f"{repo} ({what})"))
     models = [f"{m.path} ({how_found(m, facts.searched)})" for m in facts.models]
     if not models and facts.searched.repo:
-        models = [f"none found in {_where_searched(facts.searched)}"]
-    lines += [("Models" if n == 0 else "", text) for n, text in enumerate(models)]
+        models = [_("none found in {where}").format(where=_where_searched(facts.searched))]
+    lines += [(_("Models") if n == 0 else "", text) for n, text in enumerate(models)]
     return lines
 
 
@@ -154,14 +176,14 @@ def render_human(report: Report, console: Console, *, verbose: bool = False, str
         if not results:
             continue
         console.print()
-        console.print(Text(group.value, style="bold underline"))
+        console.print(Text(_(group.value), style="bold underline"))
         for result in results:
             _render_result(result, console, verbose)
     if verbose:
         _render_timings(report.facts, console)
     console.print()
     hidden = sum(1 for r in report.results if not _shown(r, False))
-    console.print(Text(report.tally() + (" (-v shows them)" if hidden and not verbose else ""), style="dim"))
+    console.print(Text(report.tally() + (_(" (-v shows them)") if hidden and not verbose else ""), style="dim"))
     style = (
         "bold red"
         if not report.ready or report.crashed
@@ -176,15 +198,15 @@ def _words(result: CheckResult) -> str:
         return "; ".join(part for part in (result.checked, result.reason) if part)
     if result.status in (Status.SKIPPED, Status.NOT_APPLICABLE):
         return result.reason
-    return f"not verified: {result.unverified}" if result.unverified else ""
+    return _("not verified: {what}").format(what=result.unverified) if result.unverified else ""
 
 
 def _status_note(result: CheckResult, verbose: bool) -> str:
     """The words after a check's id: why it did not run; with -v, what a passed check looked at."""
     if result.status is Status.SKIPPED:
-        return f"skipped: {result.reason}"
+        return _("skipped: {reason}").format(reason=result.reason)
     if result.status is Status.NOT_APPLICABLE and not result.unverified:
-        return f"not applicable: {result.reason}"
+        return _("not applicable: {reason}").format(reason=result.reason)
     return _words(result) if verbose or result.status is not Status.PASSED else ""
 
 
@@ -207,17 +229,18 @@ def _render_result(result: CheckResult, console: Console, verbose: bool) -> None
         for remedy_line in safe_text(finding.remedy).splitlines():
             console.print(Text("     " + remedy_line), soft_wrap=True)
         if finding.fixes:
-            console.print(Padding(Text(f"repair: llamadoctor fix {result.check.id}", style="dim"), (0, 0, 0, 5)))
+            repair = _("repair: {command}").format(command=f"llamadoctor fix {result.check.id}")
+            console.print(Padding(Text(repair, style="dim"), (0, 0, 0, 5)))
     if verbose and result.status is Status.CRASHED:
         console.print(Text(safe_text(result.detail), style="dim"))
 
 
 def _render_timings(facts: Facts, console: Console) -> None:
     console.print()
-    table = Table(title="Probes", title_justify="left", show_edge=False)
-    table.add_column("probe")
-    table.add_column("seconds", justify="right")
-    table.add_column("note")
+    table = Table(title=_("Probes"), title_justify="left", show_edge=False)
+    table.add_column(_("probe"))
+    table.add_column(_("seconds"), justify="right")
+    table.add_column(_("note"))
     for name, seconds in sorted(facts.timings.items(), key=lambda kv: -kv[1]):
         table.add_row(name, f"{seconds:.3f}", Text(safe_text(facts.probe_errors.get(name, ""))))
     console.print(table)
@@ -295,7 +318,7 @@ def render_markdown(report: Report) -> str:
         if f.remedy.strip():
             lines += _fenced(f.remedy, indent="  ")
     if not report.findings:
-        lines.append("No problems found.")
+        lines.append(_("No problems found."))
     lines += ["", f"<details><summary>{report.tally()}</summary>", ""]
     lines += [
         f"- `{r.check.id}` {r.status.value}" + (f": {words}" if words else "")
