@@ -115,12 +115,13 @@ def lang_in_argv(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
-def activate(code: str, localedir: Path = LOCALE_DIR) -> None:
+def activate(code: str, localedir: Optional[Path] = None) -> None:
     """Speak `code` from now on in this process (English when its catalogue is missing)."""
     global _translation, _language
     folder = CATALOGUES.get(code, "")
     if folder:
-        _translation = gettext.translation(DOMAIN, localedir, languages=[folder], fallback=True)
+        where = localedir or LOCALE_DIR
+        _translation = gettext.translation(DOMAIN, where, languages=[folder], fallback=True)
     else:
         _translation = gettext.NullTranslations()
     # gettext's fallback is a bare NullTranslations: the catalogue is missing, so the words are English.

@@ -35,6 +35,7 @@ def test_wheel_installs_only_the_llamadoctor_package(wheel: Path) -> None:
     for sub in ("checks", "fixes", "runner", "probes"):
         assert any(n.startswith(f"llamadoctor/{sub}/") for n in names), sub
     assert "llamadoctor/data/cuda_drivers.json" in names or not (ROOT / "llamadoctor/data").exists()
+    assert "llamadoctor/locale/zh_CN/LC_MESSAGES/llamadoctor.mo" in names, "the build compiles the catalogues"
 
 
 def test_installed_doctor_runs_without_torch(wheel: Path, tmp_path: Path) -> None:
@@ -57,5 +58,7 @@ def test_installed_doctor_runs_without_torch(wheel: Path, tmp_path: Path) -> Non
     )
     data = json.loads(done.stdout)
     assert data["facts"]["torch"]["installed"] is False
+    chinese = _run([str(bin_dir / "llamadoctor"), "--lang", "zh", "--help"], cwd=outside)
+    assert "找出并修复" in chinese.stdout, chinese.stdout + chinese.stderr
     assert any(f["check"] == "torch-missing" for f in data["findings"]) or "torch-missing" not in done.stdout
     assert done.returncode == data["summary"]["exit_code"]
