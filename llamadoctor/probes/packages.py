@@ -112,10 +112,12 @@ def _valid_specifier(text: str) -> bool:
 def installed_distributions(folders: Iterable[str]) -> dict[str, str]:
     """Normalised name -> version of every distribution whose metadata is in `folders` (the first wins, as on
     sys.path)."""
-    return {name: version for name, (version, _) in _scan(folders).items()}
+    return {name: version for name, (version, _) in metadata_folders(folders).items()}
 
 
-def _scan(folders: Iterable[str]) -> dict[str, tuple[str, Path]]:
+def metadata_folders(folders: Iterable[str]) -> dict[str, tuple[str, Path]]:
+    """Normalised name -> (version, its `.dist-info` or `.egg-info`) of every distribution in `folders` (the
+    first wins, as on sys.path)."""
     found: dict[str, tuple[str, Path]] = {}
     for folder in folders:
         try:
@@ -232,7 +234,7 @@ def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ..
 
 def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
     where = places(site_packages)
-    scanned = _scan(where)
+    scanned = metadata_folders(where)
     return Libraries(
         installed={name: version for name, (version, _) in scanned.items()},
         places=where,
