@@ -79,6 +79,10 @@ def explain_failure(failure: Failure, console: Console) -> None:
     for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
         if ids:
             console.print(f"{label}: {', '.join(ids)}")
+    if failure.log_only and not failure.checks:
+        console.print(Text(f"no check can see it in advance: {failure.log_only}"))
+    if failure.runner:
+        console.print(Text(f"llamadoctor run: {failure.runner.does}"))
 
 
 def explain(check_id: str, console: Console) -> None:

@@ -96,3 +96,10 @@ def test_the_readme_table_is_the_catalogue_today() -> None:
         "the README's coverage table is stale: run `python -m llamadoctor list --failures --markdown`"
         " and paste it between the markers"
     )
+
+
+def test_one_failure_says_why_only_a_log_shows_it_and_what_run_does() -> None:
+    result = CliRunner().invoke(app, ["list", "chat-role-order"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "no check can see it in advance: the order of the chat messages" in result.stdout
+    assert "llamadoctor run: refuses the dialog with Meta's message" in result.stdout
