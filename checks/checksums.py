@@ -29,8 +29,14 @@ BAD = ChecksumEntry("consolidated.00.pth", "0" * 32, "mismatch", "f" * 32, 13476
 CHK = "/home/ada/llama/llama-2-7b/checklist.chk"
 
 
+def _label(chk: Checklist) -> str:
+    if chk.known:
+        return f"Meta's published md5s of {chk.known} (no checklist.chk; its params.json is that release's)"
+    return chk.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def _problems(chk: Checklist) -> list[str]:
-    name = chk.path.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _label(chk)
     if chk.status == "empty":
         return [
             f"{name} is empty, so nothing was ever verified (`md5sum: {name}: no properly formatted MD5 "
@@ -60,7 +66,7 @@ def _problems(chk: Checklist) -> list[str]:
 
 def _unproblematic(model: ModelDir, chk: Checklist, facts: Facts) -> Outcome:
     """What a checklist without problems proves: its files were hashed, or why they were not."""
-    name = chk.path.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _label(chk)
     if all(e.status == "ok" for e in chk.entries):
         return Passed(f"{count(len(chk.entries), 'file')} of {model.name} against {name}")
     if facts.options.no_hash:
@@ -108,13 +114,18 @@ def failed_files(facts: Facts) -> list[str]:
         Inapplicable(linux_gpu(models=(meta_model(checklists=()),)), expect="not verified: no checklist.chk"),
         Broken(linux_gpu(models=(meta_model(checklists=(Checklist(CHK, "ok", (BAD,)),)),)), expect="FAILED"),
         Broken(mac_arm(models=(meta_model(checklists=(Checklist(CHK, "empty"),)),)), expect="nothing was ever"),
+        Broken(
+            linux_gpu(models=(meta_model(checklists=(Checklist(CHK, "ok", (BAD,), known="Llama 2 7B"),)),)),
+            expect="checked against Meta's published md5s of Llama 2 7B",
+        ),
     ),
 )
 def checksum_mismatch(facts: Facts) -> Iterator[Outcome]:
     """What it checks: every file listed in checklist.chk (and tokenizer_checklist.chk) against its md5,
     hashed by llamadoctor itself in parallel (results remembered by path, size and mtime, so a second run is
     instant; --no-hash skips it). An empty, HTML or malformed checklist, and names that leave the model
-    folder, are findings too.
+    folder, are findings too. A folder without checklist.chk whose params.json is that of a release Meta
+    published a checklist for is checked against the md5s of that checklist, shipped with llamadoctor.
 
     Why it matters: an interrupted or expired download leaves short or empty files that fail much later. On
     Apple Silicon Meta's download.sh runs `md5 checklist.chk`, which prints one hash and verifies nothing,
@@ -128,6 +139,8 @@ def checksum_mismatch(facts: Facts) -> Iterator[Outcome]:
             yield _unchecked(model)
         for chk in model.checklists:
             problems = _problems(chk)
+            if problems and chk.known:
+                problems.insert(0, f"checked against {_label(chk)}")
             if problems:
                 yield checksum_mismatch.finding(
                     f"{model.path}: " + "; ".join(problems) + ".",

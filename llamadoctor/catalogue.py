@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from llamadoctor.coverage import summary
 from llamadoctor.errors import UsageError
 from llamadoctor.failures import FAILURES, Failure, by_id, search
 from llamadoctor.model import OS_NAMES
@@ -34,20 +35,31 @@ def render_catalogue(console: Console) -> None:
 
 def render_failures(console: Console) -> None:
     table = Table(show_edge=False, pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("step", no_wrap=True)
-    # One wrapped cell for the title and what sees it: ids wrap between words, never inside one.
-    table.add_column("failure, and the checks and fixes that deal with it")
+    table.add_column("failure", no_wrap=True)  # ids are copied into commands: never broken across lines
+    # One wrapped cell for the title and what deals with it: ids wrap between words, never inside one.
+    table.add_column("what happens, and what deals with it")
     for failure in FAILURES:
-        text = Text(failure.title)
-        for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
-            if ids:
-                text.append(f"\n{label}: {', '.join(ids)}", style="dim")
-        table.add_row(failure.id, failure.step.value, text)
+        table.add_row(Text.assemble(failure.id, "\n", (failure.step.value, "dim")), _coverage_text(failure))
     console.print(table)
+    console.print(f"\n{summary().line().capitalize()}.")
     console.print(
-        f"\n{len(FAILURES)} known failures. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them."
+        f"{len(FAILURES)} known failures. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them."
     )
+
+
+def _coverage_text(failure: Failure) -> Text:
+    text = Text(failure.title)
+    lines = (
+        ("checks", ", ".join(failure.checks) or ("" if failure.log_only else "none yet")),
+        ("log only", "" if failure.checks else failure.log_only),
+        ("fixes", ", ".join(failure.fixes)),
+        ("run", failure.runner.does if failure.runner else ""),
+        ("explain", f"{len(failure.signatures)} log signature{'s' if len(failure.signatures) != 1 else ''}"),
+    )
+    for label, value in lines:
+        if value:
+            text.append(f"\n{label}: {value}", style="dim")
+    return text
 
 
 def explain_failure(failure: Failure, console: Console) -> None:
@@ -67,6 +79,10 @@ def explain_failure(failure: Failure, console: Console) -> None:
     for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
         if ids:
             console.print(f"{label}: {', '.join(ids)}")
+    if failure.log_only and not failure.checks:
+        console.print(Text(f"no check can see it in advance: {failure.log_only}"))
+    if failure.runner:
+        console.print(Text(f"llamadoctor run: {failure.runner.does}"))
 
 
 def explain(check_id: str, console: Console) -> None:

@@ -155,10 +155,19 @@ def list_checks(
     failures: Annotated[
         bool, typer.Option("--failures", help="List the known failures `explain` finds in logs instead.")
     ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="With --failures: one JSON document (schema 1).")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="With --failures: the coverage table.")] = False,
 ) -> None:
     """List every check (or every known failure), or explain one."""
     from llamadoctor.catalogue import explain, render_catalogue, render_failures
 
+    if (json_out or markdown) and (not failures or check_id is not None or (json_out and markdown)):
+        raise UsageError("--json or --markdown goes with --failures alone (one of them)")
+    if json_out or markdown:
+        from llamadoctor import coverage
+
+        print(coverage.to_json() if json_out else coverage.to_markdown(), end="")
+        return
     console = redacting_console(highlight=False)
     if check_id is not None:
         explain(check_id, console)

@@ -162,6 +162,9 @@ class Checklist:
     entries: tuple[ChecksumEntry, ...] = ()
     bad_lines: tuple[str, ...] = ()  # lines that are not "<md5>  <name>" (first few, shortened)
     size: int = 0
+    # The release whose published md5s stand in for a checklist.chk the folder lacks ("Llama 2 7B"); its path
+    # is then where that checklist.chk would be.
+    known: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the files, the versions of code and libraries, memory).
 from __future__ import annotations
 
 from llamadoctor.failures import convert, distributed, download, hub, install, load, memory, run, serve, versions
-from llamadoctor.failures.model import Failure, Hit, Signature, Step, normalise, search
+from llamadoctor.failures.model import Failure, Handling, Hit, Signature, Step, normalise, search
 
 FAILURES: tuple[Failure, ...] = (
     *download.FAILURES,
@@ -28,4 +28,4 @@ def by_id() -> dict[str, Failure]:
     return {f.id: f for f in FAILURES}
 
 
-__all__ = ["FAILURES", "Failure", "Hit", "Signature", "Step", "by_id", "normalise", "search"]
+__all__ = ["FAILURES", "Failure", "Handling", "Hit", "Signature", "Step", "by_id", "normalise", "search"]

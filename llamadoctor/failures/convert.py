@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 # The converters whose log a line must come from: transformers' script and its tokenizer converters, llama.cpp's
 # scripts, llamadoctor's own.
@@ -130,6 +130,10 @@ FAILURES: tuple[Failure, ...] = (
         id="convert-params-json-bad",
         step=Step.CONVERT,
         title="params.json is empty or an error page",
+        runner=Handling(
+            "refuses before loading, with the words of `check`",
+            ("doctor_checks:refuse_unless_ready", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(
                 r"JSONDecodeError: Expecting (?:value|property name enclosed in double quotes): line \d+ column \d+",
@@ -249,6 +253,10 @@ FAILURES: tuple[Failure, ...] = (
         id="llamacpp-vocab-mismatch",
         step=Step.CONVERT,
         title="The tokenizer and the model have different numbers of tokens (GGUF conversion)",
+        runner=Handling(
+            "refuses a tokenizer whose size differs from the model's",
+            ("preflight:check_vocab", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(
                 r"Vocab size mismatch \(model has (?P<model_vocab>\d+), but (?P<tokenizer>.+?) has"

@@ -3,7 +3,7 @@ GPUs each process is given."""
 
 from __future__ import annotations
 
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 _CHILD_FAILED = (
     "ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: 1) local_rank: 0 (pid: 18764) of binary:"
@@ -62,6 +62,7 @@ FAILURES: tuple[Failure, ...] = (
         id="dist-nccl-not-built",
         step=Step.DISTRIBUTED,
         title="Meta's code asks for NCCL, which this torch does not have",
+        runner=Handling("uses gloo where torch has no NCCL", ("distributed:backend_for",)),
         signatures=(Signature(r"Distributed package doesn't have NCCL built in"),),
         cause=(
             'Meta\'s reference code calls `init_process_group("nccl")`, and this torch has no NCCL: it never does'
@@ -138,6 +139,7 @@ FAILURES: tuple[Failure, ...] = (
         id="dist-env-rank-missing",
         step=Step.DISTRIBUTED,
         title="torch.distributed was started without torchrun's environment",
+        runner=Handling("runs as one process without torchrun's variables", ("distributed:from_env",)),
         signatures=(
             Signature(
                 r"environment variable (?P<variable>RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT|LOCAL_RANK) expected,"
@@ -177,6 +179,7 @@ FAILURES: tuple[Failure, ...] = (
         id="nproc-exceeds-gpus",
         step=Step.DISTRIBUTED,
         title="More processes than GPUs: a process was given a GPU that does not exist",
+        runner=Handling("refuses a rank that has no GPU of its own", ("device:pick_device",)),
         signatures=(Signature(r"CUDA error: invalid device ordinal"),),
         cause=(
             "Meta's code gives each process its own GPU, and this machine (or `CUDA_VISIBLE_DEVICES`) has fewer"
@@ -207,6 +210,7 @@ FAILURES: tuple[Failure, ...] = (
         id="nccl-without-gpu",
         step=Step.DISTRIBUTED,
         title="NCCL was asked for on a machine with no usable GPU",
+        runner=Handling("uses gloo unless it runs on CUDA", ("distributed:backend_for",)),
         signatures=(Signature(r"ProcessGroupNCCL is only supported with GPUs, no GPUs found!"),),
         cause=(
             "The code uses the NCCL backend, which needs CUDA GPUs, and torch sees none here (no NVIDIA GPU, no"
@@ -265,6 +269,7 @@ FAILURES: tuple[Failure, ...] = (
         id="win-gloo-device",
         step=Step.DISTRIBUTED,
         title="gloo finds no usable network device for this machine's name",
+        runner=Handling("binds gloo to the loopback interface on one machine", ("distributed:gloo_loopback_env",)),
         signatures=(Signature(r"makeDeviceForHostname\(\): unsupported gloo device"),),
         cause=(
             "The gloo backend looks up this machine's name and cannot use the address it resolves to (the same"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 FAILURES: tuple[Failure, ...] = (
     Failure(
@@ -359,6 +359,10 @@ FAILURES: tuple[Failure, ...] = (
         id="dl-stalled-partial",
         step=Step.DOWNLOAD,
         title="A download stalled or was cut off part-way",
+        runner=Handling(
+            "refuses before loading, with the words of `check`",
+            ("doctor_checks:refuse_unless_ready", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(r"Read error at byte (?P<got>\d+)(?:/(?P<total>\d+))? \((?P<reason>[^)]+)\)\. Retrying\."),
             Signature(r"Connection closed at byte (?P<got>\d+)\. Retrying\."),

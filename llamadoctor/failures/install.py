@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 # Words a log uses only on WSL: its kernel's name, its driver folder, the launcher.
 _WSL = r"(?i)microsoft-standard|WSL2?\b|/usr/lib/wsl/"
@@ -155,6 +155,9 @@ FAILURES: tuple[Failure, ...] = (
         id="torch-cpu-only-build",
         step=Step.INSTALL,
         title="torch was installed without CUDA",
+        runner=Handling(
+            "--device auto runs on the CPU; --device cuda refuses naming the build", ("device:pick_device",)
+        ),
         signatures=(Signature(r"Torch not compiled with CUDA enabled"),),
         cause=(
             "This torch is a CPU-only build, so code that asks for the GPU stops: plain `pip install torch` on"

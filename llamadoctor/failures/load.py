@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from llamadoctor.failures._logs import HEALTHY_HF_LOAD, HEALTHY_META_LOAD, TORCHRUN_TAIL
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 FAILURES: tuple[Failure, ...] = (
     Failure(
         id="load-meta-format-in-hf-loader",
         step=Step.LOAD,
         title="A Meta-format folder was given to a Hugging Face loader",
+        runner=Handling("reads Meta and Hugging Face folders alike", ("checkpoint:detect_format",)),
         signatures=(Signature(r"(?P<model>\S+) does not appear to have a file named config\.json"),),
         cause=(
             "`{model}` has no `config.json`: it is in Meta's own format (`params.json`, `consolidated.*.pth`) or is"
@@ -42,6 +43,7 @@ FAILURES: tuple[Failure, ...] = (
         id="hf-format-in-meta-loader",
         step=Step.LOAD,
         title="A Hugging Face folder was given to a tool that reads Meta's format",
+        runner=Handling("reads Meta and Hugging Face folders alike", ("checkpoint:detect_format",)),
         signatures=(
             Signature(
                 r"No such file or directory: '(?P<model>[^']*[^'/\\])(?<![/\\]\dB)(?<![/\\]\d\dB)[/\\]+params\.json'"
@@ -75,6 +77,10 @@ FAILURES: tuple[Failure, ...] = (
         id="mp-world-size-mismatch",
         step=Step.LOAD,
         title="torchrun started a different number of processes than the checkpoint has shards",
+        runner=Handling(
+            "merges or splits shards for any process count that divides them, refuses others",
+            ("loader:_meta_state", "preflight:check_shards_vs_ranks"),
+        ),
         signatures=(Signature(r"Loading a checkpoint for MP=(?P<mp>[1-9]\d*) but world size is (?P<world>\d+)"),),
         cause=(
             "The checkpoint folder holds {mp} `consolidated.*.pth` shard(s) but {world} process(es) were started:"
@@ -100,6 +106,10 @@ FAILURES: tuple[Failure, ...] = (
         id="ckpt-dir-empty",
         step=Step.LOAD,
         title="--ckpt_dir has no checkpoint files",
+        runner=Handling(
+            "refuses before loading, with the words of `check`",
+            ("doctor_checks:refuse_unless_ready", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(r"""no checkpoint files found in (?P<ckpt_dir>[^\s{"']\S*)"""),
             Signature(r"Checkpoint directory '(?P<ckpt_dir>[^'{][^']*)' does not exist"),
@@ -134,6 +144,10 @@ FAILURES: tuple[Failure, ...] = (
         id="tokenizer-path-wrong",
         step=Step.LOAD,
         title="--tokenizer_path does not name a tokenizer.model file",
+        runner=Handling(
+            "refuses before loading, with the words of `check`",
+            ("doctor_checks:refuse_unless_ready", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(r"^AssertionError: (?P<tokenizer>\S*tokenizer\.model)$"),
             Signature(r"Tokenizer file '(?P<tokenizer>[^'{][^']*)' does not exist"),
@@ -168,6 +182,10 @@ FAILURES: tuple[Failure, ...] = (
         id="truncated-pth",
         step=Step.LOAD,
         title="A checkpoint file is truncated or empty",
+        runner=Handling(
+            "refuses before loading, with the words of `check`",
+            ("doctor_checks:refuse_unless_ready", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(r"PytorchStreamReader failed reading zip archive: failed finding central directory"),
             Signature(r"PytorchStreamReader failed reading file \S+: invalid header or archive is corrupted"),
@@ -199,6 +217,10 @@ FAILURES: tuple[Failure, ...] = (
         id="lfs-pointer-or-html-weights",
         step=Step.LOAD,
         title="A weights file is a Git LFS pointer or a web page",
+        runner=Handling(
+            "refuses before loading, with the words of `check`",
+            ("doctor_checks:refuse_unless_ready", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(
             Signature(r"invalid load key, '(?P<byte>v|<)'\."),
             Signature(r"Error while deserializing header: HeaderTooLarge"),
@@ -237,6 +259,7 @@ FAILURES: tuple[Failure, ...] = (
         id="llama3-tokenizer-in-sentencepiece",
         step=Step.LOAD,
         title="A Llama 3 tokenizer was read as SentencePiece, or the reverse",
+        runner=Handling("tells SentencePiece and tiktoken files apart by their bytes", ("tokenizer:sniff",)),
         signatures=(
             Signature(
                 r"could not parse ModelProto from (?P<tokenizer>\S+)",
@@ -287,6 +310,10 @@ FAILURES: tuple[Failure, ...] = (
         id="weights-only-default-torch26",
         step=Step.LOAD,
         title="torch.load refuses a file that is not plain tensors",
+        runner=Handling(
+            "loads with weights_only=True and refuses other pickles",
+            ("checkpoint:load_file", "doctor_checks:RUN_CHECKS"),
+        ),
         signatures=(Signature(r"Weights only load failed\."),),
         cause=(
             "`torch.load` now loads only tensors by default (since torch 2.6), and this file holds something else."

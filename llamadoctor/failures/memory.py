@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llamadoctor.failures._logs import HEALTHY_HF_LOAD, HEALTHY_META_LOAD, TORCHRUN_TAIL
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 # A size as torch prints it: "86.00 MiB", "15.77 GiB".
 _SIZE = r"[\d.]+ [KMGT]iB"
@@ -13,6 +13,9 @@ FAILURES: tuple[Failure, ...] = (
         id="gpu-oom-model-too-big",
         step=Step.LOAD,
         title="The model does not fit in the GPU's memory",
+        runner=Handling(
+            "refuses when its estimate exceeds free GPU memory", ("session:Session", "preflight:check_memory")
+        ),
         signatures=(
             Signature(
                 r"CUDA out of memory\. Tried to allocate (?P<tried>" + _SIZE + r")"
@@ -51,6 +54,7 @@ FAILURES: tuple[Failure, ...] = (
         id="bf16-unsupported-gpu",
         step=Step.LOAD,
         title="The GPU cannot run bfloat16",
+        runner=Handling("picks fp16 on GPUs below compute capability 8.0", ("device:pick_dtype",)),
         signatures=(
             Signature(
                 r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0\. Your (?P<gpu>.+?)"
@@ -114,6 +118,10 @@ FAILURES: tuple[Failure, ...] = (
         id="host-ram-sigkill",
         step=Step.LOAD,
         title="The process was killed for using too much RAM while loading",
+        runner=Handling(
+            "memory-maps the shards; refuses a CPU run that exceeds free RAM",
+            ("checkpoint:load_file", "preflight:check_memory"),
+        ),
         signatures=(
             Signature(r"failed \(exitcode: -9\) local_rank: (?P<rank>\d+) \(pid: (?P<pid>\d+)\)"),
             Signature(r"Signal 9 \(SIGKILL\) received by PID (?P<pid>\d+)"),

@@ -62,6 +62,15 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class Handling:
+    """What `llamadoctor run` does when a failure applies to it: `does`, in a few words, and `where`, the names
+    in the runner that do it (`module:name` under `llamadoctor.runner`), so the claim can be held to the code."""
+
+    does: str
+    where: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Failure:
     """One catalogued failure.
 
@@ -71,6 +80,10 @@ class Failure:
     `llamadoctor check` checks that confirm the failure on this machine and the `llamadoctor fix` fixes that
     repair it. `matches` are log excerpts the failure must be found in; `ignores` excerpts (healthy output, or a
     neighbouring failure) it must not be found in.
+
+    `log_only` says, in plain words, why no check can see the failure before it happens (what it depends on is
+    only known at run time); a failure has checks or this reason, never both. `runner` is what `llamadoctor run`
+    does about it, where it does something.
     """
 
     id: str
@@ -86,6 +99,8 @@ class Failure:
     checks: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()
     defaults: Mapping[str, str] = field(default_factory=dict)
+    log_only: str = ""
+    runner: Handling | None = None
 
     def placeholders(self) -> set[str]:
         """The `{name}` fields the cause, fix and commands quote."""

@@ -3,7 +3,7 @@ reference code's chat and batch handling, and sampling that breaks on overflowed
 
 from __future__ import annotations
 
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 _HEALTHY_CHAT = (
     "> initializing model parallel with size 1\n"
@@ -32,6 +32,7 @@ FAILURES: tuple[Failure, ...] = (
         id="device-mismatch-cpu-gpu",
         step=Step.RUN,
         title="Tensors on the CPU and the GPU were mixed in one operation",
+        log_only="where a script puts each tensor is decided by that script's own code as it runs",
         signatures=(
             Signature(
                 r"Expected all tensors to be on the same device, but found at least two devices, (?P<first>\S+?)"
@@ -117,6 +118,7 @@ FAILURES: tuple[Failure, ...] = (
         id="fp16-on-cpu",
         step=Step.RUN,
         title="A float16 model runs on the CPU, which lacks float16 kernels",
+        runner=Handling("runs fp32 on the CPU; refuses a dtype whose matmul fails", ("device:pick_dtype",)),
         signatures=(
             Signature(
                 r"\"(?P<op>\w*_cpu\w*|LayerNormKernelImpl|baddbmm_with_gemm|\w+_cpu_)\" not implemented for 'Half'"
@@ -187,6 +189,7 @@ FAILURES: tuple[Failure, ...] = (
         id="batch-size-assert",
         step=Step.RUN,
         title="More prompts than --max_batch_size",
+        runner=Handling("runs extra prompts in further batches", ("generate:Generator",)),
         signatures=(
             Signature(r"^AssertionError: \((?P<prompts>\d+), (?P<max_batch_size>\d+)\)$", near=r"max_batch_size"),
         ),
@@ -218,6 +221,7 @@ FAILURES: tuple[Failure, ...] = (
         id="seq-len-limits",
         step=Step.RUN,
         title="The prompt or the requested length exceeds max_seq_len",
+        runner=Handling("refuses a prompt that leaves no room to answer", ("preflight:check_prompts",)),
         signatures=(
             Signature(r"max_seq_len must be between 1 and (?P<limit>\d+), got (?P<requested>\d+)"),
             Signature(r"assert max_prompt_len <= params\.max_seq_len"),
@@ -256,6 +260,10 @@ FAILURES: tuple[Failure, ...] = (
         id="chat-special-tags",
         step=Step.RUN,
         title="The chat prompt already contains Llama 2's [INST] or <<SYS>> tags",
+        log_only="the chat messages a user types are not known before the run",
+        runner=Handling(
+            "answers with Meta's error, as the reference does", ("chat:has_special_tags", "chat:UNSAFE_ERROR")
+        ),
         # Meta's own chat example sends one such dialog on purpose, so its answer is this error in a healthy run.
         signatures=(
             Signature(_UNSAFE_ERROR, near=r"\A(?![\s\S]*^User: " + _EXAMPLE_UNSAFE_DIALOG + r"$)"),
@@ -299,6 +307,8 @@ FAILURES: tuple[Failure, ...] = (
         id="chat-role-order",
         step=Step.RUN,
         title="The chat messages are not in the order the model expects",
+        log_only="the order of the chat messages is set by the user's code or input at run time",
+        runner=Handling("refuses the dialog with Meta's message", ("chat:llama2_tokens", "chat:ROLE_ORDER_ERROR")),
         signatures=(
             Signature(
                 r"model only supports 'system', 'user' and 'assistant' roles, starting with 'system', then 'user'"
@@ -363,6 +373,8 @@ FAILURES: tuple[Failure, ...] = (
         id="hf-no-pad-token",
         step=Step.RUN,
         title="Batched generation needs a padding token the Llama tokenizer lacks",
+        log_only="only the script knows whether it will batch prompts with padding, and it decides as it runs",
+        runner=Handling("pads batched prompts itself, with no pad token", ("generate:Generator",)),
         signatures=(Signature(r"Asking to pad but the tokenizer does not have a padding token"),),
         cause=("Llama's tokenizer defines no padding token, and padding a batch of prompts to one length needs one."),
         fix=(

@@ -4,7 +4,7 @@ Llama 2 code, a transformers or tokenizers release older than the model's config
 from __future__ import annotations
 
 from llamadoctor.failures._logs import HEALTHY_HF_LOAD, HEALTHY_META_LOAD, TORCHRUN_TAIL
-from llamadoctor.failures.model import Failure, Signature, Step
+from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
 FAILURES: tuple[Failure, ...] = (
     Failure(
@@ -110,6 +110,7 @@ FAILURES: tuple[Failure, ...] = (
         id="transformers-too-old-rope-llama31",
         step=Step.LOAD,
         title="transformers is too old for Llama 3.1's rope_scaling",
+        runner=Handling("applies Llama 3.1's rope scaling itself", ("model:rope_frequencies",)),
         signatures=(
             Signature(r"`rope_scaling` must be a dictionary with two fields, `type` and `factor`, got .*'llama3'"),
             Signature(r"`rope_scaling`'s type field must be one of \[.*\], got llama3"),
@@ -232,6 +233,10 @@ FAILURES: tuple[Failure, ...] = (
         id="llama3-weights-llama2-code",
         step=Step.LOAD,
         title="Llama 3 weights were loaded into a Llama 2 model",
+        runner=Handling(
+            "builds Llama 1, 2 and 3 from params.json, grouped KV heads included",
+            ("model:Attention", "loader:build_model"),
+        ),
         signatures=(
             Signature(
                 r"size mismatch for (?P<param>\S*(?:tok_embeddings|embed_tokens|output|lm_head)\.weight): copying a"
@@ -268,6 +273,7 @@ FAILURES: tuple[Failure, ...] = (
         id="rope-freqs-unexpected-key",
         step=Step.LOAD,
         title="A strict loader rejects the rope.freqs buffer of Meta's checkpoint",
+        runner=Handling("leaves out the rope.freqs buffer when loading", ("loader:_meta_state",)),
         signatures=(Signature(r"Unexpected key\(s\) in state_dict: \"rope\.freqs\""),),
         cause=(
             "Llama 2's `consolidated.*.pth` carries a `rope.freqs` buffer that Meta's code ignores (it loads with"

@@ -1,4 +1,6 @@
-"""The params.json files Meta published, as data: what sizing advice ("the largest Llama that fits") counts.
+"""The params.json files Meta published, as data: what sizing advice ("the largest Llama that fits") counts;
+and the md5s of each release's files as Meta's published checklists list them (`data/meta_checklists.json`), which
+identify a folder that came without its checklist.chk.
 
 Llama 1/2 leave vocab_size to the tokenizer (-1): their SentencePiece has 32,000 pieces. Llama 3.2 1B and 3B
 tie the output to the embedding (their HF configs say so), which their parameter counts reflect.
@@ -7,8 +9,12 @@ tie the output to the embedding (their HF configs say so), which their parameter
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Optional
 
 from llamadoctor.llama.params import LlamaParams, from_meta_params
 from llamadoctor.llama.version import LLAMA_VOCAB
@@ -66,3 +72,28 @@ def release(name: str) -> LlamaParams:
     if params.vocab_size <= 0:
         params = params.with_vocab(LLAMA_VOCAB)
     return dataclasses.replace(params, tie_embeddings=name in TIED)
+
+
+@dataclass(frozen=True)
+class PublishedChecklist:
+    """One release's checklist.chk as Meta published it: file name -> md5, and where that copy was read."""
+
+    name: str  # "Llama 2 7B"
+    release: str  # "llama-1", "llama-2"
+    variant: str  # "base" or "chat"
+    source: str
+    files: Mapping[str, str]
+
+
+@cache
+def published_checklists() -> tuple[PublishedChecklist, ...]:
+    text = (resources.files("llamadoctor") / "data" / "meta_checklists.json").read_text("utf-8")
+    return tuple(
+        PublishedChecklist(r["name"], r["release"], r["variant"], r["source"], dict(r["files"]))
+        for r in json.loads(text)["releases"]
+    )
+
+
+def identify(params_md5: str) -> Optional[PublishedChecklist]:
+    """The release whose published params.json has this md5: each release's params.json differs."""
+    return next((c for c in published_checklists() if c.files.get("params.json") == params_md5), None)

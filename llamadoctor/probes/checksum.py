@@ -11,6 +11,7 @@ instant.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from llamadoctor.reading import check_regular, open_regular, read_regular, reaso
 
 CHUNK = 8 * 1024 * 1024
 MAX_CACHE = 64 * 1024 * 1024
+MAX_PARAMS = 64 * 1024  # a params.json is a few hundred bytes; a bigger one is not Meta's
 
 
 def cache_file() -> Path:
@@ -201,9 +203,25 @@ def verify_checklists(
     Names that leave the folder are reported as "outside" and never opened. With do_hash False, entries are
     "skipped" (or "missing"), and only the checklists' own shape is judged.
     """
-    parsed = [(chk, root, *read_checklist(chk)) for chk, root in checklists]
+    parsed = [(root, *read_checklist(chk)) for chk, root in checklists]
+    return verify_entries(
+        parsed, do_hash=do_hash, progress=progress, cache_path=cache_path, workers=workers, cancel=cancel
+    )
+
+
+def verify_entries(
+    parsed: Sequence[tuple[Path, Checklist, Sequence[tuple[str, str]]]],
+    *,
+    do_hash: bool = True,
+    progress: ProgressFn | None = None,
+    cache_path: Path | None = None,
+    workers: int | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Checklist]:
+    """Verify (folder, checklist, its (md5, name) entries) triples, whether read from a checklist.chk or
+    known from a published one; all files hashed in one parallel pass."""
     wanted: list[Path] = []
-    for _, root, _, entries in parsed:
+    for root, _, entries in parsed:
         wanted += [root / name for _, name in entries if inside(name)]
     hashed = (
         hash_files(
@@ -217,10 +235,19 @@ def verify_checklists(
         else {}
     )
     out = []
-    for _, root, checklist, entries in parsed:
+    for root, checklist, entries in parsed:
         results = tuple(_entry(root, md5, name, hashed, do_hash) for md5, name in entries)
-        out.append(Checklist(checklist.path, checklist.status, results, checklist.bad_lines, checklist.size))
+        out.append(dataclasses.replace(checklist, entries=results))
     return out
+
+
+def params_md5(folder: Path) -> str | None:
+    """md5 of the folder's params.json (a few hundred bytes), None when it cannot be read."""
+    try:
+        data = read_regular(folder / "params.json", MAX_PARAMS)
+    except OSError:
+        return None
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def _entry(

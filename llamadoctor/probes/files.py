@@ -41,7 +41,8 @@ from llamadoctor.files import (
     tokenizer_places,
 )
 from llamadoctor.formats import MAX_TOKENIZER, classify_head, inside
-from llamadoctor.probes.checksum import cache_file, verify_checklists
+from llamadoctor.llama.releases import identify
+from llamadoctor.probes.checksum import cache_file, params_md5, read_checklist, verify_entries
 from llamadoctor.probes.sniff import sniff_tokenizer_at, sniff_weights
 from llamadoctor.progress import ProgressFn
 from llamadoctor.reading import read_regular, reason
@@ -584,21 +585,37 @@ def _verify(
     cache_path: Path | None,
     cancel: threading.Event | None = None,
 ) -> list[ModelDir]:
-    """Verify all checklists in one parallel pass; only given and repo folders are hashed."""
-    jobs = [(i, pair) for i, m in enumerate(models) if m.format in ("meta", "meta-in-hf") for pair in _checklists_of(m)]
-    hashed = [pair for i, pair in jobs if models[i].source in ("given", "repo")]
-    results: dict[tuple[Path, Path], Checklist] = {}
-    if hashed:
-        results.update(
-            zip(
-                hashed,
-                verify_checklists(hashed, do_hash=do_hash, progress=progress, cache_path=cache_path, cancel=cancel),
-            )
-        )
-    unhashed = [pair for i, pair in jobs if pair not in results]
-    if unhashed:
-        results.update(zip(unhashed, verify_checklists(unhashed, do_hash=False)))
+    """Verify all checklists in one parallel pass; only given and repo folders are hashed. A Meta folder without
+    checklist.chk whose params.json is a known release's is verified against that release's published md5s."""
+    jobs: list[tuple[int, tuple[Path, Checklist, Sequence[tuple[str, str]]]]] = []
+    for i, model in enumerate(models):
+        if model.format in ("meta", "meta-in-hf"):
+            jobs += [(i, (root, *read_checklist(chk))) for chk, root in _checklists_of(model)]
+            jobs += [(i, job) for job in _published_checklist(model)]
+    hashed = [i for i, _ in jobs if models[i].source in ("given", "repo")]
+    results = verify_entries(
+        [job for i, job in jobs if i in hashed],
+        do_hash=do_hash,
+        progress=progress,
+        cache_path=cache_path,
+        cancel=cancel,
+    )
+    results += verify_entries([job for i, job in jobs if i not in hashed], do_hash=False)
+    order = [i for i, _ in jobs if i in hashed] + [i for i, _ in jobs if i not in hashed]
     out = list(models)
-    for i, pair in jobs:
-        out[i] = dataclasses.replace(out[i], checklists=(*out[i].checklists, results[pair]))
+    for i, checklist in zip(order, results):
+        out[i] = dataclasses.replace(out[i], checklists=(*out[i].checklists, checklist))
     return out
+
+
+def _published_checklist(model: ModelDir) -> list[tuple[Path, Checklist, Sequence[tuple[str, str]]]]:
+    """The published md5s of the release this folder's params.json identifies, when it has no checklist.chk."""
+    if model.format != "meta" or "checklist.chk" in model.files or "params.json" not in model.files:
+        return []
+    path = Path(model.path)
+    md5 = params_md5(path)
+    known = identify(md5) if md5 else None
+    if known is None:
+        return []
+    entries = [(digest, name) for name, digest in known.files.items()]
+    return [(path, Checklist(str(path / "checklist.chk"), "ok", known=known.name), entries)]

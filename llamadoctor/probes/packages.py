@@ -8,6 +8,7 @@ Python: a few hundred small reads, fast enough for every `check`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -112,23 +113,39 @@ def _valid_specifier(text: str) -> bool:
 def installed_distributions(folders: Iterable[str]) -> dict[str, str]:
     """Normalised name -> version of every distribution whose metadata is in `folders` (the first wins, as on
     sys.path)."""
-    return {name: version for name, (version, _) in _scan(folders).items()}
+    return {name: version for name, (version, _) in metadata_folders(folders).items()}
 
 
-def _scan(folders: Iterable[str]) -> dict[str, tuple[str, Path]]:
+def metadata_folders(folders: Iterable[str]) -> dict[str, tuple[str, Path]]:
+    """Normalised name -> (version, its `.dist-info` or `.egg-info`) of every distribution in `folders` (the
+    first wins, as on sys.path)."""
     found: dict[str, tuple[str, Path]] = {}
     for folder in folders:
         try:
-            with os.scandir(folder) as entries:
-                names = sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+            stat = os.stat(folder)
         except OSError:
             continue
-        for entry in names:
-            meta = Path(folder) / entry
-            distribution = _distribution(meta)
-            if distribution and distribution[0] not in found:
-                found[distribution[0]] = (distribution[1], meta)
+        for name, version, meta in _folder_distributions(folder, (stat.st_mtime_ns, stat.st_nlink, stat.st_size)):
+            found.setdefault(name, (version, meta))
     return found
+
+
+# Two probes read the same folders in one `check`. Adding or removing a distribution changes its folder's
+# mtime and link count (each is a subfolder), so a cached listing is reused only while the folder is unchanged.
+@functools.lru_cache(maxsize=32)
+def _folder_distributions(folder: str, state: tuple[int, int, int]) -> tuple[tuple[str, str, Path], ...]:
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+    except OSError:
+        return ()
+    found = []
+    for entry in names:
+        meta = Path(folder) / entry
+        distribution = _distribution(meta)
+        if distribution:
+            found.append((distribution[0], distribution[1], meta))
+    return tuple(found)
 
 
 def _distribution(meta: Path) -> Optional[tuple[str, str]]:
@@ -232,7 +249,7 @@ def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ..
 
 def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
     where = places(site_packages)
-    scanned = _scan(where)
+    scanned = metadata_folders(where)
     return Libraries(
         installed={name: version for name, (version, _) in scanned.items()},
         places=where,

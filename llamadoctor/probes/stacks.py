@@ -4,7 +4,6 @@ metadata (never imported), the hub settings and token (presence only), and the O
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,16 +16,16 @@ from llamadoctor.probes.hub import ENDPOINT, HubGet, ask_hub, token_value
 from llamadoctor.probes.hub import TIMEOUT as HUB_TIMEOUT
 from llamadoctor.probes.hub import hub_get as default_hub_get
 from llamadoctor.probes.msbuild import build_customizations
+from llamadoctor.probes.packages import metadata_folders, places
+from llamadoctor.probes.packages import normalise as pip_name
 from llamadoctor.probes.proc import Run, output, run
 
-# Distributions read here, by their normalised name. Another probe may one day read every installed
-# distribution; `installed_versions` is the one function to replace then.
+# Distributions read here, keyed in Stacks by `normalise`d name.
 PACKAGES = ("vllm", "llama_cpp_python", "llama_models")
 HUB_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT")
 OLLAMA = "127.0.0.1:11434"
 OLLAMA_TIMEOUT = 0.5
 HUB_BUDGET = 7.0  # seconds for every hub request together: gather gives each probe 10
-_DIST_INFO = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>\d[^-]*?)\.dist-info$")
 _OLLAMA_VERSION = re.compile(r"(?:client version is|ollama version is)\s+v?(\d[\w.+-]*)")
 
 Fetch = Callable[[str, float], bytes]
@@ -47,40 +46,23 @@ def normalise(name: str) -> str:
 
 
 def installed_versions(site_packages: Iterable[str], names: Iterable[str] = PACKAGES) -> dict[str, str]:
-    """name -> version for those of `names` installed in these site-packages folders (the first one wins)."""
-    wanted = {normalise(n) for n in names}
-    found: dict[str, str] = {}
-    for site in site_packages:
-        try:
-            entries = sorted(os.listdir(site))
-        except OSError:
-            continue
-        for entry in entries:
-            match = _DIST_INFO.match(entry)
-            if match and normalise(match["name"]) in wanted:
-                found.setdefault(normalise(match["name"]), match["version"])
-    return found
+    """name -> version for those of `names` installed in these folders (the first one wins), keyed as
+    `normalise` writes them."""
+    found = metadata_folders(site_packages)
+    return {normalise(n): found[pip_name(n)][0] for n in names if pip_name(n) in found}
 
 
 def missing_entry_modules(site_packages: Sequence[str], dist: str) -> tuple[str, ...]:
     """Modules the console scripts of `dist` import that are not installed (a packaging mistake)."""
-    for site in site_packages:
-        for info in _dist_infos(Path(site), dist):
-            try:
-                text = (info / "entry_points.txt").read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                return ()
-            modules = sorted(set(_console_modules(text)))
-            return tuple(m for m in modules if not _module_exists(site_packages, m))
-    return ()
-
-
-def _dist_infos(site: Path, dist: str) -> list[Path]:
+    found = metadata_folders(site_packages).get(pip_name(dist))
+    if found is None:
+        return ()
     try:
-        entries = sorted(site.iterdir())
+        text = (found[1] / "entry_points.txt").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return []
-    return [e for e in entries if (m := _DIST_INFO.match(e.name)) and normalise(m["name"]) == normalise(dist)]
+        return ()
+    modules = sorted(set(_console_modules(text)))
+    return tuple(m for m in modules if not _module_exists(site_packages, m))
 
 
 def _console_modules(text: str) -> Iterable[str]:
@@ -184,6 +166,8 @@ def probe_stacks(
     hub_get: Optional[HubGet] = None,
     windows: bool = False,
 ) -> Stacks:
+    # Folders that .pth files add hold editable installs: their metadata and, for missing_entry_modules, modules.
+    site_packages = places(site_packages)
     packages = installed_versions(site_packages)
     ollama_cli = which("ollama")
     token_at = token_source(environ, home)

@@ -57,6 +57,26 @@ def test_a_console_script_whose_module_is_missing_is_named(tmp_path: Path) -> No
     assert missing_entry_modules([str(tmp_path)], "llama_models") == ()
 
 
+def test_an_editable_install_is_read_where_its_pth_file_points(tmp_path: Path) -> None:
+    """`pip install -e` of llama-models: metadata in site-packages, the code in the clone a .pth file adds."""
+    site, clone = tmp_path / "site", tmp_path / "llama-models"
+    dist(site, "llama_models", "0.3.0", "[console_scripts]\nllama = llama_models.cli.llama:main\n")
+    (clone / "llama_models" / "cli").mkdir(parents=True)
+    (clone / "llama_models" / "cli" / "llama.py").write_text("def main(): pass\n")
+    (site / "__editable__.llama_models-0.3.0.pth").write_text(f"{clone}\n")
+    facts = probe_stacks(
+        StackRequest(),
+        [str(site)],
+        {},
+        home=tmp_path,
+        hub_cache=tmp_path / "hub",
+        which=lambda name: None,
+        fetch=lambda url, timeout: b"",
+    )
+    assert facts.packages == {"llama_models": "0.3.0"}
+    assert facts.llama_cli_missing == ()
+
+
 def test_the_token_is_found_but_never_read_into_facts(tmp_path: Path) -> None:
     assert token_source({}, tmp_path) is None
     assert token_source({"HF_TOKEN": SECRET}, tmp_path) == "HF_TOKEN"
