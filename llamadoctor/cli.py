@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 import typer.core
 
-from llamadoctor import __version__, errors
+from llamadoctor import __version__, errors, output
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 from llamadoctor.redact import redacting_console
 from llamadoctor.runner.cli import app as run_app
@@ -22,7 +22,7 @@ app = typer.Typer(
     help="Find and fix what stops Meta's Llama from running on this machine, then prove it runs.",
     rich_markup_mode="rich",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
@@ -47,8 +47,11 @@ def main_callback(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    quiet: Annotated[bool, output.quiet_option()] = False,
+    no_color: Annotated[bool, output.no_color_option()] = False,
 ) -> None:
     """llamadoctor: checks, fixes and a bundled runner for Meta's Llama."""
+    output.configure(quiet=quiet, no_color=no_color, reset=True)
 
 
 def _ids(values: Optional[list[str]]) -> list[str]:

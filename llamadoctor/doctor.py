@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -83,14 +82,14 @@ def facts_for(diagnosis: Diagnosis, *, progress: bool = False) -> Facts:
 @contextlib.contextmanager
 def _hash_progress(wanted: bool) -> Iterator[Optional[Callable[[int, int], None]]]:
     """A progress bar for checksum verification, on stderr and only where a person is watching."""
-    if not wanted or not sys.stderr.isatty():
+    from llamadoctor.output import stderr_console, watching
+
+    if not wanted or not watching():
         yield None
         return
-    from rich.console import Console
-
     from llamadoctor.progress import rich_progress
 
-    with rich_progress(Console(stderr=True)) as bar:
+    with rich_progress(stderr_console()) as bar:
         yield bar
 
 

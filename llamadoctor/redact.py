@@ -151,7 +151,9 @@ def redacting_console(**options: Any) -> Any:
         def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
             return [_redacted_text(r) if isinstance(r, Text) else r for r in renderables]
 
-    console = Console(**options)
+    from llamadoctor.output import console_options
+
+    console = Console(**{**console_options(), **options})
     console.push_render_hook(Redact())
     return console
 

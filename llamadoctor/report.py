@@ -20,10 +20,12 @@ from llamadoctor import __version__
 from llamadoctor.engine import LEFT_OUT, CheckResult, Report
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, Searched
+from llamadoctor.jsonable import SCHEMA as SCHEMA  # the schema number other reporters share
+from llamadoctor.jsonable import document
 from llamadoctor.model import Group, Severity, Status
-from llamadoctor.redact import redact_data, safe_text
+from llamadoctor.redact import safe_text
+from llamadoctor.wrapping import remedy_lines
 
-SCHEMA = 1
 _MARK = {
     Status.PASSED: ("✓", "green"),
     Status.INFO: ("i", "blue"),
@@ -202,10 +204,10 @@ def _render_result(result: CheckResult, console: Console, verbose: bool) -> None
         console.print(line)
     for finding in result.findings:
         console.print(Padding(Text(safe_text(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
-        # A remedy holds the commands to copy: each line stays whole however narrow the terminal (which then
-        # wraps it only on screen).
-        for remedy_line in safe_text(finding.remedy).splitlines():
-            console.print(Text("     " + remedy_line), soft_wrap=True)
+        # A remedy's commands stay whole however narrow the terminal (which then folds them only on screen);
+        # its prose wraps at words under its indent.
+        for remedy_line, _ in remedy_lines(safe_text(finding.remedy), console.width):
+            console.print(Text(remedy_line), soft_wrap=True)
         if finding.fixes:
             console.print(Padding(Text(f"repair: llamadoctor fix {result.check.id}", style="dim"), (0, 0, 0, 5)))
     if verbose and result.status is Status.CRASHED:
@@ -237,8 +239,6 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
         for f in report.findings
     ]
     data = {
-        "schema": SCHEMA,
-        "llamadoctor": __version__,
         "facts": report.facts.to_json(),
         "findings": findings,
         "examined": examined_data(report.facts),
@@ -257,7 +257,7 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
             "exit_code": report.exit_code(strict=strict),
         },
     }
-    return redact_data(json.loads(json.dumps(data, default=str)))  # type: ignore[no-any-return]
+    return document("check", data)
 
 
 def _check_data(result: CheckResult) -> dict[str, Any]:
