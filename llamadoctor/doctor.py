@@ -16,6 +16,7 @@ from llamadoctor.errors import UsageError
 from llamadoctor.errors import readable_dir as _readable_dir
 from llamadoctor.facts import Facts, Options
 from llamadoctor.gather import Request, gather
+from llamadoctor.output import did_you_mean
 from llamadoctor.probes.stacks import StackRequest
 from llamadoctor.probes.target import TargetError
 from llamadoctor.registry import all_checks
@@ -98,5 +99,7 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
     try:
         skipped = left_out(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
-        raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
+        known = [c.id for c in checks]
+        hint = did_you_mean(exc.args[0], known)
+        raise UsageError(f"unknown check id {exc.args[0]!r}{hint} (see `llamadoctor list`)") from None
     return run(facts_for(diagnosis, progress=progress), checks, skipped=skipped)

@@ -29,6 +29,7 @@ from llamadoctor.model import (
     Status,
     WriteFile,
 )
+from llamadoctor.output import did_you_mean
 from llamadoctor.redact import redact
 from llamadoctor.registry import CHECKS, FIXES
 from llamadoctor.shell import render_argv
@@ -61,7 +62,8 @@ def plan(report: Report, wanted: Sequence[str] = ()) -> list[PlannedFix]:
     """Plans for the findings of `report`, limited to `wanted` check ids or fix ids when given."""
     unknown = [w for w in wanted if w not in CHECKS and w not in FIXES]
     if unknown:
-        raise UsageError(f"unknown check or fix id {unknown[0]!r} (see `llamadoctor list`)")
+        hint = did_you_mean(unknown[0], [*CHECKS, *FIXES])
+        raise UsageError(f"unknown check or fix id {unknown[0]!r}{hint} (see `llamadoctor list`)")
     planned: list[PlannedFix] = []
     seen: set[tuple[str, tuple[Action, ...]]] = set()
     for finding in report.findings:

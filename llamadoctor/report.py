@@ -304,3 +304,11 @@ def render_markdown(report: Report) -> str:
     ]
     lines += ["", "</details>"]
     return safe_text("\n".join(lines) + "\n")
+
+
+def render_quiet(report: Report, console: Console) -> None:
+    """`check -q`: the errors, one line each, and the verdict."""
+    for finding in report.findings:
+        if finding.severity is Severity.ERROR:
+            console.print(Text.assemble((" ✗ ", "red"), (finding.check, "bold"), ": ", safe_text(finding.message)))
+    console.print(Text(safe_text(report.verdict()), style="bold red" if not report.ready else "bold green"))

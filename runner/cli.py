@@ -60,8 +60,11 @@ def _guarded(body: Callable[[], T]) -> T:
     """Run a command body once torch is known to import; its errors are HandledGroup's to report."""
     from llamadoctor.runner.errors import RunError
 
+    from llamadoctor.output import status
+
     try:
-        import torch  # noqa: F401
+        with status("Importing torch..."):
+            import torch  # noqa: F401
     except ImportError:
         raise RunError(*INSTALL_HINT) from None
     return body()
@@ -195,7 +198,10 @@ def smoke(
     def body() -> None:
         from llamadoctor.runner.smoke import format_report, run_smoke
 
-        report = run_smoke(device, dtype, tokens)
+        from llamadoctor.output import status
+
+        with status(f"Smoke test: a small random Llama on {device}, then {tokens} tokens...", enabled=not as_json):
+            report = run_smoke(device, dtype, tokens)
         typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
         if not report["ok"]:
             raise typer.Exit(1)
