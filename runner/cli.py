@@ -58,9 +58,8 @@ Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
 def _guarded(body: Callable[[], T]) -> T:
     """Run a command body once torch is known to import; its errors are HandledGroup's to report."""
-    from llamadoctor.runner.errors import RunError
-
     from llamadoctor.output import status
+    from llamadoctor.runner.errors import RunError
 
     try:
         with status("Importing torch..."):
@@ -196,9 +195,8 @@ def smoke(
     _check_choice("dtype", dtype, DTYPES)
 
     def body() -> None:
-        from llamadoctor.runner.smoke import format_report, run_smoke
-
         from llamadoctor.output import status
+        from llamadoctor.runner.smoke import format_report, run_smoke
 
         with status(f"Smoke test: a small random Llama on {device}, then {tokens} tokens...", enabled=not as_json):
             report = run_smoke(device, dtype, tokens)
