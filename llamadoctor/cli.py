@@ -286,7 +286,7 @@ def fix(
     no_color: NoColorOpt = False,
 ) -> None:
     """Repair what the checks found: plan, show, back up, apply atomically, re-check."""
-    from llamadoctor import apply, fixing
+    from llamadoctor import apply, fixing, journal
     from llamadoctor.doctor import Diagnosis, diagnose, facts_for
     from llamadoctor.facts import Options
     from llamadoctor.jsonable import dumps
@@ -300,6 +300,7 @@ def fix(
     console = redacting_console(highlight=False, quiet=json_out or (output.SETTINGS.quiet and (yes or dry_run)))
     for line in apply.recover():
         console.print(line, soft_wrap=True, markup=False)
+    journal.prune()
     diagnosis = Diagnosis(
         python,
         repo,
