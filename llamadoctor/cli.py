@@ -11,6 +11,17 @@ import typer
 import typer.core
 
 from llamadoctor import __version__, cli_input, errors, output
+from llamadoctor.cli_options import (
+    BatchOpt,
+    JsonOpt,
+    ModelDirOpt,
+    NoColorOpt,
+    NprocOpt,
+    PythonOpt,
+    QuietOpt,
+    RepoOpt,
+    SeqOpt,
+)
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 from llamadoctor.redact import redacting_console
 from llamadoctor.runner.cli import app as run_app
@@ -25,18 +36,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-
-PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
-RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
-ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
-NprocOpt = Annotated[
-    Optional[int], typer.Option(**errors.NPROC, help="Processes you will give torchrun --nproc_per_node.")
-]
-SeqOpt = Annotated[int, typer.Option(**errors.SEQ_LEN, help="The --max_seq_len you will run with.")]
-BatchOpt = Annotated[int, typer.Option(**errors.BATCH_SIZE, help="The --max_batch_size you will run with.")]
-QuietOpt = Annotated[bool, output.quiet_option()]
-NoColorOpt = Annotated[bool, output.no_color_option()]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1).")]
 
 
 def _version(value: bool) -> None:
@@ -387,46 +386,9 @@ def estimate(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How much memory a model needs (weights, KV cache, overhead, per device) and whether it fits here."""
-    import json
+    from llamadoctor.estimate_command import estimate_here
 
-    from llamadoctor.doctor import DTYPES
-    from llamadoctor.estimate import (
-        ModelDirError,
-        estimate_for_model_dir,
-        estimate_json,
-        pick_device,
-        probe_machine,
-        render_estimate,
-        room_on,
-        verdict,
-    )
-
-    if dtype not in (*DTYPES, "auto"):
-        raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
-    if device not in ("auto", "cuda", "mps", "cpu"):
-        raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
-    readable_dir(model_dir, "--model-dir")
-    gpus, memory = probe_machine(device)
-    device = pick_device(gpus) if device == "auto" else device
-    capability = gpus.gpus[0].compute_capability if gpus.gpus else None
-    try:
-        est = estimate_for_model_dir(
-            model_dir,
-            dtype=dtype,
-            max_seq_len=max_seq_len,
-            max_batch_size=max_batch_size,
-            nproc=nproc,
-            device=device,
-            capability=capability,
-        )
-    except ModelDirError as exc:
-        raise UsageError(str(exc)) from None
-    room = room_on(device, est.nproc, gpus, memory)
-    if json_out:
-        print(json.dumps(estimate_json(est, room), indent=2))
-    else:
-        redacting_console(highlight=False).print(render_estimate(est))
-        print(verdict(est, room))
+    estimate_here(model_dir, dtype, max_seq_len, max_batch_size, nproc, device, json_out)
 
 
 # The runner and the converter ship in the same wheel; their modules import torch only inside the commands.
