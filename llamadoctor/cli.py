@@ -405,8 +405,10 @@ app.command("convert")(_convert)
 
 
 def main() -> None:
-    """The console script: every command runs inside HandledGroup's one error handler and output filter."""
-    app()
+    """The console script: every command runs inside HandledGroup's one error handler and output filter.
+
+    One name however it is started (`python -m llamadoctor` too), so shell completion finds its variable."""
+    app(prog_name="llamadoctor")
 
 
 __all__ = ["UsageError", "app", "main"]
