@@ -109,7 +109,8 @@ class SafeStream(io.TextIOBase):
             return
         text = redact("".join(self._held))
         self._held, self._size = [], 0
-        self.raw.write(_escape_keeping(text, self._allowed) if self.isatty() else escape_controls(text))
+        coloured = self.isatty() or _colour_forced()
+        self.raw.write(_escape_keeping(text, self._allowed) if coloured else escape_controls(text))
 
     def close(self) -> None:
         """Pass on what is held; the wrapped stream stays open (it is the process's own)."""
@@ -139,6 +140,13 @@ class SafeStream(io.TextIOBase):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
+
+
+def _colour_forced() -> bool:
+    """FORCE_COLOR asks for colours in a pipe too (`| less -R`), unless NO_COLOR says otherwise."""
+    import os
+
+    return bool(os.environ.get("FORCE_COLOR")) and "NO_COLOR" not in os.environ
 
 
 def redacting_console(**options: Any) -> Any:
