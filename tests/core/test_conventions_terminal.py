@@ -186,3 +186,13 @@ def test_what_counts_as_a_command() -> None:
     for line in ("close other programs or add swap", "Run vLLM inside WSL2 instead:", "pin torch==2.2.2 in it"):
         assert not is_command(line), line
     assert remedy_lines("", 80) == []
+
+
+def test_fix_shows_its_hashing_as_check_does(tmp_path: Path) -> None:
+    from tests.builders.checkpoints import write_meta_model
+
+    model = write_meta_model(tmp_path / "llama-2-7b")
+    args = ["fix", "--model-dir", str(model), "--dry-run"]
+    env = {"LLAMADOCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    assert "Verifying checksums" in in_terminal(args, 80, env)
+    assert "Verifying checksums" not in in_terminal(args, 80, env)  # remembered: nothing to read the second time
