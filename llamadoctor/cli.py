@@ -114,16 +114,17 @@ def check(
     no_color: NoColorOpt = False,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
-    output.configure(quiet=quiet, no_color=no_color)
-    only_ids, skip_ids = _ids(only), _ids(skip)
-    cli_input.check_options(json_out=json_out, markdown=markdown, only=only_ids, skip=skip_ids)
-    url = cli_input.signed_url(url)
     from llamadoctor.doctor import Diagnosis, diagnose
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
     from llamadoctor.probes.stacks import StackRequest
     from llamadoctor.report import render_human, render_json, render_markdown, render_quiet
     from llamadoctor.signed_url import unparsable
+
+    output.configure(quiet=quiet, no_color=no_color)
+    only_ids, skip_ids = _ids(only), _ids(skip)
+    cli_input.check_options(json_out=json_out, markdown=markdown, only=only_ids, skip=skip_ids)
+    url = cli_input.signed_url(url)
 
     if url is not None and unparsable(url):
         raise UsageError(f"--url is not a URL ({unparsable(url)})", "paste the whole link from Meta's email, in quotes")

@@ -10,7 +10,10 @@ import typer
 from llamadoctor import errors, output
 from llamadoctor.errors import path_option
 
-PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
+PythonOpt = Annotated[
+    Optional[str],
+    typer.Option("--python", help="Diagnose this interpreter's environment, or a venv or conda env folder's."),
+]
 RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
 ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
 NprocOpt = Annotated[
