@@ -46,6 +46,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -54,6 +55,7 @@ def main_callback(
 ) -> None:
     """llamadoctor: checks, fixes and a bundled runner for Meta's Llama."""
     output.configure(quiet=quiet, no_color=no_color, reset=True)
+    ctx.call_on_close(lambda: output.configure(reset=True))  # a command line's settings end with it
 
 
 def _ids(values: Optional[list[str]]) -> list[str]:

@@ -227,3 +227,11 @@ def test_a_signed_url_from_stdin_or_the_environment_is_diagnosed_and_never_shown
     assert _url_result(out)["status"] == "not-applicable"
     code, _, err = invoke(*args, "--url", "-", input="one\ntwo\n")
     assert code == 2 and "standard input held 2 lines, not one URL" in err
+
+
+def test_quiet_and_colour_settings_end_with_their_command_line() -> None:
+    from llamadoctor.output import SETTINGS
+
+    assert invoke("-q", "--no-color", "list", "--json")[0] == 0
+    assert invoke("list", "no-such-id", "--no-color")[0] == 2
+    assert not SETTINGS.quiet and not SETTINGS.no_color
