@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import DOWNLOAD_SCRIPT
 from llamadoctor.facts import Facts
-from llamadoctor.files import ScriptFile
+from llamadoctor.files import ScriptFile, mode_text
 from llamadoctor.model import (
     Broken,
     Group,
@@ -128,7 +128,7 @@ def _not_sh(facts: Facts, script: ScriptFile) -> str:
     platforms=("linux", "darwin"),
     fixes=("make-script-executable",),
     requires=(DOWNLOAD_SCRIPT,),
-    checked=lambda facts: f"download.sh: mode {oct(_script(facts).mode)[2:]}",
+    checked=lambda facts: f"download.sh: mode {mode_text(_script(facts).mode)}",
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
         Inapplicable(linux_cpu(repo=repo_with(script(HTML_PAGE, executable=False))), expect="web page"),
@@ -154,7 +154,7 @@ def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
             f"{script.path} is not executable: `./download.sh` fails with `Permission denied` "
             f"(`bash download.sh` would still work).{_not_sh(facts, script)}",
             path=script.path,
-            mode=oct(script.mode),
+            mode=mode_text(script.mode),
         )
 
 

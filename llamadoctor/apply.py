@@ -29,6 +29,7 @@ from llamadoctor.durable import (
     write_new,
     write_over,
 )
+from llamadoctor.files import mode_text
 from llamadoctor.journal import (
     Damaged,
     Entry,
@@ -104,7 +105,7 @@ class Transaction:
         if seen.data == action.after and seen.permissions == mode:
             return  # already as wanted: applying twice changes nothing
         if is_read_only(seen) and not self.write_read_only:
-            raise ReadOnlyError(f"{action.path} is read-only ({stat.filemode(seen.mode)}); not changing it")
+            raise ReadOnlyError(f"{action.path} is read-only ({mode_text(seen.mode)}); not changing it")
         backup = None
         if seen.data is not None:
             backup = self.recorder.backup(seen.data)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+from typing import Any
+
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -11,7 +15,8 @@ from rich.text import Text
 from llamadoctor.coverage import summary
 from llamadoctor.errors import UsageError
 from llamadoctor.failures import FAILURES, Failure, by_id, search
-from llamadoctor.model import OS_NAMES
+from llamadoctor.model import OS_NAMES, Applicability, Fix
+from llamadoctor.output import did_you_mean
 from llamadoctor.registry import CHECKS, FIXES, all_checks
 
 
@@ -21,16 +26,54 @@ def _platforms(platforms: frozenset[str]) -> str:
     return ", ".join(OS_NAMES[p] for p in sorted(platforms))
 
 
+def _about(severity: str, platforms: frozenset[str]) -> str:
+    """The dim words after a summary: the severity, and the systems when not all."""
+    where = _platforms(platforms)
+    return severity if where == "all" else f"{severity}, {where} only"
+
+
 def render_catalogue(console: Console) -> None:
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("id", no_wrap=True)  # ids are copied into commands: never broken across lines
-    table.add_column("severity", no_wrap=True)
-    table.add_column("platforms", no_wrap=True)
-    table.add_column("summary", overflow="fold")
+    # Two columns, so the summaries keep the width an 80-column terminal has left after the ids.
+    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column("check", no_wrap=True, style="bold")  # ids are copied into commands: never broken
+    table.add_column("summary")
     for spec in all_checks():
-        table.add_row(spec.id, spec.severity.value, _platforms(spec.platforms), spec.summary)
+        table.add_row(
+            spec.id, Text.assemble(spec.summary, (f"  ({_about(spec.severity.value, spec.platforms)})", "dim"))
+        )
     console.print(table)
+    console.print()
+    fixes = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
+    fixes.add_column("fix", no_wrap=True, style="bold")
+    fixes.add_column("summary")
+    for fix in FIXES.values():
+        fixes.add_row(fix.id, Text.assemble(fix.summary, (f"  ({fix.applicability.value})", "dim")))
+    console.print(fixes)
     console.print(f"\n{len(CHECKS)} checks, {len(FIXES)} fixes. `llamadoctor list ID` explains one.")
+
+
+def catalogue_data() -> dict[str, Any]:
+    """`list --json`: every check and fix, with what `list ID` shows in words."""
+    checks = [
+        {
+            "id": spec.id,
+            "summary": spec.summary,
+            "severity": spec.severity.value,
+            "group": spec.group.value,
+            "platforms": sorted(spec.platforms),
+            "fixes": list(spec.fixes),
+        }
+        for spec in all_checks()
+    ]
+    fixes = [
+        {"id": fix.id, "summary": fix.summary, "applicability": fix.applicability.value, "checks": _repairs(fix.id)}
+        for fix in FIXES.values()
+    ]
+    return {"checks": checks, "fixes": fixes}
+
+
+def _repairs(fix_id: str) -> list[str]:
+    return [spec.id for spec in all_checks() if fix_id in spec.fixes]
 
 
 def render_failures(console: Console) -> None:
@@ -85,15 +128,42 @@ def explain_failure(failure: Failure, console: Console) -> None:
         console.print(Text(f"llamadoctor run: {failure.runner.does}"))
 
 
+_APPLIED = {
+    Applicability.SAFE: "applied by `llamadoctor fix` when you agree, or with --yes",
+    Applicability.UNSAFE: "edits your code: applied only with `llamadoctor fix --unsafe`, its diff shown first",
+    Applicability.MANUAL: "steps for you to take: `llamadoctor fix` prints them for your shell",
+}
+
+
+def explain_fix(fix: Fix, console: Console) -> None:
+    console.print(f"[bold]{fix.id}[/bold]: {escape(fix.summary)}")
+    console.print(f"fix, {fix.applicability.value}: {_APPLIED[fix.applicability]}\n")
+    doc = inspect.getdoc(fix.func) or (sys.modules[fix.func.__module__].__doc__ or "").strip()
+    if doc:
+        console.print(Text(doc))
+    repairs = _repairs(fix.id)
+    if repairs:
+        console.print(f"\nrepairs what these checks find: {', '.join(repairs)}")
+    failures = [f.id for f in FAILURES if fix.id in f.fixes]
+    if failures:
+        console.print(f"known failures it deals with: {', '.join(failures)}")
+    console.print(f"\n`llamadoctor fix {fix.id} --dry-run` shows what it would change on this machine.")
+
+
 def explain(check_id: str, console: Console) -> None:
     checks = {c.id: c for c in all_checks()}
     spec = checks.get(check_id)
     if spec is None and check_id in by_id():
         explain_failure(by_id()[check_id], console)
         return
+    if spec is None and check_id in FIXES:
+        explain_fix(FIXES[check_id], console)
+        return
     if spec is None:
+        known = [*checks, *FIXES, *by_id()]
         raise UsageError(
-            f"unknown check id or failure id {check_id!r} (see `llamadoctor list` and `llamadoctor list --failures`)"
+            f"unknown check, fix or failure id {check_id!r}{did_you_mean(check_id, known)}",
+            "`llamadoctor list` and `llamadoctor list --failures` show them all",
         )
     console.print(f"[bold]{spec.id}[/bold]: {spec.summary}")
     console.print(f"severity {spec.severity.value}; group {spec.group.value}; platforms {_platforms(spec.platforms)}\n")

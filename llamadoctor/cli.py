@@ -10,7 +10,18 @@ from typing import Annotated, Any, Optional
 import typer
 import typer.core
 
-from llamadoctor import __version__, errors
+from llamadoctor import __version__, cli_input, errors, output
+from llamadoctor.cli_options import (
+    BatchOpt,
+    JsonOpt,
+    ModelDirOpt,
+    NoColorOpt,
+    NprocOpt,
+    PythonOpt,
+    QuietOpt,
+    RepoOpt,
+    SeqOpt,
+)
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 from llamadoctor.redact import redacting_console
 from llamadoctor.runner.cli import app as run_app
@@ -22,18 +33,9 @@ app = typer.Typer(
     help="Find and fix what stops Meta's Llama from running on this machine, then prove it runs.",
     rich_markup_mode="rich",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-
-PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Diagnose this interpreter's environment.")]
-RepoOpt = Annotated[Optional[Path], path_option(help="Folder with Meta's download.sh and example scripts.")]
-ModelDirOpt = Annotated[Optional[list[Path]], path_option("--model-dir", help="A model folder (repeatable).")]
-NprocOpt = Annotated[
-    Optional[int], typer.Option(**errors.NPROC, help="Processes you will give torchrun --nproc_per_node.")
-]
-SeqOpt = Annotated[int, typer.Option(**errors.SEQ_LEN, help="The --max_seq_len you will run with.")]
-BatchOpt = Annotated[int, typer.Option(**errors.BATCH_SIZE, help="The --max_batch_size you will run with.")]
 
 
 def _version(value: bool) -> None:
@@ -44,11 +46,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    quiet: Annotated[bool, output.quiet_option()] = False,
+    no_color: Annotated[bool, output.no_color_option()] = False,
 ) -> None:
     """llamadoctor: checks, fixes and a bundled runner for Meta's Llama."""
+    output.configure(quiet=quiet, no_color=no_color, reset=True)
+    ctx.call_on_close(lambda: output.configure(reset=True))  # a command line's settings end with it
 
 
 def _ids(values: Optional[list[str]]) -> list[str]:
@@ -64,9 +71,19 @@ def check(
     max_seq_len: SeqOpt = 512,
     max_batch_size: BatchOpt = 6,
     dtype: Annotated[Optional[str], typer.Option(help="bf16, fp16 or fp32 for the memory estimate.")] = None,
-    url: Annotated[Optional[str], typer.Option(help="A signed download URL to diagnose (never printed).")] = None,
-    only: Annotated[Optional[list[str]], typer.Option(help="Run only these check ids.")] = None,
-    skip: Annotated[Optional[list[str]], typer.Option(help="Skip these check ids.")] = None,
+    url: Annotated[
+        Optional[str],
+        typer.Option(
+            help="A signed download URL to diagnose (never printed); - reads it from stdin; "
+            f"default: ${cli_input.URL_VARIABLE}."
+        ),
+    ] = None,
+    only: Annotated[
+        Optional[list[str]], typer.Option(help="Run only these check ids.", autocompletion=cli_input.complete_check_ids)
+    ] = None,
+    skip: Annotated[
+        Optional[list[str]], typer.Option(help="Skip these check ids.", autocompletion=cli_input.complete_check_ids)
+    ] = None,
     deep: Annotated[bool, typer.Option(help="Also import torch (in a subprocess) and test the device.")] = False,
     no_hash: Annotated[bool, typer.Option("--no-hash", help="Don't verify checksums of model files.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1).")] = False,
@@ -95,14 +112,21 @@ def check(
         Optional[list[str]], typer.Option(help="A Hugging Face repository you will download, owner/name.")
     ] = None,
     online: Annotated[bool, typer.Option(help="Ask the Hugging Face hub whether --hf-repo is gated.")] = False,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
 ) -> None:
     """Diagnose this machine, the target Python and your Llama files."""
     from llamadoctor.doctor import Diagnosis, diagnose
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
     from llamadoctor.probes.stacks import StackRequest
-    from llamadoctor.report import render_human, render_json, render_markdown
+    from llamadoctor.report import render_human, render_json, render_markdown, render_quiet
     from llamadoctor.signed_url import unparsable
+
+    output.configure(quiet=quiet, no_color=no_color)
+    only_ids, skip_ids = _ids(only), _ids(skip)
+    cli_input.check_options(json_out=json_out, markdown=markdown, only=only_ids, skip=skip_ids)
+    url = cli_input.signed_url(url)
 
     if url is not None and unparsable(url):
         raise UsageError(f"--url is not a URL ({unparsable(url)})", "paste the whole link from Meta's email, in quotes")
@@ -120,8 +144,8 @@ def check(
         repo,
         tuple(model_dir or ()),
         options,
-        _ids(only),
-        _ids(skip),
+        only_ids,
+        skip_ids,
         search_depth,
         StackRequest(tuple(model_file or ()), tuple(hf_repo or ()), online),
     )
@@ -137,11 +161,16 @@ def check(
             )
         )
     # Offer only the fixes that plan something here (`fix` plans them itself, once).
-    report = keep_applicable(diagnose(diagnosis, progress=not (json_out or markdown)))
+    human = not (json_out or markdown)
+    if deep and human and output.watching():
+        output.stderr_console().print(f"Importing torch in {python or sys.executable} to test the device...")
+    report = keep_applicable(diagnose(diagnosis, progress=human))
     if json_out:
         print(render_json(report, strict=strict))
     elif markdown:
         print(render_markdown(report), end="")
+    elif output.SETTINGS.quiet:
+        render_quiet(report, redacting_console(highlight=False))
     else:
         render_human(report, redacting_console(highlight=False), verbose=verbose, strict=strict)
     raise typer.Exit(report.exit_code(strict=strict))
@@ -150,26 +179,38 @@ def check(
 @app.command("list")
 def list_checks(
     check_id: Annotated[
-        Optional[str], typer.Argument(metavar="[ID]", help="Print this check's or failure's documentation.")
+        Optional[str],
+        typer.Argument(
+            metavar="[ID]",
+            help="Print this check's, fix's or failure's documentation.",
+            autocompletion=cli_input.complete_ids,
+        ),
     ] = None,
     failures: Annotated[
         bool, typer.Option("--failures", help="List the known failures `explain` finds in logs instead.")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="With --failures: one JSON document (schema 1).")] = False,
+    json_out: JsonOpt = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="With --failures: the coverage table.")] = False,
+    no_color: NoColorOpt = False,
 ) -> None:
-    """List every check (or every known failure), or explain one."""
-    from llamadoctor.catalogue import explain, render_catalogue, render_failures
+    """List every check and fix (or every known failure), or explain one."""
+    from llamadoctor import coverage
+    from llamadoctor.catalogue import catalogue_data, explain, render_catalogue, render_failures
+    from llamadoctor.jsonable import dumps
 
-    if (json_out or markdown) and (not failures or check_id is not None or (json_out and markdown)):
-        raise UsageError("--json or --markdown goes with --failures alone (one of them)")
-    if json_out or markdown:
-        from llamadoctor import coverage
-
-        print(coverage.to_json() if json_out else coverage.to_markdown(), end="")
-        return
+    output.configure(no_color=no_color)
     console = redacting_console(highlight=False)
-    if check_id is not None:
+    if json_out and check_id is not None:
+        raise UsageError("--json lists the catalogue; `llamadoctor list ID` explains one id in words")
+    if markdown and (not failures or check_id is not None or json_out):
+        raise UsageError("--markdown goes with --failures alone: the coverage table")
+    if json_out:
+        print(
+            coverage.to_json() if failures else dumps("catalogue", catalogue_data()), end="\n" if not failures else ""
+        )
+    elif markdown:
+        print(coverage.to_markdown(), end="")
+    elif check_id is not None:
         explain(check_id, console)
     elif failures:
         render_failures(console)
@@ -228,7 +269,12 @@ def explain(
 @app.command()
 def fix(
     ids: Annotated[
-        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Check ids (or fix ids) to repair; default: all.")
+        Optional[list[str]],
+        typer.Argument(
+            metavar="[ID]...",
+            help="Check ids (or fix ids) to repair; default: all.",
+            autocompletion=cli_input.complete_ids,
+        ),
     ] = None,
     python: PythonOpt = None,
     repo: RepoOpt = None,
@@ -243,24 +289,40 @@ def fix(
     write_read_only: Annotated[
         bool, typer.Option("--write-read-only", help="Also rewrite files that are read-only (their mode is kept).")
     ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: print the plan as JSON (schema 1).")
+    ] = False,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
 ) -> None:
     """Repair what the checks found: plan, show, back up, apply atomically, re-check."""
-    from llamadoctor import apply, fixing
+    from llamadoctor import apply, fixing, journal
     from llamadoctor.doctor import Diagnosis, diagnose, facts_for
     from llamadoctor.facts import Options
+    from llamadoctor.jsonable import dumps
+    from llamadoctor.plan_json import plan_data
     from llamadoctor.redact import redact
 
-    console = redacting_console(highlight=False)
+    output.configure(quiet=quiet, no_color=no_color)
+    if json_out and not dry_run:
+        raise UsageError("--json shows a plan: use it with --dry-run", "llamadoctor fix --dry-run --json")
+    # Quiet hides the plan only when nobody is asked to agree to it.
+    console = redacting_console(highlight=False, quiet=json_out or (output.SETTINGS.quiet and (yes or dry_run)))
     for line in apply.recover():
         console.print(line, soft_wrap=True, markup=False)
+    journal.prune()
     diagnosis = Diagnosis(
         python,
         repo,
         tuple(model_dir or ()),
         Options(nproc=nproc, max_seq_len=max_seq_len, max_batch_size=max_batch_size, no_hash=no_hash),
     )
-    report = diagnose(diagnosis)
+    report = diagnose(diagnosis, progress=not json_out)
     planned = fixing.plan(report, ids or ())
+    if json_out:
+        note = "" if planned else fixing.nothing_to_fix(report, ids or ())
+        print(dumps("fix-plan", plan_data(planned, unsafe=unsafe, note=note)))
+        raise typer.Exit(0 if planned else fixing.exit_code(fixing.untouched(report, ids or ())))
     if not planned:
         console.print(fixing.nothing_to_fix(report, ids or ()))
         raise typer.Exit(fixing.exit_code(fixing.untouched(report, ids or ())))
@@ -281,66 +343,45 @@ def fix(
         report,
         planned,
         unsafe=unsafe,
-        recheck=lambda: facts_for(diagnosis),
+        recheck=lambda: facts_for(diagnosis, progress=True),
         wanted=ids or (),
         write_read_only=write_read_only,
     )
-    fixing.render_outcomes(summary.outcomes, console)
+    fixing.render_outcomes(summary.outcomes, redacting_console(highlight=False))
     again = [
         *(["--python", python] if python else []),
         *(["--repo", str(repo)] if repo else []),
         *[arg for folder in model_dir or () for arg in ("--model-dir", str(folder))],
     ]
-    fixing.render_left(summary, console, again=again, shell=report.facts.platform.shell)
+    fixing.render_left(summary, redacting_console(highlight=False), again=again, shell=report.facts.platform.shell)
     raise typer.Exit(fixing.exit_code(summary))
 
 
 @app.command()
 def undo(
-    entry_id: Annotated[Optional[str], typer.Argument(metavar="[ENTRY]", help="Journal entry (default: last).")] = None,
+    entry_id: Annotated[
+        Optional[str], typer.Argument(metavar="[ENTRY]", help="Journal entry, or the start of one (default: last).")
+    ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List what fixes changed, newest first.")] = False,
     force: Annotated[bool, typer.Option(help="Undo even if the files changed after the fix.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="With --list: print the journal as JSON (schema 1).")
+    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Put back exactly what a fix changed (bytes and file modes)."""
-    from llamadoctor import apply
-    from llamadoctor.redact import redact
+    from llamadoctor import apply, undo_command
 
+    output.configure(quiet=quiet)
+    if json_out and not list_:
+        raise UsageError("--json lists the journal: use it with --list", "llamadoctor undo --list --json")
     for line in apply.recover():
-        print(line)
+        print(line, file=sys.stderr if json_out else sys.stdout)
     journal = apply.read_all()
     if list_:
-        for item in journal:
-            print(item.describe())
-        if not journal:
-            print("No fixes have been applied.")
+        undo_command.show_list(journal, json_out)
         raise typer.Exit(0)
-    if entry_id is None:
-        # The newest fix still in place; a damaged newer record is refused rather than skipped.
-        candidates = [e for e in journal if isinstance(e, apply.Damaged) or e.state == "applied"]
-        if not candidates:
-            raise UsageError("there is no applied fix to undo (see `llamadoctor undo --list`)")
-        entry = candidates[0]
-    else:
-        matches = [e for e in journal if e.id == entry_id]
-        if not matches:
-            raise UsageError(f"no journal entry {entry_id!r} (see `llamadoctor undo --list`)")
-        entry = matches[0]
-    try:
-        if isinstance(entry, apply.Damaged):
-            raise apply.ApplyError(
-                f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
-                f"{entry.folder} (see `llamadoctor undo --list`)"
-            )
-        restored = apply.undo(entry, force=force)
-    except apply.ApplyError as exc:
-        print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
-        raise typer.Exit(1) from None
-    for path in restored:
-        print(f"restored {path}")
-    for step in entry.steps:
-        if step.kind == "run":
-            print(f"not undone: the command `{' '.join(step.argv)}` (remove what it made yourself if needed)")
-    print(f"undid {entry.id} ({entry.fix})")
+    raise typer.Exit(undo_command.undo(undo_command.pick(journal, entry_id), force))
 
 
 @app.command()
@@ -356,46 +397,9 @@ def estimate(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How much memory a model needs (weights, KV cache, overhead, per device) and whether it fits here."""
-    import json
+    from llamadoctor.estimate_command import estimate_here
 
-    from llamadoctor.doctor import DTYPES
-    from llamadoctor.estimate import (
-        ModelDirError,
-        estimate_for_model_dir,
-        estimate_json,
-        pick_device,
-        probe_machine,
-        render_estimate,
-        room_on,
-        verdict,
-    )
-
-    if dtype not in (*DTYPES, "auto"):
-        raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
-    if device not in ("auto", "cuda", "mps", "cpu"):
-        raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
-    readable_dir(model_dir, "--model-dir")
-    gpus, memory = probe_machine(device)
-    device = pick_device(gpus) if device == "auto" else device
-    capability = gpus.gpus[0].compute_capability if gpus.gpus else None
-    try:
-        est = estimate_for_model_dir(
-            model_dir,
-            dtype=dtype,
-            max_seq_len=max_seq_len,
-            max_batch_size=max_batch_size,
-            nproc=nproc,
-            device=device,
-            capability=capability,
-        )
-    except ModelDirError as exc:
-        raise UsageError(str(exc)) from None
-    room = room_on(device, est.nproc, gpus, memory)
-    if json_out:
-        print(json.dumps(estimate_json(est, room), indent=2))
-    else:
-        redacting_console(highlight=False).print(render_estimate(est))
-        print(verdict(est, room))
+    estimate_here(model_dir, dtype, max_seq_len, max_batch_size, nproc, device, json_out)
 
 
 # The runner and the converter ship in the same wheel; their modules import torch only inside the commands.
@@ -412,8 +416,10 @@ app.command("convert")(_convert)
 
 
 def main() -> None:
-    """The console script: every command runs inside HandledGroup's one error handler and output filter."""
-    app()
+    """The console script: every command runs inside HandledGroup's one error handler and output filter.
+
+    One name however it is started (`python -m llamadoctor` too), so shell completion finds its variable."""
+    app(prog_name="llamadoctor")
 
 
 __all__ = ["UsageError", "app", "main"]

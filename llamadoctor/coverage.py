@@ -7,15 +7,12 @@ before it happens, which fixes repair it, what `llamadoctor run` does about it, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llamadoctor import __version__
 from llamadoctor.failures import FAILURES, Failure
-
-SCHEMA = 1
+from llamadoctor.jsonable import dumps
 
 
 @dataclass(frozen=True)
@@ -62,8 +59,6 @@ def to_data(failures: Sequence[Failure] = FAILURES) -> dict[str, Any]:
     """The `list --failures --json` document."""
     counts = summary(failures)
     return {
-        "schema": SCHEMA,
-        "llamadoctor": __version__,
         "failures": [failure_data(f) for f in failures],
         "summary": {
             "total": counts.total,
@@ -77,7 +72,7 @@ def to_data(failures: Sequence[Failure] = FAILURES) -> dict[str, Any]:
 
 
 def to_json(failures: Sequence[Failure] = FAILURES) -> str:
-    return json.dumps(to_data(failures), indent=2) + "\n"
+    return dumps("failures", to_data(failures)) + "\n"
 
 
 def _ids(ids: Sequence[str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from llamadoctor.errors import UsageError
 from llamadoctor.errors import readable_dir as _readable_dir
 from llamadoctor.facts import Facts, Options
 from llamadoctor.gather import Request, gather
+from llamadoctor.output import did_you_mean
 from llamadoctor.probes.stacks import StackRequest
 from llamadoctor.probes.target import TargetError
 from llamadoctor.registry import all_checks
@@ -83,14 +83,14 @@ def facts_for(diagnosis: Diagnosis, *, progress: bool = False) -> Facts:
 @contextlib.contextmanager
 def _hash_progress(wanted: bool) -> Iterator[Optional[Callable[[int, int], None]]]:
     """A progress bar for checksum verification, on stderr and only where a person is watching."""
-    if not wanted or not sys.stderr.isatty():
+    from llamadoctor.output import stderr_console, watching
+
+    if not wanted or not watching():
         yield None
         return
-    from rich.console import Console
-
     from llamadoctor.progress import rich_progress
 
-    with rich_progress(Console(stderr=True)) as bar:
+    with rich_progress(stderr_console()) as bar:
         yield bar
 
 
@@ -99,5 +99,7 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
     try:
         skipped = left_out(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
-        raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
+        known = [c.id for c in checks]
+        hint = did_you_mean(exc.args[0], known)
+        raise UsageError(f"unknown check id {exc.args[0]!r}{hint} (see `llamadoctor list`)") from None
     return run(facts_for(diagnosis, progress=progress), checks, skipped=skipped)

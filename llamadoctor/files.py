@@ -226,3 +226,10 @@ def targets(models: Iterable[ModelDir]) -> tuple[ModelDir, ...]:
 def executable_mode(mode: int) -> int:
     """`mode` plus an x bit wherever there is an r bit (what `chmod +x` does under a usual umask)."""
     return mode | ((mode & 0o444) >> 2)
+
+
+def mode_text(mode: int) -> str:
+    """A regular file's permissions as `ls -l` shows them (`-rwxr-xr-x`), whatever type bits `mode` has."""
+    import stat
+
+    return stat.filemode(stat.S_IFREG | stat.S_IMODE(mode))

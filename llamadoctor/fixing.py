@@ -16,6 +16,7 @@ from llamadoctor.apply import ApplyError, Entry, ReadOnlyError, apply_actions
 from llamadoctor.engine import Report, run
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts
+from llamadoctor.files import mode_text
 from llamadoctor.model import (
     Action,
     Applicability,
@@ -28,6 +29,7 @@ from llamadoctor.model import (
     Status,
     WriteFile,
 )
+from llamadoctor.output import did_you_mean
 from llamadoctor.redact import redact
 from llamadoctor.registry import CHECKS, FIXES
 from llamadoctor.shell import render_argv
@@ -60,7 +62,8 @@ def plan(report: Report, wanted: Sequence[str] = ()) -> list[PlannedFix]:
     """Plans for the findings of `report`, limited to `wanted` check ids or fix ids when given."""
     unknown = [w for w in wanted if w not in CHECKS and w not in FIXES]
     if unknown:
-        raise UsageError(f"unknown check or fix id {unknown[0]!r} (see `llamadoctor list`)")
+        hint = did_you_mean(unknown[0], [*CHECKS, *FIXES])
+        raise UsageError(f"unknown check or fix id {unknown[0]!r}{hint} (see `llamadoctor list`)")
     planned: list[PlannedFix] = []
     seen: set[tuple[str, tuple[Action, ...]]] = set()
     for finding in report.findings:
@@ -132,13 +135,14 @@ def diff_text(action: WriteFile) -> str:
 def render_action(action: Action, console: Console, shell: str) -> None:
     if isinstance(action, WriteFile):
         diff = diff_text(action)
-        mode = f" (mode {stat.filemode(stat.S_IFREG | action.mode)})" if action.mode is not None else ""
+        mode = f" (mode {mode_text(action.mode)})" if action.mode is not None else ""
         console.print(Text(f"   edit {action.path}{mode}"))
         for line in diff.splitlines():
             style = "green" if line.startswith("+") else ("red" if line.startswith("-") else "dim")
             console.print(Text("     " + redact(line), style=style), soft_wrap=True)  # diff lines stay whole too
     elif isinstance(action, Chmod):
-        console.print(Text(f"   chmod {stat.filemode(stat.S_IFREG | action.mode)} {action.path}"))
+        chmod = f"   chmod {stat.S_IMODE(action.mode):o} {action.path}  ({mode_text(action.mode)})"
+        console.print(Text(chmod), soft_wrap=True)  # a command to copy: never broken
     elif isinstance(action, RunCommand):
         console.print(Text(f"   run {' '.join(action.argv)}"))
     else:

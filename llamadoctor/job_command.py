@@ -10,6 +10,7 @@ from llamadoctor.doctor import Diagnosis
 from llamadoctor.errors import UsageError
 from llamadoctor.job import JobFacts
 from llamadoctor.job_rank import launch_hint, under_torchrun
+from llamadoctor.output import did_you_mean
 
 
 def check_distributed(
@@ -33,7 +34,8 @@ def check_distributed(
     try:
         skipped = left_out(checks, diagnosis.only, diagnosis.skip)
     except KeyError as exc:
-        raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
+        hint = did_you_mean(exc.args[0], [c.id for c in checks])
+        raise UsageError(f"unknown check id {exc.args[0]!r}{hint} (see `llamadoctor list`)") from None
 
     def judge(job: JobFacts) -> int:
         report = judge_job(job, checks, all_job_checks(), skipped)

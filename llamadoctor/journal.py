@@ -289,6 +289,25 @@ def read_all() -> list[Entry | Damaged]:
     return sorted(found, key=lambda e: (e.created, e.id), reverse=True)
 
 
+# The journal is pruned: an undone fix's record after a month; any record after half a year, unless it is among
+# the newest fifty (the way back from a fix is never lost to a busy week).
+UNDONE_KEPT = 30 * 24 * 3600.0
+ANY_KEPT = 182 * 24 * 3600.0
+NEWEST_KEPT = 50
+
+
+def prune(now: Optional[float] = None) -> list[str]:
+    """Delete the journal records (and their backups) past their age; the ids deleted."""
+    now = time.time() if now is None else now
+    gone = []
+    for n, entry in enumerate(e for e in read_all() if isinstance(e, Entry) and e.state != "pending"):
+        age = now - entry.created
+        if (entry.undone and age > UNDONE_KEPT) or (n >= NEWEST_KEPT and age > ANY_KEPT):
+            shutil.rmtree(entry.folder, ignore_errors=True)
+            gone.append(entry.id)
+    return gone
+
+
 def entries() -> list[Entry]:
     """The readable journal entries, newest first."""
     return [e for e in read_all() if isinstance(e, Entry)]

@@ -21,3 +21,24 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     return value
+
+
+SCHEMA = 1
+
+
+def document(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The envelope of every `--json` output: `schema`, the llamadoctor version and what `kind` of document it
+    is, then the body, redacted (no token or URL signature leaves in JSON either)."""
+    import json
+
+    from llamadoctor import __version__
+    from llamadoctor.redact import redact_data
+
+    data = {"schema": SCHEMA, "llamadoctor": __version__, "kind": kind, **body}
+    return redact_data(json.loads(json.dumps(data, default=str)))  # type: ignore[no-any-return]
+
+
+def dumps(kind: str, body: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(document(kind, body), indent=2)

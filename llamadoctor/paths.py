@@ -1,5 +1,8 @@
-"""Where llamadoctor keeps its own state (fix backups, the undo journal, the checksum cache), and how much room
-a folder has."""
+"""Where llamadoctor keeps its own files, and how much room a folder has.
+
+State (fix backups, the undo journal, crash logs) lives in the user's state folder: losing it loses undo. The
+checksum cache lives in the user's cache folder: deleting it only makes the next check hash again.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,23 @@ def state_dir() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "llamadoctor"
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "llamadoctor"
+
+
+def cache_dir() -> Path:
+    """The per-user cache folder; LLAMADOCTOR_CACHE_DIR overrides it, and a LLAMADOCTOR_STATE_DIR given alone
+    keeps the cache inside that folder too (a portable install, a test)."""
+    override = os.environ.get("LLAMADOCTOR_CACHE_DIR")
+    if override:
+        return Path(override)
+    if os.environ.get("LLAMADOCTOR_STATE_DIR"):
+        return state_dir() / "cache"
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "llamadoctor" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "llamadoctor"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "llamadoctor"
 
 

@@ -1,8 +1,10 @@
-"""Progress of long reads (hashing a download): the callback type, and a rich bar that draws it."""
+"""Progress of long reads (hashing a download): the callback type, and a rich bar that draws it once there
+is something to read."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -29,10 +31,24 @@ def rich_progress(console: Any = None, description: str = "Verifying checksums")
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
+    bar = Progress(*columns, console=console, transient=True)
+    task = bar.add_task(description, total=None)
+    lock = threading.Lock()
+    started = False
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
+    def update(done: int, total: int) -> None:
+        nonlocal started
+        if not total:
+            return  # nothing to read (all cached, or hashing is off): no bar at all
+        with lock:
+            if not started:
+                bar.start()
+                started = True
+        bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        with lock:
+            if started:
+                bar.stop()

@@ -109,7 +109,8 @@ class SafeStream(io.TextIOBase):
             return
         text = redact("".join(self._held))
         self._held, self._size = [], 0
-        self.raw.write(_escape_keeping(text, self._allowed) if self.isatty() else escape_controls(text))
+        coloured = self.isatty() or _colour_forced()
+        self.raw.write(_escape_keeping(text, self._allowed) if coloured else escape_controls(text))
 
     def close(self) -> None:
         """Pass on what is held; the wrapped stream stays open (it is the process's own)."""
@@ -141,6 +142,13 @@ class SafeStream(io.TextIOBase):
         return getattr(self.raw, name)
 
 
+def _colour_forced() -> bool:
+    """FORCE_COLOR asks for colours in a pipe too (`| less -R`), unless NO_COLOR says otherwise."""
+    import os
+
+    return bool(os.environ.get("FORCE_COLOR")) and "NO_COLOR" not in os.environ
+
+
 def redacting_console(**options: Any) -> Any:
     """A rich Console that redacts each text before laying it out. Folded at the terminal's width, a secret's
     name can land on two lines, where the redaction of the written output no longer recognises it."""
@@ -151,7 +159,9 @@ def redacting_console(**options: Any) -> Any:
         def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
             return [_redacted_text(r) if isinstance(r, Text) else r for r in renderables]
 
-    console = Console(**options)
+    from llamadoctor.output import console_options
+
+    console = Console(**{**console_options(), **options})
     console.push_render_hook(Redact())
     return console
 

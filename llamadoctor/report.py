@@ -21,10 +21,12 @@ from llamadoctor.engine import LEFT_OUT, CheckResult, Report
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, Searched
 from llamadoctor.i18n import _
+from llamadoctor.jsonable import SCHEMA as SCHEMA  # the schema number other reporters share
+from llamadoctor.jsonable import document
 from llamadoctor.model import Group, Severity, Status
-from llamadoctor.redact import redact_data, safe_text
+from llamadoctor.redact import safe_text
+from llamadoctor.wrapping import remedy_lines
 
-SCHEMA = 1
 _MARK = {
     Status.PASSED: ("✓", "green"),
     Status.INFO: ("i", "blue"),
@@ -224,10 +226,10 @@ def _render_result(result: CheckResult, console: Console, verbose: bool) -> None
         console.print(line)
     for finding in result.findings:
         console.print(Padding(Text(safe_text(finding.message), style=_SEVERITY_STYLE[finding.severity]), (0, 0, 0, 3)))
-        # A remedy holds the commands to copy: each line stays whole however narrow the terminal (which then
-        # wraps it only on screen).
-        for remedy_line in safe_text(finding.remedy).splitlines():
-            console.print(Text("     " + remedy_line), soft_wrap=True)
+        # A remedy's commands stay whole however narrow the terminal (which then folds them only on screen);
+        # its prose wraps at words under its indent.
+        for remedy_line, _kind in remedy_lines(safe_text(finding.remedy), console.width):
+            console.print(Text(remedy_line), soft_wrap=True)
         if finding.fixes:
             repair = _("repair: {command}").format(command=f"llamadoctor fix {result.check.id}")
             console.print(Padding(Text(repair, style="dim"), (0, 0, 0, 5)))
@@ -260,8 +262,6 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
         for f in report.findings
     ]
     data = {
-        "schema": SCHEMA,
-        "llamadoctor": __version__,
         "facts": report.facts.to_json(),
         "findings": findings,
         "examined": examined_data(report.facts),
@@ -280,7 +280,7 @@ def to_data(report: Report, *, strict: bool = False) -> dict[str, Any]:
             "exit_code": report.exit_code(strict=strict),
         },
     }
-    return redact_data(json.loads(json.dumps(data, default=str)))  # type: ignore[no-any-return]
+    return document("check", data)
 
 
 def _check_data(result: CheckResult) -> dict[str, Any]:
@@ -327,3 +327,11 @@ def render_markdown(report: Report) -> str:
     ]
     lines += ["", "</details>"]
     return safe_text("\n".join(lines) + "\n")
+
+
+def render_quiet(report: Report, console: Console) -> None:
+    """`check -q`: the errors, one line each, and the verdict."""
+    for finding in report.findings:
+        if finding.severity is Severity.ERROR:
+            console.print(Text.assemble((" ✗ ", "red"), (finding.check, "bold"), ": ", safe_text(finding.message)))
+    console.print(Text(safe_text(report.verdict()), style="bold red" if not report.ready else "bold green"))

@@ -58,10 +58,12 @@ Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
 def _guarded(body: Callable[[], T]) -> T:
     """Run a command body once torch is known to import; its errors are HandledGroup's to report."""
+    from llamadoctor.output import status
     from llamadoctor.runner.errors import RunError
 
     try:
-        import torch  # noqa: F401
+        with status("Importing torch..."):
+            import torch  # noqa: F401
     except ImportError:
         raise RunError(*INSTALL_HINT) from None
     return body()
@@ -193,9 +195,11 @@ def smoke(
     _check_choice("dtype", dtype, DTYPES)
 
     def body() -> None:
+        from llamadoctor.output import status
         from llamadoctor.runner.smoke import format_report, run_smoke
 
-        report = run_smoke(device, dtype, tokens)
+        with status(f"Smoke test: a small random Llama on {device}, then {tokens} tokens...", enabled=not as_json):
+            report = run_smoke(device, dtype, tokens)
         typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
         if not report["ok"]:
             raise typer.Exit(1)

@@ -23,6 +23,14 @@ def _say(session: Session, text: str = "", end: str = "\n", err: bool = False) -
         stream.flush()
 
 
+def _load(session: Session) -> None:
+    """Load the weights, with a status line for the person watching (rank 0, a terminal) while it takes."""
+    from llamadoctor.output import status
+
+    with status(f"Loading {session.opts.model_dir} onto {session.device}...", enabled=session.par.rank == 0):
+        session.load()
+
+
 def _streamer(session: Session) -> Streamer | None:
     return Streamer(session.tok.decode, sys.stdout) if session.par.rank == 0 else None
 
@@ -32,7 +40,7 @@ def run_text(opts: RunOptions, prompts: list[str], max_gen_len: int, as_json: bo
     session = Session.prepare(opts)
     ids = [session.tok.encode(t, bos=True, eos=False) for t in texts]
     session.check_prompts(ids, texts)
-    session.load()
+    _load(session)
     try:
         single = len(texts) == 1 and not as_json
         if single:
@@ -70,7 +78,7 @@ def run_chat(opts: RunOptions, prompt: str | None, system: str | None, max_gen_l
     ids = [chats.dialog_tokens(d, session.tok) for d in dialogs]
     session.check_prompts(ids, [d[-1].content for d in dialogs])
     _warn_if_base_model(session)
-    session.load()
+    _load(session)
     try:
         single = len(dialogs) == 1 and not as_json and not chats.has_special_tags(dialogs[0])
         if single:
@@ -146,7 +154,7 @@ def is_utf8(text: str) -> bool:
 def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | None) -> None:
     session = Session.prepare(opts)
     _warn_if_base_model(session)
-    session.load()
+    _load(session)
     _say(session, "Chat with the model; an empty line, /exit or Ctrl-D ends, /reset starts over.")
     start: Dialog = [Message("system", system)] if system else []
     dialog = list(start)

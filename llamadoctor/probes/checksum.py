@@ -1,9 +1,9 @@
 """Verify Meta's checklist.chk files: md5 in parallel threads, remembered by (path, size, mtime).
 
 hashlib releases the GIL while it digests a large buffer, so one thread per file keeps several cores busy;
-each thread reads 8 MB at a time into one reused buffer. A hash is remembered in the state folder under the
-file's resolved path with its size and mtime, so a second `llamadoctor check` of an untouched download is
-instant.
+each thread reads 8 MB at a time into one reused buffer. A hash is remembered in the user's cache folder under
+the file's resolved path with its size and mtime, so a second `llamadoctor check` of an untouched download is
+instant. The cache forgets files that are gone and, past a few thousand, those least recently seen.
 
     results = verify_checklists([(model_dir / "checklist.chk", model_dir)], progress=callback)
 """
@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,9 +30,18 @@ from llamadoctor.reading import check_regular, open_regular, read_regular, reaso
 CHUNK = 8 * 1024 * 1024
 MAX_CACHE = 64 * 1024 * 1024
 MAX_PARAMS = 64 * 1024  # a params.json is a few hundred bytes; a bigger one is not Meta's
+MAX_ENTRIES = 5000  # a model is a few dozen files: thousands of entries are years of downloads
+SEEN_EVERY = 24 * 3600.0  # how stale an entry's last-seen time may get before a read refreshes it
 
 
 def cache_file() -> Path:
+    from llamadoctor.paths import cache_dir
+
+    return cache_dir() / "checksums.json"
+
+
+def _old_cache_file() -> Path:
+    """Where earlier versions kept the cache, in the state folder."""
     from llamadoctor.paths import state_dir
 
     return state_dir() / "checksums.json"
@@ -89,6 +99,11 @@ class HashCache:
         entry = self.entries.get(key)
         if entry and entry.get("size") == size and entry.get("mtime_ns") == mtime:
             md5 = entry.get("md5")
+            seen = entry.get("seen")
+            if not isinstance(seen, (int, float)) or time.time() - seen > SEEN_EVERY:
+                with self._lock:
+                    entry["seen"] = time.time()
+                    self.dirty = True
             return md5 if isinstance(md5, str) else None
         return None
 
@@ -97,17 +112,33 @@ class HashCache:
         if (size, mtime) != (stat_before.st_size, stat_before.st_mtime_ns):
             return  # the file changed while we read it: remember nothing
         with self._lock:
-            self.entries[key] = {"size": size, "mtime_ns": mtime, "md5": md5}
+            self.entries[key] = {"size": size, "mtime_ns": mtime, "md5": md5, "seen": time.time()}
             self.dirty = True
+
+    def prune(self) -> None:
+        """Forget files that are gone, then all but the MAX_ENTRIES seen most recently."""
+        self.entries = {k: v for k, v in self.entries.items() if os.path.isfile(k)}
+        if len(self.entries) > MAX_ENTRIES:
+            newest = sorted(self.entries, key=lambda k: _seen(self.entries[k]), reverse=True)[:MAX_ENTRIES]
+            self.entries = {k: self.entries[k] for k in newest}
 
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
+        self.prune()
+        if self.path == cache_file():
+            with contextlib.suppress(OSError):
+                _old_cache_file().unlink()
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.entries, indent=0, sort_keys=True), "utf-8")
             os.replace(tmp, self.path)
+
+
+def _seen(entry: dict[str, Any]) -> float:
+    seen = entry.get("seen")
+    return float(seen) if isinstance(seen, (int, float)) else 0.0
 
 
 def hash_files(

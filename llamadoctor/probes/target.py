@@ -86,10 +86,30 @@ class TargetError(Exception):
     """The --python given is not a working Python interpreter."""
 
 
+# Where an environment folder keeps its interpreter: a venv on POSIX, a venv on Windows, a conda env on Windows.
+INTERPRETERS_IN_ENV = ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe")
+
+
+def interpreter_in(path: str) -> str:
+    """`path` itself, or, for a venv or conda environment folder, the interpreter inside it."""
+    import os
+
+    if not os.path.isdir(path):
+        return path
+    for name in INTERPRETERS_IN_ENV:
+        candidate = os.path.join(path, *name.split("/"))
+        if os.path.isfile(candidate):
+            return candidate
+    looked = ", ".join(INTERPRETERS_IN_ENV)
+    raise TargetError(f"{path} is a folder with no Python in it (looked for {looked})")
+
+
 def describe_interpreter(executable: str, runner: Run = run, timeout: float = 20.0) -> dict[str, Any]:
-    """`describe()` as seen from another interpreter; raises TargetError if it is not one."""
+    """`describe()` as seen from another interpreter (or the one of an environment folder); raises
+    TargetError if it is not one."""
     import subprocess
 
+    executable = interpreter_in(executable)
     try:
         done = runner([executable, "-c", _SCRIPT], timeout)
     except FileNotFoundError:

@@ -16,12 +16,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from llamadoctor.errors import path_option
+from llamadoctor.output import SETTINGS, stderr_console
 
 INSTALL_HINT = ("`llamadoctor convert` needs PyTorch", "pip install 'llamadoctor[run]'")
 
 
 def _progress(total_bytes: int, total_tensors: int) -> Any:
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -31,7 +31,7 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
         TransferSpeedColumn,
     )
 
-    console = Console(stderr=True)
+    console = stderr_console()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -41,16 +41,14 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
         TimeRemainingColumn(),
         console=console,
         transient=False,
-        disable=not console.is_terminal,
+        disable=not console.is_terminal or SETTINGS.quiet,
     )
 
 
 def _hash_progress() -> Any:
-    from rich.console import Console
-
     from llamadoctor.progress import rich_progress
 
-    return rich_progress(Console(stderr=True))
+    return rich_progress(stderr_console())
 
 
 def convert(

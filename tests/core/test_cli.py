@@ -38,7 +38,7 @@ def test_check_json_on_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         (("check", "--python", "/no/such/python"), "--python: /no/such/python does not exist"),
         (("check", "--repo", "/no/such/folder"), "--repo /no/such/folder does not exist"),
         (("check", "--dtype", "int3"), "--dtype must be one of bf16, fp16, fp32"),
-        (("list", "no-such-check"), "unknown check id"),
+        (("list", "no-such-check"), "unknown check, fix or failure id"),
         (("undo", "20990101-000000-0000"), "no journal entry"),
     ],
 )

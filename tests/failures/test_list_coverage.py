@@ -63,7 +63,7 @@ def test_json_gives_the_same_coverage_as_data() -> None:
     code, out, _ = _list("--json")
     assert code == 0
     data = json.loads(out)
-    assert data["schema"] == coverage.SCHEMA
+    assert data["schema"] == 1 and data["kind"] == "failures"
     assert [f["id"] for f in data["failures"]] == [f.id for f in FAILURES]
     by_id = {f["id"]: f for f in data["failures"]}
     assert by_id["dist-nccl-not-built"]["fixes"] == ["patch-meta-code-gloo"]
@@ -73,10 +73,10 @@ def test_json_gives_the_same_coverage_as_data() -> None:
     assert data["summary"]["total"] == len(FAILURES)
 
 
-def test_json_or_markdown_without_failures_is_a_usage_error() -> None:
-    for args in (["list", "--json"], ["list", "--markdown"], ["list", "--failures", "--json", "--markdown"]):
+def test_markdown_without_failures_or_with_json_is_a_usage_error() -> None:
+    for args in (["list", "--markdown"], ["list", "--failures", "--json", "--markdown"]):
         result = CliRunner().invoke(app, args)
-        assert result.exit_code == 2 and "goes with --failures" in result.stderr, args
+        assert result.exit_code == 2 and "--markdown" in result.stderr, args
 
 
 def test_markdown_rows_are_one_per_failure() -> None:

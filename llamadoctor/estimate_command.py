@@ -1,0 +1,60 @@
+"""`llamadoctor estimate`: validate what was asked, probe this machine's memory, print the estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from llamadoctor.errors import UsageError, readable_dir
+from llamadoctor.redact import redacting_console
+
+
+def estimate_here(
+    model_dir: Path,
+    dtype: str,
+    max_seq_len: int,
+    max_batch_size: int,
+    nproc: Optional[int],
+    device: str,
+    json_out: bool,
+) -> None:
+    import json
+
+    from llamadoctor.doctor import DTYPES
+    from llamadoctor.estimate import (
+        ModelDirError,
+        estimate_for_model_dir,
+        estimate_json,
+        pick_device,
+        probe_machine,
+        render_estimate,
+        room_on,
+        verdict,
+    )
+
+    if dtype not in (*DTYPES, "auto"):
+        raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
+    if device not in ("auto", "cuda", "mps", "cpu"):
+        raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
+    readable_dir(model_dir, "--model-dir")
+    gpus, memory = probe_machine(device)
+    device = pick_device(gpus) if device == "auto" else device
+    capability = gpus.gpus[0].compute_capability if gpus.gpus else None
+    try:
+        est = estimate_for_model_dir(
+            model_dir,
+            dtype=dtype,
+            max_seq_len=max_seq_len,
+            max_batch_size=max_batch_size,
+            nproc=nproc,
+            device=device,
+            capability=capability,
+        )
+    except ModelDirError as exc:
+        raise UsageError(str(exc)) from None
+    room = room_on(device, est.nproc, gpus, memory)
+    if json_out:
+        print(json.dumps(estimate_json(est, room), indent=2))
+    else:
+        redacting_console(highlight=False).print(render_estimate(est))
+        print(verdict(est, room))
