@@ -70,7 +70,8 @@ class Failure:
     a named group of every signature or has a value in `defaults`. `checks` and `fixes` are the ids of the
     `llamadoctor check` checks that confirm the failure on this machine and the `llamadoctor fix` fixes that
     repair it. `matches` are log excerpts the failure must be found in; `ignores` excerpts (healthy output, or a
-    neighbouring failure) it must not be found in.
+    neighbouring failure) it must not be found in. `log_only` says why no check can see the failure before it
+    happens.
     """
 
     id: str
@@ -86,6 +87,7 @@ class Failure:
     checks: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()
     defaults: Mapping[str, str] = field(default_factory=dict)
+    log_only: str = ""
 
     def placeholders(self) -> set[str]:
         """The `{name}` fields the cause, fix and commands quote."""
