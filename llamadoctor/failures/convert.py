@@ -188,6 +188,7 @@ FAILURES: tuple[Failure, ...] = (
             "llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf",
         ),
         defaults={"model_dir": "llama-2-7b"},
+        checks=("convert-out-of-ram",),
         matches=(
             "$ python convert_llama_weights_to_hf.py --input_dir llama-2-70b --model_size 70B --output_dir"
             " llama-2-70b-hf\nFetching all parameters from the checkpoint at llama-2-70b.\nKilled",
