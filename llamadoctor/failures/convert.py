@@ -72,6 +72,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("python -m pip install -U protobuf transformers",),
         checks=("protobuf-missing", "protobuf-too-new"),
+        fixes=("install-missing-packages",),
         matches=(
             "ImportError: \nLlamaConverter requires the protobuf library but it was not found in your environment."
             " Checkout the instructions on the\ninstallation page of its repo:"

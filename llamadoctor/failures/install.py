@@ -67,6 +67,7 @@ FAILURES: tuple[Failure, ...] = (
         commands=("command -v python pip torchrun", "python -m pip install -e ."),
         windows_commands=("Get-Command python, pip, torchrun", "python -m pip install -e ."),
         checks=("torchrun-wrong-interpreter", "meta-requirements-missing"),
+        fixes=("install-missing-packages",),
         matches=(
             "$ pip install fairscale\nRequirement already satisfied: fairscale in"
             " /Users/ada/.pyenv/versions/3.11.4/lib/python3.11/site-packages (0.4.13)\n"

@@ -180,6 +180,7 @@ FAILURES: tuple[Failure, ...] = (
         fix="Install or upgrade accelerate with the same Python that loads the model.",
         commands=("python -m pip install -U {requirement}",),
         checks=("accelerate-too-old",),
+        fixes=("install-missing-packages",),
         matches=(
             "ImportError: Using `low_cpu_mem_usage=True` or a `device_map` requires Accelerate: `pip install"
             " accelerate`",
