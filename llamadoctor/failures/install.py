@@ -276,6 +276,7 @@ FAILURES: tuple[Failure, ...] = (
             " avoids it altogether."
         ),
         commands=("python -m pip install -U bitsandbytes", "python -m bitsandbytes"),
+        checks=("bnb-cpu-only",),
         matches=(
             "C:\\Users\\ada\\venv\\lib\\site-packages\\bitsandbytes\\cextension.py:34: UserWarning: The installed"
             " version of bitsandbytes was compiled without GPU support. 8-bit optimizers, 8-bit multiplication,"
