@@ -7,7 +7,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
-from llamadoctor.checks._libraries import LIBRARIES, installed, libraries, library, pip_install
+from llamadoctor.checks._libraries import LIBRARIES, installed, libraries, library, older, pip_install
 from llamadoctor.checks._requires import NVIDIA_GPU
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
@@ -33,6 +33,26 @@ def _cuda_builds(facts: Facts) -> dict[str, str]:
         if found and name.endswith(suffix):
             builds.setdefault(found.group(1), name)
     return builds
+
+
+# From this release bitsandbytes picks its library by torch's CUDA version (or BNB_CUDA_VERSION); earlier
+# ones searched for a CUDA runtime on the library path, which the facts do not show.
+PICKS_BY_TORCH = "0.43.0"
+
+
+def _wanted_build(facts: Facts) -> str:
+    """The CUDA digits of the library bitsandbytes will look for ("121"), or "" when not judged."""
+    if older(installed(facts, "bitsandbytes"), PICKS_BY_TORCH):
+        return ""
+    override = facts.env.get("BNB_CUDA_VERSION", "")
+    return override if override.isdigit() else (facts.torch.cuda or "").replace(".", "")
+
+
+def _asked(facts: Facts) -> str:
+    override = facts.env.get("BNB_CUDA_VERSION", "")
+    if override.isdigit():
+        return f"BNB_CUDA_VERSION={override} asks for CUDA {override}"
+    return f"torch {facts.torch.version} runs CUDA {facts.torch.cuda}"
 
 
 FILES_READ = Requires(_shipped, "bitsandbytes' library files were not read")
@@ -65,7 +85,12 @@ def _bnb(base: Facts, version: str, files: tuple[str, ...]) -> Facts:
         Broken(_bnb(linux_gpu(), "0.43.1", ("libbitsandbytes_cpu.so",)), expect="has no CUDA library Linux can load"),
         Broken(
             _bnb(linux_gpu(torch=torch_info("2.5.1", cuda="12.4")), "0.43.1", BNB_LINUX),
-            expect="Required library version not found: libbitsandbytes_cuda124.so",
+            expect="Could not find the bitsandbytes CUDA binary at …libbitsandbytes_cuda124.so",
+        ),
+        Healthy(_bnb(linux_gpu(torch=torch_info("2.5.1", cuda="12.4")), "0.41.1", BNB_LINUX)),
+        Broken(
+            _bnb(linux_gpu(env={"BNB_CUDA_VERSION": "122"}), "0.43.1", BNB_LINUX),
+            expect="BNB_CUDA_VERSION=122 asks for CUDA 122",
         ),
     ),
 )
@@ -73,12 +98,12 @@ def bnb_cpu_only(facts: Facts) -> Iterator[Finding]:
     """What it checks: the native libraries in the installed bitsandbytes package (its files, never
     imported) on a machine with an NVIDIA GPU: a CUDA library this OS can load (a .dll on Windows; the pip
     wheels before 0.43 carried only Linux .so files), and one built for the CUDA version of the installed
-    torch, which is how bitsandbytes picks its library.
+    torch, which is how bitsandbytes picks its library from 0.43 (BNB_CUDA_VERSION overrides it).
 
     Why it matters: without one, bitsandbytes loads its CPU library: “The installed version of bitsandbytes
     was compiled without GPU support”, then `function 'cadam32bit_grad_fp32' not found` or “CUDA Setup
     failed despite GPU being available” as soon as a model is loaded in 8 or 4 bits; with the wrong CUDA
-    version, “CUDA SETUP: Required library version not found: libbitsandbytes_cuda121.so”.
+    version, “Could not find the bitsandbytes CUDA binary at …/libbitsandbytes_cuda124.so” first.
 
     How to fix: upgrade bitsandbytes with the target interpreter's pip (releases from 0.43 ship CUDA builds
     for Windows and Linux); `python -m bitsandbytes` shows which library it loads. A GGUF quantization with
@@ -99,13 +124,13 @@ def bnb_cpu_only(facts: Facts) -> Iterator[Finding]:
             libraries=list(_shipped(facts)),
         )
         return
-    wanted = (facts.torch.cuda or "").replace(".", "")
+    wanted = _wanted_build(facts)
     if wanted and wanted not in builds:
         missing = f"libbitsandbytes_cuda{wanted}{_SUFFIX.get(facts.os, '.so')}"
         yield bnb_cpu_only.finding(
-            f"{where} has CUDA libraries for CUDA {', '.join(sorted(builds))} but torch {facts.torch.version} "
-            f"runs CUDA {facts.torch.cuda}: bitsandbytes stops with “CUDA SETUP: Required library version not "
-            f"found: {missing}” and falls back to the CPU.",
+            f"{where} has CUDA libraries for CUDA {', '.join(sorted(builds))} but {_asked(facts)}: "
+            f"bitsandbytes warns “Could not find the bitsandbytes CUDA binary at …{missing}” and loads its CPU "
+            "library, so 8-bit and 4-bit loads fail.",
             remedy=remedy,
             bitsandbytes=version,
             libraries=list(_shipped(facts)),
