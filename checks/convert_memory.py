@@ -67,7 +67,10 @@ SMALL = Memory(16 * GiB, 11 * GiB, 2 * GiB)
         ),
         Broken(windows_conda(models=(meta_model(),), memory=SMALL), expect="DefaultCPUAllocator"),
         Broken(
-            linux_cpu(models=(meta_model(LLAMA2_70B, n_shards=8),), memory=Memory(128 * GiB, 120 * GiB)),
+            linux_cpu(
+                models=(meta_model(LLAMA2_70B, n_shards=8, path="/home/ada/llama-2-70b"),),
+                memory=Memory(128 * GiB, 120 * GiB),
+            ),
             expect="llamadoctor convert",
         ),
     ),
