@@ -55,7 +55,7 @@ def _asked(facts: Facts) -> str:
     return f"torch {facts.torch.version} runs CUDA {facts.torch.cuda}"
 
 
-FILES_READ = Requires(_shipped, "bitsandbytes' library files were not read")
+FILES_READ = Requires(_shipped, "no native library found in bitsandbytes' package folder")
 BNB_LINUX = ("libbitsandbytes_cpu.so", "libbitsandbytes_cuda118.so", "libbitsandbytes_cuda121.so")
 BNB_OLD_WINDOWS = ("libbitsandbytes_cpu.so", "libbitsandbytes_cuda116.so")  # pip's wheel before Windows builds
 BNB_WINDOWS = ("libbitsandbytes_cpu.dll", "libbitsandbytes_cuda121.dll", "libbitsandbytes_cuda124.dll")

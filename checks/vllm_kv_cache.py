@@ -37,10 +37,6 @@ def _fit(model: ModelDir, card: Gpu) -> tuple[int, int, int] | None:
     return context, max(0, left) // per_token, left
 
 
-def _served(facts: Facts) -> list[ModelDir]:
-    return hf_targets(facts)
-
-
 GPU_VISIBLE = Requires(lambda f: visible_gpus(f), "CUDA_VISIBLE_DEVICES hides every GPU")
 LLAMA31_8B_HF = hf_model(LLAMA31_HF_PATH, params={**LLAMA31_HF_CONFIG, "max_position_embeddings": 131072})
 LLAMA2_7B_HF = hf_model(params={**(hf_model().params or {}), "max_position_embeddings": 4096})
@@ -61,7 +57,7 @@ def _vllm(**overrides: object) -> Facts:
     requires=(VLLM, NVIDIA_GPU, GPU_VISIBLE, HF_TARGET),
     checked=lambda facts: (
         f"{gib(visible_gpus(facts)[0].memory_total)} x {GPU_MEMORY_UTILIZATION} of {visible_gpus(facts)[0].name} "
-        f"against the weights and full-context KV cache of {', '.join(m.path for m in _served(facts))}"
+        f"against the weights and full-context KV cache of {', '.join(m.path for m in hf_targets(facts))}"
     ),
     examples=(
         Healthy(_vllm(models=(LLAMA31_8B_HF,), gpu=A100_80G)),
@@ -92,7 +88,7 @@ def vllm_kv_cache_too_small(facts: Facts) -> Iterator[Finding]:
     `--tensor-parallel-size`.
     """
     card = visible_gpus(facts)[0]
-    for model in _served(facts):
+    for model in hf_targets(facts):
         fit = _fit(model, card)
         if fit is None or fit[1] >= fit[0]:
             continue
