@@ -27,7 +27,7 @@ def _shipped(facts: Facts) -> tuple[str, ...]:
 def _cuda_builds(facts: Facts) -> dict[str, str]:
     """CUDA version digits ("121") -> file, of the libraries this OS can load."""
     suffix = _SUFFIX.get(facts.os, ".so")
-    builds = {}
+    builds: dict[str, str] = {}
     for name in _shipped(facts):
         found = _CUDA_LIBRARY.match(name)
         if found and name.endswith(suffix):

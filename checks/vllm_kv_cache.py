@@ -93,7 +93,12 @@ def vllm_kv_cache_too_small(facts: Facts) -> Iterator[Finding]:
         if fit is None or fit[1] >= fit[0]:
             continue
         context, tokens, left = fit
-        yield vllm_kv_cache_too_small.finding(_message(model, card, context, tokens, left), **_advice(context, tokens))
+        yield vllm_kv_cache_too_small.finding(
+            _message(model, card, context, tokens, left),
+            remedy=_remedy(tokens),
+            context=context,
+            tokens_fit=tokens,
+        )
 
 
 def _message(model: ModelDir, card: Gpu, context: int, tokens: int, left: int) -> str:
@@ -110,11 +115,8 @@ def _message(model: ModelDir, card: Gpu, context: int, tokens: int, left: int) -
     )
 
 
-def _advice(context: int, tokens: int) -> dict[str, object]:
+def _remedy(tokens: int) -> str:
     fits = 1 << (tokens.bit_length() - 1) if tokens else 0  # a round length, as people pass
-    remedy = (
-        f"vllm serve MODEL --max-model-len {fits}"
-        if fits >= 1024
-        else "vllm serve MODEL --tensor-parallel-size 2 (more GPUs), or serve a quantized model"
-    )
-    return {"remedy": remedy, "context": context, "tokens_fit": tokens}
+    if fits >= 1024:
+        return f"vllm serve MODEL --max-model-len {fits}"
+    return "vllm serve MODEL --tensor-parallel-size 2 (more GPUs), or serve a quantized model"
