@@ -1,10 +1,11 @@
-"""bfloat16, Llama's own dtype: GPUs without it, and float16 chosen where it works."""
+"""bfloat16, Llama's own dtype: GPUs without it, float16 chosen where bfloat16 works, float16 on the CPU."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._requires import NVIDIA_GPU
+from llamadoctor.checks._requires import NVIDIA_GPU, TORCH
+from llamadoctor.checks.memory_fit import device_of
 from llamadoctor.facts import Facts, Options
 from llamadoctor.model import (
     Broken,
@@ -18,7 +19,17 @@ from llamadoctor.model import (
     Severity,
 )
 from llamadoctor.registry import check
-from llamadoctor.testing import gpu, linux_cpu, linux_gpu, nvidia, windows_conda
+from llamadoctor.testing import (
+    gpu,
+    linux_cpu,
+    linux_cpu_only_torch,
+    linux_gpu,
+    mac_arm,
+    nvidia,
+    torch_info,
+    windows_conda,
+)
+from llamadoctor.torch_builds import version_tuple
 
 TESLA_T4 = nvidia(gpu("Tesla T4", vram_gib=15, cc=(7, 5)))
 TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"), gpu("Tesla V100-SXM2-16GB", vram_gib=16, cc=(7, 0), index=1))
@@ -116,4 +127,62 @@ def fp16_where_bf16_works(facts: Facts) -> Iterator[Finding]:
         remedy="run with --dtype bf16 (transformers: torch_dtype=torch.bfloat16)",
         dtype=facts.options.dtype,
         gpu=first.name,
+    )
+
+
+CPU_RUN = Requires(lambda f: device_of(f) == "cpu", "the run would use a GPU, which has float16 kernels")
+# The first torch release whose CPU matrix multiply accepts float16: older ones stop on the first linear layer.
+CPU_HALF_MATMUL = (2, 1)
+
+
+@check(
+    id="fp16-on-cpu",
+    summary="float16 asked for a run on the CPU, which lacks fast (or any) float16 kernels",
+    severity=Severity.WARNING,
+    group=Group.MODEL,
+    requires=(TORCH, CPU_RUN),
+    checked=lambda facts: f"--dtype {facts.options.dtype or 'auto (fp32)'} on the CPU with torch {facts.torch.version}",
+    examples=[
+        Healthy(linux_cpu()),
+        Healthy(linux_cpu(options=Options(dtype="bf16"))),
+        Inapplicable(linux_gpu(options=Options(dtype="fp16")), expect="would use a GPU"),
+        Inapplicable(mac_arm(options=Options(dtype="fp16")), expect="would use a GPU"),
+        Broken(
+            linux_cpu(options=Options(dtype="fp16"), torch=torch_info("2.0.1")),
+            expect="“\"addmm_impl_cpu_\" not implemented for 'Half'”",
+        ),
+        Broken(linux_cpu_only_torch(options=Options(dtype="half")), expect="no NVIDIA GPU torch can use"),
+        Broken(linux_cpu(options=Options(dtype="fp16")), expect="torch 2.3.1 emulates float16"),
+    ],
+)
+def fp16_on_cpu(facts: Facts) -> Iterator[Finding]:
+    """float16 chosen for a run that will happen on the CPU.
+
+    What it checks: --dtype fp16 (or half) when the run would go to the CPU: no GPU, or a GPU torch cannot
+    use (a CPU-only build of torch), and not Apple Silicon's MPS.
+    Why it matters: torch before 2.1 has no float16 matrix multiply on the CPU, so the first layer stops with
+    `RuntimeError: "addmm_impl_cpu_" not implemented for 'Half'` (LayerNorm and others follow); later
+    releases run it by converting every value, several times slower than float32 on most CPUs.
+    How to fix: run in float32 on the CPU (`--dtype fp32`, or leave --dtype out; transformers:
+    `torch_dtype=torch.float32`), or bfloat16 on CPUs with native support, or put the model on a GPU.
+    """
+    if facts.options.dtype not in FP16:
+        return
+    version = facts.torch.version or ""
+    why = "no NVIDIA GPU torch can use" if facts.gpu.gpus else "no GPU"
+    if version_tuple(version)[:2] < CPU_HALF_MATMUL:
+        effect = (
+            f"torch {version} has no float16 matrix multiply on the CPU: the run stops at the first layer with "
+            "“\"addmm_impl_cpu_\" not implemented for 'Half'”"
+        )
+        severity = Severity.ERROR
+    else:
+        effect = f"torch {version} emulates float16 there, several times slower than float32"
+        severity = Severity.WARNING
+    yield fp16_on_cpu.finding(
+        f"--dtype {facts.options.dtype} asks for float16, but the run goes to the CPU ({why}): {effect}.",
+        remedy="run with --dtype fp32 on the CPU (transformers: torch_dtype=torch.float32)",
+        severity=severity,
+        dtype=facts.options.dtype,
+        torch=version,
     )

@@ -40,7 +40,7 @@ def load_peak(model: ModelDir) -> tuple[int, str]:
     return largest + PROCESS_OVERHEAD, f"its largest weights file, {gib(largest)}, is mapped whole"
 
 
-def _wsl_note(facts: Facts) -> str:
+def wsl_note(facts: Facts) -> str:
     limits = facts.host_limits
     if not facts.platform.wsl:
         return ""
@@ -123,7 +123,7 @@ def host_ram_too_small_for_load(facts: Facts) -> Iterator[Finding]:
             severity = Severity.ERROR
         yield host_ram_too_small_for_load.finding(
             f"Loading {model.path} on the GPU needs about {gib(needed)} of host RAM ({how} before it moves to "
-            f"the GPU), but {have}: {verdict}.{_wsl_note(facts)}",
+            f"the GPU), but {have}: {verdict}.{wsl_note(facts)}",
             remedy=_remedy(facts, needed),
             severity=severity,
             path=model.path,

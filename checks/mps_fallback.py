@@ -20,6 +20,7 @@ MPS_RUN = Requires(lambda f: device_of(f) == "mps", "the run would not use Apple
     summary="Running on MPS without PYTORCH_ENABLE_MPS_FALLBACK: an operator MPS lacks stops the run",
     severity=Severity.INFO,
     group=Group.GPU,
+    fixes=("set-distributed-env",),
     platforms=("darwin",),
     requires=(TORCH, MPS_RUN),
     checked=lambda facts: f"PYTORCH_ENABLE_MPS_FALLBACK={facts.env.get('PYTORCH_ENABLE_MPS_FALLBACK', '')}",
@@ -40,7 +41,8 @@ def mps_fallback_unset(facts: Facts) -> Iterator[Finding]:
     MPS device`. With the variable set, those operators run on the CPU (slower, but the run completes). It
     must be set before Python starts: setting it inside the script after `import torch` does nothing.
 
-    How to fix: `export PYTORCH_ENABLE_MPS_FALLBACK=1` in the shell (or your shell's profile) before running.
+    How to fix: `export PYTORCH_ENABLE_MPS_FALLBACK=1` in the shell (or your shell's profile) before running;
+    `llamadoctor fix` prints it for your shell.
     """
     value = facts.env.get("PYTORCH_ENABLE_MPS_FALLBACK")
     if value == "1":
@@ -53,4 +55,6 @@ def mps_fallback_unset(facts: Facts) -> Iterator[Finding]:
         remedy=f"{set_env('PYTORCH_ENABLE_MPS_FALLBACK', '1', facts.platform.shell)}\n"
         "(before starting Python; add it to your shell's profile to keep it)",
         value=value,
+        unset=[],
+        set={"PYTORCH_ENABLE_MPS_FALLBACK": "1"},
     )

@@ -71,6 +71,7 @@ def _meta(
     summary="Packages Meta's code imports are not installed in the Python that will run it",
     severity=Severity.ERROR,
     group=Group.PYTHON,
+    fixes=("install-missing-packages",),
     requires=(LIBRARIES, META_REQUIRES),
     checked=lambda facts: f"{', '.join(r.name for r in _requirements(facts))} in {facts.python.executable}",
     examples=(
@@ -109,6 +110,7 @@ def meta_requirements_missing(facts: Facts) -> Iterator[Finding]:
         remedy=pip_install(facts, *(f"{r.name}{r.specifier}" for r in missing), upgrade=False),
         missing=[r.name for r in missing],
         python=facts.python.executable,
+        install=[f"{r.name}{r.specifier}" for r in missing],
     )
 
 

@@ -39,6 +39,7 @@ def _with_tokenizer(tok: Tokenizer, model: ModelDir | None = None) -> ModelDir:
     summary="The library that reads the model's tokenizer is not installed",
     severity=Severity.ERROR,
     group=Group.MODEL,
+    fixes=("install-missing-packages",),
     requires=(TOKENIZER,),
     checked=lambda facts: (
         ", ".join(f"{t.name} ({t.library})" for _, t in _tokenizers(facts) if t.library)
@@ -71,6 +72,8 @@ def tokenizer_library_missing(facts: Facts) -> Iterator[Finding]:
                 remedy=f"{sys.executable} -m pip install 'llamadoctor[run]'",
                 path=model.path,
                 library=tok.library,
+                python=sys.executable,
+                install=[tok.library],
             )
 
 

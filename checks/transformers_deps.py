@@ -49,6 +49,7 @@ def _checked(facts: Facts) -> str:
     summary="A slow Llama tokenizer must be converted, which needs protobuf",
     severity=Severity.WARNING,
     group=Group.PYTHON,
+    fixes=("install-missing-packages",),
     requires=(LIBRARIES, library("transformers"), HF_TOKENIZER_FILES),
     checked=_checked,
     examples=(
@@ -78,6 +79,7 @@ def protobuf_missing(facts: Facts) -> Iterator[Finding]:
             "requires the protobuf library but it was not found in your environment”.",
             remedy=pip_install(facts, "protobuf", upgrade=False),
             path=files.folder,
+            install=["protobuf"],
         )
 
 
@@ -133,6 +135,7 @@ def protobuf_too_new(facts: Facts) -> Iterator[Finding]:
     summary="The installed accelerate is older than transformers needs for device_map",
     severity=Severity.WARNING,
     group=Group.PYTHON,
+    fixes=("install-missing-packages",),
     requires=(LIBRARIES, library("transformers"), library("accelerate"), HF_TARGET),
     checked=lambda facts: (
         f"accelerate {installed(facts, 'accelerate')} against transformers {installed(facts, 'transformers')}'s "
@@ -166,4 +169,6 @@ def accelerate_too_old(facts: Facts) -> Iterator[Finding]:
             remedy=pip_install(facts, f"accelerate{wanted}"),
             accelerate=version,
             wanted=wanted,
+            install=[f"accelerate{wanted}"],
+            upgrade=True,
         )

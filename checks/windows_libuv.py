@@ -29,6 +29,7 @@ def _libuv_checked(facts: Facts) -> str:
     summary="torch >= 2.4 on Windows without libuv: torchrun's rendezvous fails",
     severity=Severity.ERROR,
     group=Group.DISTRIBUTED,
+    fixes=("set-distributed-env",),
     platforms=("windows",),
     requires=(TORCH,),
     checked=lambda facts: _libuv_checked(facts),
@@ -52,7 +53,8 @@ def windows_libuv(facts: Facts) -> Iterator[Finding]:
     `RuntimeError: use_libuv was requested but PyTorch was build without libuv support` (sic) before any model
     code runs.
     How to fix: set `USE_LIBUV=0` in the shell that launches torchrun (PowerShell: `$env:USE_LIBUV = "0"`,
-    cmd: `set USE_LIBUV=0`); code that builds its own init_method can add `?use_libuv=0` to it.
+    cmd: `set USE_LIBUV=0`; `llamadoctor fix` prints it for your shell); code that builds its own
+    init_method can add `?use_libuv=0` to it.
     """
     torch = facts.torch
     if not torch.version:
@@ -69,4 +71,6 @@ def windows_libuv(facts: Facts) -> Iterator[Finding]:
         remedy=f"{set_env('USE_LIBUV', '0', facts.platform.shell)} in this shell before running torchrun",
         torch=torch.version,
         use_libuv=setting,
+        unset=[],
+        set={"USE_LIBUV": "0"},
     )

@@ -1,4 +1,5 @@
-"""Unset or correct distributed environment variables, printed for the user's shell."""
+"""Set, unset or correct the environment variables a finding names, printed for the user's shell: RANK,
+WORLD_SIZE and MASTER_* for torchrun, NCCL_P2P_DISABLE, USE_LIBUV, PYTORCH_ENABLE_MPS_FALLBACK."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _values(value: object) -> dict[str, str]:
 
 @fix(
     id="set-distributed-env",
-    summary="Unset or correct RANK/WORLD_SIZE/MASTER_* in your shell",
+    summary="Set or unset in your shell the variables the run needs (MASTER_*, NCCL_P2P_DISABLE, USE_LIBUV, ...)",
     applicability=Applicability.MANUAL,
 )
 def set_distributed_env(finding: Finding, facts: Facts) -> tuple[Action, ...]:

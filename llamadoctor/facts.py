@@ -32,6 +32,7 @@ ENV_VARS = (
     "PYTORCH_ENABLE_MPS_FALLBACK",
     "PYTORCH_CUDA_ALLOC_CONF",
     "TORCH_CUDA_ARCH_LIST",
+    "BNB_CUDA_VERSION",
     "HF_HOME",
     "HF_HUB_CACHE",
     "HF_HUB_OFFLINE",
@@ -326,6 +327,9 @@ class Libraries:
     # What some installed distributions themselves require (transformers: accelerate, protobuf), as their
     # metadata states it for any extra: distribution -> required name -> specifier
     requires: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The native libraries some installed packages ship (bitsandbytes: libbitsandbytes_cuda121.so, ...), by
+    # file name; a package absent here was not looked at
+    native: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def version(self, name: str) -> Optional[str]:
         return self.installed.get(name)

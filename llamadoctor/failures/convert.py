@@ -72,6 +72,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("python -m pip install -U protobuf transformers",),
         checks=("protobuf-missing", "protobuf-too-new"),
+        fixes=("install-missing-packages",),
         matches=(
             "ImportError: \nLlamaConverter requires the protobuf library but it was not found in your environment."
             " Checkout the instructions on the\ninstallation page of its repo:"
@@ -192,6 +193,7 @@ FAILURES: tuple[Failure, ...] = (
             "llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf",
         ),
         defaults={"model_dir": "llama-2-7b"},
+        checks=("convert-out-of-ram",),
         matches=(
             "$ python convert_llama_weights_to_hf.py --input_dir llama-2-70b --model_size 70B --output_dir"
             " llama-2-70b-hf\nFetching all parameters from the checkpoint at llama-2-70b.\nKilled",
@@ -230,6 +232,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("llamadoctor convert --model-dir {model_dir} --out {model_dir}-hf",),
         defaults={"model_dir": "Meta-Llama-3-8B"},
+        log_only="the converter's --llama_version is chosen on its command line, only known when it runs",
         matches=(
             "$ python -m transformers.models.llama.convert_llama_weights_to_hf --input_dir Llama-3.3-70B-Instruct"
             " --output_dir out\nValueError: Failed to instantiate tokenizer.Pleae, make sure you have sentencepiece"

@@ -250,6 +250,7 @@ FAILURES: tuple[Failure, ...] = (
         commands=("export USE_LIBUV=0",),
         windows_commands=('$env:USE_LIBUV = "0"',),
         checks=("windows-libuv",),
+        fixes=("set-distributed-env",),
         matches=(
             _WINDOWS_NOISE + '  File "C:\\Users\\ada\\.venv\\lib\\site-packages\\torch\\distributed\\elastic\\'
             'rendezvous\\static_tcp_rendezvous.py", line 55, in next_rendezvous\n'

@@ -67,6 +67,7 @@ FAILURES: tuple[Failure, ...] = (
         commands=("command -v python pip torchrun", "python -m pip install -e ."),
         windows_commands=("Get-Command python, pip, torchrun", "python -m pip install -e ."),
         checks=("torchrun-wrong-interpreter", "meta-requirements-missing"),
+        fixes=("install-missing-packages",),
         matches=(
             "$ pip install fairscale\nRequirement already satisfied: fairscale in"
             " /Users/ada/.pyenv/versions/3.11.4/lib/python3.11/site-packages (0.4.13)\n"
@@ -267,6 +268,9 @@ FAILURES: tuple[Failure, ...] = (
             Signature(r"function 'cadam32bit_grad_fp32' not found"),
             Signature(r"CUDA Setup failed despite GPU being available"),
             Signature(r"CUDA SETUP: Required library version not found: (?P<library>libbitsandbytes_\w+\.so)"),
+            Signature(
+                r"Could not find the bitsandbytes CUDA binary at \S*?(?P<library>libbitsandbytes_\w+\.(?:so|dll))"
+            ),
         ),
         cause=(
             "bitsandbytes fell back to its CPU-only library: releases before Windows CUDA builds existed had"
@@ -278,6 +282,7 @@ FAILURES: tuple[Failure, ...] = (
             " avoids it altogether."
         ),
         commands=("python -m pip install -U bitsandbytes", "python -m bitsandbytes"),
+        checks=("bnb-cpu-only",),
         matches=(
             "C:\\Users\\ada\\venv\\lib\\site-packages\\bitsandbytes\\cextension.py:34: UserWarning: The installed"
             " version of bitsandbytes was compiled without GPU support. 8-bit optimizers, 8-bit multiplication,"
@@ -287,6 +292,10 @@ FAILURES: tuple[Failure, ...] = (
             " command to get more information:\n\n        python -m bitsandbytes",
             "CUDA SETUP: Required library version not found: libbitsandbytes_cuda121_nocublaslt.so. Maybe you need"
             " to compile it from source?",
+            "WARNING:bitsandbytes.cextension:Could not find the bitsandbytes CUDA binary at PosixPath('/home/ada/.venv"
+            "/lib/python3.12/site-packages/bitsandbytes/libbitsandbytes_cuda128.so')\nWARNING:bitsandbytes.cextension"
+            ":The installed version of bitsandbytes was compiled without GPU support. 8-bit optimizers, 8-bit"
+            " multiplication, and GPU quantization are unavailable.",
         ),
         ignores=(
             "Loading checkpoint shards: 100%|██████████| 2/2 [00:05<00:00,  2.71s/it]\n"

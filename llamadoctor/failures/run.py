@@ -132,6 +132,7 @@ FAILURES: tuple[Failure, ...] = (
             "On the CPU load in float32 (or bfloat16 where the CPU supports it); otherwise move the model and its"
             ' inputs to the GPU (`.to("cuda")`) or to `mps` on a Mac.'
         ),
+        checks=("fp16-on-cpu",),
         matches=(
             '  File "/home/ada/.venv/lib/python3.10/site-packages/torch/nn/modules/linear.py", line 114, in'
             " forward\n"
@@ -166,6 +167,7 @@ FAILURES: tuple[Failure, ...] = (
         ),
         commands=("export PYTORCH_ENABLE_MPS_FALLBACK=1",),
         checks=("memory-insufficient", "mps-fallback-unset"),
+        fixes=("set-distributed-env",),
         matches=(
             '  File "/Users/ada/.venv/lib/python3.11/site-packages/torch/nn/modules/linear.py", line 116, in'
             " forward\n"

@@ -102,6 +102,7 @@ FAILURES: tuple[Failure, ...] = (
             " `--tensor-parallel-size`."
         ),
         defaults={"kv_tokens": "the length vLLM says fits"},
+        checks=("vllm-kv-cache-too-small",),
         matches=(
             "INFO 10-17 12:01:33 gpu_executor.py:122] # GPU blocks: 2439, # CPU blocks: 4096\n[rank0]: ValueError:"
             " The model's max seq len (131072) is larger than the maximum number of tokens that can be stored in KV"

@@ -181,6 +181,7 @@ FAILURES: tuple[Failure, ...] = (
         fix="Install or upgrade accelerate with the same Python that loads the model.",
         commands=("python -m pip install -U {requirement}",),
         checks=("accelerate-too-old",),
+        fixes=("install-missing-packages",),
         matches=(
             "ImportError: Using `low_cpu_mem_usage=True` or a `device_map` requires Accelerate: `pip install"
             " accelerate`",
@@ -280,6 +281,7 @@ FAILURES: tuple[Failure, ...] = (
             " `strict=False`); this loader is strict and stops on it."
         ),
         fix='Drop the key before loading (`checkpoint.pop("rope.freqs", None)`) or load with `strict=False`.',
+        log_only="only strict third-party loaders stop on it, and a script picks its loader in its own code",
         matches=(
             '  File "/home/ada/llama2.c/export.py", line 311, in load_meta_model\n'
             "RuntimeError: Error(s) in loading state_dict for Transformer:\n"

@@ -30,6 +30,9 @@ _MAX_PTH = 64 * 1024
 _MAX_METADATA = 1024 * 1024
 # Distributions whose own requirements the checks compare with what is installed, and which of them
 READ_REQUIRES = {"transformers": ("accelerate", "protobuf", "tokenizers")}
+# Packages whose native libraries tell which build is installed: distribution -> (import folder, file prefix)
+READ_NATIVE = {"bitsandbytes": ("bitsandbytes", "libbitsandbytes")}
+_NATIVE_SUFFIXES = (".so", ".dll", ".dylib")
 _MAX_REQUIREMENTS = 256 * 1024
 _MAX_TOKENIZER_CONFIG = 4 * 1024 * 1024
 # A BPE merges list whose first item is a list ("pairs") or a string ("a b")
@@ -247,6 +250,22 @@ def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ..
     return tuple(hf_tokenizer_files(Path(m.path)) for m in models if m.format in HF_FORMATS)
 
 
+def native_libraries(folders: Iterable[str], installed: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """For each installed distribution of READ_NATIVE, the library files in its package folder (the first
+    folder holding it wins, as on sys.path)."""
+    found: dict[str, tuple[str, ...]] = {}
+    wanted = {name: READ_NATIVE[name] for name in installed if name in READ_NATIVE}
+    for folder in folders:
+        for name, (package, prefix) in wanted.items():
+            if name in found:
+                continue
+            with contextlib.suppress(OSError), os.scandir(Path(folder) / package) as entries:
+                found[name] = tuple(
+                    sorted(e.name for e in entries if e.name.startswith(prefix) and e.name.endswith(_NATIVE_SUFFIXES))
+                )
+    return found
+
+
 def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: Iterable[ModelDir]) -> Libraries:
     where = places(site_packages)
     scanned = metadata_folders(where)
@@ -260,4 +279,5 @@ def probe_libraries(site_packages: Sequence[str], repo: Optional[Path], models: 
             for name, wanted in READ_REQUIRES.items()
             if name in scanned
         },
+        native=native_libraries(where, scanned),
     )

@@ -13,35 +13,13 @@ from llamadoctor.registry import load_all
 load_all()
 IDS = [f.id for f in FAILURES]
 
-# Failures whose checks are being written on another branch. Strict: once a check links one of them, its
-# entry here turns into a failure and must be removed.
-AWAITING_CHECKS = frozenset(
-    {
-        "bnb-no-gpu-windows",
-        "convert-out-of-ram",
-        "vllm-kv-cache-too-small",
-        "fp16-on-cpu",
-        "convert-llama3-tokenizer",
-        "rope-freqs-unexpected-key",
-    }
-)
 
-
-def _coverage_params() -> list[object]:
-    marks = pytest.mark.xfail(strict=True, reason="its check is not linked yet")
-    return [pytest.param(f, id=f.id, marks=marks if f.id in AWAITING_CHECKS else ()) for f in FAILURES]
-
-
-@pytest.mark.parametrize("failure", _coverage_params())
+@pytest.mark.parametrize("failure", FAILURES, ids=IDS)
 def test_failure_is_caught_in_advance_or_says_why_it_cannot_be(failure: Failure) -> None:
     assert failure.checks or failure.log_only.strip(), f"{failure.id}: no check, and no reason why none can see it"
     assert not (failure.checks and failure.log_only), (
         f"{failure.id}: checks {failure.checks} see it, so its log-only reason is stale"
     )
-
-
-def test_awaiting_list_names_real_failures() -> None:
-    assert set(IDS) >= AWAITING_CHECKS
 
 
 @pytest.mark.parametrize("failure", [f for f in FAILURES if f.log_only], ids=lambda f: f.id)

@@ -49,3 +49,37 @@ def test_zsh_port_change() -> None:
     facts = mac_arm(env={"MASTER_PORT": "29500"}, network=Network(master_port_in_use=True))
     ((action,),) = plans(facts)
     assert isinstance(action, Manual) and action.commands == ("export MASTER_PORT=29501",)
+
+
+def _plan_for(check: object, facts: Facts) -> tuple[object, ...]:
+    from llamadoctor.model import Check
+
+    assert isinstance(check, Check) and "set-distributed-env" in check.fixes
+    (finding,) = check.func(facts)
+    return set_distributed_env.plan(finding, facts)
+
+
+def test_mps_fallback_is_exported_in_zsh_and_the_plan_is_empty_once_set() -> None:
+    from llamadoctor.checks.mps_fallback import mps_fallback_unset
+
+    (action,) = _plan_for(mps_fallback_unset, mac_arm(env={"PYTORCH_ENABLE_MPS_FALLBACK": "0"}))
+    assert isinstance(action, Manual) and action.commands == ("export PYTORCH_ENABLE_MPS_FALLBACK=1",)
+    stale = mps_fallback_unset.finding("...", unset=[], set={"PYTORCH_ENABLE_MPS_FALLBACK": "1"})
+    assert set_distributed_env.plan(stale, mac_arm(env={"PYTORCH_ENABLE_MPS_FALLBACK": "1"})) == ()
+
+
+@pytest.mark.parametrize(("shell", "line"), [("powershell", '$env:USE_LIBUV = "0"'), ("cmd", "set USE_LIBUV=0")])
+def test_use_libuv_off_in_the_windows_shell(shell: str, line: str) -> None:
+    from llamadoctor.checks.windows_libuv import WIN_TORCH_25, windows_libuv
+
+    facts = replace_in(windows_conda(torch=WIN_TORCH_25, env={"USE_LIBUV": "1"}), "platform", shell=shell)
+    (action,) = _plan_for(windows_libuv, facts)
+    assert isinstance(action, Manual) and action.commands == (line,)
+
+
+def test_nccl_p2p_disable_for_consumer_gpus() -> None:
+    from llamadoctor.checks.gpu_platform import TWO_4090, nccl_p2p_consumer_gpus
+    from llamadoctor.facts import Options
+
+    (action,) = _plan_for(nccl_p2p_consumer_gpus, linux_gpu(gpu=TWO_4090, options=Options(nproc=2)))
+    assert isinstance(action, Manual) and action.commands == ("export NCCL_P2P_DISABLE=1",)

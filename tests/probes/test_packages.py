@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import shutil
@@ -246,3 +247,21 @@ def test_the_target_interpreter_names_every_folder_it_imports_packages_from(tmp_
     assert packaging_home in folders
     found = installed_distributions(places(folders))
     assert found["fairscale"] == "0.4.13" and found["packaging"] == importlib.metadata.version("packaging")
+
+
+def test_bitsandbytes_library_files_are_listed_from_its_package_folder(tmp_path: Path) -> None:
+    from llamadoctor.checks.bitsandbytes_build import bnb_cpu_only
+    from llamadoctor.probes.packages import probe_libraries
+    from llamadoctor.testing import windows_conda
+
+    site = tmp_path / "site-packages"
+    (site / "bitsandbytes-0.41.1.dist-info").mkdir(parents=True)
+    (site / "bitsandbytes").mkdir()
+    for name in ("__init__.py", "libbitsandbytes_cpu.so", "libbitsandbytes_cuda116.so", "cextension.py"):
+        (site / "bitsandbytes" / name).write_bytes(b"")
+    libraries = probe_libraries([str(site)], None, ())
+    assert libraries.native == {"bitsandbytes": ("libbitsandbytes_cpu.so", "libbitsandbytes_cuda116.so")}
+    # pip's wheel before Windows builds: nothing Windows can load, so bitsandbytes runs its CPU library
+    (finding,) = bnb_cpu_only.func(dataclasses.replace(windows_conda(), libraries=libraries))
+    assert "compiled without GPU support" in finding.message
+    assert probe_libraries([str(tmp_path / "empty")], None, ()).native == {}
