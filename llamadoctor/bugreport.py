@@ -9,10 +9,12 @@ formats can never disagree and neither can leak what the other hides.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Optional
 
 from llamadoctor import __version__
 from llamadoctor.engine import Report
+from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts, Libraries
 from llamadoctor.files import ModelDir
 from llamadoctor.model_info import arch_of, label, model_version
@@ -48,7 +50,6 @@ _FORMATS = {"meta": "Meta format", "hf": "Hugging Face format", "meta-in-hf": "H
 def this_machine(facts: Facts) -> Identity:
     """Who runs llamadoctor here and the machine's names and addresses, as the report must not show them."""
     import getpass
-    from pathlib import Path
 
     try:
         user = getpass.getuser()
@@ -253,7 +254,34 @@ def _findings(findings: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _tally(summary: Mapping[str, Any]) -> str:
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n != 1 else ''}"
+
+    outcomes = [f"{summary['passed']} passed"]
+    outcomes += [count(summary[key], key.rstrip("s")) for key in ("errors", "warnings") if summary[key]]
     return (
-        f"{summary['checks_run']} checks run ({summary['passed']} passed, {summary['errors']} errors, "
-        f"{summary['warnings']} warnings); {summary['not_applicable']} not applicable, {summary['skipped']} skipped"
+        f"{count(summary['checks_run'], 'check')} run: {', '.join(outcomes)}; "
+        f"{summary['not_applicable']} not applicable, {summary['skipped']} skipped"
     )
+
+
+# ---- writing -------------------------------------------------------------------------------------------------
+
+
+def output_target(path: Path) -> Path:
+    """`--output` checked before any probe runs: a file (new or to replace) in a folder that exists."""
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a folder", "name a file, e.g. llamadoctor-report.md")
+    if not path.absolute().parent.is_dir():
+        raise UsageError(f"--output {path}: the folder {path.absolute().parent} does not exist")
+    return path
+
+
+def write_report(path: Path, text: str) -> None:
+    """Written whole or not at all: a temp file beside it, then renamed over it."""
+    from llamadoctor.durable import write_new
+
+    try:
+        write_new(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--output {path} cannot be written ({exc.strerror or exc})") from None
