@@ -117,7 +117,7 @@ def _kind(path: Path, data: Any) -> str:
     if data["schema"] > SCHEMA:
         raise UsageError(
             f"{path} has schema {data['schema']}, newer than this llamadoctor reads ({SCHEMA})",
-            f"upgrade llamadoctor (this is {data['llamadoctor']!r}'s output)",
+            f"upgrade llamadoctor: the file was written by llamadoctor {data['llamadoctor']}",
         )
     checks, facts = data.get("checks"), data.get("facts")
     if not isinstance(facts, dict) or not isinstance(checks, list) or not all(_is_check(c) for c in checks):

@@ -23,6 +23,7 @@ _ANY_HOME = re.compile(
     r"(?P<name>[^\\/\s'\"<>:;,|()]+)(?=$|[\\/\s'\"<>:;,|()])",
     re.I,
 )
+_ROOT_HOME = re.compile(r"(?<![\w/.])/root(?=$|[\\/\s'\"<>:;,|()])")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
 _GPU_UUID = re.compile(r"\b(GPU|MIG)-[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
@@ -80,7 +81,7 @@ class Masker:
         self.counts: Counter[str] = Counter()
         self._steps: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]]] = []
         self._own_home(identity.home)
-        self._steps.append((HOME, _ANY_HOME, self._home_of))
+        self._steps += [(HOME, _ANY_HOME, self._home_of), (HOME, _ROOT_HOME, lambda m: "~")]
         if identity.host and identity.host.lower() not in _PLAIN_HOSTS:
             for name in sorted({identity.host, identity.host.split(".", 1)[0]}, key=len, reverse=True):
                 self._steps.append((HOST, _word(name, re.I), lambda m: "<host>"))
