@@ -148,7 +148,7 @@ def describe_model(model: ModelDir) -> str:
     if model.format not in _FORMATS:
         return "not a model folder llamadoctor recognises"
     params = arch_of(model)
-    size = f" {params.n_params / 1e9:.1f}B" if params else ""
+    size = f" {params.n_params() / 1e9:.1f}B" if params else ""
     what = f"{label(model_version(model))}{size}" if params else "parameters unreadable"
     shards = len(model.shards)
     weights = f"{shards} weights file{'s' if shards != 1 else ''}, {gib(model.weights_bytes)}"

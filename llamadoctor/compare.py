@@ -133,7 +133,8 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
     facts = data["facts"]
     platform = facts.get("platform") if isinstance(facts.get("platform"), dict) else {}
     network = facts.get("network") if isinstance(facts.get("network"), dict) else {}
-    addresses = [a for a in network.get("local_addresses") or () if isinstance(a, str)]
+    listed = ("local_addresses", "hostname_resolves_to", "master_addr_resolves_to")
+    addresses = [a for key in listed for a in network.get(key) or () if isinstance(a, str)]
     host = platform.get("hostname") if isinstance(platform.get("hostname"), str) else ""
     return Masker(Identity(host=host, addresses=tuple(addresses))).data(data)  # type: ignore[no-any-return]
 

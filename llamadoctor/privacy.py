@@ -67,6 +67,23 @@ def _is_public_ip(text: str) -> bool:
     return not (address.is_loopback or address.is_unspecified)
 
 
+def _is_local_network(text: str) -> bool:
+    """An IPv4 address of a home or office network, seen anywhere. Other dotted quads are masked only when they
+    are this machine's own: a four-part version (cuDNN 9.1.0.70) reads exactly like a public address."""
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return any(address in network for network in _LOCAL_NETWORKS)
+
+
+# Private ranges, link-local, and carrier-grade NAT (also Tailscale's addresses).
+_LOCAL_NETWORKS = tuple(
+    ipaddress.IPv4Network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+)
+
+
 def _ipv6(match: re.Match[str]) -> str:
     """An IPv6 address, not a time of day or a ratio: written with `::` or all eight groups."""
     text = match.group()
@@ -93,7 +110,7 @@ class Masker:
             (GPU_ID, _GPU_UUID, lambda m: f"{m.group(1)}-<uuid>"),
             (MAC, _MAC, lambda m: "<mac>"),
             (IP, _IPV6, _ipv6),
-            (IP, _IPV4, lambda m: "<ip>" if _is_public_ip(m.group()) else m.group()),
+            (IP, _IPV4, lambda m: "<ip>" if _is_local_network(m.group()) else m.group()),
         ]
 
     def _own_home(self, home: str) -> None:
@@ -113,7 +130,8 @@ class Masker:
     def text(self, text: str) -> str:
         """`text` with secrets redacted and identities masked."""
         safe = redact(text)
-        self.counts[SECRET] += safe.count(MASK) - text.count(MASK)
+        # Counted as shown, not as replaced here: the reporters may have redacted a secret already.
+        self.counts[SECRET] += safe.count(MASK)
         for kind, pattern, replace in self._steps:
             safe, n = self._sub(pattern, replace, safe)
             self.counts[kind] += n

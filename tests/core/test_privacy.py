@@ -26,6 +26,7 @@ ADA = Identity(home="/home/ada", user="ada", host="ada-box", addresses=("192.168
         ("owner ada, group ada", "owner <user>, group <user>"),
         ("MASTER_ADDR=192.168.1.20", "MASTER_ADDR=<ip>"),
         ("peer 10.20.30.40:29500", "peer <ip>:29500"),
+        ("tailnet 100.101.102.103", "tailnet <ip>"),
         ("fe80::1c2:3ff:fe4d:5e6f%eth0", "<ip>%eth0"),
         ("2001:db8:85a3::8a2e:370:7334", "<ip>"),
         ("ether 00:1a:2b:3c:4d:5e", "ether <mac>"),
@@ -43,7 +44,7 @@ def test_identifying_strings_are_masked(text: str, shown: str) -> None:
         "/home/linuxbrew/.linuxbrew/bin/python3",  # Homebrew's own prefix, nobody's home
         "/Users/Shared/models",
         "Canada",  # the user name inside a word
-        "transformers 4.46.1, driver 535.104.05, CUDA 12.1",
+        "transformers 4.46.1, driver 535.104.05, CUDA 12.1, cuDNN 9.1.0.70",
         "127.0.0.1 and ::1 and 0.0.0.0",  # loopback and unspecified say nothing about the machine
         "started 12:30:45",
         "https://example.com/home/docs",  # a web path, not a folder
@@ -100,3 +101,8 @@ def test_redact_masks_the_password_of_user_password_at_host(text: str, shown: st
 )
 def test_redact_leaves_urls_without_a_password_alone(text: str) -> None:
     assert redact(text) == text
+
+
+def test_a_public_address_is_masked_when_it_is_this_machines_own() -> None:
+    masker = Masker(Identity(addresses=("203.0.113.7",)))
+    assert masker.text("MASTER_ADDR=203.0.113.7, mirror 93.184.215.14") == "MASTER_ADDR=<ip>, mirror 93.184.215.14"
