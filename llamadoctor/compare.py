@@ -2,7 +2,8 @@
 
 Either file may be `report --json` or `check --json`, from two machines or two days. First come the checks
 whose result differs (passed on A, failed on B, with the finding), then the facts those checks read, then every
-other fact. Facts that change on every run (free memory, probe timings, the clock) are left out unless asked.
+other fact. Facts that change on every run (free memory, probe timings, the clock) are left out unless asked
+or unless a changed check reads them.
 Both documents are masked with their own host's names before comparing, so a masked report and an unmasked
 `check --json` of the same machine do not differ in home folders or host names alone.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -165,11 +166,18 @@ def compare(a: Document, b: Document, *, everything: bool = False) -> Comparison
     facts = []
     for fact in sorted(fa.keys() | fb.keys()):
         va, vb = fa.get(fact, MISSING), fb.get(fact, MISSING)
-        if va == vb or (not everything and VOLATILE.match(fact)):
+        if va == vb or _emptied(fact, va, fb) or _emptied(fact, vb, fa):
             continue
-        facts.append(FactChange(fact, va, vb, tuple(c for c, r in reads.items() if is_read(fact, r))))
+        read_by = tuple(c for c, r in reads.items() if is_read(fact, r))
+        if read_by or everything or not VOLATILE.match(fact):  # free memory matters when it changed a verdict
+            facts.append(FactChange(fact, va, vb, read_by))
     facts.sort(key=lambda f: (not f.read_by, f.fact))  # stable: within each rank, in path order
     return Comparison(a, b, tuple(checks), tuple(facts))
+
+
+def _emptied(fact: str, value: Any, other: Mapping[str, Any]) -> bool:
+    """An empty list or mapping where the other side has items: those items' own rows say it all."""
+    return value in ([], {}) and fact not in other and any(k.startswith((fact + ".", fact + "[")) for k in other)
 
 
 _RANK = {"crashed": 0, "error": 1, "warning": 2, "info": 3, "passed": 4, "not-applicable": 5, "skipped": 6}
@@ -221,59 +229,86 @@ def to_data(result: Comparison) -> dict[str, Any]:
 def cell(value: Any, width: int = 60) -> str:
     if value is MISSING:
         return "(absent)"
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) and value else json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def rows(result: Comparison) -> Sequence[tuple[str, str, str, str]]:
-    """(what, A, B, why it matters) in rank order, for the table."""
-    out = []
-    for c in result.checks:
-        found = "; ".join((*c.b_findings, *(f"A: {m}" for m in c.a_findings if m not in c.b_findings)))
-        out.append((f"check {c.check}", c.a or "(not run)", c.b or "(not run)", found))
-    for f in result.facts:
-        why = f"read by {', '.join(f.read_by)}" if f.read_by else ""
-        out.append((f.fact, cell(f.a), cell(f.b), why))
-    return out
-
-
 def render(result: Comparison, console: Any) -> None:
-    """A table: the changed checks, the facts they read, then the other facts, with a section line between."""
-    from rich.table import Table
+    """The changed checks with their findings, then the facts: those the changed checks read first."""
     from rich.text import Text
-
-    from llamadoctor.redact import safe_text
 
     a, b = Path(result.a.path).name, Path(result.b.path).name
     if result.same:
         console.print(Text(f"{a} and {b} agree: the same check results and facts."))
         return
-    table = Table(show_edge=False, expand=False)
-    table.add_column("what differs", overflow="fold")
-    table.add_column(f"A: {safe_text(a)}", overflow="fold")
-    table.add_column(f"B: {safe_text(b)}", overflow="fold")
-    table.add_column("why it matters", overflow="fold", style="dim")
-    rank = None
-    for n, (what, va, vb, why) in enumerate(rows(result)):
-        now = 0 if n < len(result.checks) else (1 if result.facts[n - len(result.checks)].read_by else 2)
-        if rank is not None and now != rank:
-            table.add_section()
-        rank = now
-        styles = (_status_style(va), _status_style(vb)) if now == 0 else ("", "")
-        table.add_row(
-            Text(safe_text(what), style="bold" if now == 0 else ""),
-            Text(safe_text(va), style=styles[0]),
-            Text(safe_text(vb), style=styles[1]),
-            Text(safe_text(why)),
-        )
-    console.print(table)
+    if result.checks:
+        _checks_table(result, a, b, console)
+    if result.facts:
+        console.print()
+        _facts_table(result, a, b, console)
     read = sum(1 for f in result.facts if f.read_by)
+    console.print()
     console.print(
         Text(
             f"{len(result.checks)} check result(s) and {len(result.facts)} fact(s) differ; "
             f"{read} of those facts are read by the checks that changed."
         )
     )
+
+
+def _table(first: str, a: str, b: str, widths: tuple[int, int], width: int, extra: str = "") -> Any:
+    """Ids and fact paths stay whole when the terminal leaves the values room enough; values wrap."""
+    from rich.table import Table
+
+    from llamadoctor.redact import safe_text
+
+    whole = widths[0] + widths[1] + 34 <= width
+    table = Table(show_edge=False)
+    table.add_column(first, no_wrap=whole, overflow="fold")
+    table.add_column(f"A: {safe_text(a)}", overflow="fold")
+    table.add_column(f"B: {safe_text(b)}", overflow="fold")
+    if extra:
+        table.add_column(extra, no_wrap=whole, overflow="fold", style="dim")
+    return table
+
+
+def _checks_table(result: Comparison, a: str, b: str, console: Any) -> None:
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from llamadoctor.redact import safe_text
+
+    table = _table("check whose result differs", a, b, (max(len(c.check) for c in result.checks), 0), console.width)
+    for c in result.checks:
+        table.add_row(
+            Text(c.check, style="bold"),
+            Text(c.a or "(not run)", style=_status_style(c.a or "")),
+            Text(c.b or "(not run)", style=_status_style(c.b or "")),
+        )
+    console.print(table)
+    for c in result.checks:
+        for side, messages, others in (("A", c.a_findings, c.b_findings), ("B", c.b_findings, c.a_findings)):
+            for message in messages:
+                if message not in others:
+                    line = Text.assemble((f"{c.check} on {side}: ", "bold"), safe_text(message))
+                    console.print(Padding(line, (0, 0, 0, 1)))
+
+
+def _facts_table(result: Comparison, a: str, b: str, console: Any) -> None:
+    from rich.text import Text
+
+    from llamadoctor.redact import safe_text
+
+    widths = (max(len(f.fact) for f in result.facts), max((len(c) for f in result.facts for c in f.read_by), default=0))
+    table = _table("fact", a, b, widths, console.width, "read by")
+    unread = False
+    for f in result.facts:
+        if not f.read_by and not unread and f is not result.facts[0]:
+            table.add_section()  # the facts no changed check reads, below a line
+        unread = unread or not f.read_by
+        table.add_row(Text(safe_text(f.fact)), Text(safe_text(cell(f.a))), Text(safe_text(cell(f.b))),
+                      Text("\n".join(f.read_by)))  # fmt: skip
+    console.print(table)
 
 
 def _status_style(status: str) -> str:
