@@ -158,10 +158,12 @@ def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def compare(a: Document, b: Document, *, everything: bool = False) -> Comparison:
     checks = _changed_checks(a, b)
-    from llamadoctor.registry import all_checks
+    reads: dict[str, frozenset[str]] = {}
+    if checks:  # loading every check costs a second or two: only to explain a changed result
+        from llamadoctor.registry import all_checks
 
-    known = {c.id: c for c in all_checks()}
-    reads = {c.check: reads_of(known[c.check]) for c in checks if c.check in known}
+        known = {c.id: c for c in all_checks()}
+        reads = {c.check: reads_of(known[c.check]) for c in checks if c.check in known}
     fa, fb = dict(flatten(a.data["facts"])), dict(flatten(b.data["facts"]))
     facts = []
     for fact in sorted(fa.keys() | fb.keys()):
