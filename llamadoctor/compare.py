@@ -106,10 +106,14 @@ def load(path: Path) -> Document:
         raise UsageError(f"{path} cannot be read ({exc.strerror or exc})") from None
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
-        raise UsageError(f"{path} is not valid JSON{where}", OURS) from None
-    return Document(str(path), _kind(path, data), _masked(data))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})", OURS) from None
+    except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
+        raise UsageError(f"{path} is not JSON llamadoctor can read", OURS) from None
+    try:
+        return Document(str(path), _kind(path, data), _masked(data))
+    except RecursionError:  # valid JSON, nested deeper than any report is
+        raise UsageError(f"{path} is JSON, but not a llamadoctor report", OURS) from None
 
 
 def _kind(path: Path, data: Any) -> str:
@@ -136,7 +140,8 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
     network = facts.get("network") if isinstance(facts.get("network"), dict) else {}
     listed = ("local_addresses", "hostname_resolves_to", "master_addr_resolves_to")
     addresses = [a for key in listed for a in network.get(key) or () if isinstance(a, str)]
-    host = platform.get("hostname") if isinstance(platform.get("hostname"), str) else ""
+    host = platform.get("hostname")
+    host = host if isinstance(host, str) else ""
     return Masker(Identity(host=host, addresses=tuple(addresses))).data(data)  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,7 @@ macOS through sysctl, Windows through IsProcessorFeaturePresent.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Optional
@@ -99,7 +100,9 @@ def _windows_feature(number: int) -> bool:
 
 
 def _windows_name() -> Optional[str]:
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":  # winreg exists only there (and type checkers know it)
+        return None
+    import winreg
 
     key = r"HARDWARE\DESCRIPTION\System\CentralProcessor\0"
     with contextlib.suppress(OSError), winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key) as handle:
@@ -116,8 +119,8 @@ def probe_cpu(os_name: str, *, runner: Run = run, root: Path = Path("/"), env: M
             return Cpu()
         return parse_cpuinfo(text)
     if os_name == "darwin":
-        text = output(["sysctl", "-a"], 5.0, runner)
-        return parse_sysctl(text) if text else Cpu()
+        listed = output(["sysctl", "-a"], 5.0, runner)
+        return parse_sysctl(listed) if listed else Cpu()
     import platform
 
     return windows_cpu(_windows_feature, _windows_name, env.get("PROCESSOR_IDENTIFIER") or platform.processor())

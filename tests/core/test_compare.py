@@ -131,6 +131,7 @@ def test_exit_codes_and_json(tmp_path: Path) -> None:
         ('{"schema": 2, "llamadoctor": "9.0"}', "has schema 2, newer than this llamadoctor reads (1)"),
         ('{"schema": 1, "llamadoctor": "0.1.0", "facts": {}, "checks": [{"check": 3}]}', "without facts and checks"),
         (b"\xff\xfe\x00binary", "is not text"),
+        ("[" * 100_000, "is not JSON llamadoctor can read"),
     ],
 )
 def test_a_file_that_is_not_ours_is_one_line_and_exit_2(tmp_path: Path, content: Any, message: str) -> None:
