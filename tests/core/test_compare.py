@@ -193,3 +193,16 @@ def test_libraries_facts_flatten_to_one_row_per_library() -> None:
     facts = testing.linux_cpu(libraries=Libraries(installed={"transformers": "4.46.1"}))
     flat = dict(flatten(_check_json(facts)["facts"]))
     assert flat["libraries.installed.transformers"] == "4.46.1"
+
+
+def test_what_a_check_reads_is_learnt_from_its_examples() -> None:
+    from llamadoctor.fact_reads import is_read, reads_of
+
+    checks = {c.id: c for c in all_checks()}
+    torch_cpu = reads_of(checks["torch-cpu-only"])
+    assert {"torch.version", "torch.cuda", "gpu.gpus"} <= torch_cpu
+    assert "memory.ram_available" not in torch_cpu
+    assert "libraries.installed.transformers" in reads_of(checks["transformers-too-old"])  # a mapping key
+    assert "platform.os" in reads_of(checks["ollama-server-down"])  # through the Facts.os property
+    assert is_read("gpu.gpus[NVIDIA GeForce RTX 3090].name", torch_cpu)
+    assert not is_read("torch.version_extra", {"torch.version"})
