@@ -402,6 +402,77 @@ def estimate(
     estimate_here(model_dir, dtype, max_seq_len, max_batch_size, nproc, device, json_out)
 
 
+# ---- reports to share, and comparing two ---------------------------------------------------------------------
+
+
+@app.command("report")
+def bug_report(
+    python: PythonOpt = None,
+    repo: RepoOpt = None,
+    model_dir: ModelDirOpt = None,
+    no_hash: Annotated[bool, typer.Option("--no-hash", help="Don't verify checksums of model files.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (check's schema 1, and more).")
+    ] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown for an issue (the default).")] = False,
+    output: Annotated[
+        Optional[Path], path_option("--output", "-o", help="Write the report to this file instead.")
+    ] = None,
+) -> None:
+    """Everything a maintainer asks for in a bug report, with home folder, user, host and addresses masked.
+
+    The verdict and findings, OS, CPU and its vector extensions, RAM, GPU, driver, CUDA, cuDNN, the target
+    Python, torch, the libraries of this field installed there, Ollama, and the model folders. Tokens and
+    signed URLs never appear; the report ends by saying what was masked.
+    """
+    import json
+
+    from llamadoctor import bugreport
+    from llamadoctor.doctor import Diagnosis, diagnose
+    from llamadoctor.facts import Options
+    from llamadoctor.fixing import keep_applicable
+
+    if json_out and markdown:
+        raise UsageError("--json and --markdown are two formats of one report: choose one")
+    target = bugreport.output_target(output) if output is not None else None
+    diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(no_hash=no_hash))
+    report = keep_applicable(diagnose(diagnosis, progress=True))
+    data = bugreport.build(report, bugreport.this_machine(report.facts))
+    text = json.dumps(data, indent=2) + "\n" if json_out else bugreport.render_markdown(data)
+    if target is None:
+        print(text, end="")
+    else:
+        bugreport.write_report(target, text)
+        print(f"wrote the report to {target}", file=sys.stderr)
+
+
+@app.command("diff")
+def diff_reports(
+    a: Annotated[Path, typer.Argument(metavar="A.json", help="A report --json or check --json output.")],
+    b: Annotated[Path, typer.Argument(metavar="B.json", help="Another, from a second machine or day.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also compare facts that change on every run (free memory, timings).")
+    ] = False,
+) -> None:
+    """Show what differs between two reports, the checks whose result changed first.
+
+    Then the facts those checks read, then every other fact.
+
+    Exit codes: 0 the two agree, 1 they differ, 2 bad input (a file that is not a llamadoctor report).
+    """
+    import json
+
+    from llamadoctor import compare
+
+    result = compare.compare(compare.load(a), compare.load(b), everything=everything)
+    if json_out:
+        print(json.dumps(compare.to_data(result), indent=2))
+    else:
+        compare.render(result, redacting_console(highlight=False))
+    raise typer.Exit(0 if result.same else 1)
+
+
 # The runner and the converter ship in the same wheel; their modules import torch only inside the commands.
 app.add_typer(run_app, name="run")
 

@@ -97,6 +97,16 @@ class TorchInfo:
     matmul_ok: Optional[bool] = None
     matmul_device: Optional[str] = None
     deep_error: Optional[str] = None
+    cudnn: Optional[str] = None  # the major version of the cuDNN library shipped inside torch/lib ("9")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """The processor, for the kernels llama.cpp, torch and bitsandbytes pick by its vector extensions."""
+
+    model: str = ""  # "AMD Ryzen 9 7950X 16-Core Processor", "Apple M2 Pro"
+    extensions: tuple[str, ...] = ()  # "AVX2", "AVX-512F", "AMX-BF16", "NEON": the vector extensions it has
+    source: str = ""  # where they were read: "/proc/cpuinfo", "sysctl", "windows"; empty when unknown
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,7 @@ class Facts:
     host_limits: HostLimits = field(default_factory=lambda: HostLimits())
     stacks: Stacks = field(default_factory=lambda: Stacks())
     libraries: Optional[Libraries] = None  # None: the installed packages were not read
+    cpu: Cpu = field(default_factory=Cpu)
 
     @property
     def os(self) -> str:

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any, Callable, Optional, TypeVar
 
 from llamadoctor.facts import (
+    Cpu,
     Disk,
     Facts,
     GpuInfo,
@@ -28,6 +29,7 @@ from llamadoctor.facts import (
 )
 from llamadoctor.probes import gpu as gpu_probe
 from llamadoctor.probes import launcher, network, stacks, system, target, torch_deep, torch_files
+from llamadoctor.probes.cpu import probe_cpu
 from llamadoctor.probes.host_limits import HostLimits, probe_host_limits
 from llamadoctor.probes.proc import Run, run
 from llamadoctor.probes.stacks import StackRequest
@@ -181,6 +183,7 @@ def _gather(
             _Probe("disk", lambda: system.probe_disk(request.repo)),
             _Probe("tools", lambda: system.probe_tools(environ.get("PATH"), runner=runner)),
             _Probe("files", lambda: _files(request, hash_progress, cancel)),
+            _Probe("cpu", lambda: probe_cpu(os_name, runner=runner, env=environ)),
         )
     }
     platform = probes["platform"].get(None, timeout, timings, errors) or Platform(os_name, "unknown")
@@ -224,6 +227,7 @@ def _gather(
     host_limits = probes["host_limits"].get(HostLimits(), timeout, timings, errors)
     serving = probes["stacks"].get(Stacks(), timeout, timings, errors)
     libs = _with_tokenizer_files(libraries.get(None, timeout, timings, errors), models)
+    cpu = probes["cpu"].get(Cpu(), timeout, timings, errors)
     if "gpu" in errors and gpus.error is None:
         gpus = replace(gpus, error=errors["gpu"])
     return Facts(
@@ -248,6 +252,7 @@ def _gather(
         host_limits=host_limits,
         stacks=serving,
         libraries=libs,
+        cpu=cpu,
     )
 
 

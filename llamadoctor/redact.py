@@ -29,6 +29,12 @@ _VALUE = rf"{_VALUE_CHAR}+(?:\r?\n[ \t]*{_VALUE_CHAR}{{8,}})*"
 _SECRET_PARAMS = re.compile(rf"(?i)((?:(?:^|{_SEP})(?:{_STRONG}|{_WEAK})|\b(?:{_STRONG}))(?:{_EQ})){_VALUE}")
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 _BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+)\S+")
+# The password of `user:password@host`, in a URL (a proxy setting, a git remote) or a bare proxy value after `=`;
+# the user name stays so the setting can still be told apart.
+_USERINFO = re.compile(
+    r"(?i)((?:\b[a-z][a-z0-9+.-]*://|(?:^|(?<=[\s=\"']))(?=[^\s/@:'\"<>]+:[^\s/@'\"<>]+@[\w\[]))"
+    r"[^\s/@:'\"<>]*:)[^\s/@'\"<>]+@"
+)
 
 # C0 and C1 controls, DEL, the bidirectional overrides that reorder what a terminal shows, and lone surrogates
 # (a file name's undecodable bytes, which would reach the terminal raw: 0x9b is a C1 CSI).
@@ -43,6 +49,7 @@ _LIVE = re.compile(r"\x1b\[[0-9;]*m|\x1b\[\?25[hl]|\x1b\[[0-9]*[ABCDGK]|\r")
 def redact(text: str) -> str:
     text = _SECRET_PARAMS.sub(lambda m: m.group(1) + MASK, text)
     text = _HF_TOKEN.sub("hf_" + MASK, text)
+    text = _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
     return _BEARER.sub(lambda m: m.group(1) + MASK, text)
 
 

@@ -131,12 +131,30 @@ def torch_from_files(
         arch_list_source="build table" if cuda else "",
         broken=_why_broken(root, extension, machine, has_version_py),
         source="files",
+        cudnn=_cudnn_major(root) if gpu_build else None,
     )
 
 
 def _has_libuv(torch_dir: Path) -> bool:
     lib = torch_dir / "lib"
     return any((lib / name).exists() for name in ("uv.dll", "libuv.dll"))
+
+
+_CUDNN = re.compile(r"^(?:lib)?cudnn(?:64_(\d+)\.dll|\.so\.(\d+))$")
+
+
+def _cudnn_major(torch_dir: Path) -> Optional[str]:
+    """The cuDNN a build carries in torch/lib (Windows wheels, some Linux builds); None when it relies on the
+    nvidia-cudnn distribution or the system's."""
+    try:
+        names = [entry.name for entry in (torch_dir / "lib").iterdir()]
+    except OSError:
+        return None
+    for name in sorted(names):
+        match = _CUDNN.match(name)
+        if match:
+            return match.group(1) or match.group(2)
+    return None
 
 
 def _arch_list(version: Optional[str], cuda: Optional[str]) -> tuple[str, ...]:
