@@ -16,6 +16,8 @@ from llamadoctor.facts import Options
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import distributed, doctor_checks, loader, preflight
 from llamadoctor.runner import tokenizer as tokenizers
+from llamadoctor.runner.chat import Dialog, dialog_tokens
+from llamadoctor.runner.chat_template import ChatTemplate, bind, encode, find, render
 from llamadoctor.runner.device import DTYPE_NAMES, peak_memory_bytes, pick_device, pick_dtype
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.generate import Generator, OnToken, Sampling, Timings
@@ -52,6 +54,9 @@ class Session:
         tok: tokenizers.Tokenizer,
     ) -> None:
         self.opts, self.par, self.device, self.dtype, self.tok = opts, par, device, dtype, tok
+        template = find(opts.model_dir)
+        # The folder's own chat template when it has one, else Meta's format (`dialog_tokens`).
+        self.chat_template: ChatTemplate | None = None if template is None else bind(template, tok)
         self.generator: Generator | None = None
         self.load_s = 0.0
         self.timings = Timings()
@@ -72,6 +77,11 @@ class Session:
         dtype = pick_dtype(opts.dtype, device)
         tok = tokenizers.load(loader.find_tokenizer(opts.model_dir, opts.tokenizer_path))
         return cls(opts, par, device, dtype, tok)
+
+    def dialog_tokens(self, dialog: Dialog) -> list[int]:
+        if self.chat_template is None:
+            return dialog_tokens(dialog, self.tok)
+        return encode(self.chat_template, render(self.chat_template, dialog), self.tok)
 
     def check_prompts(self, prompts: Sequence[list[int]], texts: Sequence[str]) -> None:
         preflight.check_prompts(prompts, self.opts.max_seq_len, texts)
