@@ -109,6 +109,7 @@ def find(model_dir: Path) -> ChatTemplate | None:
     return ChatTemplate(text, display(source), tuple(specials.items()), _controls(config, specials))
 
 
+@lru_cache(maxsize=4)
 def _compile(template: ChatTemplate) -> Any:
     try:
         import jinja2
@@ -123,7 +124,9 @@ def _compile(template: ChatTemplate) -> Any:
     def raise_exception(message: str) -> None:
         raise jinja2.exceptions.TemplateError(message)
 
-    def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False):
+    def tojson(
+        x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False
+    ) -> str:
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])

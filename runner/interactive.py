@@ -100,6 +100,7 @@ class Chat:
             self.session.check_prompts([ids], [line])
         self.say("> Assistant: ", end="")
         streamer = Streamer(self.session.tok.decode, sys.stdout) if self.session.par.rank == 0 else None
+        counted = self.session.timings.decode_tokens
         try:
             out = self.session.generate([ids], self.max_gen_len or limit - len(ids), streamer)
             said, stopped = self.session.tok.decode(out[0]), False
@@ -107,6 +108,8 @@ class Chat:
             if self.session.par.is_parallel or streamer is None:
                 raise  # the other ranks are mid-step: the run ends as a whole, as Ctrl-C does elsewhere
             said, stopped = self.session.tok.decode(streamer.ids), True
+            # Its decode time was never added up: the stopped answer stays out of the tok/s figure.
+            self.session.timings.decode_tokens = counted
         turn = after_answer(self.dialog, user, said, stopped)
         self.dialog = turn.dialog
         self.say(STOPPED if stopped else "")
