@@ -45,14 +45,9 @@ def run_text(opts: RunOptions, prompts: list[str], max_gen_len: int, as_json: bo
         session.close()
 
 
-def _meta_unsafe(session: Session, dialog: Dialog) -> bool:
-    """Meta's refusal of [INST]/<<SYS>> text; a folder's own chat template has its control tokens refused instead."""
-    return session.chat_template is None and chats.has_special_tags(dialog)
-
-
-def _answer(session: Session, dialog: Dialog, generated: str) -> Message:
+def _answer(dialog: Dialog, generated: str) -> Message:
     # Meta still generates for a dialog with special tags, then replaces the answer.
-    return Message("assistant", chats.UNSAFE_ERROR if _meta_unsafe(session, dialog) else generated)
+    return Message("assistant", chats.UNSAFE_ERROR if chats.has_special_tags(dialog) else generated)
 
 
 def warn_if_base_model(session: Session) -> None:
@@ -78,14 +73,14 @@ def run_chat(opts: RunOptions, prompt: str | None, system: str | None, max_gen_l
     warn_if_base_model(session)
     session.load()
     try:
-        single = len(dialogs) == 1 and not as_json and not _meta_unsafe(session, dialogs[0])
+        single = len(dialogs) == 1 and not as_json and not chats.has_special_tags(dialogs[0])
         if single:
             for m in dialogs[0]:
                 _say(session, f"{m.role.capitalize()}: {m.content}\n")
             _say(session, "> Assistant: ", end="")
         out = session.generate(ids, max_gen_len or opts.max_seq_len - 1, _streamer(session) if single else None)
         results = [
-            {"dialog": [m.__dict__ for m in d], "generation": _answer(session, d, session.tok.decode(o)).__dict__}
+            {"dialog": [m.__dict__ for m in d], "generation": _answer(d, session.tok.decode(o)).__dict__}
             for d, o in zip(dialogs, out)
         ]
         _print_results(session, results, as_json, single, _format_chat)

@@ -74,12 +74,13 @@ class Chat:
         return None
 
     def refusal(self, user: Message) -> str | None:
+        """Meta's answer to [INST]/<<SYS>> text, and ours to a chat template's control-token text."""
+        if chats.has_special_tags([user]):
+            return chats.UNSAFE_ERROR
         if self.session.chat_template is not None:
             text = chat_templates_control(self.session, user)
             if text is not None:
                 return f"Error: {text} is a control token of this model's chat template and cannot be typed."
-        elif chats.has_special_tags([user]):
-            return chats.UNSAFE_ERROR
         return None
 
     def answer(self, line: str) -> None:
