@@ -149,7 +149,11 @@ def render(template: ChatTemplate, dialog: Sequence[Message]) -> str:
     compiled = _compile(template)
     messages = [{"role": m.role, "content": m.content} for m in dialog]
     try:
-        return str(compiled.render(messages=messages, add_generation_prompt=True, **dict(template.specials)))
+        return str(
+            compiled.render(
+                messages=messages, tools=None, documents=None, add_generation_prompt=True, **dict(template.specials)
+            )
+        )
     except jinja2.exceptions.TemplateError as exc:
         # raise_exception's message, or what the sandbox refused: the template's own words for what is wrong.
         raise RunError(

@@ -151,8 +151,10 @@ def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | Non
     from llamadoctor.runner.commands import warn_if_base_model
 
     warn_if_base_model(session)
-    session.load()
     chat = Chat(session, system, max_gen_len)
+    if session.chat_template is not None:  # read, or refused, before the weights load
+        chat.say(f"(prompting through the chat template of {session.chat_template.source})", err=True)
+    session.load()
     lines = prompt.open_lines(state_dir(), lambda text: chat.say(text, err=True)) if session.par.rank == 0 else None
     chat.say(GREETING)
     try:

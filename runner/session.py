@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,6 @@ class Session:
         tok: tokenizers.Tokenizer,
     ) -> None:
         self.opts, self.par, self.device, self.dtype, self.tok = opts, par, device, dtype, tok
-        template = find(opts.model_dir)
-        # The folder's own chat template when it has one, else Meta's format (`dialog_tokens`).
-        self.chat_template: ChatTemplate | None = None if template is None else bind(template, tok)
         self.generator: Generator | None = None
         self.load_s = 0.0
         self.timings = Timings()
@@ -77,6 +75,12 @@ class Session:
         dtype = pick_dtype(opts.dtype, device)
         tok = tokenizers.load(loader.find_tokenizer(opts.model_dir, opts.tokenizer_path))
         return cls(opts, par, device, dtype, tok)
+
+    @cached_property
+    def chat_template(self) -> ChatTemplate | None:
+        """The folder's own chat template when it has one, else None for Meta's format (read for chats only)."""
+        template = find(self.opts.model_dir)
+        return None if template is None else bind(template, self.tok)
 
     def dialog_tokens(self, dialog: Dialog) -> list[int]:
         if self.chat_template is None:

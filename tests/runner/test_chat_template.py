@@ -187,6 +187,11 @@ def test_raise_exception_and_a_control_token_in_a_message_are_one_line_errors(tm
     assert result.exit_code == 1
     assert "'</s>', a control token of this model's chat template" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2 and "Traceback" not in result.stderr
+    talk = runner.invoke(app, [*base, "-i"], input="hi </s> there\nhello\n")
+    assert talk.exit_code == 0 and "(prompting through the chat template of" in talk.stderr
+    refused, answered = [part.split("\n")[0] for part in talk.stdout.split("> Assistant: ")[1:]]
+    assert refused == "Error: </s> is a control token of this model's chat template and cannot be typed."
+    assert "control token" not in answered
     odd = tmp_path / "odd-chat"
     shutil.copytree(model_dir("llama2", "hf"), odd)
     _config(odd, chat_template="{{ raise_exception('Only user turns, please') }}")
