@@ -12,6 +12,8 @@ from llamadoctor.paths import state_dir
 from llamadoctor.runner import chat as chats
 from llamadoctor.runner import prompt
 from llamadoctor.runner.chat import Dialog, Message
+from llamadoctor.runner.chat_template import control_text_in
+from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.session import RunOptions, Session, stats_line
 from llamadoctor.runner.stream import Streamer
 
@@ -78,10 +80,19 @@ class Chat:
         if chats.has_special_tags([user]):
             return chats.UNSAFE_ERROR
         if self.session.chat_template is not None:
-            text = chat_templates_control(self.session, user)
+            text = control_text_in(self.session.chat_template, [user])
             if text is not None:
                 return f"Error: {text} is a control token of this model's chat template and cannot be typed."
         return None
+
+    def prompt_ids(self, user: Message) -> list[int]:
+        ids = self.session.dialog_tokens([*self.dialog, user])
+        if len(ids) >= self.session.opts.max_seq_len:
+            self.say(f"(the conversation is {len(ids)} tokens, past --max-seq-len; starting over)")
+            self.dialog = list(self.start)
+            ids = self.session.dialog_tokens([*self.dialog, user])
+            self.session.check_prompts([ids], [user.content])
+        return ids
 
     def answer(self, line: str) -> None:
         user = Message("user", line)
@@ -90,15 +101,12 @@ class Chat:
             # The turn is dropped so it does not poison the ones after it.
             self.say(f"> Assistant: {refused}\n")
             return
-        dialog = [*self.dialog, user]
-        ids = self.session.dialog_tokens(dialog)
+        try:
+            ids = self.prompt_ids(user)
+        except RunError as exc:  # the template refused the turn, or it is too long alone: the chat goes on
+            self.say(f"(message not sent) {exc.one_line()}", err=True)
+            return
         limit = self.session.opts.max_seq_len
-        if len(ids) >= limit:
-            self.say(f"(the conversation is {len(ids)} tokens, past --max-seq-len; starting over)")
-            self.dialog = list(self.start)
-            dialog = [*self.dialog, user]
-            ids = self.session.dialog_tokens(dialog)
-            self.session.check_prompts([ids], [line])
         self.say("> Assistant: ", end="")
         streamer = Streamer(self.session.tok.decode, sys.stdout) if self.session.par.rank == 0 else None
         counted = self.session.timings.decode_tokens
@@ -117,13 +125,6 @@ class Chat:
         if turn.note:
             self.say(turn.note)
         self.say()
-
-
-def chat_templates_control(session: Session, user: Message) -> str | None:
-    from llamadoctor.runner import chat_template
-
-    assert session.chat_template is not None
-    return chat_template.control_text_in(session.chat_template, [user])
 
 
 def _read(chat: Chat, lines: prompt.Lines | None) -> str | None:

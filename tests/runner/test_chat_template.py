@@ -194,6 +194,10 @@ def test_raise_exception_and_a_control_token_in_a_message_are_one_line_errors(tm
     assert "control token" not in answered
     odd = tmp_path / "odd-chat"
     shutil.copytree(model_dir("llama2", "hf"), odd)
-    _config(odd, chat_template="{{ raise_exception('Only user turns, please') }}")
-    result = runner.invoke(app, ["chat", "--model-dir", str(odd), "--prompt", "hi", "--device", "cpu"])
-    assert result.exit_code == 1 and "refused this conversation: Only user turns, please" in result.stderr
+    picky = "{% if messages[-1]['content'] == 'bad' %}{{ raise_exception('Not that word') }}{% endif %}[INST] hi"
+    _config(odd, chat_template=picky)
+    result = runner.invoke(app, [*base[:2], str(odd), *base[3:], "--prompt", "bad"])
+    assert result.exit_code == 1 and "refused this conversation: Not that word" in result.stderr
+    talk = runner.invoke(app, [*base[:2], str(odd), *base[3:], "-i"], input="bad\nfine\n")
+    assert talk.exit_code == 0 and "(message not sent) error: " in talk.stderr and "Not that word" in talk.stderr
+    assert talk.stdout.count("> Assistant: ") == 1  # the refused turn is dropped, the next one is answered
