@@ -105,7 +105,11 @@ def find(model_dir: Path) -> ChatTemplate | None:
         text, source = _pick(config.get("chat_template"), display(config_path)), config_path
     if not text:
         return None
-    specials = {k: t for k in NAMED_SPECIALS if (t := _token_text(config.get(k))) is not None}
+    # Older folders name some special tokens only in special_tokens_map.json.
+    map_path = model_dir / "special_tokens_map.json"
+    names = _read_json(map_path) if map_path.is_file() and not all(k in config for k in NAMED_SPECIALS) else {}
+    names = {**(names if isinstance(names, dict) else {}), **config}
+    specials = {k: t for k in NAMED_SPECIALS if (t := _token_text(names.get(k))) is not None}
     return ChatTemplate(text, display(source), tuple(specials.items()), _controls(config, specials))
 
 

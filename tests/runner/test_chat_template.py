@@ -155,6 +155,11 @@ def test_the_template_comes_from_chat_template_jinja_then_the_default_of_named_o
     (folder / "chat_template.jinja").write_text("J {{ bos_token }}")
     assert chat_template.find(folder).text == "J {{ bos_token }}"
     assert chat_template.find(_config(tmp_path / "none")) is None
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ bos_token }}", "eos_token": "E"}))
+    (older / "special_tokens_map.json").write_text(json.dumps({"bos_token": {"content": "B"}, "eos_token": "X"}))
+    assert dict(chat_template.find(older).specials) == {"bos_token": "B", "eos_token": "E"}
     assert chat_template.find(tmp_path / "empty-folder") is None
     with pytest.raises(RunError, match="none named default"):
         chat_template.find(_config(tmp_path / "nodefault", chat_template=named[:1]))
