@@ -107,7 +107,7 @@ def _options(
 
 
 def _utf8(option: str, values: Optional[list[str]]) -> None:
-    from llamadoctor.runner.commands import is_utf8
+    from llamadoctor.runner.prompt import is_utf8
 
     if any(not is_utf8(v) for v in values or ()):
         raise UsageError(f"{option} is not valid UTF-8 text", "pass it in UTF-8 (check the terminal's encoding)")
@@ -150,7 +150,9 @@ def chat(
     model_dir: Path = ModelDir,
     prompt: Optional[str] = ChatPrompt,
     system: Optional[str] = SystemPrompt,
-    interactive: bool = typer.Option(False, "--interactive", "-i", help="Chat turn by turn in the terminal."),
+    interactive: bool = typer.Option(
+        False, "--interactive", "-i", help="Chat turn by turn in the terminal; /help there lists the keys."
+    ),
     max_gen_len: Optional[int] = ChatMaxGenLen,
     tokenizer_path: Optional[Path] = TokenizerPath,
     max_seq_len: int = MaxSeqLen,
@@ -176,7 +178,9 @@ def chat(
         from llamadoctor.runner.session import RunOptions
 
         if interactive:
-            commands.run_interactive(RunOptions(**opts), system, max_gen_len)
+            from llamadoctor.runner.interactive import run_interactive
+
+            run_interactive(RunOptions(**opts), system, max_gen_len)
         else:
             commands.run_chat(RunOptions(**opts), prompt, system, max_gen_len, as_json)
 

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from llamadoctor.facts import Options
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import distributed, doctor_checks, loader, preflight
 from llamadoctor.runner import tokenizer as tokenizers
+from llamadoctor.runner.chat import Dialog, dialog_tokens
+from llamadoctor.runner.chat_template import ChatTemplate, bind, encode, find, render
 from llamadoctor.runner.device import DTYPE_NAMES, peak_memory_bytes, pick_device, pick_dtype
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.generate import Generator, OnToken, Sampling, Timings
@@ -72,6 +75,17 @@ class Session:
         dtype = pick_dtype(opts.dtype, device)
         tok = tokenizers.load(loader.find_tokenizer(opts.model_dir, opts.tokenizer_path))
         return cls(opts, par, device, dtype, tok)
+
+    @cached_property
+    def chat_template(self) -> ChatTemplate | None:
+        """The folder's own chat template when it has one, else None for Meta's format (read for chats only)."""
+        template = find(self.opts.model_dir)
+        return None if template is None else bind(template, self.tok)
+
+    def dialog_tokens(self, dialog: Dialog) -> list[int]:
+        if self.chat_template is None:
+            return dialog_tokens(dialog, self.tok)
+        return encode(self.chat_template, render(self.chat_template, dialog), self.tok)
 
     def check_prompts(self, prompts: Sequence[list[int]], texts: Sequence[str]) -> None:
         preflight.check_prompts(prompts, self.opts.max_seq_len, texts)

@@ -100,7 +100,11 @@ class SentencePieceTokenizer:
         return str(self.sp.decode(ids))
 
     def special_id(self, name: str) -> int:
-        return int(self.sp.piece_to_id(name))
+        token = int(self.sp.piece_to_id(name))
+        # SentencePiece answers an unknown piece with <unk>'s id rather than an error.
+        if token == self.sp.unk_id() and name != self.sp.id_to_piece(token):
+            raise RunError(f"the tokenizer has no {name} token", "use the tokenizer that came with this model")
+        return token
 
 
 def _split_long_runs(text: str, limit: int = 25_000) -> Iterator[str]:
