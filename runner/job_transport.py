@@ -36,6 +36,7 @@ POLL = 0.1
 class Settings:
     timeout: float = 60.0  # seconds a rank may stay silent before it counts as not answering
     hash_shards: bool = False
+    nodes: Optional[int] = None  # the nodes the job should have; None: what the launcher was asked for
 
 
 def _tcp_store(host: str, port: int, hosts: bool, wait: timedelta) -> Any:
@@ -173,7 +174,7 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
     """Rank 0: every rank's facts, then the measurements when all of them answered."""
     missing = board.wait_for({r: f"facts/{r}" for r in range(1, me.world)})
     ranks = tuple(mine if r == 0 else board.get(f"facts/{r}") for r in range(me.world) if r not in missing)
-    job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout)
+    job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout, **_node_count(settings))
     # NCCL only where every rank has a GPU of its own and an NCCL build: decided here, once, for all ranks.
     nccl = all(r.runtime.cuda_device_uuid and r.runtime.nccl for r in ranks)
     board.put("plan", "stop" if missing else ("gloo+nccl" if nccl else "gloo"))
@@ -198,6 +199,16 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
             errors += [error] if error else []
         collectives.append(Collective(backend, REDUCE_BYTES, seconds, errors[0] if errors else "", settings.timeout))
     return replace(job, clocks=clocks, collectives=tuple(collectives))
+
+
+def _node_count(settings: Settings, env: Mapping[str, str] = os.environ) -> dict[str, Optional[int]]:
+    """The nodes that joined, and those the job was launched for (check's --nnodes, else torchrun's own)."""
+    from llamadoctor.probes.job import launcher_argv
+    from llamadoctor.runner.job_launcher import expected_nodes
+
+    joined = env.get("GROUP_WORLD_SIZE", "")
+    expected = settings.nodes or expected_nodes(launcher_argv())
+    return {"nodes_joined": int(joined) if joined.isdigit() else None, "nodes_expected": expected}
 
 
 def run_job(
