@@ -31,6 +31,8 @@ def check_distributed(
     nodes: Optional[int] = None,
 ) -> int:
     """The exit code of the whole job; only rank 0 prints."""
+    if output.json and output.markdown:
+        raise UsageError("--json and --markdown are two formats of one report: choose one")
     if not under_torchrun(os.environ):
         raise UsageError(
             f"check --distributed runs under torchrun; launch it with: {launch_hint(argv, diagnosis.options.nproc)}",
@@ -38,8 +40,6 @@ def check_distributed(
         )
     if timeout <= 0:
         raise UsageError(f"--timeout must be above 0 seconds, not {timeout:g}")
-    if output.json and output.markdown:
-        raise UsageError("--json and --markdown are two formats of one report: choose one")
     from llamadoctor.engine import left_out
     from llamadoctor.job import all_job_checks
     from llamadoctor.job_report import judge_job, render_job_human, render_job_json, render_job_markdown

@@ -173,6 +173,19 @@ def test_a_rank_whose_gathering_crashes_is_reported_as_that_ranks_crash(tmp_path
     assert code == 1
 
 
+def test_the_job_report_in_markdown_for_an_issue(tmp_path: Path) -> None:
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "1", "--master_addr",
+        "127.0.0.1", "--master_port", str(_port()), "-m", "llamadoctor", "check", "--distributed", "--markdown",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = _finish(proc)
+    assert out.startswith("### llamadoctor "), err[-2000:]
+    assert "1 of 1 ranks on 1 node" in out.splitlines()[0]
+    assert "**Node 0 (" in out and "- `job-rank-unanswered` passed: 1 of 1 ranks answered" in out
+    assert out.rstrip().endswith(f"exit code {code}")
+
+
 def test_without_torchrun_it_says_how_to_launch(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "llamadoctor", "check", "--distributed", "--nproc", "2", "--timeout", "5"]
     done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
@@ -187,3 +200,9 @@ def test_the_job_options_are_refused_without_distributed(tmp_path: Path) -> None
     argv = [sys.executable, "-m", "llamadoctor", "check", "--hash"]
     done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 2 and "--hash, --timeout and --nnodes belong to --distributed" in done.stderr
+
+
+def test_one_report_has_one_format(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "llamadoctor", "check", "--distributed", "--json", "--markdown"]
+    done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 2 and "--json and --markdown are two formats of one report" in done.stderr
