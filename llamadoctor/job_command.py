@@ -47,14 +47,19 @@ def check_distributed(
     from llamadoctor.registry import all_checks
     from llamadoctor.runner.job_transport import Settings, run_job
 
-    checks = all_checks()
-    try:
-        skipped = left_out(checks, diagnosis.only, diagnosis.skip)
-    except KeyError as exc:
-        raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
+    def checks_left_out() -> dict[str, str]:
+        try:
+            return left_out(all_checks(), diagnosis.only, diagnosis.skip)
+        except KeyError as exc:
+            raise UsageError(f"unknown check id {exc.args[0]!r} (see `llamadoctor list`)") from None
+
+    # Loading every check costs each rank CPU the job's ranks share; only rank 0 judges, so only rank 0 loads
+    # them, unless --only/--skip must be refused alike on every rank.
+    if diagnosis.only or diagnosis.skip:
+        checks_left_out()
 
     def judge(job: JobFacts) -> int:
-        report = judge_job(job, checks, all_job_checks(), skipped)
+        report = judge_job(job, all_checks(), all_job_checks(), checks_left_out())
         if output.json:
             print(render_job_json(report, strict=output.strict))
         elif output.markdown:
