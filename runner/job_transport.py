@@ -52,7 +52,10 @@ class _Board:
 
     def __init__(self, env: Mapping[str, str], me: Identity, timeout: float) -> None:
         self.me, self.timeout = me, timeout
-        run = f"llamadoctor/{env.get('TORCHELASTIC_RUN_ID', 'job')}/{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+        # An elastic job restarts its ranks when a late node arrives, without counting a restart: the world size
+        # tells that attempt's keys from the last one's.
+        attempt = f"{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/{me.world}"
+        run = f"llamadoctor/{env.get('TORCHELASTIC_RUN_ID', 'job')}/{attempt}/"
         host, port = env["MASTER_ADDR"], int(env.get("MASTER_PORT", "29500"))
         # Under torchrun the agent hosts the store at MASTER_PORT; a hand-made launch has rank 0 host it.
         hosts = me.rank == 0 and env.get("TORCHELASTIC_USE_AGENT_STORE", "False") != "True"

@@ -61,3 +61,10 @@ def test_the_markdown_report_has_each_node_the_job_checks_and_what_differs() -> 
     assert "| transformers | 4.44.2 | 4.40.0 |" in text and "| fact | node 0 | node 1 |" in text
     assert text.count("<details><summary>node ") == 2
     assert text.rstrip().endswith("exit code 1")
+
+
+def test_check_own_nnodes_wins_over_the_launcher_and_the_joined_count_is_torchruns() -> None:
+    from llamadoctor.runner.job_transport import Settings, _node_count
+
+    assert _node_count(Settings(nodes=3), {"GROUP_WORLD_SIZE": "2"}) == {"nodes_joined": 2, "nodes_expected": 3}
+    assert _node_count(Settings(nodes=3), {}) == {"nodes_joined": None, "nodes_expected": 3}
