@@ -177,7 +177,10 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
     """Rank 0: every rank's facts, then the measurements when all of them answered."""
     missing = board.wait_for({r: f"facts/{r}" for r in range(1, me.world)})
     ranks = tuple(mine if r == 0 else board.get(f"facts/{r}") for r in range(me.world) if r not in missing)
-    job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout, **_node_count(settings))
+    joined, expected = _node_count(settings)
+    job = JobFacts(
+        me.world, ranks, tuple(missing), timeout=settings.timeout, nodes_joined=joined, nodes_expected=expected
+    )
     # NCCL only where every rank has a GPU of its own and an NCCL build: decided here, once, for all ranks.
     nccl = all(r.runtime.cuda_device_uuid and r.runtime.nccl for r in ranks)
     board.put("plan", "stop" if missing else ("gloo+nccl" if nccl else "gloo"))
@@ -204,14 +207,14 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
     return replace(job, clocks=clocks, collectives=tuple(collectives))
 
 
-def _node_count(settings: Settings, env: Mapping[str, str] = os.environ) -> dict[str, Optional[int]]:
+def _node_count(settings: Settings, env: Mapping[str, str] = os.environ) -> tuple[Optional[int], Optional[int]]:
     """The nodes that joined, and those the job was launched for (check's --nnodes, else torchrun's own)."""
     from llamadoctor.probes.job import launcher_argv
     from llamadoctor.runner.job_launcher import expected_nodes
 
     joined = env.get("GROUP_WORLD_SIZE", "")
     expected = settings.nodes or expected_nodes(launcher_argv())
-    return {"nodes_joined": int(joined) if joined.isdigit() else None, "nodes_expected": expected}
+    return (int(joined) if joined.isdigit() else None), expected
 
 
 def run_job(

@@ -66,5 +66,5 @@ def test_the_markdown_report_has_each_node_the_job_checks_and_what_differs() -> 
 def test_check_own_nnodes_wins_over_the_launcher_and_the_joined_count_is_torchruns() -> None:
     from llamadoctor.runner.job_transport import Settings, _node_count
 
-    assert _node_count(Settings(nodes=3), {"GROUP_WORLD_SIZE": "2"}) == {"nodes_joined": 2, "nodes_expected": 3}
-    assert _node_count(Settings(nodes=3), {}) == {"nodes_joined": None, "nodes_expected": 3}
+    assert _node_count(Settings(nodes=3), {"GROUP_WORLD_SIZE": "2"}) == (2, 3)
+    assert _node_count(Settings(nodes=3), {}) == (None, 3)
