@@ -68,7 +68,11 @@ def check_distributed(
             render_job_human(report, redacting_console(highlight=False), strict=output.strict)
         return report.exit_code(strict=output.strict)
 
-    code = run_job(diagnosis, Settings(timeout, hash_shards, nodes), judge)
+    from llamadoctor.probes.job import launcher_argv
+
+    launcher = None if nodes else launcher_argv()
+    settings = Settings(timeout, hash_shards, nodes, tuple(launcher) if launcher else None)
+    code = run_job(diagnosis, settings, judge)
     _leave(code)
     return code  # not reached: for readers and type checkers
 

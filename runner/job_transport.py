@@ -37,6 +37,7 @@ class Settings:
     timeout: float = 60.0  # seconds a rank may stay silent before it counts as not answering
     hash_shards: bool = False
     nodes: Optional[int] = None  # the nodes the job should have; None: what the launcher was asked for
+    launcher: Optional[tuple[str, ...]] = None  # the command line of the torchrun agent that started this rank
 
 
 def _tcp_store(host: str, port: int, hosts: bool, wait: timedelta) -> Any:
@@ -209,11 +210,10 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
 
 def _node_count(settings: Settings, env: Mapping[str, str] = os.environ) -> tuple[Optional[int], Optional[int]]:
     """The nodes that joined, and those the job was launched for (check's --nnodes, else torchrun's own)."""
-    from llamadoctor.probes.job import launcher_argv
     from llamadoctor.runner.job_launcher import expected_nodes
 
     joined = env.get("GROUP_WORLD_SIZE", "")
-    expected = settings.nodes or expected_nodes(launcher_argv())
+    expected = settings.nodes or expected_nodes(settings.launcher)
     return (int(joined) if joined.isdigit() else None), expected
 
 

@@ -68,3 +68,5 @@ def test_check_own_nnodes_wins_over_the_launcher_and_the_joined_count_is_torchru
 
     assert _node_count(Settings(nodes=3), {"GROUP_WORLD_SIZE": "2"}) == (2, 3)
     assert _node_count(Settings(nodes=3), {}) == (None, 3)
+    launcher = ("/usr/bin/python3", "/usr/bin/torchrun", "--nnodes", "1:4", "-m", "llamadoctor", "check")
+    assert _node_count(Settings(launcher=launcher), {"GROUP_WORLD_SIZE": "1"}) == (1, 4)
