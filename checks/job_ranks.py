@@ -63,6 +63,49 @@ def job_rank_unanswered(job: JobFacts) -> Iterator[Outcome]:
     yield Passed(f"{len(job.healthy_ranks)} of {job.world} ranks answered")
 
 
+def _node_ranks(first: int, last: int) -> str:
+    return f"node rank{'s' if last > first else ''} {ranks_text(range(first, last + 1))}"
+
+
+@job_check(
+    id="job-node-missing",
+    summary="Fewer nodes joined the job than it was launched for",
+    severity=Severity.ERROR,
+    examples=[
+        JobHealthy(gpu_job(nodes_joined=2, nodes_expected=2)),
+        JobBroken(
+            gpu_job(nodes=1, nodes_joined=1, nodes_expected=3),
+            expect="1 of 3 nodes joined the job; node ranks 1-2 never arrived",
+        ),
+    ],
+)
+def job_node_missing(job: JobFacts) -> Iterator[Outcome]:
+    """Nodes torchrun's rendezvous went on without.
+
+    What it checks: how many nodes joined the job (torchrun's GROUP_WORLD_SIZE) against how many it was
+    launched for (the largest value of the launcher's --nnodes, or check's own --nnodes).
+    Why it matters: an elastic launch (--nnodes 1:N) starts with the nodes that came within its rendezvous
+    window; the model would then be split over fewer GPUs than its shards need, or the job wait for a node
+    that never comes.
+    How to fix: start torchrun on the missing machines with the same --rdzv-endpoint and --rdzv-id, and check
+    that they reach the endpoint's port; widen the window with --rdzv-conf last_call_timeout=SECONDS.
+    """
+    if not job.nodes_expected or not job.nodes_joined:
+        yield NotApplicable("the number of nodes the job was launched for is unknown")
+        return
+    if job.nodes_joined < job.nodes_expected:
+        came = ", ".join(f"node {node} ({ranks[0].identity.hostname})" for node, ranks in job.nodes.items())
+        yield job_node_missing.finding(
+            f"{job.nodes_joined} of {job.nodes_expected} nodes joined the job; "
+            f"{_node_ranks(job.nodes_joined, job.nodes_expected - 1)} never arrived (came: {came}).",
+            joined=job.nodes_joined,
+            expected=job.nodes_expected,
+            missing=list(range(job.nodes_joined, job.nodes_expected)),
+        )
+        return
+    yield Passed(f"{job.nodes_joined} of {job.nodes_expected} nodes joined")
+
+
 @job_check(
     id="job-clock-skew",
     summary="The clocks of the nodes are seconds apart",

@@ -105,6 +105,10 @@ def check(
     timeout: Annotated[
         float, typer.Option(help="With --distributed: seconds a rank may stay silent before it is reported.")
     ] = 60.0,
+    nnodes: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="With --distributed: the nodes the job should have (default: torchrun's --nnodes)."),
+    ] = None,
     model_file: Annotated[
         Optional[list[Path]], path_option("--model-file", help="A GGUF or GGML model file (repeatable).")
     ] = None,
@@ -149,15 +153,22 @@ def check(
         search_depth,
         StackRequest(tuple(model_file or ()), tuple(hf_repo or ()), online),
     )
-    if not distributed and (hash_shards or timeout != 60.0):
-        raise UsageError("--hash and --timeout belong to --distributed", "add --distributed and run it under torchrun")
+    if not distributed and (hash_shards or timeout != 60.0 or nnodes is not None):
+        raise UsageError(
+            "--hash, --timeout and --nnodes belong to --distributed", "add --distributed and run it under torchrun"
+        )
     if distributed:
-        from llamadoctor.job_command import check_distributed
+        from llamadoctor.job_command import JobOutput, check_distributed
 
         argv = sys.argv[sys.argv.index("check") :] if "check" in sys.argv else ["check", "--distributed"]
         raise typer.Exit(
             check_distributed(
-                diagnosis, hash_shards=hash_shards, timeout=timeout, json_out=json_out, strict=strict, argv=argv
+                diagnosis,
+                JobOutput(json_out, markdown, strict),
+                hash_shards=hash_shards,
+                timeout=timeout,
+                nodes=nnodes,
+                argv=argv,
             )
         )
     # Offer only the fixes that plan something here (`fix` plans them itself, once).
@@ -432,8 +443,7 @@ def bug_report(
     from llamadoctor.facts import Options
     from llamadoctor.fixing import keep_applicable
 
-    if json_out and markdown:
-        raise UsageError("--json and --markdown are two formats of one report: choose one")
+    cli_input.check_options(json_out=json_out, markdown=markdown, only=(), skip=())
     target = bugreport.output_target(output) if output is not None else None
     diagnosis = Diagnosis(python, repo, tuple(model_dir or ()), Options(no_hash=no_hash))
     report = keep_applicable(diagnose(diagnosis, progress=True))

@@ -83,6 +83,8 @@ class JobFacts:
     clocks: Mapping[int, float] = field(default_factory=dict)  # rank -> epoch seconds read right after a barrier
     collectives: tuple[Collective, ...] = ()
     timeout: float = 0.0
+    nodes_joined: Optional[int] = None  # the nodes torchrun's rendezvous admitted (GROUP_WORLD_SIZE)
+    nodes_expected: Optional[int] = None  # the nodes the job was launched for (torchrun's --nnodes, at most)
 
     @property
     def nodes(self) -> dict[int, list[RankFacts]]:

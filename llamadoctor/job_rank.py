@@ -27,6 +27,9 @@ from llamadoctor.redact import redact
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
 # Makes the gathering of the rank named raise: how the tests prove a crashing rank leaves the report intact.
 CRASH_SEAM = "LLAMADOCTOR_TEST_CRASH_RANK"
+# How often torchrun polls its ranks: older releases default to 5 s, which the end of every job then waits out
+QUICK = ("--monitor_interval", "0.1")
+LAST_CALL = 30  # seconds an elastic launch waits for more nodes once the first has come (torchrun's default)
 
 
 def under_torchrun(env: Mapping[str, str]) -> bool:
@@ -36,7 +39,18 @@ def under_torchrun(env: Mapping[str, str]) -> bool:
 def launch_hint(argv: Sequence[str], nproc: Optional[int]) -> str:
     """The torchrun command that runs this very `check --distributed` on one node, the user's options kept."""
     per_node = str(nproc) if nproc else "gpu"
-    command = ["torchrun", "--nnodes", "1", "--nproc_per_node", per_node, "-m", "llamadoctor", *argv]
+    command = ["torchrun", "--nnodes", "1", "--nproc_per_node", per_node, *QUICK, "-m", "llamadoctor", *argv]
+    return redact(shlex.join(command))
+
+
+def nodes_hint(argv: Sequence[str], nproc: Optional[int], nodes: Optional[int] = None) -> str:
+    """The torchrun command to run on each machine of a job of several: an elastic launch of 1 to N nodes starts
+    when the last node arrives, or when its rendezvous window closes without one, so a node that never starts is
+    reported by rank 0 instead of holding every other launcher in the rendezvous."""
+    per_node = str(nproc) if nproc else "gpu"
+    command = ["torchrun", "--nnodes", f"1:{nodes or 'NODES'}", "--nproc_per_node", per_node,
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", "HEAD:29500", "--rdzv-id", "llamadoctor",
+               "--rdzv-conf", f"last_call_timeout={LAST_CALL}", *QUICK, "-m", "llamadoctor", *argv]  # fmt: skip
     return redact(shlex.join(command))
 
 

@@ -18,7 +18,7 @@ from llamadoctor.engine import Report, run
 from llamadoctor.job import JobCheck, JobFacts, RankFacts, ranks_text
 from llamadoctor.model import Check, Finding, NotApplicable, Passed, Severity, Status
 from llamadoctor.redact import redact_data, safe_text
-from llamadoctor.report import SCHEMA, to_data
+from llamadoctor.report import SCHEMA, _fenced, summary_lines, to_data
 
 _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
 
@@ -81,7 +81,9 @@ class JobReport:
         errors, warnings = self.count(Severity.ERROR), self.count(Severity.WARNING)
         answered = len(self.job.healthy_ranks)
         nodes = len(self.job.nodes)
-        head = f"{answered} of {self.job.world} ranks on {nodes} node{'s' if nodes != 1 else ''}"
+        expected = self.job.nodes_expected
+        of = f" of {expected}" if expected and expected > nodes else ""
+        head = f"{answered} of {self.job.world} ranks on {nodes}{of} node{'s' if (expected or nodes) != 1 else ''}"
         if errors:
             return f"{head}: {errors} problem{'s' if errors != 1 else ''} block{'s' if errors == 1 else ''} the job"
         tail = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
@@ -196,6 +198,54 @@ def _render_result(result: JobResult, console: Console) -> None:
             console.print(Text("     " + safe_text(f.remedy)))
 
 
+# ---- a bug report ---------------------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def render_job_markdown(report: JobReport, *, strict: bool = False) -> str:
+    """The job's report to paste into an issue: findings per node, the cross-rank checks, the facts that differ,
+    and each node's summary folded away."""
+    job, grouped = report.job, _rank_findings(report)
+    lines = [f"### llamadoctor {__version__}: {report.verdict()}", ""]
+    for node, members in job.nodes.items():
+        plural = "s" if len(members) > 1 else ""
+        ranks = ranks_text(m.identity.rank for m in members)
+        lines.append(f"**Node {node} ({members[0].identity.hostname})**: rank{plural} {ranks}")
+        lines.append("")
+        found = grouped.get(node, {})
+        for (check, message, severity), on in found.items():
+            lines.append(
+                f"- **{severity.value}** `{check}` (rank{'s' if len(on) > 1 else ''} {ranks_text(on)}): {message}"
+            )
+        if not found:
+            lines.append("- every rank's own checks passed")
+        lines.append("")
+    lines += ["**Across ranks**", ""]
+    for result in report.results:
+        note = result.checked if result.status is Status.PASSED else result.reason
+        lines.append(f"- `{result.check.id}` {result.status.value}" + (f": {note}" if note else ""))
+        for f in result.findings:
+            lines.append(f"  - **{f.severity.value}**: {f.message}")
+            if f.remedy.strip():
+                lines += _fenced(f.remedy, indent="    ")
+    nodes, table = sorted(job.nodes), differences(job)
+    if table:
+        lines += ["", "| fact | " + " | ".join(f"node {n}" for n in nodes) + " |", "|---" * (len(nodes) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(_cell(v.get(n, "")) for n in nodes) + " |" for name, v in table.items()]
+    for first in job.first_of_each_node():
+        if first.facts is None:
+            continue
+        rows = summary_lines(first.facts)
+        lines += ["", f"<details><summary>node {first.identity.node} ({first.identity.hostname})</summary>", ""]
+        lines += ["| | |", "|---|---|", *(f"| {label} | {_cell(value)} |" for label, value in rows), "", "</details>"]
+    code = report.exit_code(strict=strict)
+    lines += ["", f"exit code {code}"]
+    return safe_text("\n".join(lines) + "\n")
+
+
 # ---- machines -----------------------------------------------------------------------------------------------
 
 
@@ -216,6 +266,8 @@ def to_job_data(report: JobReport, *, strict: bool = False) -> dict[str, Any]:
             "world": report.job.world,
             "nodes": sorted(report.job.nodes),
             "missing": list(report.job.missing),
+            "nodes_joined": report.job.nodes_joined,
+            "nodes_expected": report.job.nodes_expected,
             "clocks": {str(k): v for k, v in report.job.clocks.items()},
             "collectives": [_plain(c) for c in report.job.collectives],
         },

@@ -36,6 +36,8 @@ POLL = 0.1
 class Settings:
     timeout: float = 60.0  # seconds a rank may stay silent before it counts as not answering
     hash_shards: bool = False
+    nodes: Optional[int] = None  # the nodes the job should have; None: what the launcher was asked for
+    launcher: Optional[tuple[str, ...]] = None  # the command line of the torchrun agent that started this rank
 
 
 def _tcp_store(host: str, port: int, hosts: bool, wait: timedelta) -> Any:
@@ -51,7 +53,10 @@ class _Board:
 
     def __init__(self, env: Mapping[str, str], me: Identity, timeout: float) -> None:
         self.me, self.timeout = me, timeout
-        run = f"llamadoctor/{env.get('TORCHELASTIC_RUN_ID', 'job')}/{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+        # An elastic job restarts its ranks when a late node arrives, without counting a restart: the world size
+        # tells that attempt's keys from the last one's.
+        attempt = f"{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/{me.world}"
+        run = f"llamadoctor/{env.get('TORCHELASTIC_RUN_ID', 'job')}/{attempt}/"
         host, port = env["MASTER_ADDR"], int(env.get("MASTER_PORT", "29500"))
         # Under torchrun the agent hosts the store at MASTER_PORT; a hand-made launch has rank 0 host it.
         hosts = me.rank == 0 and env.get("TORCHELASTIC_USE_AGENT_STORE", "False") != "True"
@@ -173,7 +178,10 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
     """Rank 0: every rank's facts, then the measurements when all of them answered."""
     missing = board.wait_for({r: f"facts/{r}" for r in range(1, me.world)})
     ranks = tuple(mine if r == 0 else board.get(f"facts/{r}") for r in range(me.world) if r not in missing)
-    job = JobFacts(me.world, ranks, tuple(missing), timeout=settings.timeout)
+    joined, expected = _node_count(settings)
+    job = JobFacts(
+        me.world, ranks, tuple(missing), timeout=settings.timeout, nodes_joined=joined, nodes_expected=expected
+    )
     # NCCL only where every rank has a GPU of its own and an NCCL build: decided here, once, for all ranks.
     nccl = all(r.runtime.cuda_device_uuid and r.runtime.nccl for r in ranks)
     board.put("plan", "stop" if missing else ("gloo+nccl" if nccl else "gloo"))
@@ -198,6 +206,15 @@ def _collect(board: _Board, me: Identity, mine: RankFacts, settings: Settings) -
             errors += [error] if error else []
         collectives.append(Collective(backend, REDUCE_BYTES, seconds, errors[0] if errors else "", settings.timeout))
     return replace(job, clocks=clocks, collectives=tuple(collectives))
+
+
+def _node_count(settings: Settings, env: Mapping[str, str] = os.environ) -> tuple[Optional[int], Optional[int]]:
+    """The nodes that joined, and those the job was launched for (check's --nnodes, else torchrun's own)."""
+    from llamadoctor.runner.job_launcher import expected_nodes
+
+    joined = env.get("GROUP_WORLD_SIZE", "")
+    expected = settings.nodes or expected_nodes(settings.launcher)
+    return (int(joined) if joined.isdigit() else None), expected
 
 
 def run_job(

@@ -3,6 +3,7 @@ the interface of the default route, interface addresses, and the md5 of the shar
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -56,3 +57,25 @@ def shard_md5s(
     """Shard name -> md5 for the files of `folder` named, hashed in parallel (and remembered for next time)."""
     results = hash_files([folder / n for n in names], cache=HashCache(cache_file()), progress=progress)
     return {path.name: md5 for path, (md5, _, _) in results.items() if md5}
+
+
+def launcher_argv(pid: Optional[int] = None, root: Path = Path("/")) -> Optional[list[str]]:
+    """The command line of the process that started this one (torchrun's agent, for a rank): Linux's
+    /proc/<pid>/cmdline, psutil elsewhere; None when it cannot be read."""
+    pid = os.getppid() if pid is None else pid
+    try:
+        raw = (root / "proc" / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return _psutil_cmdline(pid) if root == Path("/") else None
+    if not raw:
+        return None
+    return [part.decode("utf-8", errors="replace") for part in raw.rstrip(b"\0").split(b"\0")]
+
+
+def _psutil_cmdline(pid: int) -> Optional[list[str]]:
+    import psutil
+
+    try:
+        return list(psutil.Process(pid).cmdline()) or None
+    except (psutil.Error, OSError):
+        return None

@@ -182,7 +182,7 @@ def test_output_is_written_whole_and_replaces_an_old_report(tmp_path: Path, monk
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--json", "--markdown"], "--json and --markdown are two formats of one report: choose one"),
+        (["--json", "--markdown"], "--json and --markdown cannot go together"),
         (["--output", "."], "--output . is a folder"),
         (["--output", "no/such/folder/r.md"], "does not exist"),
     ],

@@ -90,7 +90,9 @@ def test_a_crash_while_gathering_is_kept_as_that_ranks_crash(tmp_path: Path) -> 
 def test_the_launch_hint_keeps_the_options_and_hides_a_signed_url() -> None:
     url = "https://download.llamameta.net/*?Policy=eyJTdGF0ZW1lbnQiOlt7IlJlc291cmNlIjoiaHR0cHM6&Signature=abc123&Key-Pair-Id=K"
     hint = launch_hint(["check", "--distributed", "--url", url, "--model-dir", "my models"], 8)
-    assert hint.startswith("torchrun --nnodes 1 --nproc_per_node 8 -m llamadoctor check --distributed --url ")
+    assert hint.startswith(
+        "torchrun --nnodes 1 --nproc_per_node 8 --monitor_interval 0.1 -m llamadoctor check --distributed --url "
+    )
     assert "abc123" not in hint and "'my models'" in hint
 
 

@@ -140,6 +140,28 @@ def test_a_node_whose_ranks_never_answer_is_named_within_the_timeout(tmp_path: P
     assert time.monotonic() - started < 90
 
 
+def test_an_elastic_job_names_the_node_that_never_started(tmp_path: Path) -> None:
+    """Two nodes asked for (--nnodes 1:2, c10d rendezvous), only the first started: torchrun starts it alone once
+    the rendezvous window closes, and rank 0 reads the launcher's --nnodes and reports the node that never came."""
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1:2", "--nproc_per_node", "2",
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_port()}", "--rdzv-conf", "last_call_timeout=2",
+        "-m", "llamadoctor", "check", "--distributed", "--json", "--timeout", "30",
+    ]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = _finish(proc)
+    report = _report(out, err)
+    assert (report["job"]["nodes_joined"], report["job"]["nodes_expected"]) == (1, 2)
+    (finding,) = [f for f in report["findings"] if f["check"] == "job-node-missing"]
+    assert finding["message"].startswith("1 of 2 nodes joined the job; node rank 1 never arrived (came: node 0 (")
+    assert finding["evidence"]["missing"] == [1]
+    assert [r["rank"] for r in report["ranks"]] == [0, 1]  # the node that came is checked in full
+    assert report["summary"]["verdict"].startswith("2 of 2 ranks on 1 of 2 nodes: ")
+    assert code == 1
+    assert time.monotonic() - started < 90
+
+
 def test_a_rank_whose_gathering_crashes_is_reported_as_that_ranks_crash(tmp_path: Path) -> None:
     proc = _torchrun(sys.executable, 1, 0, 2, _port(), ["--timeout", "60"], tmp_path, LLAMADOCTOR_TEST_CRASH_RANK="1")
     code, out, err = _finish(proc)
@@ -151,17 +173,35 @@ def test_a_rank_whose_gathering_crashes_is_reported_as_that_ranks_crash(tmp_path
     assert code == 1
 
 
+def test_the_job_report_in_markdown_for_an_issue(tmp_path: Path) -> None:
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "1", "--master_addr",
+        "127.0.0.1", "--master_port", str(_port()), "-m", "llamadoctor", "check", "--distributed", "--markdown",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = _finish(proc)
+    assert out.startswith("### llamadoctor "), err[-2000:]
+    assert "1 of 1 ranks on 1 node" in out.splitlines()[0]
+    assert "**Node 0 (" in out and "- `job-rank-unanswered` passed: 1 of 1 ranks answered" in out
+    assert out.rstrip().endswith(f"exit code {code}")
+
+
 def test_without_torchrun_it_says_how_to_launch(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "llamadoctor", "check", "--distributed", "--nproc", "2", "--timeout", "5"]
     done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 2
-    assert "torchrun --nnodes 1 --nproc_per_node 2 -m llamadoctor check --distributed --nproc 2 --timeout 5" in (
-        done.stderr
-    )
+    launch = "torchrun --nnodes 1 --nproc_per_node 2 --monitor_interval 0.1 -m llamadoctor check --distributed"
+    assert f"{launch} --nproc 2 --timeout 5" in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2
 
 
 def test_the_job_options_are_refused_without_distributed(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "llamadoctor", "check", "--hash"]
     done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 2 and "--hash and --timeout belong to --distributed" in done.stderr
+    assert done.returncode == 2 and "--hash, --timeout and --nnodes belong to --distributed" in done.stderr
+
+
+def test_one_report_has_one_format(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "llamadoctor", "check", "--distributed", "--json", "--markdown"]
+    done = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 2 and "--json and --markdown cannot go together" in done.stderr
