@@ -35,6 +35,7 @@ CHUNK_BYTES = 16 << 20
 # The kernels' activation dtypes: on an AVX2 CPU the int4 kernel runs fp32 rows 10x slower than bf16 ones.
 KERNEL_ROWS = {"int8": torch.bfloat16, "int4": torch.bfloat16}
 INNER_K_TILES = 8  # CUDA int4 packing; the CPU packing takes 1
+PACK_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def _done_with(chunk: torch.Tensor, mapped: bool) -> None:
         layout.release_pages(chunk)
 
 
+@torch.no_grad()  # loaded weights are Parameters: no graph may keep chunks alive
 def quantize_int8(weight: torch.Tensor) -> QuantizedWeight:
     """Symmetric int8 per output row, chunk by chunk from a (possibly memory-mapped) 2-D weight."""
     rows, cols = weight.shape
@@ -93,6 +95,7 @@ def quantize_int8(weight: torch.Tensor) -> QuantizedWeight:
     return QuantizedWeight("int8", qweight, scales)
 
 
+@torch.no_grad()
 def quantize_int4(weight: torch.Tensor, group: int = INT4_GROUP) -> QuantizedWeight:
     """Asymmetric int4 in groups of `group` input columns (min..max spread over 0..15), chunk by chunk."""
     rows, cols = weight.shape
@@ -131,15 +134,37 @@ def quantize_weight(weight: torch.Tensor, kind: str, group: int = INT4_GROUP) ->
 
 def _int4_pack(qw: QuantizedWeight, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The int4 kernel's weight layout and its (groups, rows, 2) scale-and-offset table for `device`."""
-    rows, cols = qw.shape
+    rows = qw.shape[0]
     table = torch.stack((qw.scales, qw.zeros), dim=-1).transpose(0, 1).contiguous()  # type: ignore[arg-type]
     if device.type == "cpu":
-        codes = torch.stack((qw.qweight & 0xF, qw.qweight >> 4), dim=-1).view(rows, cols).to(torch.int32)
-        return torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1), table
+        step = PACK_ROWS if _packs_by_rows() else rows
+        blocks = [_cpu_pack(qw.qweight[start : start + step]) for start in range(0, rows, step)]
+        return (blocks[0] if len(blocks) == 1 else torch.cat(blocks)), table
     # The CUDA packing takes the even column in the high nibble.
     swapped = ((qw.qweight & 0xF) << 4) | (qw.qweight >> 4)
     packed = torch.ops.aten._convert_weight_to_int4pack(swapped.to(device), INNER_K_TILES)
     return packed, table.to(device)
+
+
+def _cpu_pack(qweight: torch.Tensor) -> torch.Tensor:
+    rows, half = qweight.shape
+    codes = torch.stack((qweight & 0xF, qweight >> 4), dim=-1).view(rows, 2 * half).to(torch.int32)
+    return torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1)
+
+
+@cache
+def _packs_by_rows() -> bool:
+    """Whether the CPU packing of a block of `PACK_ROWS` rows is that block of the whole weight's packing (it
+    is where the layout blocks rows by fewer): then the kernel's int32 input is made a block at a time, not for
+    the whole weight (4 bytes a parameter)."""
+    codes = torch.randint(0, 16, (2 * PACK_ROWS, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    qweight = codes[:, 0::2] | (codes[:, 1::2] << 4)
+    try:
+        whole = _cpu_pack(qweight)
+        halves = torch.cat([_cpu_pack(qweight[:PACK_ROWS]), _cpu_pack(qweight[PACK_ROWS:])])
+    except (RuntimeError, NotImplementedError):
+        return False
+    return whole.shape == halves.shape and bool((whole == halves).all())
 
 
 def _int4_op(device: torch.device) -> str | None:
@@ -259,6 +284,7 @@ def kind_of(name: str, weight_shape: tuple[int, ...], kind: str, group: int = IN
     return "int8"
 
 
+@torch.no_grad()
 def quantize_model(
     model: nn.Module, kind: str, device: torch.device, dtype: torch.dtype, group: int = INT4_GROUP
 ) -> None:
@@ -281,6 +307,7 @@ def quantize_model(
         model.tok_embeddings = QuantEmbedding(quantize_int8(embedding.weight), device, dtype)  # type: ignore[assignment]
 
 
+@torch.no_grad()
 def load_quantized(model: nn.Module, weights: dict[str, QuantizedWeight], device: torch.device, dtype: torch.dtype):
     """Put already quantized weights (a `convert --quantize` folder's) in place of the model's projections,
     output layer and embedding."""
