@@ -344,6 +344,9 @@ def estimate(
         Optional[int], typer.Option(**errors.NPROC, help="Processes (default: one per Meta shard).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto (as `run` picks), cuda, mps or cpu.")] = "auto",
+    quantize: Annotated[
+        Optional[str], typer.Option(help="int8 or int4: the weights as `run --quantize` stores them.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How much memory a model needs (weights, KV cache, overhead, per device) and whether it fits here."""
@@ -357,14 +360,18 @@ def estimate(
         pick_device,
         probe_machine,
         render_estimate,
+        render_precisions,
         room_on,
         verdict,
     )
+    from llamadoctor.llama import QUANTIZATIONS
 
     if dtype not in (*DTYPES, "auto"):
         raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
     if device not in ("auto", "cuda", "mps", "cpu"):
         raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UsageError(f"--quantize must be {' or '.join(QUANTIZATIONS)}, not {quantize!r}")
     readable_dir(model_dir, "--model-dir")
     gpus, memory = probe_machine(device)
     device = pick_device(gpus) if device == "auto" else device
@@ -378,6 +385,7 @@ def estimate(
             nproc=nproc,
             device=device,
             capability=capability,
+            quantize=quantize,
         )
     except ModelDirError as exc:
         raise UsageError(str(exc)) from None
@@ -385,7 +393,10 @@ def estimate(
     if json_out:
         print(json.dumps(estimate_json(est, room), indent=2))
     else:
-        redacting_console(highlight=False).print(render_estimate(est))
+        console = redacting_console(highlight=False)
+        console.print(render_estimate(est))
+        print()
+        console.print(render_precisions(est, room))
         print(verdict(est, room))
 
 

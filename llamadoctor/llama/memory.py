@@ -213,14 +213,16 @@ def ways_out(est: Estimate, available: int) -> list[str]:
 
 
 def fitting_quantization(est: Estimate, available: int) -> Estimate | None:
-    """The least quantized form of the same run (int8, then int4; at bf16 where the dtype is fp32, as a
-    quantized run on the CPU defaults to) that fits in `available` bytes, or None."""
-    dtype = "bf16" if est.dtype == "fp32" else est.dtype
-    order = QUANTIZATIONS[QUANTIZATIONS.index(est.quantize) + 1 :] if est.quantize else QUANTIZATIONS
-    for kind in order:
-        quantized = est.with_(quantize=kind, dtype=dtype if est.quantize is None else est.dtype)
-        if quantized.needed_bytes <= available:
-            return quantized
+    """The least change of the same run to a quantized one that fits in `available` bytes: int8 then int4 at
+    its dtype, then (from fp32) at bf16; None when none fits."""
+    if est.quantize is not None:
+        return None
+    dtypes = [est.dtype] + (["bf16"] if est.dtype == "fp32" else [])
+    for dtype in dtypes:
+        for kind in QUANTIZATIONS:
+            quantized = est.with_(quantize=kind, dtype=dtype)
+            if quantized.needed_bytes <= available:
+                return quantized
     return None
 
 
