@@ -13,7 +13,7 @@ answer on this device (probed once on a small matrix): `_weight_int8pack_mm`, an
 `_weight_int4pack_mm_for_cpu` on the CPU, `_weight_int4pack_mm` on CUDA. Elsewhere (torch < 2.3, MPS, a
 kernel that fails its probe) the weight is dequantized for each product: slower, the same values.
 
-The stored layout (`QuantizedWeight`, what `convert --quantize` writes) is the same on every device:
+The quantized layout (`QuantizedWeight`) is the same on every device; the kernels repack it for theirs:
 - int8: `qweight` int8 (rows, cols); `scales` fp32 (rows,); w = qweight * scale.
 - int4: `qweight` uint8 (rows, cols / 2), column 2i in the low nibble and 2i+1 in the high one; `scales` and
   `zeros` bf16 (rows, cols / group); w = (q - 8) * scale + zero, for q in 0..15.
@@ -175,6 +175,10 @@ def _int4_op(device: torch.device) -> str | None:
 class QuantLinear(nn.Module):
     """A bias-free projection whose weight is int8 or int4 (`QuantizedWeight`); `kernel` says how it runs."""
 
+    qweight: torch.Tensor
+    scales: torch.Tensor
+    zeros: torch.Tensor
+
     def __init__(
         self, qw: QuantizedWeight, device: torch.device, use_kernel: bool = True, rows: torch.dtype | None = None
     ) -> None:
@@ -192,7 +196,9 @@ class QuantLinear(nn.Module):
                 self.register_buffer(name, tensor.to(device), persistent=False)
 
     @classmethod
-    def from_float(cls, weight: torch.Tensor, kind: str, group: int = INT4_GROUP, use_kernel: bool = True):
+    def from_float(
+        cls, weight: torch.Tensor, kind: str, group: int = INT4_GROUP, use_kernel: bool = True
+    ) -> QuantLinear:
         return cls(quantize_weight(weight, kind, group), weight.device, use_kernel)
 
     def _use_kernel(self, qw: QuantizedWeight, device: torch.device, rows: torch.dtype) -> None:
@@ -264,6 +270,9 @@ def has_int8_kernel(device_type: str = "cpu") -> bool:
 class QuantEmbedding(nn.Module):
     """The token embedding as int8 rows with one scale each, looked up as `dtype`."""
 
+    qweight: torch.Tensor
+    scales: torch.Tensor
+
     def __init__(self, qw: QuantizedWeight, device: torch.device, dtype: torch.dtype) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = qw.shape
@@ -305,15 +314,6 @@ def quantize_model(
             model.tok_embeddings = QuantEmbedding(qw, device, dtype)  # type: ignore[assignment]
     if isinstance(embedding, nn.Embedding) and not tied:
         model.tok_embeddings = QuantEmbedding(quantize_int8(embedding.weight), device, dtype)  # type: ignore[assignment]
-
-
-@torch.no_grad()
-def load_quantized(model: nn.Module, weights: dict[str, QuantizedWeight], device: torch.device, dtype: torch.dtype):
-    """Put already quantized weights (a `convert --quantize` folder's) in place of the model's projections,
-    output layer and embedding."""
-    for name, parent, attr, _ in _linears(model):
-        setattr(parent, attr, QuantLinear(weights[name + ".weight"], device, rows=_rows(name == "output")))
-    model.tok_embeddings = QuantEmbedding(weights["tok_embeddings.weight"], device, dtype)  # type: ignore[assignment]
 
 
 def _rows(is_output: bool) -> torch.dtype | None:
