@@ -7,10 +7,10 @@ projections of the 1.1B (dim 2048) and 7B (dim 4096) shapes, 2 threads, medians 
 Each candidate is timed over one layer's seven projections back to back (the work of one decode step per layer):
 - fp32 / bf16: the unquantized product (`F.linear`), the baseline;
 - int8 kernel: torch's `_weight_int8pack_mm` (per-output-channel scales), activations fp32 or bf16;
-- int8 dequant: the fallback, the weight cast to the activation's dtype per call, then scaled;
+- int8 dequant (--fallbacks): the fallback, the weight cast to the activation's dtype per call, then scaled;
 - int8 fbgemm: `quantized.linear_dynamic` (activations quantized per call to int8: another precision);
 - int4 kernel: `_weight_int4pack_mm_for_cpu` at groups 32, 64 and 128, bf16 activations;
-- int4 dequant: the fallback.
+- int4 dequant (--fallbacks): the fallback.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _projections(dim: int) -> list[tuple[int, int]]:
     return [(d, d), (kv, d), (kv, d), (d, d), (hidden, d), (hidden, d), (d, hidden)]
 
 
-def _candidates(dim: int) -> dict[str, Callable[[], object]]:
+def _candidates(dim: int, fallbacks: bool) -> dict[str, Callable[[], object]]:
     import torch
     import torch.nn.functional as F
 
@@ -56,7 +56,8 @@ def _candidates(dim: int) -> dict[str, Callable[[], object]]:
         out["int8 kernel, bf16 rows"] = lambda: [
             torch.ops.aten._weight_int8pack_mm(x16[q.shape[1]], q, s) for (q, _), s in zip(int8, s16)
         ]
-    out["int8 dequant"] = lambda: [F.linear(x32[q.shape[1]], q.to(torch.float32)) * s for q, s in int8]
+    if fallbacks:
+        out["int8 dequant"] = lambda: [F.linear(x32[q.shape[1]], q.to(torch.float32)) * s for q, s in int8]
     try:
         packed = []
         for w in weights:
@@ -72,8 +73,9 @@ def _candidates(dim: int) -> dict[str, Callable[[], object]]:
     for group in (32, 64, 128):
         layers = [qz.QuantLinear.from_float(w, "int4", group) for w in weights]
         out[f"int4 g{group} ({layers[0].kernel})"] = lambda layers=layers: [m(x32[m.in_features]) for m in layers]
-    fallback = [qz.QuantLinear.from_float(w, "int4", 32, use_kernel=False) for w in weights]
-    out["int4 g32 dequant"] = lambda: [m(x32[m.in_features]) for m in fallback]
+    if fallbacks:
+        fallback = [qz.QuantLinear.from_float(w, "int4", 32, use_kernel=False) for w in weights]
+        out["int4 g32 dequant"] = lambda: [m(x32[m.in_features]) for m in fallback]
     return out
 
 
@@ -92,11 +94,12 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[2048, 4096], choices=sorted(SHAPES))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--fallbacks", action="store_true", help="also time the dequantizing fallbacks (slow)")
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
     print(f"torch {torch.__version__}, {opts.threads} threads; ms per layer's 7 projections, one decode row")
     for dim in opts.dims:
-        cands = _candidates(dim)
+        cands = _candidates(dim, opts.fallbacks)
         times: dict[str, list[float]] = {name: [] for name in cands}
         with torch.inference_mode():
             for _ in range(opts.rounds):
