@@ -8,7 +8,7 @@ from llamadoctor.checks._requires import META_TARGET, TARGET_MODEL, count
 from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, Memory, Options
 from llamadoctor.files import ModelDir, targets
-from llamadoctor.llama import Estimate, estimate, ways_out
+from llamadoctor.llama import Estimate, estimate, fitting_quantization, ways_out
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, NotApplicable, Outcome, Passed, Severity
 from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.registry import check
@@ -63,7 +63,23 @@ def _breakdown(est: Estimate) -> str:
     )
 
 
-def _exits(est: Estimate, available: int, facts: Facts, device: str) -> str:
+def _quantized(est: Estimate, available: int, model: ModelDir) -> str:
+    """The exact `run` command that fits when only a quantized run does, as a sentence; else ""."""
+    if est.quantize is not None or est.with_(dtype="bf16" if est.dtype == "fp32" else est.dtype).needed_bytes <= (
+        available
+    ):
+        return ""
+    found = fitting_quantization(est, available)
+    if found is None:
+        return ""
+    dtype = f" --dtype {found.dtype}" if found.dtype != est.dtype else ""
+    return (
+        f" It fits quantized ({found.precision}: {gib(found.needed_bytes)}): "
+        f"`llamadoctor run chat --model-dir {model.path} --quantize {found.quantize}{dtype}`."
+    )
+
+
+def _exits(est: Estimate, available: int, facts: Facts, device: str, model: ModelDir) -> str:
     exits = ways_out(est, available)
     if device != "cpu":
         ram = facts.memory.ram_available
@@ -76,8 +92,8 @@ def _exits(est: Estimate, available: int, facts: Facts, device: str) -> str:
                     f"run on the CPU ({flags}: needs {gib(cpu.total_bytes)} of {gib(ram)} RAM available; slow)"
                 )
                 break
-    exits.append("a smaller model (or a quantized one through llama.cpp/Ollama)")
-    return "Ways out: " + "; ".join(exits) + "."
+    exits.append("a smaller model")
+    return "Ways out: " + "; ".join(exits) + "." + _quantized(est, available, model)
 
 
 def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
@@ -99,6 +115,7 @@ def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
         Healthy(linux_cpu(models=(meta_model(),), options=Options(dtype="bf16"))),
         Inapplicable(linux_gpu(), expect="no model folder"),
         Broken(windows_conda(models=(meta_model(),)), expect="GPU 0 (NVIDIA GeForce RTX 4070) has"),
+        Broken(windows_conda(models=(meta_model(),)), expect="--quantize int8`"),
         Broken(
             linux_cpu(models=(meta_model(LLAMA2_70B, n_shards=8),), memory=Memory(32 * GiB, 24 * GiB)), expect="RAM"
         ),
@@ -122,7 +139,8 @@ def memory_insufficient(facts: Facts) -> Iterator[Outcome]:
     `Killed`.
 
     How to fix: the message lists what would fit: bf16/fp16 instead of fp32, a shorter --max-seq-len, a
-    smaller --max-batch-size, the CPU, or a smaller or quantized model.
+    smaller --max-batch-size, the CPU, or a smaller model; where only weight-only quantization makes it fit,
+    the exact `llamadoctor run ... --quantize int8` (or int4) command.
     """
     device = device_of(facts)
     for model in targets(facts.models):
@@ -139,7 +157,7 @@ def memory_insufficient(facts: Facts) -> Iterator[Outcome]:
                 yield memory_insufficient.finding(
                     f"{what} needs {gib(est.per_device_bytes)} per GPU with {_settings(est)} ({_breakdown(est)}), "
                     f"but {'; '.join(short)}. "
-                    + _exits(est, min(g.memory_free for g in facts.gpu.gpus), facts, device),
+                    + _exits(est, min(g.memory_free for g in facts.gpu.gpus), facts, device, model),
                     path=model.path,
                     needed=est.per_device_bytes,
                     device=device,
@@ -152,7 +170,7 @@ def memory_insufficient(facts: Facts) -> Iterator[Outcome]:
             where = "unified memory (Apple Silicon)" if device == "mps" else "RAM"
             yield memory_insufficient.finding(
                 f"{what} needs {gib(est.total_bytes)} of {where} with {_settings(est)} ({_breakdown(est)}), "
-                f"but {gib(available)} is available. " + _exits(est, available, facts, device),
+                f"but {gib(available)} is available. " + _exits(est, available, facts, device, model),
                 path=model.path,
                 needed=est.total_bytes,
                 device=device,

@@ -405,12 +405,15 @@ def estimate(
         Optional[int], typer.Option(**errors.NPROC, help="Processes (default: one per Meta shard).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto (as `run` picks), cuda, mps or cpu.")] = "auto",
+    quantize: Annotated[
+        Optional[str], typer.Option(help="int8 or int4: the weights as `run --quantize` stores them.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How much memory a model needs (weights, KV cache, overhead, per device) and whether it fits here."""
     from llamadoctor.estimate_command import estimate_here
 
-    estimate_here(model_dir, dtype, max_seq_len, max_batch_size, nproc, device, json_out)
+    estimate_here(model_dir, dtype, max_seq_len, max_batch_size, nproc, device, json_out, quantize=quantize)
 
 
 # ---- reports to share, and comparing two ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from llamadoctor.facts import GpuInfo, Memory
 from llamadoctor.llama import Estimate, ParamsError, estimate, ways_out
-from llamadoctor.llama.memory import GiB
+from llamadoctor.llama.memory import DTYPE_BYTES, QUANTIZATIONS, GiB
 
 
 class ModelDirError(ValueError):
@@ -27,6 +27,7 @@ def estimate_for_model_dir(
     nproc: int | None = None,
     device: str = "cuda",
     capability: tuple[int, int] | None = None,
+    quantize: str | None = None,
 ) -> Estimate:
     """The estimate for a model folder. Raises ModelDirError (a ValueError) with one readable line for a
     folder that is not a model. nproc None: one process per Meta shard (the model-parallel size)."""
@@ -55,6 +56,7 @@ def estimate_for_model_dir(
         max_batch_size=max_batch_size,
         nproc=nproc,
         capability=capability,
+        quantize=quantize,
     )
 
 
@@ -103,7 +105,7 @@ def room_on(device: str, nproc: int, gpus: GpuInfo, memory: Memory) -> Room:
 def verdict(est: Estimate, room: Room) -> str:
     """One line: fits or does not fit, in GiB, with the ways out when it does not."""
     per = " per GPU" if not est.shares_one_memory else ""
-    need = f"needs {gib(est.needed_bytes)}{per} ({est.device}, {est.dtype}) of {gib(room.available)} {room.where}"
+    need = f"needs {gib(est.needed_bytes)}{per} ({est.device}, {est.precision}) of {gib(room.available)} {room.where}"
     if est.needed_bytes <= room.available:
         return f"Fits: {need}."
     exits = ways_out(est, room.available)
@@ -132,6 +134,7 @@ def estimate_json(est: Estimate, room: Room | None = None) -> dict[str, Any]:
         },
         "parameters": est.params,
         "dtype": est.dtype,
+        "quantize": est.quantize,
         "device": est.device,
         "max_seq_len": est.max_seq_len,
         "max_batch_size": est.max_batch_size,
@@ -148,7 +151,37 @@ def estimate_json(est: Estimate, room: Room | None = None) -> dict[str, Any]:
     }
     if room is not None:
         data["fits"] = {"available": room.available, "where": room.where, "fits": est.needed_bytes <= room.available}
+        data["precisions"] = [
+            {
+                "dtype": e.dtype,
+                "quantize": e.quantize,
+                "weights": e.weights_bytes,
+                "needed": e.needed_bytes,
+                "fits": e.needed_bytes <= room.available,
+            }
+            for e in precisions(est)
+        ]
     return data
+
+
+def precisions(est: Estimate) -> list[Estimate]:
+    """The same run at every dtype, then quantized (int8, int4) at its dtype: what `estimate` sets side by side."""
+    out = [est.with_(dtype=d, quantize=None) for d in DTYPE_BYTES]
+    return out + [est.with_(quantize=q) for q in QUANTIZATIONS]
+
+
+def render_precisions(est: Estimate, room: Room) -> Any:
+    """A rich Table: each precision's weights and total need, and whether it fits in `room`."""
+    from rich.table import Table
+
+    table = Table(title=f"Every precision against {gib(room.available)} {room.where}", box=None, pad_edge=False)
+    for name, justify in (("precision", "left"), ("weights", "right"), ("needed", "right"), ("", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for e in precisions(est):
+        fits = "fits" if e.needed_bytes <= room.available else "does not fit"
+        flag = "" if e.quantize is None else f"  (--quantize {e.quantize})"
+        table.add_row(e.precision + flag, gib(e.weights_bytes // e.nproc), gib(e.needed_bytes), fits)
+    return table
 
 
 def render_estimate(est: Estimate, title: str = "") -> Any:
@@ -166,7 +199,7 @@ def render_estimate(est: Estimate, title: str = "") -> Any:
         f"{est.params:,}",
         f"dim {a.dim}, {a.n_layers} layers, {a.n_heads} heads ({a.kv_heads} KV), vocab {a.vocab_size}",
     )
-    table.add_row(f"weights ({est.dtype})", gib(est.weights_bytes // est.nproc), per.strip())
+    table.add_row(f"weights ({est.precision})", gib(est.weights_bytes // est.nproc), per.strip())
     table.add_row(
         "KV cache",
         gib(est.kv_cache_bytes // est.nproc),

@@ -17,6 +17,8 @@ def estimate_here(
     nproc: Optional[int],
     device: str,
     json_out: bool,
+    *,
+    quantize: Optional[str] = None,
 ) -> None:
     import json
 
@@ -28,14 +30,18 @@ def estimate_here(
         pick_device,
         probe_machine,
         render_estimate,
+        render_precisions,
         room_on,
         verdict,
     )
+    from llamadoctor.llama import QUANTIZATIONS
 
     if dtype not in (*DTYPES, "auto"):
         raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
     if device not in ("auto", "cuda", "mps", "cpu"):
         raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UsageError(f"--quantize must be {' or '.join(QUANTIZATIONS)}, not {quantize!r}")
     readable_dir(model_dir, "--model-dir")
     gpus, memory = probe_machine(device)
     device = pick_device(gpus) if device == "auto" else device
@@ -49,6 +55,7 @@ def estimate_here(
             nproc=nproc,
             device=device,
             capability=capability,
+            quantize=quantize,
         )
     except ModelDirError as exc:
         raise UsageError(str(exc)) from None
@@ -56,5 +63,8 @@ def estimate_here(
     if json_out:
         print(json.dumps(estimate_json(est, room), indent=2))
     else:
-        redacting_console(highlight=False).print(render_estimate(est))
+        console = redacting_console(highlight=False)
+        console.print(render_estimate(est))
+        print()
+        console.print(render_precisions(est, room))
         print(verdict(est, room))

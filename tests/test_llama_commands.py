@@ -120,7 +120,9 @@ def test_run_refuses_with_the_figure_estimate_and_check_give(tiny: Path, monkeyp
     needed = estimated["bytes"]["needed"]
     assert _memory_finding(tiny, needed - 1)["needed"] == needed
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=needed - 1, total=needed))
-    result = cli.invoke(app, ["run", "text", "--model-dir", str(tiny), "--device", "cpu", "--prompt", "Hi"])
+    # fp32 asked for: by default the runner would fall back to a precision that fits.
+    args = ["run", "text", "--model-dir", str(tiny), "--device", "cpu", "--dtype", "fp32", "--prompt", "Hi"]
+    result = cli.invoke(app, args)
     assert result.exit_code == 1
     assert f"needs about {needed / GiB:.1f} GiB" in result.stderr
 
