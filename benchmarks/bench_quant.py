@@ -107,6 +107,30 @@ def worker_ours(model_dir: Path, precision: str, tokens: int, threads: int, comp
     }
 
 
+def profile_step(model_dir: Path, precision: str, threads: int) -> None:
+    """Where one decode step's time goes: torch's profiler over a few steps, by operator, in this process."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(threads)
+    from llamadoctor.runner.session import RunOptions, Session
+
+    fields = {"model_dir": model_dir, "max_batch_size": 1, "temperature": 0.0}
+    fields.update({"quantize": precision} if precision in QUANTIZED else {"dtype": precision})
+    session = Session.prepare(RunOptions(**fields))
+    session.load()
+    assert session.generator is not None
+    model = session.generator.model
+    with torch.inference_mode():
+        model(torch.tensor([PROMPT]), 0)
+        steps = 8
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for i in range(steps):
+                model(torch.tensor([[PROMPT[-1]]]), len(PROMPT) + i)
+    print(f"{steps} decode steps, {precision}, {threads} threads; times are totals over the steps")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def peer_precision(ours: dict) -> str:
     """The llama.cpp file type at the precision our run ended up with."""
     return PEER_TYPE.get(ours["quantize"] or ours["dtype"], "F16")
@@ -232,8 +256,12 @@ def main() -> None:
     )
     parser.add_argument("--dir", type=Path, default=None, help="where to keep the models (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--profile", nargs=2, metavar=("MODEL_DIR", "PRECISION"), help="profile decode steps")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.profile:
+        profile_step(Path(opts.profile[0]), opts.profile[1], opts.threads)
+        return
     if opts.worker:
         print(json.dumps(_worker(opts.worker)))
         return
