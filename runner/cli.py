@@ -24,6 +24,7 @@ app = typer.Typer(
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+QUANTIZATIONS = ("int8", "int4")
 INSTALL_HINT = ("`llamadoctor run` needs PyTorch", "pip install 'llamadoctor[run]'")
 MODEL_DIR_FIX = "give the folder with params.json and consolidated.*.pth, or a Hugging Face model folder"
 # Below this a temperature divides logits into infinities; 0 already means greedy.
@@ -52,6 +53,11 @@ Compile = typer.Option(
     "--compile",
     help="torch.compile the decode step once before the first answer (on the CPU it needs a C++ compiler): "
     "faster decoding, most for small models; the README's benchmark section has figures.",
+)
+Quantize = typer.Option(
+    None,
+    "--quantize",
+    help="int8 or int4: weight-only quantization while loading (7B in about 7 or 4 GB); activations keep --dtype.",
 )
 Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
@@ -83,10 +89,13 @@ def _options(
     device: str,
     dtype: str,
     compile: bool,
+    quantize: Optional[str] = None,
 ) -> dict[str, Any]:
     """RunOptions fields, validated; the dataclass itself is built inside the guard (its module imports torch)."""
     _check_choice("device", device, DEVICES)
     _check_choice("dtype", dtype, DTYPES)
+    if quantize is not None:
+        _check_choice("quantize", quantize, QUANTIZATIONS)
     readable_dir(model_dir, "--model-dir", MODEL_DIR_FIX)
     if 0 < temperature < MIN_TEMPERATURE:
         raise UsageError(f"--temperature {temperature} is too small to sample with", "use 0 for greedy decoding")
@@ -101,6 +110,7 @@ def _options(
         device=device,
         dtype=dtype,
         compile=compile,
+        quantize=quantize,
     )
 
 
@@ -125,11 +135,22 @@ def text(
     device: str = Device,
     dtype: str = Dtype,
     compile: bool = Compile,
+    quantize: Optional[str] = Quantize,
     as_json: bool = Json,
 ) -> None:
     """Complete text prompts (default: the four of Meta's example_text_completion.py)."""
     opts = _options(
-        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
+        model_dir,
+        tokenizer_path,
+        max_seq_len,
+        max_batch_size,
+        temperature,
+        top_p,
+        seed,
+        device,
+        dtype,
+        compile,
+        quantize,
     )
 
     _utf8("--prompt", prompt)
@@ -159,11 +180,22 @@ def chat(
     device: str = Device,
     dtype: str = Dtype,
     compile: bool = Compile,
+    quantize: Optional[str] = Quantize,
     as_json: bool = Json,
 ) -> None:
     """Answer dialogs in Meta's chat format (default: the dialogs of Meta's example_chat_completion.py)."""
     opts = _options(
-        model_dir, tokenizer_path, max_seq_len, max_batch_size, temperature, top_p, seed, device, dtype, compile
+        model_dir,
+        tokenizer_path,
+        max_seq_len,
+        max_batch_size,
+        temperature,
+        top_p,
+        seed,
+        device,
+        dtype,
+        compile,
+        quantize,
     )
 
     _utf8("--prompt", [prompt] if prompt is not None else None)

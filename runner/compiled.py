@@ -51,7 +51,7 @@ class CompiledStep:
     def __init__(self, model: Transformer, warn: Callable[[str], None]) -> None:
         self.model = model
         self.warn = warn
-        self.device = model.output.weight.device
+        self.device = model.norm.weight.device
         self.step: Step | None = None
         self._options = list(compile_options(self.device))
         # What each graph was compiled for: the batch size, and whether the caller was in inference mode (a

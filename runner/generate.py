@@ -78,7 +78,7 @@ class Generator:
         self.max_batch_size = max_batch_size
         self.max_seq_len = max_seq_len
         self.stop_ids = stop_ids
-        self.device = model.output.weight.device
+        self.device = model.norm.weight.device
         model.setup_cache(max_batch_size, max_seq_len)
         self.compiled = CompiledStep(model, warn) if compile and not model.par.is_parallel else None
 

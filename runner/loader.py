@@ -18,7 +18,7 @@ import torch
 
 from llamadoctor.files import tokenizer_places
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import cpu
+from llamadoctor.runner import cpu, quantize
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.distributed import Parallel
 from llamadoctor.runner.errors import RunError
@@ -73,7 +73,9 @@ def read_rank_state(model_dir: Path, par: Parallel) -> RankState:
     return _meta_state(model_dir, args, par) if fmt == ckpt.META else _hf_state(model_dir, args, par)
 
 
-def build_model(state: RankState, par: Parallel, device: torch.device, dtype: torch.dtype) -> Transformer:
+def build_model(
+    state: RankState, par: Parallel, device: torch.device, dtype: torch.dtype, quantization: str | None = None
+) -> Transformer:
     with torch.device("meta"):
         model = Transformer(state.args, par, state.embedding_dim)
     expected = model.state_dict()
@@ -89,6 +91,9 @@ def build_model(state: RankState, par: Parallel, device: torch.device, dtype: to
             )
     weights = {k: v for k, v in state.tensors.items() if k in expected}
     model.load_state_dict(weights, strict=True, assign=True)
+    if quantization is not None:
+        quantize.quantize_model(model, quantization, device, dtype)
+        return _ready(model, device, dtype)
     if device.type == "cpu":
         cpu.optimize_for_cpu(model, dtype)  # before `.to`: its one copy is made from the mapped file
     # Same dtype on CPU: `.to` returns the mmapped tensor itself, so no copy is made.
@@ -97,8 +102,18 @@ def build_model(state: RankState, par: Parallel, device: torch.device, dtype: to
     return model.eval()
 
 
-def load(model_dir: Path, par: Parallel, device: torch.device, dtype: torch.dtype) -> Transformer:
-    return build_model(read_rank_state(model_dir, par), par, device, dtype)
+def _ready(model: Transformer, device: torch.device, dtype: torch.dtype) -> Transformer:
+    """The weights left unquantized (the norms) on `device` as `dtype`; the quantized buffers keep their own."""
+    for module in model.modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            setattr(module, name, torch.nn.Parameter(param.to(device=device, dtype=dtype), requires_grad=False))
+    return model.eval()
+
+
+def load(
+    model_dir: Path, par: Parallel, device: torch.device, dtype: torch.dtype, quantization: str | None = None
+) -> Transformer:
+    return build_model(read_rank_state(model_dir, par), par, device, dtype, quantization)
 
 
 def find_tokenizer(model_dir: Path, explicit: Path | None) -> Path:

@@ -190,7 +190,7 @@ class Transformer(nn.Module):
     def setup_cache(self, batch: int, max_seq_len: int) -> None:
         """Get ready to generate: allocate the KV cache once (Meta's layout per layer, heads before positions)
         and the RoPE table."""
-        weight = self.output.weight
+        weight = self.norm.weight  # the run's dtype and device, whatever form the output layer takes
         self.max_seq_len = max_seq_len
         for layer in self.layers:
             cast(Block, layer).attention.setup_cache(batch, max_seq_len, weight.dtype, weight.device)

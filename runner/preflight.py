@@ -42,11 +42,23 @@ def check_prompts(prompts: Sequence[list[int]], max_seq_len: int, texts: Sequenc
 
 
 def memory_needed(
-    args: ModelArgs, dtype: str, device: str, max_seq_len: int, max_batch_size: int, world: int = 1
+    args: ModelArgs,
+    dtype: str,
+    device: str,
+    max_seq_len: int,
+    max_batch_size: int,
+    world: int = 1,
+    quantize: str | None = None,
 ) -> Estimate:
     """What `check` and `estimate` say this run needs: weights, KV cache, activations, overhead."""
     return estimate(
-        args, dtype=dtype, device=device, max_seq_len=max_seq_len, max_batch_size=max_batch_size, nproc=world
+        args,
+        dtype=dtype,
+        device=device,
+        max_seq_len=max_seq_len,
+        max_batch_size=max_batch_size,
+        nproc=world,
+        quantize=quantize,
     )
 
 
@@ -54,9 +66,9 @@ def check_memory(est: Estimate, available_bytes: int, where: str) -> None:
     """The run must fit in what is free: one GPU's share per rank, or all ranks in the machine's RAM."""
     if est.needed_bytes > available_bytes:
         raise RunError(
-            f"this run needs about {est.needed_bytes / GIB:.1f} GiB ({est.dtype}, --max-seq-len "
+            f"this run needs about {est.needed_bytes / GIB:.1f} GiB ({est.precision}, --max-seq-len "
             f"{est.max_seq_len}, --max-batch-size {est.max_batch_size}); {where} has "
             f"{available_bytes / GIB:.1f} GiB free",
-            "use a smaller model, lower --max-batch-size/--max-seq-len, a lower --dtype, or more ranks "
-            "(`llamadoctor estimate` shows what fits)",
+            "use a smaller model, lower --max-batch-size/--max-seq-len, a lower --dtype, --quantize int8 or int4, "
+            "or more ranks (`llamadoctor estimate` shows what fits)",
         )

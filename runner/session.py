@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -16,7 +16,7 @@ from llamadoctor.facts import Options
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import distributed, doctor_checks, loader, preflight
 from llamadoctor.runner import tokenizer as tokenizers
-from llamadoctor.runner.device import DTYPE_NAMES, peak_memory_bytes, pick_device, pick_dtype
+from llamadoctor.runner.device import DTYPE_NAMES, DTYPES, peak_memory_bytes, pick_device, pick_dtype
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.generate import Generator, OnToken, Sampling, Timings
 
@@ -33,11 +33,24 @@ class RunOptions:
     device: str = "auto"
     dtype: str = "auto"
     compile: bool = False
+    quantize: Optional[str] = None  # "int8" | "int4": weight-only, quantized while loading
 
     def doctor_options(self) -> Options:
         """The run as `llamadoctor check` options, so its checks judge this run."""
         dtype = None if self.dtype == "auto" else self.dtype
         return Options(max_seq_len=self.max_seq_len, max_batch_size=self.max_batch_size, dtype=dtype)
+
+
+GIB = 1024**3
+# The CPU's default precision, from the one that answers like the checkpoint to the one that fits most.
+CPU_PRECISIONS = (("fp32", None), ("bf16", None), ("bf16", "int8"))
+
+
+def available_ram() -> int:
+    """Free memory for this run on the CPU (tests replace it)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
 
 
 class Session:
@@ -52,6 +65,8 @@ class Session:
         tok: tokenizers.Tokenizer,
     ) -> None:
         self.opts, self.par, self.device, self.dtype, self.tok = opts, par, device, dtype, tok
+        self.quantize = opts.quantize
+        self.fallback = ""  # why the precision is not the default one, when memory chose it
         self.generator: Generator | None = None
         self.load_s = 0.0
         self.timings = Timings()
@@ -81,8 +96,9 @@ class Session:
         distributed.init(self.par, self.device.type)
         state = loader.read_rank_state(self.opts.model_dir, self.par)
         preflight.check_vocab(state.args, self.tok.n_words)
+        self._fit_default_precision(state)
         self._check_memory(state)
-        model = loader.build_model(state, self.par, self.device, self.dtype)
+        model = loader.build_model(state, self.par, self.device, self.dtype, self.quantize)
         del state
         # Same seed on every rank: sampled tokens must agree across model-parallel processes.
         torch.manual_seed(self.opts.seed)
@@ -100,22 +116,45 @@ class Session:
         if self.par.rank == 0:
             print(message, file=sys.stderr, flush=True)
 
-    def _check_memory(self, state: loader.RankState) -> None:
-        est = preflight.memory_needed(
+    def _estimate(self, state: loader.RankState) -> Any:
+        return preflight.memory_needed(
             state.args,
             DTYPE_NAMES[self.dtype],
             self.device.type,
             self.opts.max_seq_len,
             self.opts.max_batch_size,
             self.par.world,
+            self.quantize,
         )
+
+    def _fit_default_precision(self, state: loader.RankState) -> None:
+        """On the CPU with no --dtype or --quantize: fp32 when it fits in free memory, else bf16, else int8
+        (the first that fits), said on one line; never a load that would swap or be killed."""
+        if self.device.type != "cpu" or self.opts.dtype != "auto" or self.quantize is not None:
+            return
+        first = self._estimate(state)
+        available = available_ram()
+        if first.needed_bytes <= available:
+            return
+        for dtype, quantize in CPU_PRECISIONS[1:]:
+            self.dtype, self.quantize = DTYPES[dtype], quantize
+            est = self._estimate(state)
+            if est.needed_bytes <= available:
+                self.fallback = (
+                    f"fp32 would need {first.needed_bytes / GIB:.1f} GiB of the {available / GIB:.1f} GiB free: "
+                    f"running {est.precision} ({est.needed_bytes / GIB:.1f} GiB)"
+                )
+                self._warn(self.fallback)
+                return
+        # Nothing fits: the memory check reports it for the smallest of them.
+
+    def _check_memory(self, state: loader.RankState) -> None:
+        est = self._estimate(state)
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             preflight.check_memory(est, free, f"GPU {self.device.index}")
         elif self.device.type == "cpu":
-            import psutil
-
-            preflight.check_memory(est, psutil.virtual_memory().available, "this machine")
+            preflight.check_memory(est, available_ram(), "this machine")
 
     def generate(
         self, prompts: Sequence[list[int]], max_gen_len: int, on_token: OnToken | None = None
@@ -135,6 +174,8 @@ class Session:
             "peak_memory_bytes": peak_memory_bytes(self.device),
             "device": str(self.device),
             "dtype": DTYPE_NAMES[self.dtype],
+            "quantize": self.quantize,
+            "fallback": self.fallback or None,
             "world_size": self.par.world,
             "batches": list(t.batches),
         }
@@ -150,5 +191,7 @@ def stats_line(stats: dict[str, Any]) -> str:
     return (
         f"load {stats['load_s']:.2f} s · first token {ttft} · decode {stats['decode_tok_s']:.1f} tok/s · "
         f"peak mem {stats['peak_memory_bytes'] / 1024**3:.2f} GiB ({stats['device']}, {stats['dtype']}"
+        + (f" + {stats['quantize']}" if stats.get("quantize") else "")
+        + (f"; {stats['fallback']}" if stats.get("fallback") else "")
         + (f", {stats['world_size']} ranks)" if stats["world_size"] > 1 else ")")
     )

@@ -15,10 +15,12 @@ from llamadoctor.llama.layout import (
 )
 from llamadoctor.llama.memory import (
     DTYPE_BYTES,
+    QUANTIZATIONS,
     Estimate,
     default_dtype,
     dtype_name,
     estimate,
+    fitting_quantization,
     kv_cache_bytes,
     ways_out,
     weight_bytes,
@@ -38,6 +40,7 @@ __all__ = [
     "CONTEXT",
     "DTYPE_BYTES",
     "LLAMA31_ROPE",
+    "QUANTIZATIONS",
     "TOKENIZER_KIND",
     "VERSIONS",
     "Estimate",
@@ -49,6 +52,7 @@ __all__ = [
     "detect_version",
     "dtype_name",
     "estimate",
+    "fitting_quantization",
     "from_hf_config",
     "from_meta_params",
     "heads_split_over",

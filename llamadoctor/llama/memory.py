@@ -8,6 +8,12 @@ where the KV cache is Meta's preallocated `2 x n_layers x batch x seq x n_kv_hea
 activations are one forward pass over a chunk of at most 2048 tokens (fp32 logits plus the FFN's three
 intermediate tensors), and the overhead is the CUDA/MPS context and allocator slack (512 MiB; 256 MiB on CPU).
 The dtype, when not given, is the one `run` picks for the device.
+
+With `quantize` ("int8" or "int4", `run --quantize`), the weights are counted as the runner stores them: int8 is
+1 byte per parameter plus one fp32 scale per output row; int4 is half a byte per parameter plus a bf16 scale and
+a bf16 offset per group of `INT4_GROUP` columns, for the layers' projections (a projection the groups cannot
+tile, and the output layer and embedding, are int8); the norms keep the dtype. Activations and the KV cache
+keep the dtype too.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ DEVICES = ("cuda", "mps", "cpu")
 OVERHEAD = {"cuda": 512 * MiB, "mps": 512 * MiB, "cpu": 256 * MiB}
 ACTIVATION_CHUNK = 2048
 BF16_CUDA_CAPABILITY = (8, 0)  # Ampere: bf16 matmuls in hardware
+QUANTIZATIONS = ("int8", "int4")
+INT4_GROUP = 32  # columns per int4 scale/offset pair
+INT4_ROWS_MULTIPLE = 16  # the int4 kernels pack rows in blocks of 16
 
 
 def default_dtype(device: str, capability: tuple[int, int] | None = None) -> str:
@@ -51,6 +60,36 @@ def weight_bytes(params: LlamaParams, dtype: str) -> int:
     return params.n_params() * DTYPE_BYTES[dtype_name(dtype)]
 
 
+def int4_fits(rows: int, cols: int, group: int = INT4_GROUP) -> bool:
+    """Whether int4 groups tile a weight of this shape (others are stored int8)."""
+    return cols % group == 0 and rows % INT4_ROWS_MULTIPLE == 0
+
+
+def quantized_bytes(rows: int, cols: int, quantize: str) -> int:
+    """Bytes of one (rows, cols) weight at "int8" or "int4", scales included."""
+    if quantize == "int4" and int4_fits(rows, cols):
+        return rows * cols // 2 + 4 * rows * (cols // INT4_GROUP)
+    return rows * cols + 4 * rows
+
+
+def quantized_weight_bytes(params: LlamaParams, quantize: str, dtype: str) -> int:
+    """All weights of a model quantized as `run --quantize` stores them (module docstring)."""
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantize!r}: use int8 or int4")
+    d, q, kv, hidden = (
+        params.dim,
+        params.n_heads * params.head_dim,
+        params.kv_heads * params.head_dim,
+        params.hidden_dim,
+    )
+    shapes = [(q, d), (kv, d), (kv, d), (d, q), (hidden, d), (hidden, d), (d, hidden)]
+    layer = sum(quantized_bytes(r, c, quantize) for r, c in shapes)
+    vocab = max(params.vocab_size, 0)
+    tables = quantized_bytes(vocab, d, "int8") * (1 if params.tie_embeddings else 2)
+    norms = (2 * params.n_layers + 1) * d * DTYPE_BYTES[dtype_name(dtype)]
+    return params.n_layers * layer + tables + norms
+
+
 def kv_cache_bytes(params: LlamaParams, max_seq_len: int, max_batch_size: int, dtype: str | int) -> int:
     """Meta's preallocated cache, k and v for every layer; `dtype` is a name or bytes per element."""
     per_elem = dtype if isinstance(dtype, int) else DTYPE_BYTES[dtype_name(dtype)]
@@ -70,6 +109,12 @@ class Estimate:
     kv_cache_bytes: int  # all devices together
     activation_bytes: int  # per device
     overhead_bytes: int  # per device
+    quantize: str | None = None  # "int8" | "int4": weight-only, as `run --quantize`
+
+    @property
+    def precision(self) -> str:
+        """The dtype, and the quantization when there is one: "fp32", "bf16 + int8"."""
+        return self.dtype if self.quantize is None else f"{self.dtype} + {self.quantize}"
 
     @property
     def per_device_bytes(self) -> int:
@@ -97,6 +142,7 @@ class Estimate:
             "max_seq_len": self.max_seq_len,
             "max_batch_size": self.max_batch_size,
             "nproc": self.nproc,
+            "quantize": self.quantize,
         }
         return estimate(self.arch, **{**settings, **changes})
 
@@ -110,6 +156,7 @@ def estimate(
     max_batch_size: int = 6,
     nproc: int = 1,
     capability: tuple[int, int] | None = None,
+    quantize: str | None = None,
 ) -> Estimate:
     """Memory for running `params` with these settings; see the module docstring for the formula."""
     name = dtype_name(dtype, device, capability)
@@ -126,10 +173,11 @@ def estimate(
         max_batch_size,
         nproc,
         count,
-        count * nbytes,
+        count * nbytes if quantize is None else quantized_weight_bytes(params, quantize, name),
         kv_cache_bytes(params, max_seq_len, max_batch_size, nbytes),
         activations,
         OVERHEAD.get(device, OVERHEAD["cuda"]),
+        quantize,
     )
 
 
@@ -152,7 +200,7 @@ def ways_out(est: Estimate, available: int) -> list[str]:
     CPU), least change first. From fp32, bf16 is tried first on its own, then with a shorter context or a
     smaller batch."""
     bases = [(est, "")]
-    if est.dtype == "fp32":
+    if est.dtype == "fp32" and est.quantize is None:
         bases.append((est.with_(dtype="bf16"), "--dtype bf16 "))
     out: list[str] = []
     for base, prefix in bases:
@@ -160,8 +208,28 @@ def ways_out(est: Estimate, available: int) -> list[str]:
             return [*out, "--dtype bf16 (or fp16): half the bytes of fp32"]
         out += _smaller_settings(base, available, prefix)
         if out:
-            return out
-    return out
+            break
+    return out + quantized_ways_out(est, available)
+
+
+def fitting_quantization(est: Estimate, available: int) -> Estimate | None:
+    """The least quantized form of the same run (int8, then int4; at bf16 where the dtype is fp32, as a
+    quantized run on the CPU defaults to) that fits in `available` bytes, or None."""
+    dtype = "bf16" if est.dtype == "fp32" else est.dtype
+    order = QUANTIZATIONS[QUANTIZATIONS.index(est.quantize) + 1 :] if est.quantize else QUANTIZATIONS
+    for kind in order:
+        quantized = est.with_(quantize=kind, dtype=dtype if est.quantize is None else est.dtype)
+        if quantized.needed_bytes <= available:
+            return quantized
+    return None
+
+
+def quantized_ways_out(est: Estimate, available: int) -> list[str]:
+    found = fitting_quantization(est, available)
+    if found is None:
+        return []
+    flags = f"--quantize {found.quantize}" + (f" --dtype {found.dtype}" if found.dtype != est.dtype else "")
+    return [f"{flags} (weights quantized while loading: needs {found.needed_bytes / GiB:.2f} GiB)"]
 
 
 def _smaller_settings(base: Estimate, available: int, prefix: str) -> list[str]:

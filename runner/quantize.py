@@ -1,0 +1,304 @@
+"""Weight-only quantization, applied to a loaded model like the CPU transforms: int8 with one scale per output
+row, or int4 in groups of `INT4_GROUP` input columns with a scale and an offset per group.
+
+The projections of every layer become `QuantLinear`s at the chosen precision; the output layer and the
+embedding table become int8 in both cases (int4 there costs the most quality for the least memory). Every
+other weight (the norms) keeps the run's dtype, and so do the activations and the KV cache.
+
+Each weight is read in chunks of rows from the memory-mapped checkpoint and quantized chunk by chunk, the file
+pages handed back as it goes (`layout.release_pages`), so loading peaks near the quantized size.
+
+The products use torch's own weight-only kernels where the installed torch has them and they give the right
+answer on this device (probed once on a small matrix): `_weight_int8pack_mm`, and for int4
+`_weight_int4pack_mm_for_cpu` on the CPU, `_weight_int4pack_mm` on CUDA. Elsewhere (torch < 2.3, MPS, a
+kernel that fails its probe) the weight is dequantized for each product: slower, the same values.
+
+The stored layout (`QuantizedWeight`, what `convert --quantize` writes) is the same on every device:
+- int8: `qweight` int8 (rows, cols); `scales` fp32 (rows,); w = qweight * scale.
+- int4: `qweight` uint8 (rows, cols / 2), column 2i in the low nibble and 2i+1 in the high one; `scales` and
+  `zeros` bf16 (rows, cols / group); w = (q - 8) * scale + zero, for q in 0..15.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llamadoctor.llama.memory import INT4_GROUP, QUANTIZATIONS, int4_fits
+from llamadoctor.runner import layout
+
+CHUNK_BYTES = 16 << 20
+# The kernels' activation dtypes: on an AVX2 CPU the int4 kernel runs fp32 rows 10x slower than bf16 ones.
+KERNEL_ROWS = {"int8": torch.bfloat16, "int4": torch.bfloat16}
+INNER_K_TILES = 8  # CUDA int4 packing; the CPU packing takes 1
+
+
+@dataclass(frozen=True)
+class QuantizedWeight:
+    kind: str  # "int8" | "int4"
+    qweight: torch.Tensor
+    scales: torch.Tensor
+    zeros: torch.Tensor | None = None
+    group: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows = self.qweight.shape[0]
+        return rows, self.qweight.shape[1] * (2 if self.kind == "int4" else 1)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {"qweight": self.qweight, "scales": self.scales}
+        if self.zeros is not None:
+            out["zeros"] = self.zeros
+        return out
+
+    def dequantize(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        if self.kind == "int8":
+            return self.qweight.to(dtype) * self.scales.to(dtype)[:, None]
+        assert self.zeros is not None
+        rows, cols = self.shape
+        q = torch.stack((self.qweight & 0xF, self.qweight >> 4), dim=-1).view(rows, cols // self.group, self.group)
+        scales, zeros = self.scales.to(dtype)[..., None], self.zeros.to(dtype)[..., None]
+        return ((q.to(dtype) - 8) * scales + zeros).view(rows, cols)
+
+
+def _chunks(weight: torch.Tensor) -> list[tuple[int, int]]:
+    rows, cols = weight.shape
+    step = max(1, CHUNK_BYTES // max(1, cols * weight.element_size()))
+    return [(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+def _done_with(chunk: torch.Tensor, mapped: bool) -> None:
+    if mapped:
+        layout.release_pages(chunk)
+
+
+def quantize_int8(weight: torch.Tensor) -> QuantizedWeight:
+    """Symmetric int8 per output row, chunk by chunk from a (possibly memory-mapped) 2-D weight."""
+    rows, cols = weight.shape
+    qweight = torch.empty(rows, cols, dtype=torch.int8)
+    scales = torch.empty(rows, dtype=torch.float32)
+    mapped = layout.is_file_mapped(weight)
+    for start, end in _chunks(weight):
+        chunk = weight[start:end]
+        w = chunk.to(torch.float32)
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
+        qweight[start:end] = (w / scale[:, None]).round_().clamp_(-127, 127).to(torch.int8)
+        scales[start:end] = scale
+        _done_with(chunk, mapped)
+    return QuantizedWeight("int8", qweight, scales)
+
+
+def quantize_int4(weight: torch.Tensor, group: int = INT4_GROUP) -> QuantizedWeight:
+    """Asymmetric int4 in groups of `group` input columns (min..max spread over 0..15), chunk by chunk."""
+    rows, cols = weight.shape
+    if cols % group or group % 2:
+        raise ValueError(f"{cols} columns do not divide into int4 groups of {group}")
+    qweight = torch.empty(rows, cols // 2, dtype=torch.uint8)
+    scales = torch.empty(rows, cols // group, dtype=torch.bfloat16)
+    zeros = torch.empty(rows, cols // group, dtype=torch.bfloat16)
+    mapped = layout.is_file_mapped(weight)
+    for start, end in _chunks(weight):
+        chunk = weight[start:end]
+        w = chunk.to(torch.float32).view(end - start, cols // group, group)
+        low, high = w.amin(dim=-1), w.amax(dim=-1)
+        # The stored (bf16) scale and offset are the ones the codes are chosen for: dequantizing gives back
+        # the nearest of the 16 levels the kernel will actually use.
+        scale = ((high - low) / 15).clamp(min=1e-8).to(torch.bfloat16)
+        zero = (low + 8 * scale.float()).to(torch.bfloat16)
+        q = ((w - zero.float()[..., None]) / scale.float()[..., None] + 8).round_().clamp_(0, 15).to(torch.uint8)
+        q = q.view(end - start, cols)
+        qweight[start:end] = q[:, 0::2] | (q[:, 1::2] << 4)
+        scales[start:end], zeros[start:end] = scale, zero
+        _done_with(chunk, mapped)
+    return QuantizedWeight("int4", qweight, scales, zeros, group)
+
+
+def quantize_weight(weight: torch.Tensor, kind: str, group: int = INT4_GROUP) -> QuantizedWeight:
+    if kind == "int8":
+        return quantize_int8(weight)
+    if kind == "int4":
+        return quantize_int4(weight, group)
+    raise ValueError(f"unknown quantization {kind!r}: use {' or '.join(QUANTIZATIONS)}")
+
+
+# ---- the products ------------------------------------------------------------------------------------------
+
+
+def _int4_pack(qw: QuantizedWeight, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The int4 kernel's weight layout and its (groups, rows, 2) scale-and-offset table for `device`."""
+    rows, cols = qw.shape
+    table = torch.stack((qw.scales, qw.zeros), dim=-1).transpose(0, 1).contiguous()  # type: ignore[arg-type]
+    if device.type == "cpu":
+        codes = torch.stack((qw.qweight & 0xF, qw.qweight >> 4), dim=-1).view(rows, cols).to(torch.int32)
+        return torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1), table
+    # The CUDA packing takes the even column in the high nibble.
+    swapped = ((qw.qweight & 0xF) << 4) | (qw.qweight >> 4)
+    packed = torch.ops.aten._convert_weight_to_int4pack(swapped.to(device), INNER_K_TILES)
+    return packed, table.to(device)
+
+
+def _int4_op(device: torch.device) -> str | None:
+    name = "_weight_int4pack_mm_for_cpu" if device.type == "cpu" else "_weight_int4pack_mm"
+    return name if device.type in ("cpu", "cuda") and hasattr(torch.ops.aten, name) else None
+
+
+class QuantLinear(nn.Module):
+    """A bias-free projection whose weight is int8 or int4 (`QuantizedWeight`); `kernel` says how it runs."""
+
+    def __init__(
+        self, qw: QuantizedWeight, device: torch.device, use_kernel: bool = True, rows: torch.dtype | None = None
+    ) -> None:
+        """`rows`: the dtype the kernel takes the activations in (default `KERNEL_ROWS`; fp32 where bf16's
+        rounding of the products would show, as in the logits)."""
+        super().__init__()
+        self.out_features, self.in_features = qw.shape
+        self.kind, self.group = qw.kind, qw.group
+        self.kernel = "dequantize"
+        rows = rows or KERNEL_ROWS[qw.kind]
+        if use_kernel and kernel_works(qw.kind, device.type, qw.group, rows):
+            self._use_kernel(qw, device, rows)
+        else:
+            for name, tensor in qw.tensors().items():
+                self.register_buffer(name, tensor.to(device), persistent=False)
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, kind: str, group: int = INT4_GROUP, use_kernel: bool = True):
+        return cls(quantize_weight(weight, kind, group), weight.device, use_kernel)
+
+    def _use_kernel(self, qw: QuantizedWeight, device: torch.device, rows: torch.dtype) -> None:
+        if qw.kind == "int8":
+            self.kernel = "_weight_int8pack_mm"
+            self.register_buffer("qweight", qw.qweight.to(device), persistent=False)
+            self.register_buffer("scales", qw.scales.to(device=device, dtype=rows), persistent=False)
+            return
+        self.kernel = str(_int4_op(device))
+        packed, table = _int4_pack(qw, device)
+        self.register_buffer("qweight", packed, persistent=False)
+        self.register_buffer("scales", table.to(rows), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features)
+        if self.kernel == "dequantize":
+            y = self._dequantized(flat)
+        elif self.kind == "int8":
+            y = torch.ops.aten._weight_int8pack_mm(flat.to(self.scales.dtype), self.qweight, self.scales)
+        else:
+            op = getattr(torch.ops.aten, self.kernel)
+            y = op(flat.to(self.scales.dtype), self.qweight, self.group, self.scales)
+        return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
+
+    def _dequantized(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "int8":
+            return F.linear(x, self.qweight.to(x.dtype)) * self.scales.to(x.dtype)
+        qw = QuantizedWeight("int4", self.qweight, self.scales, self.zeros, self.group)
+        return F.linear(x, qw.dequantize(x.dtype))
+
+    def extra_repr(self) -> str:
+        group = f", group={self.group}" if self.kind == "int4" else ""
+        return f"{self.in_features}, {self.out_features}, {self.kind}{group}, kernel={self.kernel}"
+
+
+@cache
+def kernel_works(kind: str, device_type: str, group: int = INT4_GROUP, rows: torch.dtype | None = None) -> bool:
+    """Whether this torch has the weight-only kernel for `kind` on the device and it gives the dequantized
+    product's answer on a small matrix (signatures and layouts changed between torch releases)."""
+    device = torch.device(device_type)
+    if kind == "int8" and not hasattr(torch.ops.aten, "_weight_int8pack_mm"):
+        return False
+    if kind == "int4" and _int4_op(device) is None:
+        return False
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(64, 4 * max(group, 32), generator=gen)
+    x = torch.randn(3, weight.shape[1], generator=gen)
+    qw = quantize_weight(weight, kind, group)
+    try:
+        layer = QuantLinear.__new__(QuantLinear)
+        nn.Module.__init__(layer)
+        layer.out_features, layer.in_features = qw.shape
+        layer.kind, layer.group = kind, group
+        layer._use_kernel(qw, device, rows or KERNEL_ROWS[kind])
+        got = layer(x.to(device)).float().cpu()
+    except (RuntimeError, NotImplementedError, TypeError):
+        return False
+    want = F.linear(x, qw.dequantize())
+    return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < 2e-2
+
+
+def has_int8_kernel(device_type: str = "cpu") -> bool:
+    return kernel_works("int8", device_type)
+
+
+# ---- the model ---------------------------------------------------------------------------------------------
+
+
+class QuantEmbedding(nn.Module):
+    """The token embedding as int8 rows with one scale each, looked up as `dtype`."""
+
+    def __init__(self, qw: QuantizedWeight, device: torch.device, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = qw.shape
+        self.dtype = dtype
+        self.register_buffer("qweight", qw.qweight.to(device), persistent=False)
+        self.register_buffer("scales", qw.scales.to(device), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        rows = self.qweight[tokens].to(torch.float32) * self.scales[tokens].unsqueeze(-1)
+        return rows.to(self.dtype)
+
+
+def kind_of(name: str, weight_shape: tuple[int, ...], kind: str, group: int = INT4_GROUP) -> str:
+    """The precision one weight is stored at under `kind`: the layers' projections at `kind`, the output layer,
+    the embedding and any projection int4 groups cannot tile at int8."""
+    if kind == "int4" and name.startswith("layers.") and int4_fits(weight_shape[0], weight_shape[1], group):
+        return "int4"
+    return "int8"
+
+
+def quantize_model(
+    model: nn.Module, kind: str, device: torch.device, dtype: torch.dtype, group: int = INT4_GROUP
+) -> None:
+    """Replace the projections, output layer and embedding of a model whose weights are loaded (memory-mapped)
+    by their quantized forms on `device`, one weight at a time."""
+    embedding = getattr(model, "tok_embeddings", None)
+    output = getattr(model, "output", None)
+    tied = (
+        isinstance(embedding, nn.Embedding)
+        and isinstance(output, nn.Linear)
+        and embedding.weight.data_ptr() == output.weight.data_ptr()
+    )
+    for name, parent, attr, linear in _linears(model):
+        qw = quantize_weight(linear.weight, kind_of(name, tuple(linear.weight.shape), kind, group), group)
+        setattr(parent, attr, QuantLinear(qw, device, rows=_rows(linear is output)))
+        if tied and linear is output:
+            assert isinstance(embedding, nn.Embedding)
+            model.tok_embeddings = QuantEmbedding(qw, device, dtype)  # type: ignore[assignment]
+    if isinstance(embedding, nn.Embedding) and not tied:
+        model.tok_embeddings = QuantEmbedding(quantize_int8(embedding.weight), device, dtype)  # type: ignore[assignment]
+
+
+def load_quantized(model: nn.Module, weights: dict[str, QuantizedWeight], device: torch.device, dtype: torch.dtype):
+    """Put already quantized weights (a `convert --quantize` folder's) in place of the model's projections,
+    output layer and embedding."""
+    for name, parent, attr, _ in _linears(model):
+        setattr(parent, attr, QuantLinear(weights[name + ".weight"], device, rows=_rows(name == "output")))
+    model.tok_embeddings = QuantEmbedding(weights["tok_embeddings.weight"], device, dtype)  # type: ignore[assignment]
+
+
+def _rows(is_output: bool) -> torch.dtype | None:
+    # bf16 logits tie tokens that differ in fp32 (two of 512 at 4.25 where fp32 had 4.28 and 4.26): the output
+    # layer takes fp32 rows; its product is a few percent of a step's.
+    return torch.float32 if is_output else None
+
+
+def _linears(model: nn.Module) -> list[tuple[str, nn.Module, str, nn.Linear]]:
+    found = []
+    for parent_name, parent in model.named_modules():
+        for attr, child in parent.named_children():
+            if isinstance(child, nn.Linear):
+                found.append((f"{parent_name}.{attr}" if parent_name else attr, parent, attr, child))
+    return found
