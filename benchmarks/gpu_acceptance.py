@@ -32,9 +32,6 @@ PRECISIONS = ("bf16", "int8", "int4")
 PROMPT = "The capital of France is"
 # 7B int8 must run on a 12 GB card: the budget per parameter that implies, for the small shapes too.
 PEAK_LIMIT_7B = 12e9
-# Bytes read per weight: int8 keeps one scale per output row, int4 one scale and zero per 128 weights
-# (2 bytes each); the few norm weights are left out.
-BYTES_PER_WEIGHT = {"bf16": 2.0, "int8": 1.0, "int4": 0.5 + 4 / 128}
 
 
 @dataclass(frozen=True)
@@ -74,9 +71,14 @@ def quantize_available() -> bool:
 
 
 def read_bytes_per_token(shape: str, precision: str) -> float:
-    """Weight bytes a decode step reads: every matrix but the embedding table, of which it reads one row."""
+    """Weight bytes a decode step reads, as the runner stores them (scales included): every weight but the
+    embedding table, of which it reads one row."""
+    from llamadoctor.llama.memory import quantized_bytes, quantized_weight_bytes, weight_bytes
+
     a = random_llamas.model_args(shape)
-    return (random_llamas.parameter_count(shape) - a.vocab_size * a.dim) * BYTES_PER_WEIGHT[precision]
+    if precision == "bf16":
+        return weight_bytes(a, "bf16") - 2 * a.vocab_size * a.dim
+    return quantized_weight_bytes(a, precision, "bf16") - quantized_bytes(a.vocab_size, a.dim, "int8")
 
 
 def run_text(folder: Path, device: str, precision: str, tokens: int, compile: bool, timeout: float) -> Run:

@@ -43,9 +43,7 @@ def model_args(shape: str) -> ModelArgs:
 
 
 def parameter_count(shape: str) -> int:
-    a = model_args(shape)
-    layer = a.dim * a.head_dim * (2 * a.n_heads + 2 * a.kv_heads) + 3 * a.dim * a.hidden_dim + 2 * a.dim
-    return a.n_layers * layer + 2 * a.vocab_size * a.dim + a.dim
+    return model_args(shape).n_params()
 
 
 def _varint(n: int) -> bytes:

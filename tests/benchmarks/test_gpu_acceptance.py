@@ -71,5 +71,6 @@ def test_weights_read_per_token_follow_the_precision() -> None:
     assert random_llamas.parameter_count("7B") == pytest.approx(6.74e9, rel=0.01)
     bf16 = gpu_acceptance.read_bytes_per_token("7B", "bf16")
     assert bf16 == pytest.approx(2 * (6.74e9 - 32000 * 4096), rel=0.01)
-    assert gpu_acceptance.read_bytes_per_token("7B", "int8") == pytest.approx(bf16 / 2)
-    assert bf16 / 4 < gpu_acceptance.read_bytes_per_token("7B", "int4") < bf16 / 3.5
+    assert gpu_acceptance.read_bytes_per_token("7B", "int8") == pytest.approx(bf16 / 2, rel=0.01)
+    # int4 with a scale and an offset per 32 columns, and the output layer at int8.
+    assert bf16 / 4 < gpu_acceptance.read_bytes_per_token("7B", "int4") < bf16 / 2.9
