@@ -40,11 +40,14 @@ def test_cpu_mode_gives_a_verdict_per_item_and_exits_0(tmp_path: Path) -> None:
     for item in ("run smoke", "check --deep", "run text tiny bf16", "total time < 60 min"):
         assert lines[item].startswith("PASS"), lines[item]
     assert "tok/s" in lines["run text tiny bf16"] and "bandwidth bound" in lines["run text tiny bf16"]
-    quantized = ("run text tiny int8", "run text tiny int4", "tiny int8 peak < 0.032 GB")
+    quantized = ("run text tiny int8", "run text tiny int4")
+    peak = lines["tiny int8 peak < 12 GB"]
     if gpu_acceptance.quantize_available():
         assert all(lines[item].startswith("PASS") for item in quantized), done.stdout
+        assert peak.startswith("SKIP") and "peak RSS" in peak and "estimated" in peak
     else:
         assert all(lines[item].startswith("SKIP") and "not available" in lines[item] for item in quantized)
+        assert peak.startswith("SKIP") and "not available" in peak
 
 
 @pytest.mark.slow
@@ -56,6 +59,16 @@ def test_a_run_that_fails_is_a_one_line_fail_verdict(tmp_path: Path) -> None:
     gpu_acceptance.Acceptance(opts, seen.append).text("tiny", tmp_path, "bf16")
     assert [v.status for v in seen] == ["FAIL"]
     assert "Traceback" not in seen[0].detail and "\n" not in seen[0].line()
+
+
+@pytest.mark.parametrize(("peak_gb", "status"), [(7.4, "PASS"), (12.6, "FAIL")])
+def test_7b_int8_on_cuda_is_judged_against_12_gb(peak_gb: float, status: str) -> None:
+    opts = gpu_acceptance.parse(["--device", "cuda"])
+    seen: list[gpu_acceptance.Verdict] = []
+    a = gpu_acceptance.Acceptance(opts, seen.append)
+    a.runs[("7B", "int8")] = gpu_acceptance.Run(True, {"peak_memory_bytes": peak_gb * 1e9}, "")
+    a.int8_peak("7B")
+    assert seen[0].line() == f"{status}  7B int8 peak < 12 GB: peak {peak_gb:.2f} GB"
 
 
 def test_bandwidth_from_the_memory_bus_and_known_gpus() -> None:
