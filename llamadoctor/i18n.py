@@ -39,6 +39,7 @@ def N_(message: str) -> str:
 
 _translation: gettext.NullTranslations = gettext.NullTranslations()
 _language = ENGLISH
+_translated = False  # whether help texts were ever shown in another language in this process
 
 
 def _code(locale_name: str) -> Optional[str]:
@@ -192,16 +193,15 @@ def translate_commands(command: object) -> None:
     """Show a click command tree's help texts in the current language.
 
     The English texts stay in the source, where the commands are declared; each object keeps its original on
-    first use, so a second call (another language, in tests) translates from English again.
+    first use, so a second call (another language, in tests) translates from English again. In English, before
+    any other language was shown, there is nothing to do, and typer's help module (a tenth of a second to
+    import) is left for the help screen to import.
     """
-    for owner in [command, *getattr(command, "params", ())]:
-        originals = owner.__dict__.setdefault("_english_help", {})
-        for field in _HELP_FIELDS:
-            english = originals.setdefault(field, getattr(owner, field, None))
-            if isinstance(english, str) and english:
-                setattr(owner, field, _(english))
-    for sub in getattr(command, "commands", {}).values():
-        translate_commands(sub)
+    global _translated
+    if _language == ENGLISH and not _translated:
+        return
+    _translated = True
+    _translate_tree(command)
     try:
         from typer import rich_utils
     except ImportError:  # typer without rich: its plain help screens have no titles of their own
@@ -210,6 +210,17 @@ def translate_commands(command: object) -> None:
         if hasattr(rich_utils, name):
             setattr(rich_utils, name, _(english))
     _fold_help_text(rich_utils)
+
+
+def _translate_tree(command: object) -> None:
+    for owner in [command, *getattr(command, "params", ())]:
+        originals = owner.__dict__.setdefault("_english_help", {})
+        for field in _HELP_FIELDS:
+            english = originals.setdefault(field, getattr(owner, field, None))
+            if isinstance(english, str) and english:
+                setattr(owner, field, _(english))
+    for sub in getattr(command, "commands", {}).values():
+        _translate_tree(sub)
 
 
 def _fold_help_text(rich_utils: Any) -> None:
