@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._libraries import pip_install
 from llamadoctor.checks._requires import count
 from llamadoctor.facts import Facts, ModelFile
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
@@ -50,11 +51,6 @@ GGJT = _file("llama-2-7b-chat.ggmlv3.q4_0.bin", format="ggjt", magic=b"tjgg".hex
 def as_integer(magic: str) -> str:
     """The magic as llama.cpp prints it: the first four bytes read as a little-endian integer, in hex."""
     return bytes.fromhex(magic)[::-1].hex() if len(magic) == 8 else magic
-
-
-def _pip(facts: Facts, spec: str) -> str:
-    argv = [facts.python.executable, "-m", "pip", "install", "--upgrade", spec]
-    return render_argv(argv, facts.platform.shell)
 
 
 def _runtime(facts: Facts) -> str:
@@ -105,7 +101,7 @@ def gguf_format_era(facts: Facts) -> Iterator[Finding]:
             yield gguf_format_era.finding(
                 f"{found.path} is GGUF v{found.version}, but llama-cpp-python {llama_cpp} predates GGUF "
                 f"(it reads GGUF from {GGUF_SINCE} on) and refuses it with “invalid magic number 46554747”.",
-                remedy=_pip(facts, "llama-cpp-python"),
+                remedy=pip_install(facts, "llama-cpp-python"),
                 file=found.path,
                 llama_cpp_python=llama_cpp,
             )
@@ -177,7 +173,7 @@ def gguf_pretokenizer_unknown(facts: Facts) -> Iterator[Finding]:
             f"{found.path} uses the pre-tokenizer '{found.pre_tokenizer}', which llama-cpp-python {installed} "
             f"does not know (it arrived in {since}): loading stops with “unknown pre-tokenizer type: "
             f"'{found.pre_tokenizer}'”.",
-            remedy=_pip(facts, f"llama-cpp-python>={since}"),
+            remedy=pip_install(facts, f"llama-cpp-python>={since}"),
             file=found.path,
             pre_tokenizer=found.pre_tokenizer,
             llama_cpp_python=installed,

@@ -39,7 +39,7 @@ def mps_fallback_unset(facts: Facts) -> Iterator[Finding]:
     Why it matters: torch's MPS backend still lacks some operators; the first one a model or sampler uses
     stops the run with `NotImplementedError: The operator 'aten::...' is not currently implemented for the
     MPS device`. With the variable set, those operators run on the CPU (slower, but the run completes). It
-    must be set before Python starts: setting it inside the script after `import torch` does nothing.
+    must be set before Python starts: setting it inside the script once torch is loaded does nothing.
 
     How to fix: `export PYTORCH_ENABLE_MPS_FALLBACK=1` in the shell (or your shell's profile) before running;
     `llamadoctor fix` prints it for your shell.

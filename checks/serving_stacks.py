@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llamadoctor.checks._libraries import pip_install
 from llamadoctor.facts import Facts
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
-from llamadoctor.shell import render_argv
 from llamadoctor.testing import linux_cpu, linux_gpu, mac_arm, replace_in, windows_conda
 
 VLLM = Requires(lambda f: "vllm" in f.stacks.packages, "vLLM is not installed", probe="stacks")
@@ -17,10 +17,6 @@ LLAMA_MODELS = Requires(lambda f: "llama_models" in f.stacks.packages, "llama-mo
 
 def _packages(facts: Facts, **versions: str) -> Facts:
     return replace_in(facts, "stacks", packages=versions)
-
-
-def _pip(facts: Facts, *args: str) -> str:
-    return render_argv([facts.python.executable, "-m", "pip", *args], facts.platform.shell)
 
 
 @check(
@@ -107,7 +103,7 @@ def llama_cli_broken(facts: Facts) -> Iterator[Finding]:
         f"command stops with “No module named '{missing[0]}'”.",
         remedy="\n".join(
             (
-                _pip(facts, "install", "-U", "llama-stack"),
+                pip_install(facts, "llama-stack"),
                 "or download from Hugging Face instead: huggingface-cli download meta-llama/<repo> "
                 '--include "original/*"',
             )

@@ -20,8 +20,7 @@ from llamadoctor.files import ModelDir
 from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.privacy import Identity, Masker, masked_sentence
 from llamadoctor.redact import safe_text
-from llamadoctor.report import _fenced as fenced
-from llamadoctor.report import gib, how_found, to_data
+from llamadoctor.report import fenced, gib, how_found, to_data
 
 KIND = "report"
 # The libraries of this field, by the name pip compares: a maintainer asks for each one that is installed.

@@ -18,7 +18,7 @@ from llamadoctor.engine import Report, run
 from llamadoctor.job import JobCheck, JobFacts, RankFacts, ranks_text
 from llamadoctor.model import Check, Finding, NotApplicable, Passed, Severity, Status
 from llamadoctor.redact import redact_data, safe_text
-from llamadoctor.report import SCHEMA, _fenced, summary_lines, to_data
+from llamadoctor.report import MARKS, SCHEMA, fenced, summary_lines, to_data
 
 _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
 
@@ -174,19 +174,8 @@ def render_job_human(report: JobReport, console: Console, *, strict: bool = Fals
     console.print(Text(safe_text(report.verdict()), style="bold red" if bad else "bold green"))
 
 
-_MARKS = {
-    Status.PASSED: ("✓", "green"),
-    Status.ERROR: ("✗", "red"),
-    Status.WARNING: ("!", "yellow"),
-    Status.INFO: ("i", "blue"),
-    Status.NOT_APPLICABLE: ("·", "dim"),
-    Status.SKIPPED: ("-", "dim"),
-    Status.CRASHED: ("✗", "magenta"),
-}
-
-
 def _render_result(result: JobResult, console: Console) -> None:
-    mark, colour = _MARKS[result.status]
+    mark, colour = MARKS[result.status]
     note = result.checked if result.status is Status.PASSED else result.reason
     line = Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""))
     if note:
@@ -230,7 +219,7 @@ def render_job_markdown(report: JobReport, *, strict: bool = False) -> str:
         for f in result.findings:
             lines.append(f"  - **{f.severity.value}**: {f.message}")
             if f.remedy.strip():
-                lines += _fenced(f.remedy, indent="    ")
+                lines += fenced(f.remedy, indent="    ")
     nodes, table = sorted(job.nodes), differences(job)
     if table:
         lines += ["", "| fact | " + " | ".join(f"node {n}" for n in nodes) + " |", "|---" * (len(nodes) + 1) + "|"]

@@ -27,7 +27,7 @@ from llamadoctor.model import Group, Severity, Status
 from llamadoctor.redact import safe_text
 from llamadoctor.wrapping import remedy_lines
 
-_MARK = {
+MARKS = {  # each status's mark and colour, in every human report (one machine's or a job's)
     Status.PASSED: ("✓", "green"),
     Status.INFO: ("i", "blue"),
     Status.WARNING: ("!", "yellow"),
@@ -213,7 +213,7 @@ def _status_note(result: CheckResult, verbose: bool) -> str:
 
 
 def _render_result(result: CheckResult, console: Console, verbose: bool) -> None:
-    mark, colour = _MARK[result.status]
+    mark, colour = MARKS[result.status]
     line = Text.assemble((f" {mark} ", colour), (result.check.id, "bold" if result.findings else ""))
     note = _status_note(result, verbose)
     if note:  # beside the id, wrapping under itself on a narrow terminal
@@ -299,7 +299,7 @@ def render_json(report: Report, *, strict: bool = False) -> str:
     return json.dumps(to_data(report, strict=strict), indent=2, sort_keys=False)
 
 
-def _fenced(text: str, indent: str) -> list[str]:
+def fenced(text: str, indent: str) -> list[str]:
     """A code block showing `text` as the terminal does; the fence is longer than any backtick run in it
     (PowerShell continues lines with a backtick, and remedies quote commands in backticks)."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
@@ -316,7 +316,7 @@ def render_markdown(report: Report) -> str:
     for f in report.findings:
         lines.append(f"- **{f.severity.value}** `{f.check}`: {f.message}")
         if f.remedy.strip():
-            lines += _fenced(f.remedy, indent="  ")
+            lines += fenced(f.remedy, indent="  ")
     if not report.findings:
         lines.append(_("No problems found."))
     lines += ["", f"<details><summary>{report.tally()}</summary>", ""]
