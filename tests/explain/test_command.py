@@ -76,8 +76,12 @@ def test_a_crlf_script_run_by_bash_is_explained_and_confirmed_here(tmp_path: Pat
     assert "sed -i 's/\\r$//' download.sh" in after
 
 
-def test_a_torchrun_of_nccl_on_this_cpu_torch_is_explained(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
+def test_a_torchrun_of_nccl_without_a_usable_gpu_is_explained(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("NCCL runs on this machine's GPU: there is no failure to explain")
+    # A CPU build has no NCCL at all; a CUDA build has it, but no GPU for it to use.
+    expected = "nccl-without-gpu" if torch.distributed.is_nccl_available() else "dist-nccl-not-built"
     (tmp_path / "nccl.py").write_text('import torch.distributed as dist\ndist.init_process_group("nccl")\n')
     args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "nccl.py"]
     done = subprocess.run(
@@ -91,7 +95,7 @@ def test_a_torchrun_of_nccl_on_this_cpu_torch_is_explained(tmp_path: Path) -> No
     )
     data = json.loads(done.stdout)
     assert done.returncode == 1 and data["command"] == {"returncode": 1, "timed_out": False}
-    assert data["matches"][0]["id"] == "dist-nccl-not-built"
+    assert data["matches"][0]["id"] == expected
     assert "ChildFailedError" in done.stderr  # with --json the command's own output goes to stderr
 
 
