@@ -160,8 +160,8 @@ def _measure(board: _Board, me: Identity, nccl: bool, timeout: float) -> None:
         backends: list[tuple[str, Any, str]] = [("gloo", None, "cpu")]
         if nccl:
             torch.cuda.set_device(me.local_rank)
-            nccl = dist.new_group(backend="nccl", timeout=timedelta(seconds=timeout))
-            backends.append(("nccl", nccl, f"cuda:{me.local_rank}"))
+            nccl_group = dist.new_group(backend="nccl", timeout=timedelta(seconds=timeout))
+            backends.append(("nccl", nccl_group, f"cuda:{me.local_rank}"))
         for backend, group, device in backends:
             board.put(f"reduce/{backend}/{me.rank}", _timed_all_reduce(backend, group, device, timeout))
     finally:
