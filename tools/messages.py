@@ -20,8 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "llamadoctor" / "locale"
 SOURCES = ("llamadoctor", "checks", "fixes", "runner")
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
-# `{name}` placeholders and rich markup tags must survive translation unchanged (as a set: order may change).
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}|\[/?(?:bold|dim|italic|underline|red|green|yellow|blue|magenta|cyan)?\]")
+# What must survive translation unchanged (as a set: order may change): `{name}` placeholders, rich markup tags,
+# `code` spans (commands, paths, ids) and the “quoted” error texts of other tools, which users search for.
+_PLACEHOLDER = re.compile(
+    r"\{[^{}]*\}|\[/?(?:bold|dim|italic|underline|red|green|yellow|blue|magenta|cyan)?\]|`[^`]+`|“[^”]*”"
+)
 
 
 def marked() -> Iterator[tuple[str | tuple[str, str], list[str], str]]:
