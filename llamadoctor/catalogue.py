@@ -15,6 +15,9 @@ from rich.text import Text
 from llamadoctor.coverage import summary
 from llamadoctor.errors import UsageError
 from llamadoctor.failures import FAILURES, Failure, by_id, search
+from llamadoctor.failures.model import STEP_NAMES, shown
+from llamadoctor.folding import fold_text, is_wide
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.model import OS_NAMES, Applicability, Fix
 from llamadoctor.output import did_you_mean
 from llamadoctor.registry import CHECKS, FIXES, all_checks
@@ -78,54 +81,78 @@ def _repairs(fix_id: str) -> list[str]:
 
 def render_failures(console: Console) -> None:
     table = Table(show_edge=False, pad_edge=False)
-    table.add_column("failure", no_wrap=True)  # ids are copied into commands: never broken across lines
+    table.add_column(_("failure"), no_wrap=True)  # ids are copied into commands: never broken across lines
     # One wrapped cell for the title and what deals with it: ids wrap between words, never inside one.
-    table.add_column("what happens, and what deals with it")
+    table.add_column(_("what happens, and what deals with it"))
     for failure in FAILURES:
-        table.add_row(Text.assemble(failure.id, "\n", (failure.step.value, "dim")), _coverage_text(failure))
+        table.add_row(Text.assemble(failure.id, "\n", (_(STEP_NAMES[failure.step]), "dim")), _coverage_text(failure))
     console.print(table)
-    console.print(f"\n{summary().line().capitalize()}.")
+    console.print(f"\n{summary().line()}")
     console.print(
-        f"{len(FAILURES)} known failures. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them."
+        ngettext(
+            "{count} known failure. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them.",
+            "{count} known failures. `llamadoctor list ID` explains one; `llamadoctor explain LOG` finds them.",
+            len(FAILURES),
+        ).format(count=len(FAILURES))
     )
 
 
 def _coverage_text(failure: Failure) -> Text:
-    text = Text(failure.title)
+    text = Text(shown(failure.title), overflow="fold")
+    count = len(failure.signatures)
     lines = (
-        ("checks", ", ".join(failure.checks) or ("" if failure.log_only else "none yet")),
-        ("log only", "" if failure.checks else failure.log_only),
-        ("fixes", ", ".join(failure.fixes)),
-        ("run", failure.runner.does if failure.runner else ""),
-        ("explain", f"{len(failure.signatures)} log signature{'s' if len(failure.signatures) != 1 else ''}"),
+        _("checks: {ids}").format(ids=", ".join(failure.checks)) if failure.checks else "",
+        _("checks: none yet") if not failure.checks and not failure.log_only else "",
+        _("log only: {why}").format(why=shown(failure.log_only)) if failure.log_only and not failure.checks else "",
+        _("fixes: {ids}").format(ids=", ".join(failure.fixes)) if failure.fixes else "",
+        # TRANSLATORS: what `llamadoctor run` does about a failure
+        _("run: {does}").format(does=shown(failure.runner.does)) if failure.runner else "",
+        ngettext("explain: {count} log signature", "explain: {count} log signatures", count).format(count=count),
     )
-    for label, value in lines:
-        if value:
-            text.append(f"\n{label}: {value}", style="dim")
+    for line in lines:
+        if line:
+            text.append(f"\n{line}", style="dim")
     return text
 
 
+def _paragraph(console: Console, label: str, text: str) -> None:
+    """A bold label and its text, folded at the console's width; Chinese folds between characters."""
+    paragraph = Text.assemble((label, "bold"), text)
+    console.print(fold_text(paragraph, console.width - 1) if is_wide(paragraph.plain) else paragraph)
+
+
 def explain_failure(failure: Failure, console: Console) -> None:
-    console.print(f"[bold]{failure.id}[/bold]: {escape(failure.title)}")
-    console.print(f"a failure of the {failure.step.value} step, as `llamadoctor explain` finds it in a log\n")
-    console.print(Text.assemble(("Cause: ", "bold"), failure.fill(failure.cause, {})))
-    console.print(Text.assemble(("Fix: ", "bold"), failure.fill(failure.fix, {})))
+    title = shown(failure.title)
+    if is_wide(title):
+        console.print(fold_text(Text.assemble((failure.id, "bold"), ": ", title), console.width - 1))
+    else:
+        console.print(f"[bold]{failure.id}[/bold]: {escape(title)}")
+    console.print(
+        _("a failure of the {step} step, as `llamadoctor explain` finds it in a log").format(
+            step=_(STEP_NAMES[failure.step])
+        )
+        + "\n"
+    )
+    _paragraph(console, _("Cause: "), failure.fill(shown(failure.cause), {}))
+    _paragraph(console, _("Fix: "), failure.fill(shown(failure.fix), {}))
     for command in failure.commands:
         console.print(Text("    " + failure.fill(command, {})), soft_wrap=True)
     if failure.windows_commands:
-        console.print("In PowerShell:")
+        console.print(_("In PowerShell:"))
         for command in failure.windows_commands:
             console.print(Text("    " + failure.fill(command, {})), soft_wrap=True)
-    console.print(Text.assemble(("Seen in logs as:", "bold")))
+    console.print(Text.assemble((_("Seen in logs as:"), "bold")))
     for line in dict.fromkeys(hit.line.strip() for example in failure.matches for hit in search([failure], example)):
         console.print(Text("    " + line), soft_wrap=True)
-    for label, ids in (("checks", failure.checks), ("fixes", failure.fixes)):
-        if ids:
-            console.print(f"{label}: {', '.join(ids)}")
+    if failure.checks:
+        console.print(_("checks: {ids}").format(ids=", ".join(failure.checks)))
+    if failure.fixes:
+        console.print(_("fixes: {ids}").format(ids=", ".join(failure.fixes)))
     if failure.log_only and not failure.checks:
-        console.print(Text(f"no check can see it in advance: {failure.log_only}"))
+        why = _("no check can see it in advance: {why}").format(why=shown(failure.log_only))
+        _paragraph(console, "", why)
     if failure.runner:
-        console.print(Text(f"llamadoctor run: {failure.runner.does}"))
+        _paragraph(console, "", _("llamadoctor run: {does}").format(does=shown(failure.runner.does)))
 
 
 _APPLIED = {

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from llamadoctor.failures import FAILURES, Failure
+from llamadoctor.i18n import N_, _
 from llamadoctor.jsonable import dumps
+
+_LINE = N_(
+    "Caught before it bites: {caught} of {total}; fixed: {fixed}; log only: {log_only}; handled by run: {run};"
+    " found by explain: {explained}."
+)
 
 
 @dataclass(frozen=True)
@@ -24,10 +30,15 @@ class Summary:
     run_handles: int  # `llamadoctor run` refuses it early or works around it
     explained: int  # `explain` finds it in a log
 
-    def line(self) -> str:
-        return (
-            f"caught before it bites: {self.caught} of {self.total}; fixed: {self.fixed}; log only: {self.log_only}; "
-            f"handled by run: {self.run_handles}; found by explain: {self.explained}"
+    def line(self, translate: bool = True) -> str:
+        """The counts in a sentence, in the language people are spoken to in; in English for the README."""
+        return (_ if translate else str)(_LINE).format(
+            caught=self.caught,
+            total=self.total,
+            fixed=self.fixed,
+            log_only=self.log_only,
+            run=self.run_handles,
+            explained=self.explained,
         )
 
 
@@ -99,4 +110,4 @@ def to_markdown(failures: Sequence[Failure] = FAILURES) -> str:
         lines.append(
             f"| `{f.id}` | {f.step.value} | {seen} | {_ids(f.fixes)} | {run} | {_signatures(len(f.signatures))} |"
         )
-    return "\n".join(lines) + f"\n\n{summary(failures).line().capitalize()}.\n"
+    return "\n".join(lines) + f"\n\n{summary(failures).line(translate=False)}\n"

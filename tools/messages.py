@@ -3,9 +3,10 @@
     python tools/messages.py update   # add new messages to every catalogue (untranslated), drop vanished ones
     python tools/messages.py check    # list messages without a translation, or whose placeholders differ
 
-Messages come from two places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by Babel,
-with `# TRANSLATORS:` comments kept for the translator), and the help texts of every command and option, read
-from the command tree as `--help` shows it (they stay plain English strings where the commands are declared).
+Messages come from three places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by
+Babel, with `# TRANSLATORS:` comments kept for the translator), the help texts of every command and option, read
+from the command tree as `--help` shows it, and the texts of the catalogue of known failures, read from its data,
+paragraph by paragraph (both stay plain English strings where they are declared).
 Needs Babel (a dev dependency). The tests run `check` too: a message without a translation fails them.
 """
 
@@ -56,12 +57,32 @@ def help_texts() -> Iterator[tuple[str, list[str], str]]:
     yield from walk(typer.main.get_command(app), "llamadoctor")
 
 
+def failure_texts() -> Iterator[tuple[str, list[str], str]]:
+    """(paragraph, [what it is], where) for every text of every known failure that people read.
+
+    Signatures and commands are not among them: the signatures match English logs, the commands are typed."""
+    from llamadoctor.failures import FAILURES
+    from llamadoctor.failures.model import paragraphs
+
+    for failure in FAILURES:
+        fields = {
+            "title": failure.title,
+            "cause": failure.cause,
+            "fix": failure.fix,
+            "why only a log shows it": failure.log_only,
+            "what llamadoctor run does about it": failure.runner.does if failure.runner else "",
+        }
+        for field, text in fields.items():
+            for paragraph in paragraphs(text):
+                yield paragraph, [f"failure {failure.id}: {field}"], "llamadoctor/failures"
+
+
 def template():  # type: ignore[no-untyped-def]
     """Every message, as a Babel catalogue with no translations."""
     from babel.messages.catalog import Catalog
 
     catalog = Catalog(project="llamadoctor", charset="utf-8")
-    for message, comments, where in [*marked(), *help_texts()]:
+    for message, comments, where in [*marked(), *help_texts(), *failure_texts()]:
         path, _, line = where.rpartition(":") if ":" in where else (where, "", "0")
         catalog.add(message, locations=[(path, int(line) if line.isdigit() else 0)], auto_comments=comments)
     return catalog

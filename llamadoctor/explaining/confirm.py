@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from llamadoctor.engine import CheckResult, Report, run
 from llamadoctor.facts import Facts
 from llamadoctor.failures.model import Failure
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Status
 from llamadoctor.registry import CHECKS, load_all
 
-CONFIRMED, NOT_HERE, CANT_TELL = "confirmed here", "not the case here", "can't tell here"
+# TRANSLATORS: whether this machine shows the failure found in a log
+CONFIRMED, NOT_HERE, CANT_TELL = N_("confirmed here"), N_("not the case here"), N_("can't tell here")
 # A check reporting info notes something without calling it a problem.
 _FOUND = (Status.ERROR, Status.WARNING)
 
 
 @dataclass(frozen=True)
 class Confirmation:
-    verdict: str  # CONFIRMED, NOT_HERE or CANT_TELL
+    verdict: str  # CONFIRMED, NOT_HERE or CANT_TELL, in English (`--json` says it; people read it through `_()`)
     results: tuple[CheckResult, ...]  # the linked checks' results, in the failure's order
     why: str  # the first finding's message, or what the passed checks looked at
 
@@ -47,6 +49,6 @@ def confirm(failure: Failure, report: Report) -> Confirmation:
     if passed:
         return Confirmation(NOT_HERE, results, passed[0].checked)
     if not results:
-        return Confirmation(CANT_TELL, results, "no check of this machine looks for it")
+        return Confirmation(CANT_TELL, results, _("no check of this machine looks for it"))
     reasons = "; ".join(f"{r.check.id}: {r.reason or r.status.value}" for r in results)
     return Confirmation(CANT_TELL, results, reasons)

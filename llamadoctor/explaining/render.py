@@ -15,6 +15,10 @@ from rich.text import Text
 
 from llamadoctor.explaining import Explanation, Match
 from llamadoctor.explaining.confirm import Confirmation
+from llamadoctor.explaining.ranking import HIGH, LOW, MEDIUM
+from llamadoctor.failures.model import shown
+from llamadoctor.folding import fold, fold_text, is_wide
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.redact import redact_data, safe_text
 from llamadoctor.shell import flavour
 
@@ -33,8 +37,11 @@ def commands_for(match: Match, shell: str) -> list[str]:
     return [match.text(c) for c in (failure.windows_commands if windows else failure.commands)]
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+_CONFIDENCE = {
+    HIGH: N_("(high confidence)"),
+    MEDIUM: N_("(medium confidence)"),
+    LOW: N_("(low confidence)"),
+}
 
 
 def render_human(
@@ -42,39 +49,54 @@ def render_human(
 ) -> None:
     """`ran_here`: the log is the output of a command run on this machine, not one pasted from anywhere."""
     matches = explanation.matches
-    lines = _plural(explanation.line_count, "line")
+    lines = ngettext("{count} line", "{count} lines", explanation.line_count).format(count=explanation.line_count)
     if not matches:
-        _render_unknown(explanation, console, f"{source} ({lines})")
+        _render_unknown(explanation, console, source, lines)
         return
-    order = ", the one that stopped the run first" if len(matches) > 1 else ""
-    title = f"{_plural(len(matches), 'known failure')} in {source} ({lines}){order}"
-    console.print(Text(safe_text(title), style="bold"))
+    if len(matches) == 1:
+        title = _("{count} known failure in {source} ({lines})")
+    else:
+        title = _("{count} known failures in {source} ({lines}), the one that stopped the run first")
+    title = title.format(count=len(matches), source=source, lines=lines)
+    _print_folded(console, Text(safe_text(title), style="bold"))
     for number, match in enumerate(matches, 1):
         console.print()
         _render_match(number, match, console, shell, here.get(match.failure.id) if here is not None else None)
     if here is not None and not ran_here:
         console.print()
-        console.print(Text("A log may come from another machine: 'this machine' speaks for this one.", style="dim"))
+        notice = _("A log may come from another machine: 'this machine' speaks for this one.")
+        console.print(Text(notice, style="dim"))
 
 
 def _render_match(number: int, match: Match, console: Console, shell: str, here: Optional[Confirmation]) -> None:
     failure = match.failure
     head = Text(f"{number}. ", style="bold")
     head.append(failure.id, style="bold cyan")
-    head.append(safe_text(f": {failure.title}"), style="bold")
-    head.append(f"  ({match.confidence} confidence)", style="dim")
-    console.print(head)
-    _prose(console, "cause", match.text(failure.cause))
-    _prose(console, "fix", match.text(failure.fix))
+    head.append(safe_text(f": {shown(failure.title)}"), style="bold")
+    head.append("  " + _(_CONFIDENCE[match.confidence]), style="dim")
+    _print_folded(console, head)
+    _prose(console, _("cause: "), match.text(shown(failure.cause)))
+    _prose(console, _("fix: "), match.text(shown(failure.fix)))
     for command in commands_for(match, shell):
         console.print(Text(" " * 2 * INDENT + safe_text(command), style="green"), soft_wrap=True)
     for numbers, text in _distinct(match.lines)[:SHOWN_LINES]:
-        where = f"line {numbers[0]}" if len(numbers) == 1 else "lines " + _numbers(numbers)
-        console.print(Text(safe_text(f"{' ' * INDENT}{where}: {text.strip()}"), style="dim"), soft_wrap=True)
+        if len(numbers) == 1:
+            where = _("line {number}: {text}").format(number=numbers[0], text=text.strip())
+        else:
+            where = _("lines {numbers}: {text}").format(numbers=_numbers(numbers), text=text.strip())
+        console.print(Text(safe_text(" " * INDENT + where), style="dim"), soft_wrap=True)
     if len(_distinct(match.lines)) > SHOWN_LINES:
-        console.print(Text(f"{' ' * INDENT}... seen on {len(match.lines)} lines in all", style="dim"))
+        seen = ngettext("... seen on {count} line in all", "... seen on {count} lines in all", len(match.lines))
+        console.print(Text(" " * INDENT + seen.format(count=len(match.lines)), style="dim"))
     if here is not None:
-        _prose(console, "this machine", here.verdict + (f" ({here.why})" if here.why else ""))
+        verdict = _(here.verdict)
+        about = _("{verdict} ({why})").format(verdict=verdict, why=here.why) if here.why else verdict
+        _prose(console, _("this machine: "), about)
+
+
+def _print_folded(console: Console, text: Text) -> None:
+    """A heading, folded between Chinese characters where it has them (rich folds only at spaces)."""
+    console.print(fold_text(text, console.width - 1) if is_wide(text.plain) else text)
 
 
 def _distinct(lines: tuple[tuple[int, str], ...]) -> list[tuple[list[int], str]]:
@@ -86,30 +108,40 @@ def _distinct(lines: tuple[tuple[int, str], ...]) -> list[tuple[list[int], str]]
 
 
 def _numbers(numbers: list[int]) -> str:
-    shown = ", ".join(map(str, numbers[:SHOWN_LINES]))
-    return shown + (f" and {len(numbers) - SHOWN_LINES} more" if len(numbers) > SHOWN_LINES else "")
+    shown_numbers = ", ".join(map(str, numbers[:SHOWN_LINES]))
+    if len(numbers) <= SHOWN_LINES:
+        return shown_numbers
+    # TRANSLATORS: line numbers of a log, then how many more lines the same text was seen on
+    return _("{numbers} and {count} more").format(numbers=shown_numbers, count=len(numbers) - SHOWN_LINES)
 
 
 def _prose(console: Console, label: str, text: str) -> None:
     """A labelled paragraph, folded at the console's width and indented under its label (no trailing spaces)."""
     indent = " " * INDENT
     width = max(40, console.width - 1)
-    folded = textwrap.fill(f"{label}: {safe_text(text)}", width, initial_indent=indent, subsequent_indent=indent)
+    paragraph = label + safe_text(text)
+    if is_wide(paragraph):
+        folded = fold(paragraph, width, indent)
+    else:
+        folded = textwrap.fill(paragraph, width, initial_indent=indent, subsequent_indent=indent)
     body = Text(folded)
-    body.stylize("bold", INDENT, INDENT + len(label) + 1)
+    body.stylize("bold", INDENT, INDENT + len(label.rstrip()))
     console.print(body, soft_wrap=True)
 
 
-def _render_unknown(explanation: Explanation, console: Console, source: str) -> None:
-    console.print(Text(safe_text(f"No known failure in {source}."), style="bold"))
+def _render_unknown(explanation: Explanation, console: Console, source: str, lines: str) -> None:
+    headline = _("No known failure in {source} ({lines}).").format(source=source, lines=lines)
+    _print_folded(console, Text(safe_text(headline), style="bold"))
     if explanation.last_exception is not None:
         number, text = explanation.last_exception
-        console.print(f"The last error it shows, line {number}:")
+        console.print(_("The last error it shows, line {number}:").format(number=number))
         console.print(Text(" " * INDENT + safe_text(text), style="red"), soft_wrap=True)
     else:
-        console.print("It shows no exception and no shell error.")
+        console.print(_("It shows no exception and no shell error."))
     console.print(
-        f"If something failed, please open an issue with the log and the report of `{BUG_REPORT}`.",
+        _("If something failed, please open an issue with the log and the report of `{command}`.").format(
+            command=BUG_REPORT
+        ),
         soft_wrap=True,
         markup=False,
     )

@@ -19,12 +19,14 @@ from llamadoctor.explaining.confirm import Confirmation, confirm, judge_here, li
 from llamadoctor.explaining.render import render_human, to_json
 from llamadoctor.explaining.source import TooLarge, read_utf8
 from llamadoctor.facts import Facts, Options
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Group, Status
 from llamadoctor.reading import display, reason
 from llamadoctor.redact import SafeStream
 
 FOUND, NOTHING_KNOWN = 1, 0
-PASTE_HINT = "Paste the log, then press Ctrl-D on a line of its own (Windows: Ctrl-Z, then Enter)."
+PASTE_HINT = N_("Paste the log, then press Ctrl-D on a line of its own (Windows: Ctrl-Z, then Enter).")
+_EXAMPLE = "llamadoctor explain error.log"
 _BEFORE_DOWNLOAD = (Group.SYSTEM, Group.TOOLS, Group.DOWNLOAD)
 _BEFORE_RUN = (Group.SYSTEM, Group.PYTHON, Group.GPU, Group.DISTRIBUTED, Group.MODEL)
 
@@ -39,24 +41,29 @@ def read_log(path: Optional[str]) -> tuple[bytes, str]:
     """The log as UTF-8 bytes and how to name it: a file, or stdin for `-` and for no path."""
     if path in (None, "-"):
         if sys.stdin is None:
-            raise UsageError("no log given and no standard input", "give a file: llamadoctor explain error.log")
+            raise UsageError(
+                _("no log given and no standard input"), _("give a file: {command}").format(command=_EXAMPLE)
+            )
         if sys.stdin.isatty():
-            print(PASTE_HINT, file=sys.stderr, flush=True)
-        return _decoded(sys.stdin.buffer, "standard input"), "the pasted log"
+            print(_(PASTE_HINT), file=sys.stderr, flush=True)
+        return _decoded(sys.stdin.buffer, _("standard input")), _("the pasted log")
     try:
         if os.path.isdir(path):
-            raise UsageError(f"{path} is a folder, not a log file")
+            raise UsageError(_("{path} is a folder, not a log file").format(path=path))
         with open(path, "rb") as stream:  # not only regular files: `explain <(command 2>&1)` is a pipe
             return _decoded(stream, path), display(path)
     except OSError as exc:
-        raise UsageError(f"cannot read {display(path)}: {reason(exc)}") from None
+        raise UsageError(_("cannot read {path}: {reason}").format(path=display(path), reason=reason(exc))) from None
 
 
 def _decoded(stream: BinaryIO, name: str) -> bytes:
     try:
         return read_utf8(stream)
     except TooLarge as exc:
-        raise UsageError(f"{name} {exc}", "give its end: tail -c 100000000 LOG | llamadoctor explain") from None
+        raise UsageError(
+            _("{name} is larger than {size} MB").format(name=name, size=exc.megabytes),
+            _("give its end: {command}").format(command="tail -c 100000000 LOG | llamadoctor explain"),
+        ) from None
 
 
 def explain_log(path: Optional[str], output: Output) -> int:
@@ -86,7 +93,9 @@ def explain_command(argv: Sequence[str], output: Output, timeout: float) -> int:
     try:
         finished = run_streaming(argv, show, timeout)
     except OSError as exc:
-        raise UsageError(f"cannot run {display(argv[0])}: {reason(exc)}") from None
+        raise UsageError(
+            _("cannot run {program}: {reason}").format(program=display(argv[0]), reason=reason(exc))
+        ) from None
     explanation = explain_text(finished.tail)
     # A script that reports a failure and carries on (a download that 403s) ends with 0: still worth saying.
     if finished.returncode or explanation.matches or output.json:
@@ -103,8 +112,10 @@ def _live(stream: TextIO) -> TextIO:
 
 
 def _what_ran(argv: Sequence[str], finished: Finished) -> str:
-    how = "timed out and was stopped" if finished.timed_out else f"exit code {finished.returncode}"
-    return f"the output of {display(argv[0])} ({how})"
+    program = display(argv[0])
+    if finished.timed_out:
+        return _("the output of {program} (timed out and was stopped)").format(program=program)
+    return _("the output of {program} (exit code {code})").format(program=program, code=finished.returncode)
 
 
 def _interpreter(intended: Intended) -> Optional[str]:
@@ -143,12 +154,15 @@ def _print_before(facts: Facts, intended: Intended, output: Output) -> None:
     report = run(facts, [c for c in all_checks() if c.group in groups], partial=True)
     console = redacting_console(highlight=False, stderr=output.json)
     problems = report.with_status(Status.ERROR, Status.WARNING)
-    console.print(f"llamadoctor: {report.tally()} for this command line", style="dim", markup=False)
+    # TRANSLATORS: the tally of the checks run before the command, as in "3 checks passed, 1 skipped"
+    headline = _("llamadoctor: {tally} for this command line").format(tally=report.tally())
+    console.print(headline, style="dim", markup=False)
     for result in problems:
         for finding in result.findings:
             console.print(f"  {finding.severity.value} {result.check.id}: {finding.message}", markup=False)
     if intended.ckpt_dir and not os.path.isdir(intended.ckpt_dir):
-        console.print(f"  error --ckpt_dir {display(intended.ckpt_dir)}: no such folder here", markup=False)
+        missing = _("error --ckpt_dir {path}: no such folder here").format(path=display(intended.ckpt_dir))
+        console.print("  " + missing, markup=False)
 
 
 def _facts_here(diagnosis: Optional[Diagnosis] = None) -> Facts:

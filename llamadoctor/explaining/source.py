@@ -26,6 +26,10 @@ _BOMS = (
 class TooLarge(ValueError):
     """The input goes on past MAX_BYTES (a device, or a log far larger than any a run writes)."""
 
+    def __init__(self, limit: int) -> None:
+        self.megabytes = limit // (1 << 20)
+        super().__init__(f"is larger than {self.megabytes} MB")
+
 
 def encoding_of(head: bytes) -> tuple[str, int]:
     """The encoding of a text starting with `head`, and the length of its byte order mark."""
@@ -59,7 +63,7 @@ def read_utf8(stream: BinaryIO, limit: int = MAX_BYTES) -> bytes:
         more = stream.read(CHUNK)
         size += len(more)
         if size > limit:
-            raise TooLarge(f"is larger than {limit // (1 << 20)} MB")
+            raise TooLarge(limit)
         data = carry + transcode(raw, not more)
         cut = data.rfind(b"\n") + 1 if more and len(data) < _LONGEST_LINE else len(data)
         parts.append(canonical(data[:cut]))

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from llamadoctor.i18n import N_, _
+
 # Colour and cursor codes that terminals (and rich, tqdm, torchrun) write into saved logs.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 # The prefixes torchrun and its log handlers put before each rank's lines: `[rank0]:`, `[default0]:`, `0: `.
@@ -31,6 +33,32 @@ class Step(str, enum.Enum):
     RUN = "run"
     DISTRIBUTED = "distributed"
     SERVE = "serve"
+
+
+# The steps as people read them; the values above are what `--json` and the README's table say.
+STEP_NAMES = {
+    # TRANSLATORS: the step of running Llama a failure happens at, shown under its id
+    Step.DOWNLOAD: N_("download"),
+    Step.INSTALL: N_("install"),
+    Step.CONVERT: N_("convert"),
+    Step.LOAD: N_("load"),
+    Step.RUN: N_("run"),
+    Step.DISTRIBUTED: N_("distributed"),
+    Step.SERVE: N_("serve"),
+}
+
+
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of a failure's text (cause, fix, title...): each one is a message to translate."""
+    return [part for part in text.split("\n\n") if part.strip()]
+
+
+def shown(text: str) -> str:
+    """A failure's text in the language people are spoken to in, paragraph by paragraph.
+
+    The catalogue's texts stay plain English where they are declared; the translators' tool extracts their
+    paragraphs, so each is translated by `_()` of exactly that string. Placeholders are filled afterwards."""
+    return "\n\n".join(_(part) if part.strip() else part for part in text.split("\n\n"))
 
 
 @dataclass(frozen=True)
