@@ -60,9 +60,10 @@ def help_texts() -> Iterator[tuple[str, list[str], str]]:
 def failure_texts() -> Iterator[tuple[str, list[str], str]]:
     """(paragraph, [what it is], where) for every text of every known failure that people read.
 
-    Signatures and commands are not among them: the signatures match English logs, the commands are typed."""
+    Signatures and commands are not among them: the signatures match English logs, the commands are typed. The
+    defaults of placeholders are, where they are words (`the GPU`) rather than names (`download.sh`)."""
     from llamadoctor.failures import FAILURES
-    from llamadoctor.failures.model import paragraphs
+    from llamadoctor.failures.model import in_words, paragraphs
 
     for failure in FAILURES:
         fields = {
@@ -72,6 +73,9 @@ def failure_texts() -> Iterator[tuple[str, list[str], str]]:
             "why only a log shows it": failure.log_only,
             "what llamadoctor run does about it": failure.runner.does if failure.runner else "",
         }
+        for name, default in failure.defaults.items():
+            if in_words(default):
+                fields[f"what {{{name}}} says when the log does not tell"] = default
         for field, text in fields.items():
             for paragraph in paragraphs(text):
                 yield paragraph, [f"failure {failure.id}: {field}"], "llamadoctor/failures"

@@ -53,6 +53,11 @@ def paragraphs(text: str) -> list[str]:
     return [part for part in text.split("\n\n") if part.strip()]
 
 
+def in_words(default: str) -> bool:
+    """Whether a placeholder's default is words to translate (`the GPU`), not a name (`download.sh`, `WORLD_SIZE`)."""
+    return " " in default.strip()
+
+
 def shown(text: str) -> str:
     """A failure's text in the language people are spoken to in, paragraph by paragraph.
 
@@ -136,8 +141,10 @@ class Failure:
         return {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name}
 
     def fill(self, text: str, values: Mapping[str, str]) -> str:
-        """`text` with its placeholders replaced by captured `values`, or by the defaults where none was captured."""
-        known = {**self.defaults, **{k: v for k, v in values.items() if v}}
+        """`text` with its placeholders replaced by captured `values`, or by the defaults where none was captured
+        (in the language people are spoken to in, for a default written in words)."""
+        defaults = {k: shown(v) if in_words(v) else v for k, v in self.defaults.items()}
+        known = {**defaults, **{k: v for k, v in values.items() if v}}
         return string.Formatter().vformat(text, (), _Missing(known))
 
 
