@@ -16,7 +16,7 @@ from llamadoctor.coverage import summary
 from llamadoctor.errors import UsageError
 from llamadoctor.failures import FAILURES, Failure, by_id, search
 from llamadoctor.failures.model import STEP_NAMES, shown
-from llamadoctor.folding import fold_text, is_wide
+from llamadoctor.folding import fold, fold_text, is_wide
 from llamadoctor.i18n import _, ngettext
 from llamadoctor.model import OS_NAMES, Applicability, Fix
 from llamadoctor.output import did_you_mean
@@ -84,8 +84,10 @@ def render_failures(console: Console) -> None:
     table.add_column(_("failure"), no_wrap=True)  # ids are copied into commands: never broken across lines
     # One wrapped cell for the title and what deals with it: ids wrap between words, never inside one.
     table.add_column(_("what happens, and what deals with it"))
+    width = console.width - max(len(f.id) for f in FAILURES) - 3  # what the ids and the rule leave to the cell
     for failure in FAILURES:
-        table.add_row(Text.assemble(failure.id, "\n", (_(STEP_NAMES[failure.step]), "dim")), _coverage_text(failure))
+        step = Text.assemble(failure.id, "\n", (_(STEP_NAMES[failure.step]), "dim"))
+        table.add_row(step, _coverage_text(failure, width))
     console.print(table)
     console.print(f"\n{summary().line()}")
     console.print(
@@ -97,8 +99,13 @@ def render_failures(console: Console) -> None:
     )
 
 
-def _coverage_text(failure: Failure) -> Text:
-    text = Text(shown(failure.title), overflow="fold")
+def _folded(line: str, width: int) -> str:
+    """Chinese folded between characters to the cell's `width` (rich would break it only at its spaces)."""
+    return fold(line, width) if is_wide(line) else line
+
+
+def _coverage_text(failure: Failure, width: int) -> Text:
+    text = Text(_folded(shown(failure.title), width))
     count = len(failure.signatures)
     lines = (
         _("checks: {ids}").format(ids=", ".join(failure.checks)) if failure.checks else "",
@@ -111,7 +118,7 @@ def _coverage_text(failure: Failure) -> Text:
     )
     for line in lines:
         if line:
-            text.append(f"\n{line}", style="dim")
+            text.append("\n" + _folded(line, width), style="dim")
     return text
 
 
