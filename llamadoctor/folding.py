@@ -13,9 +13,12 @@ import re
 from rich.cells import cell_len
 from rich.text import Text
 
-# Punctuation that never starts a line: it stays with the character before it.
+# Punctuation that never starts a line, which stays with the character before it, and punctuation that never
+# ends one, which goes with the character after it.
 _CLOSING = "，。：；、！？）》」』”"
-_TOKEN = re.compile(rf"`[^`]*`[{_CLOSING}]*|\s+|[\u2e80-\uffff][{_CLOSING}]*|[^\s\u2e80-\uffff`]+[{_CLOSING}]*|`")
+_OPENING = "（《「『“"
+_WORD = r"`[^`]*`|[\u2e80-\uffff]|[^\s\u2e80-\uffff`]+"
+_TOKEN = re.compile(rf"[{_OPENING}]*(?:{_WORD})[{_CLOSING}]*|\s+|.")
 
 
 def is_wide(text: str) -> bool:

@@ -36,3 +36,9 @@ def test_styles_survive_the_fold() -> None:
 def test_only_text_with_wide_characters_is_folded_this_way() -> None:
     assert is_wide("显存") and not is_wide("CUDA out of memory") and not is_wide("“quoted” — café")
     assert fold("", 10) == "" and fold("one two", 80) == "one two"
+
+
+def test_an_opening_bracket_stays_with_what_it_opens() -> None:
+    lines = fold("或者换一种方式运行模型（`llamadoctor run`、Hugging Face 格式）", 26).splitlines()
+    assert not any(line.endswith("（") for line in lines)
+    assert any(line.startswith("（`llamadoctor run`、") for line in lines)
