@@ -6,7 +6,7 @@
 Messages come from three places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by
 Babel, with `# TRANSLATORS:` comments kept for the translator), the help texts of every command and option, read
 from the command tree as `--help` shows it, and the texts of the catalogue of known failures, read from its data,
-paragraph by paragraph (both stay plain English strings where they are declared).
+paragraph by paragraph (these last two stay plain English strings where they are declared).
 Needs Babel (a dev dependency). The tests run `check` too: a message without a translation fails them.
 """
 
