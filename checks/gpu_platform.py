@@ -181,7 +181,8 @@ def nccl_p2p_consumer_gpus(facts: Facts) -> Iterator[Finding]:
         return
     names = sorted({g.name for g in cards})
     if len(names) == 1:
-        what = f"{len(cards)} {names[0]}"
+        # TRANSLATORS: a number of GPUs of one model, as in "2 NVIDIA GeForce RTX 4090".
+        what = _("{count} {gpu}").format(count=len(cards), gpu=names[0])
     else:
         what = _("{count} consumer GPUs ({names})").format(count=len(cards), names=", ".join(names))
     yield nccl_p2p_consumer_gpus.finding(

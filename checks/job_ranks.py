@@ -100,7 +100,7 @@ def job_node_missing(job: JobFacts) -> Iterator[Outcome]:
     that they reach the endpoint's port; widen the window with --rdzv-conf last_call_timeout=SECONDS.
     """
     if not job.nodes_expected or not job.nodes_joined:
-        yield NotApplicable("the number of nodes the job was launched for is unknown")
+        yield NotApplicable(_("the number of nodes the job was launched for is unknown"))
         return
     if job.nodes_joined < job.nodes_expected:
         came = ", ".join(
