@@ -61,9 +61,7 @@ def hf_tokenizers(facts: Facts) -> tuple[HfTokenizerFiles, ...]:
     return facts.libraries.hf_tokenizers if facts.libraries else ()
 
 
-LIBRARIES = Requires(
-    lambda f: f.libraries is not None, N_("the installed packages were not read"), probe="libraries"
-)
+LIBRARIES = Requires(lambda f: f.libraries is not None, N_("the installed packages were not read"), probe="libraries")
 HF_TARGET = Requires(hf_targets, N_("no Hugging Face model folder to run"), probe="files")
 HF_TOKENIZER_FILES = Requires(hf_tokenizers, N_("no Hugging Face model folder to run"), probe="files")
 

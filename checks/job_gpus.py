@@ -65,8 +65,8 @@ def job_gpu_shared(job: JobFacts) -> Iterator[Outcome]:
                 remedy=_("List one distinct GPU per local rank in CUDA_VISIBLE_DEVICES, or unset it."),
                 ranks=[r.identity.rank for r in ranks],
             )
-    ranks = sum(len(v) for v in users.values())
-    yield Passed(_("{ranks} ranks on {count} distinct GPUs").format(ranks=ranks, count=len(users)))
+    placed = sum(len(v) for v in users.values())
+    yield Passed(_("{ranks} ranks on {count} distinct GPUs").format(ranks=placed, count=len(users)))
 
 
 def _big_model_job(free_gib: float) -> JobFacts:
