@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from llamadoctor.facts import Facts, Network
+from llamadoctor.i18n import _
 from llamadoctor.model import Severity
 
 COUNTS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
@@ -41,7 +42,12 @@ def _counts(env: Mapping[str, str]) -> tuple[dict[str, int], list[Problem]]:
             values[name] = int(raw)
         else:
             problems.append(
-                Problem(f"{name}={raw!r} is not a whole number: torch.distributed cannot parse it.", unset=(name,))
+                Problem(
+                    _("{name}={value} is not a whole number: torch.distributed cannot parse it.").format(
+                        name=name, value=repr(raw)
+                    ),
+                    unset=(name,),
+                )
             )
     return values, problems
 
@@ -49,26 +55,33 @@ def _counts(env: Mapping[str, str]) -> tuple[dict[str, int], list[Problem]]:
 def _consistency(env: Mapping[str, str], n: dict[str, int]) -> Iterator[Problem]:
     if n.get("WORLD_SIZE") == 0:
         yield Problem(
-            "WORLD_SIZE=0 asks for a world of no processes; rendezvous never completes.", unset=("WORLD_SIZE", "RANK")
+            _("WORLD_SIZE=0 asks for a world of no processes; rendezvous never completes."),
+            unset=("WORLD_SIZE", "RANK"),
         )
     elif "RANK" in n and "WORLD_SIZE" in n and n["RANK"] >= n["WORLD_SIZE"]:
         yield Problem(
-            f"RANK={n['RANK']} is not below WORLD_SIZE={n['WORLD_SIZE']}: ranks run from 0 to "
-            f"{n['WORLD_SIZE'] - 1}, so this process waits for peers that never come.",
+            _(
+                "RANK={rank} is not below WORLD_SIZE={world}: ranks run from 0 to {last}, so this process waits "
+                "for peers that never come."
+            ).format(rank=n["RANK"], world=n["WORLD_SIZE"], last=n["WORLD_SIZE"] - 1),
             unset=("RANK", "WORLD_SIZE"),
         )
     for have, missing in (("RANK", "WORLD_SIZE"), ("WORLD_SIZE", "RANK")):
         if have in env and missing not in env:
             yield Problem(
-                f"{have}={env[have]} is set but {missing} is not: a run without torchrun fails with "
-                f"“{NOT_SET.format(missing)}”.",
+                # TRANSLATORS: {have} and {missing} are environment variables; {error} is torch's error text.
+                _("{have}={value} is set but {missing} is not: a run without torchrun fails with “{error}”.").format(
+                    have=have, value=env[have], missing=missing, error=NOT_SET.format(missing)
+                ),
                 unset=(have,),
                 severity=Severity.WARNING,
             )
     local, size = n.get("LOCAL_RANK"), n.get("LOCAL_WORLD_SIZE")
     if local is not None and size is not None and local >= size:
         yield Problem(
-            f"LOCAL_RANK={local} is not below LOCAL_WORLD_SIZE={size}: it names a GPU slot this node does not have.",
+            _(
+                "LOCAL_RANK={local} is not below LOCAL_WORLD_SIZE={size}: it names a GPU slot this node does not have."
+            ).format(local=local, size=size),
             unset=("LOCAL_RANK", "LOCAL_WORLD_SIZE"),
         )
 
@@ -81,16 +94,21 @@ def _stray_rank(env: Mapping[str, str], n: Mapping[str, int]) -> Iterator[Proble
         return
     addr, port = env.get("MASTER_ADDR"), env.get("MASTER_PORT", "29500")
     if addr is None:
-        effect = f"fails at once with “{NOT_SET.format('MASTER_ADDR')}”"
+        message = _(
+            "RANK={rank} (of WORLD_SIZE={world}) is set in this shell: a script started here without torchrun joins "
+            "as rank {rank} and fails at once with “{error}”. Unless this machine is a worker of a multi-node run "
+            "started by hand, unset them (torchrun sets them for each process)."
+        )
     else:
-        effect = (
-            f"waits for rank 0's store at {addr}:{port} and, with no rank 0 running, fails after 900 s with “The "
-            f"client socket has timed out after 900s while trying to connect to ({addr}, {port})”"
+        message = _(
+            "RANK={rank} (of WORLD_SIZE={world}) is set in this shell: a script started here without torchrun joins "
+            "as rank {rank} and waits for rank 0's store at {addr}:{port} and, with no rank 0 running, fails after "
+            "900 s with “The client socket has timed out after 900s while trying to connect to ({addr}, {port})”. "
+            "Unless this machine is a worker of a multi-node run started by hand, unset them (torchrun sets them "
+            "for each process)."
         )
     yield Problem(
-        f"RANK={rank} (of WORLD_SIZE={world}) is set in this shell: a script started here without torchrun joins "
-        f"as rank {rank} and {effect}. Unless this machine is a worker of a multi-node run started by hand, unset "
-        "them (torchrun sets them for each process).",
+        message.format(rank=rank, world=world, error=NOT_SET.format("MASTER_ADDR"), addr=addr, port=port),
         unset=tuple(v for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if v in env),
         severity=Severity.WARNING,
     )
@@ -106,7 +124,9 @@ def _master_addr(facts: Facts, n: Mapping[str, int]) -> Iterator[Problem]:
     loopback = {"MASTER_ADDR": "127.0.0.1"}
     if addr is not None and net.master_addr_resolves_to == ():
         yield Problem(
-            f"MASTER_ADDR={addr} does not resolve to any address: every rank fails to reach the rendezvous store.",
+            _(
+                "MASTER_ADDR={addr} does not resolve to any address: every rank fails to reach the rendezvous store."
+            ).format(addr=addr),
             assign=loopback if single_node(n) else {},
         )
     elif (
@@ -117,8 +137,10 @@ def _master_addr(facts: Facts, n: Mapping[str, int]) -> Iterator[Problem]:
     ):
         found = ", ".join(net.master_addr_resolves_to)
         yield Problem(
-            f"MASTER_ADDR={addr} resolves to {found}, not to this machine, but the run is on one "
-            "node: the rendezvous waits on another host.",
+            _(
+                "MASTER_ADDR={addr} resolves to {found}, not to this machine, but the run is on one node: the "
+                "rendezvous waits on another host."
+            ).format(addr=addr, found=found),
             assign=loopback,
         )
     elif (
@@ -129,10 +151,12 @@ def _master_addr(facts: Facts, n: Mapping[str, int]) -> Iterator[Problem]:
     ):
         found = ", ".join(net.hostname_resolves_to)
         yield Problem(
-            f"MASTER_ADDR is unset and this machine's name {facts.platform.hostname} resolves to "
-            f"{found}, which is not one of its addresses (a hosts-file entry such as Docker's "
-            "kubernetes.docker.internal): torchrun fails with “The client socket has failed to "
-            "connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)”.",
+            _(
+                "MASTER_ADDR is unset and this machine's name {hostname} resolves to {found}, which is not one of "
+                "its addresses (a hosts-file entry such as Docker's kubernetes.docker.internal): torchrun fails "
+                "with “The client socket has failed to connect to [kubernetes.docker.internal]:29500 (system "
+                "error: 10049 ...)”."
+            ).format(hostname=facts.platform.hostname, found=found),
             assign={**loopback, "MASTER_PORT": facts.env.get("MASTER_PORT", "29500")},
         )
 
@@ -140,14 +164,25 @@ def _master_addr(facts: Facts, n: Mapping[str, int]) -> Iterator[Problem]:
 def _master_port(facts: Facts) -> Iterator[Problem]:
     raw = facts.env.get("MASTER_PORT")
     if raw is not None and not (raw.strip().isdigit() and 1 <= int(raw) <= 65535):
-        yield Problem(f"MASTER_PORT={raw!r} is not a port number (1-65535).", assign={"MASTER_PORT": "29500"})
+        yield Problem(
+            _("MASTER_PORT={value} is not a port number (1-65535).").format(value=repr(raw)),
+            assign={"MASTER_PORT": "29500"},
+        )
         return
     if facts.network.master_port_in_use:
         port = int(raw) if raw is not None else 29500
+        if raw:
+            message = _(
+                "Port {port} (MASTER_PORT) is already in use: the store fails with “The server socket has failed "
+                "to listen on any local network address” (address already in use)."
+            )
+        else:
+            message = _(
+                "Port {port} (MASTER_PORT, the default) is already in use: the store fails with “The server socket "
+                "has failed to listen on any local network address” (address already in use)."
+            )
         yield Problem(
-            f"Port {port} (MASTER_PORT{'' if raw else ', the default'}) is already in use: the store "
-            "fails with “The server socket has failed to listen on any local network address” "
-            "(address already in use).",
+            message.format(port=port),
             assign={"MASTER_PORT": str(port + 1 if port < 65535 else 29500)},
         )
 

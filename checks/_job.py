@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Callable, Optional
 
 from llamadoctor.facts import Gpu
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.job import JobFacts, RankFacts, ranks_text
 
 
@@ -29,7 +30,7 @@ def gpu_of(rank: RankFacts) -> tuple[Optional[Gpu], str]:
     """The GPU cuda:LOCAL_RANK is on this rank, or None with why (no GPUs, LOCAL_RANK beyond the visible ones)."""
     facts = rank.facts
     if facts is None or not facts.gpu.gpus:
-        return None, "no NVIDIA GPU"
+        return None, _("no NVIDIA GPU")
     gpus = facts.gpu.gpus
     if rank.runtime.cuda_device_uuid:
         found = [g for g in gpus if g.uuid == rank.runtime.cuda_device_uuid]
@@ -38,14 +39,33 @@ def gpu_of(rank: RankFacts) -> tuple[Optional[Gpu], str]:
     visible = visible_devices(facts.env)
     names = [str(g.index) for g in gpus] if visible is None else visible
     local = rank.identity.local_rank
+    if local >= len(names) and visible is not None:
+        return None, ngettext(
+            "LOCAL_RANK={local} but CUDA_VISIBLE_DEVICES={value} shows {count} GPU",
+            "LOCAL_RANK={local} but CUDA_VISIBLE_DEVICES={value} shows {count} GPUs",
+            len(names),
+        ).format(local=local, value=facts.env["CUDA_VISIBLE_DEVICES"], count=len(names))
     if local >= len(names):
-        shown = f"CUDA_VISIBLE_DEVICES={facts.env['CUDA_VISIBLE_DEVICES']}" if visible is not None else "the machine"
-        return None, f"LOCAL_RANK={local} but {shown} shows {len(names)} GPU{'s' if len(names) != 1 else ''}"
+        return None, ngettext(
+            "LOCAL_RANK={local} but the machine shows {count} GPU",
+            "LOCAL_RANK={local} but the machine shows {count} GPUs",
+            len(names),
+        ).format(local=local, count=len(names))
     name = names[local]
     for g in gpus:
         if name == str(g.index) or (g.uuid and g.uuid.startswith(name)):
             return g, ""
-    return None, f"CUDA_VISIBLE_DEVICES names {name}, which this node does not have"
+    return None, _("CUDA_VISIBLE_DEVICES names {name}, which this node does not have").format(name=name)
+
+
+def label(rank: RankFacts) -> str:
+    """ "rank 1 (node 0, ada-0)": one rank, as messages name it."""
+    identity = rank.identity
+    if identity.hostname:
+        return _("rank {rank} (node {node}, {host})").format(
+            rank=identity.rank, node=identity.node, host=identity.hostname
+        )
+    return _("rank {rank} (node {node})").format(rank=identity.rank, node=identity.node)
 
 
 def where(ranks: Iterable[RankFacts]) -> str:
@@ -57,21 +77,31 @@ def where(ranks: Iterable[RankFacts]) -> str:
     for node, members in sorted(by_node.items()):
         host = members[0].identity.hostname
         numbers = ranks_text(r.identity.rank for r in members)
-        label = f"rank{'s' if len(members) > 1 else ''} {numbers}"
-        parts.append(f"node {node} ({host + ', ' if host else ''}{label})")
-    return "; ".join(parts)
+        if host:
+            # TRANSLATORS: {numbers} lists ranks, as in "node 1 (ada-1, ranks 2-3)".
+            text = ngettext(
+                "node {node} ({host}, rank {numbers})", "node {node} ({host}, ranks {numbers})", len(members)
+            )
+        else:
+            text = ngettext("node {node} (rank {numbers})", "node {node} (ranks {numbers})", len(members))
+        parts.append(text.format(node=node, host=host, numbers=numbers))
+    # TRANSLATORS: what separates the nodes of a list, as in "node 0 (ada-0, rank 0); node 1 (ada-1, rank 1)".
+    return _("; ").join(parts)
 
 
 def spread(job: JobFacts, value: Callable[[RankFacts], Optional[str]]) -> dict[str, list[RankFacts]]:
     """Each value seen on the ranks that answered -> the ranks that have it ("unknown" for None)."""
     seen: dict[str, list[RankFacts]] = {}
     for r in job.healthy_ranks:
-        seen.setdefault(value(r) or "unknown", []).append(r)
+        seen.setdefault(value(r) or _("unknown"), []).append(r)
     return seen
 
 
 def spread_text(seen: Mapping[str, list[RankFacts]]) -> str:
-    return "; ".join(f"{value} on {where(ranks)}" for value, ranks in seen.items())
+    # TRANSLATORS: {value} is a version or an interface name; {where} names nodes and ranks.
+    return _("; ").join(
+        _("{value} on {where}").format(value=value, where=where(ranks)) for value, ranks in seen.items()
+    )
 
 
 def multi_host(job: JobFacts) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from llamadoctor.facts import Facts, HfTokenizerFiles, Libraries, Requirement
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.i18n import N_, _
 from llamadoctor.llama.hf_support import HF_FORMATS
 from llamadoctor.model import Requires
 from llamadoctor.shell import render_argv
@@ -60,13 +61,14 @@ def hf_tokenizers(facts: Facts) -> tuple[HfTokenizerFiles, ...]:
     return facts.libraries.hf_tokenizers if facts.libraries else ()
 
 
-LIBRARIES = Requires(lambda f: f.libraries is not None, "the installed packages were not read", probe="libraries")
-HF_TARGET = Requires(hf_targets, "no Hugging Face model folder to run", probe="files")
-HF_TOKENIZER_FILES = Requires(hf_tokenizers, "no Hugging Face model folder to run", probe="files")
+LIBRARIES = Requires(lambda f: f.libraries is not None, N_("the installed packages were not read"), probe="libraries")
+HF_TARGET = Requires(hf_targets, N_("no Hugging Face model folder to run"), probe="files")
+HF_TOKENIZER_FILES = Requires(hf_tokenizers, N_("no Hugging Face model folder to run"), probe="files")
 
 
 def library(name: str) -> Requires:
-    return Requires(lambda f: installed(f, name), f"{name} is not installed")
+    # TRANSLATORS: {name} is a Python package (bitsandbytes, transformers).
+    return Requires(lambda f: installed(f, name), lambda f: _("{name} is not installed").format(name=name))
 
 
 # ---- examples ----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llamadoctor.facts import Facts, Gpu
+from llamadoctor.i18n import _
 
 
 def _match(entry: str, gpus: tuple[Gpu, ...]) -> Gpu | None:
@@ -35,4 +36,6 @@ def hidden_note(facts: Facts) -> str:
     shown, found = len(visible_gpus(facts)), len(facts.gpu.gpus)
     if raw is None or shown == found:
         return ""
-    return f" (CUDA_VISIBLE_DEVICES={raw!r} shows {shown} of the {found} found)"
+    return _(" (CUDA_VISIBLE_DEVICES={value} shows {shown} of the {found} found)").format(
+        value=repr(raw), shown=shown, found=found
+    )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import NVIDIA_GPU, TORCH
 from llamadoctor.checks.memory_fit import device_of
 from llamadoctor.facts import Facts, Options
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import (
     Broken,
     Finding,
@@ -35,6 +36,11 @@ TESLA_T4 = nvidia(gpu("Tesla T4", vram_gib=15, cc=(7, 5)))
 TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"), gpu("Tesla V100-SXM2-16GB", vram_gib=16, cc=(7, 0), index=1))
 
 
+def _capabilities(facts: Facts) -> str:
+    gpus = ", ".join(f"GPU {g.index} ({'.'.join(map(str, g.compute_capability or ('?',)))})" for g in facts.gpu.gpus)
+    return _("compute capability of {gpus}").format(gpus=gpus)
+
+
 @check(
     id="bf16-unsupported",
     summary="A GPU has no bfloat16 support (compute capability below 8.0)",
@@ -42,10 +48,7 @@ TWO_GPUS = nvidia(gpu("NVIDIA GeForce RTX 3090"), gpu("Tesla V100-SXM2-16GB", vr
     group=Group.GPU,
     platforms=("linux", "windows"),
     requires=(NVIDIA_GPU,),
-    checked=lambda facts: (
-        "compute capability of "
-        + ", ".join(f"GPU {g.index} ({'.'.join(map(str, g.compute_capability or ('?',)))})" for g in facts.gpu.gpus)
-    ),
+    checked=_capabilities,
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -71,23 +74,33 @@ def bf16_unsupported(facts: Facts) -> Iterator[Outcome]:
     vLLM), or use an Ampere or newer GPU.
     """
     if facts.options.dtype not in (None, "bf16", "bfloat16"):
-        yield NotApplicable(f"--dtype {facts.options.dtype}")
+        yield NotApplicable(f"--dtype {facts.options.dtype}")  # a command's words, the same in any language
         return
     for device in facts.gpu.gpus:
         cc = device.compute_capability
         if cc is None or cc >= (8, 0):
             continue
         yield bf16_unsupported.finding(
-            f"GPU {device.index}, {device.name} has compute capability {cc[0]}.{cc[1]}: “Bfloat16 is only "
-            "supported on GPUs with compute capability of at least 8.0”, so Llama must run in float16 there.",
-            remedy="run with --dtype fp16 (transformers: torch_dtype=torch.float16; vLLM: --dtype=half)",
+            _(
+                "GPU {index}, {gpu} has compute capability {capability}: “Bfloat16 is only supported on GPUs with "
+                "compute capability of at least 8.0”, so Llama must run in float16 there."
+            ).format(index=device.index, gpu=device.name, capability=f"{cc[0]}.{cc[1]}"),
+            remedy=_("run with --dtype fp16 (transformers: torch_dtype=torch.float16; vLLM: --dtype=half)"),
             gpu=device.name,
             capability=f"{cc[0]}.{cc[1]}",
         )
 
 
 FP16 = ("fp16", "float16", "half")
-FP16_RUN = Requires(lambda f: f.options.dtype in FP16, lambda f: f"--dtype {f.options.dtype or 'not given'}, not fp16")
+
+
+def _not_fp16(facts: Facts) -> str:
+    if facts.options.dtype:
+        return _("--dtype {dtype}, not fp16").format(dtype=facts.options.dtype)
+    return _("--dtype not given, not fp16")
+
+
+FP16_RUN = Requires(lambda f: f.options.dtype in FP16, _not_fp16)
 
 
 @check(
@@ -97,7 +110,7 @@ FP16_RUN = Requires(lambda f: f.options.dtype in FP16, lambda f: f"--dtype {f.op
     group=Group.GPU,
     platforms=("linux", "windows"),
     requires=(NVIDIA_GPU, FP16_RUN),
-    checked=lambda facts: f"--dtype {facts.options.dtype} against the GPUs' compute capability",
+    checked=lambda facts: _("--dtype {dtype} against the GPUs' compute capability").format(dtype=facts.options.dtype),
     examples=[
         Inapplicable(linux_gpu(options=Options(dtype="bf16")), expect="not fp16"),
         Healthy(linux_gpu(gpu=TESLA_T4, options=Options(dtype="fp16"))),
@@ -121,16 +134,18 @@ def fp16_where_bf16_works(facts: Facts) -> Iterator[Finding]:
     first = gpus[0]
     cc = first.compute_capability or (0, 0)
     yield fp16_where_bf16_works.finding(
-        f"--dtype {facts.options.dtype} asks for float16, but {first.name} has compute capability "
-        f"{cc[0]}.{cc[1]} and runs bfloat16: in float16 Llama's activations can overflow, and sampling stops "
-        "with “probability tensor contains either `inf`, `nan` or element < 0”.",
-        remedy="run with --dtype bf16 (transformers: torch_dtype=torch.bfloat16)",
+        _(
+            "--dtype {dtype} asks for float16, but {gpu} has compute capability {capability} and runs bfloat16: "
+            "in float16 Llama's activations can overflow, and sampling stops with “probability tensor contains "
+            "either `inf`, `nan` or element < 0”."
+        ).format(dtype=facts.options.dtype, gpu=first.name, capability=f"{cc[0]}.{cc[1]}"),
+        remedy=_("run with --dtype bf16 (transformers: torch_dtype=torch.bfloat16)"),
         dtype=facts.options.dtype,
         gpu=first.name,
     )
 
 
-CPU_RUN = Requires(lambda f: device_of(f) == "cpu", "the run would use a GPU, which has float16 kernels")
+CPU_RUN = Requires(lambda f: device_of(f) == "cpu", N_("the run would use a GPU, which has float16 kernels"))
 # The first torch release whose CPU matrix multiply accepts float16: older ones stop on the first linear layer.
 CPU_HALF_MATMUL = (2, 1)
 
@@ -141,7 +156,9 @@ CPU_HALF_MATMUL = (2, 1)
     severity=Severity.WARNING,
     group=Group.MODEL,
     requires=(TORCH, CPU_RUN),
-    checked=lambda facts: f"--dtype {facts.options.dtype or 'auto (fp32)'} on the CPU with torch {facts.torch.version}",
+    checked=lambda facts: _("--dtype {dtype} on the CPU with torch {version}").format(
+        dtype=facts.options.dtype or "auto (fp32)", version=facts.torch.version
+    ),
     examples=[
         Healthy(linux_cpu()),
         Healthy(linux_cpu(options=Options(dtype="bf16"))),
@@ -169,19 +186,24 @@ def fp16_on_cpu(facts: Facts) -> Iterator[Finding]:
     if facts.options.dtype not in FP16:
         return
     version = facts.torch.version or ""
-    why = "no NVIDIA GPU torch can use" if facts.gpu.gpus else "no GPU"
+    why = _("no NVIDIA GPU torch can use") if facts.gpu.gpus else _("no GPU")
     if version_tuple(version)[:2] < CPU_HALF_MATMUL:
-        effect = (
-            f"torch {version} has no float16 matrix multiply on the CPU: the run stops at the first layer with "
-            "“\"addmm_impl_cpu_\" not implemented for 'Half'”"
+        # TRANSLATORS: {why} says why the run goes to the CPU ("no GPU").
+        message = _(
+            "--dtype {dtype} asks for float16, but the run goes to the CPU ({why}): torch {version} has no float16 "
+            'matrix multiply on the CPU: the run stops at the first layer with “"addmm_impl_cpu_" not '
+            "implemented for 'Half'”."
         )
         severity = Severity.ERROR
     else:
-        effect = f"torch {version} emulates float16 there, several times slower than float32"
+        message = _(
+            "--dtype {dtype} asks for float16, but the run goes to the CPU ({why}): torch {version} emulates "
+            "float16 there, several times slower than float32."
+        )
         severity = Severity.WARNING
     yield fp16_on_cpu.finding(
-        f"--dtype {facts.options.dtype} asks for float16, but the run goes to the CPU ({why}): {effect}.",
-        remedy="run with --dtype fp32 on the CPU (transformers: torch_dtype=torch.float32)",
+        message.format(dtype=facts.options.dtype, why=why, version=version),
+        remedy=_("run with --dtype fp32 on the CPU (transformers: torch_dtype=torch.float32)"),
         severity=severity,
         dtype=facts.options.dtype,
         torch=version,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from llamadoctor.checks._libraries import LIBRARIES, installed, libraries, library, older, pip_install
 from llamadoctor.checks._requires import NVIDIA_GPU
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, linux_gpu, torch_info, windows_conda
@@ -51,11 +52,11 @@ def _wanted_build(facts: Facts) -> str:
 def _asked(facts: Facts) -> str:
     override = facts.env.get("BNB_CUDA_VERSION", "")
     if override.isdigit():
-        return f"BNB_CUDA_VERSION={override} asks for CUDA {override}"
-    return f"torch {facts.torch.version} runs CUDA {facts.torch.cuda}"
+        return _("BNB_CUDA_VERSION={value} asks for CUDA {value}").format(value=override)
+    return _("torch {version} runs CUDA {cuda}").format(version=facts.torch.version, cuda=facts.torch.cuda)
 
 
-FILES_READ = Requires(_shipped, "no native library found in bitsandbytes' package folder")
+FILES_READ = Requires(_shipped, N_("no native library found in bitsandbytes' package folder"))
 BNB_LINUX = ("libbitsandbytes_cpu.so", "libbitsandbytes_cuda118.so", "libbitsandbytes_cuda121.so")
 BNB_OLD_WINDOWS = ("libbitsandbytes_cpu.so", "libbitsandbytes_cuda116.so")  # pip's wheel before Windows builds
 BNB_WINDOWS = ("libbitsandbytes_cpu.dll", "libbitsandbytes_cuda121.dll", "libbitsandbytes_cuda124.dll")
@@ -72,9 +73,8 @@ def _bnb(base: Facts, version: str, files: tuple[str, ...]) -> Facts:
     severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("bitsandbytes"), NVIDIA_GPU, FILES_READ),
-    checked=lambda facts: (
-        f"bitsandbytes {installed(facts, 'bitsandbytes')}'s libraries ({', '.join(_shipped(facts))}) against "
-        f"torch's CUDA {facts.torch.cuda or '(none)'}"
+    checked=lambda facts: _("bitsandbytes {version}'s libraries ({files}) against torch's CUDA {cuda}").format(
+        version=installed(facts, "bitsandbytes"), files=", ".join(_shipped(facts)), cuda=facts.torch.cuda or "(none)"
     ),
     examples=(
         Healthy(_bnb(linux_gpu(), "0.43.1", BNB_LINUX)),
@@ -112,13 +112,14 @@ def bnb_cpu_only(facts: Facts) -> Iterator[Finding]:
     version = installed(facts, "bitsandbytes")
     builds = _cuda_builds(facts)
     remedy = pip_install(facts, "bitsandbytes>=0.43")
-    where = f"bitsandbytes {version} in {facts.python.executable}"
+    where = {"version": version, "python": facts.python.executable}
     if not builds:
         yield bnb_cpu_only.finding(
-            f"{where} has no CUDA library {_OS.get(facts.os, facts.os)} can load ({', '.join(_shipped(facts))}): "
-            "loading a model in 8 or 4 bits "
-            "warns “The installed version of bitsandbytes was compiled without GPU support” and then fails "
-            "(“function 'cadam32bit_grad_fp32' not found”).",
+            _(
+                "bitsandbytes {version} in {python} has no CUDA library {os} can load ({files}): loading a model in "
+                "8 or 4 bits warns “The installed version of bitsandbytes was compiled without GPU support” and "
+                "then fails (“function 'cadam32bit_grad_fp32' not found”)."
+            ).format(**where, os=_OS.get(facts.os, facts.os), files=", ".join(_shipped(facts))),
             remedy=remedy,
             bitsandbytes=version,
             libraries=list(_shipped(facts)),
@@ -128,9 +129,12 @@ def bnb_cpu_only(facts: Facts) -> Iterator[Finding]:
     if wanted and wanted not in builds:
         missing = f"libbitsandbytes_cuda{wanted}{_SUFFIX.get(facts.os, '.so')}"
         yield bnb_cpu_only.finding(
-            f"{where} has CUDA libraries for CUDA {', '.join(sorted(builds))} but {_asked(facts)}: "
-            f"bitsandbytes warns “Could not find the bitsandbytes CUDA binary at …{missing}” and loads its CPU "
-            "library, so 8-bit and 4-bit loads fail.",
+            # TRANSLATORS: {asked} says which CUDA is wanted ("torch 2.5.1 runs CUDA 12.4").
+            _(
+                "bitsandbytes {version} in {python} has CUDA libraries for CUDA {builds} but {asked}: bitsandbytes "
+                "warns “Could not find the bitsandbytes CUDA binary at …{missing}” and loads its CPU library, so "
+                "8-bit and 4-bit loads fail."
+            ).format(**where, builds=", ".join(sorted(builds)), asked=_asked(facts), missing=missing),
             remedy=remedy,
             bitsandbytes=version,
             libraries=list(_shipped(facts)),

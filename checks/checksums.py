@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from llamadoctor.checks._requires import MODEL, count
+from llamadoctor.checks._requires import MODEL
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import Checklist, ChecksumEntry, ModelDir
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.model import (
     Broken,
     Group,
@@ -31,7 +32,9 @@ CHK = "/home/ada/llama/llama-2-7b/checklist.chk"
 
 def _label(chk: Checklist) -> str:
     if chk.known:
-        return f"Meta's published md5s of {chk.known} (no checklist.chk; its params.json is that release's)"
+        return _("Meta's published md5s of {release} (no checklist.chk; its params.json is that release's)").format(
+            release=chk.known
+        )
     return chk.path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
@@ -39,28 +42,37 @@ def _problems(chk: Checklist) -> list[str]:
     name = _label(chk)
     if chk.status == "empty":
         return [
-            f"{name} is empty, so nothing was ever verified (`md5sum: {name}: no properly formatted MD5 "
-            "checksum lines found`): the download failed, likely an expired link"
+            _(
+                "{name} is empty, so nothing was ever verified (`md5sum: {name}: no properly formatted MD5 checksum "
+                "lines found`): the download failed, likely an expired link"
+            ).format(name=name)
         ]
     if chk.status == "html":
-        return [f"{name} is a web page, not a checklist: the download failed (expired link?)"]
+        return [_("{name} is a web page, not a checklist: the download failed (expired link?)").format(name=name)]
     if chk.status == "unreadable":
-        return [f"{name} cannot be read"]
+        return [_("{name} cannot be read").format(name=name)]
     out = []
     if chk.bad_lines:
-        out.append(f"{name} has lines that are not `<md5>  <file>`: {chk.bad_lines[0]!r}")
+        out.append(
+            _("{name} has lines that are not `<md5>  <file>`: {line}").format(name=name, line=repr(chk.bad_lines[0]))
+        )
     outside = [e.name for e in chk.entries if e.status == "outside"]
     if outside:
-        out.append(f"{name} names files outside the model folder, not checked: {files_list(outside)}")
+        out.append(
+            _("{name} names files outside the model folder, not checked: {files}").format(
+                name=name, files=files_list(outside)
+            )
+        )
     failed = [e.name for e in chk.entries if e.status == "mismatch"]
     if failed:
         out.append(
-            f"{files_list(failed)} FAILED the md5 check (`md5sum: WARNING: {len(failed)} of "
-            f"{len(chk.entries)} computed checksums did NOT match`)"
+            _(
+                "{files} FAILED the md5 check (`md5sum: WARNING: {failed} of {total} computed checksums did NOT match`)"
+            ).format(files=files_list(failed), failed=len(failed), total=len(chk.entries))
         )
     missing = [e.name for e in chk.entries if e.status in ("missing", "unreadable")]
     if missing:
-        out.append(f"{files_list(missing)} listed in {name} cannot be found or read")
+        out.append(_("{files} listed in {name} cannot be found or read").format(files=files_list(missing), name=name))
     return out
 
 
@@ -68,16 +80,23 @@ def _unproblematic(model: ModelDir, chk: Checklist, facts: Facts) -> Outcome:
     """What a checklist without problems proves: its files were hashed, or why they were not."""
     name = _label(chk)
     if all(e.status == "ok" for e in chk.entries):
-        return Passed(f"{count(len(chk.entries), 'file')} of {model.name} against {name}")
+        files = len(chk.entries)
+        return Passed(
+            ngettext(
+                "{count} file of {model} against {checklist}", "{count} files of {model} against {checklist}", files
+            ).format(count=files, model=model.name, checklist=name)
+        )
     if facts.options.no_hash:
         return NotVerified("--no-hash")
-    return NotVerified(f"{model.name} was found, not given: --model-dir {model.name} hashes it")
+    return NotVerified(_("{model} was found, not given: --model-dir {model} hashes it").format(model=model.name))
 
 
 def _unchecked(model: ModelDir) -> Outcome:
     if model.format in ("meta", "meta-in-hf"):
-        return NotVerified(f"no checklist.chk in {model.path}")
-    return NotApplicable(f"{model.path} is not in Meta's format, which alone comes with a checklist")
+        return NotVerified(_("no checklist.chk in {path}").format(path=model.path))
+    return NotApplicable(
+        _("{path} is not in Meta's format, which alone comes with a checklist").format(path=model.path)
+    )
 
 
 def failed_files(facts: Facts) -> list[str]:
@@ -140,10 +159,11 @@ def checksum_mismatch(facts: Facts) -> Iterator[Outcome]:
         for chk in model.checklists:
             problems = _problems(chk)
             if problems and chk.known:
-                problems.insert(0, f"checked against {_label(chk)}")
+                problems.insert(0, _("checked against {checklist}").format(checklist=_label(chk)))
             if problems:
                 yield checksum_mismatch.finding(
-                    f"{model.path}: " + "; ".join(problems) + ".",
+                    # TRANSLATORS: {problems} are the problems of one checklist, each a clause, joined by "; ".
+                    _("{path}: {problems}.").format(path=model.path, problems=_("; ").join(problems)),
                     path=model.path,
                     checklist=chk.path,
                     failed=[e.name for e in chk.entries if e.status != "ok"],

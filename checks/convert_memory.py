@@ -11,6 +11,7 @@ from llamadoctor.checks.host_memory import PROCESS_OVERHEAD, WSL_12G, wsl_note
 from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, Memory
 from llamadoctor.files import ModelDir, hf_copy_path, targets
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import arch_of
 from llamadoctor.registry import check
@@ -39,8 +40,8 @@ def streaming_peak(model: ModelDir) -> int:
 
 def _killed(facts: Facts) -> str:
     if facts.os == "windows":
-        return "stops with “DefaultCPUAllocator: not enough memory”"
-    return "is killed by the system (a bare `Killed`)"
+        return _("stops with “DefaultCPUAllocator: not enough memory”")
+    return _("is killed by the system (a bare `Killed`)")
 
 
 SMALL = Memory(16 * GiB, 11 * GiB, 2 * GiB)
@@ -52,10 +53,9 @@ SMALL = Memory(16 * GiB, 11 * GiB, 2 * GiB)
     severity=Severity.INFO,
     group=Group.MODEL,
     requires=(META_TARGET, MEMORY),
-    checked=lambda facts: (
-        f"{gib(facts.memory.ram_available)} RAM available and {gib(facts.memory.swap_total)} swap against "
-        "the checkpoints of the Meta model folders"
-    ),
+    checked=lambda facts: _(
+        "{ram} RAM available and {swap} swap against the checkpoints of the Meta model folders"
+    ).format(ram=gib(facts.memory.ram_available), swap=gib(facts.memory.swap_total)),
     examples=(
         Healthy(linux_cpu(models=(meta_model(),))),
         Inapplicable(linux_cpu(models=(hf_model(),)), expect="no Meta-format model folder"),
@@ -97,7 +97,7 @@ def convert_out_of_ram(facts: Facts) -> Iterator[Finding]:
             continue
         ours = streaming_peak(model)
         if ours <= room:
-            instead = f"`llamadoctor convert` streams it in about {gib(ours)}"
+            instead = _("`llamadoctor convert` streams it in about {size}").format(size=gib(ours))
             argv = [
                 "llamadoctor",
                 "convert",
@@ -110,12 +110,23 @@ def convert_out_of_ram(facts: Facts) -> Iterator[Finding]:
             ]
             remedy = render_argv(argv, facts.platform.shell)
         else:
-            instead = f"even `llamadoctor convert`, streaming, needs about {gib(ours)}"
-            remedy = "download the official Hugging Face repository of the model, or add swap"
+            instead = _("even `llamadoctor convert`, streaming, needs about {size}").format(size=gib(ours))
+            remedy = _("download the official Hugging Face repository of the model, or add swap")
         yield convert_out_of_ram.finding(
-            f"Converting {model.path} with transformers' convert_llama_weights_to_hf.py holds about "
-            f"{gib(needed)} in RAM, but {gib(memory.ram_available)} is available and {gib(memory.swap_total)} "
-            f"of swap: the script {_killed(facts)}; {instead}.{wsl_note(facts)}",
+            # TRANSLATORS: {killed} says how the script ends ("is killed by the system"); {instead} what
+            # `llamadoctor convert` needs; {wsl} is empty or a sentence about WSL's memory cap.
+            _(
+                "Converting {path} with transformers' convert_llama_weights_to_hf.py holds about {needed} in RAM, "
+                "but {available} is available and {swap} of swap: the script {killed}; {instead}.{wsl}"
+            ).format(
+                path=model.path,
+                needed=gib(needed),
+                available=gib(memory.ram_available),
+                swap=gib(memory.swap_total),
+                killed=_killed(facts),
+                instead=instead,
+                wsl=wsl_note(facts),
+            ),
             remedy=remedy,
             severity=Severity.WARNING if ours > room else None,
             path=model.path,

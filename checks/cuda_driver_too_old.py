@@ -8,6 +8,7 @@ from typing import Any
 from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, linux_gpu, nvidia, torch_info, windows_conda
@@ -29,7 +30,9 @@ from llamadoctor.torch_builds import (
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
     requires=(CUDA_TORCH, NVIDIA_GPU),
-    checked=lambda facts: f"driver {facts.gpu.driver_version} against torch's CUDA {facts.torch.cuda}",
+    checked=lambda facts: _("driver {driver} against torch's CUDA {cuda}").format(
+        driver=facts.gpu.driver_version, cuda=facts.torch.cuda
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -62,31 +65,43 @@ def cuda_driver_too_old(facts: Facts) -> Iterator[Finding]:
     if not driver_cuda and gpu.driver_version:
         driver_cuda = driver_cuda_for(gpu.driver_version, facts.os)
     if not driver_cuda:
-        raise SkipCheck("the NVIDIA driver's version is unknown")
+        raise SkipCheck(_("the NVIDIA driver's version is unknown"))
     if version_tuple(driver_cuda)[:2] >= version_tuple(torch.cuda)[:2]:
         return
-    driver = f"driver {gpu.driver_version}" if gpu.driver_version else "the NVIDIA driver"
+    driver = _("driver {version}").format(version=gpu.driver_version) if gpu.driver_version else _("the NVIDIA driver")
     native = min_driver(torch.cuda, facts.os)
-    update = f"update the NVIDIA driver to {native} or newer" if native else "update the NVIDIA driver"
     install = install_advice(facts, reinstall=True)
-    remedy = f"{update}, or install the torch build this driver runs:\n{install.command}"
+    if native:
+        remedy = _("update the NVIDIA driver to {version} or newer, or install the torch build this driver runs:")
+    else:
+        remedy = _("update the NVIDIA driver, or install the torch build this driver runs:")
+    remedy = remedy.format(version=native) + f"\n{install.command}"
     evidence: dict[str, Any] = {"torch_cuda": torch.cuda, "driver_cuda": driver_cuda, "driver": gpu.driver_version}
     if runs_by_minor_compat(torch.cuda, gpu.driver_version, facts.os):
         floor = minor_compat_driver(version_tuple(torch.cuda)[0], facts.os)
         yield cuda_driver_too_old.finding(
-            f"torch {torch.version} is built for CUDA {torch.cuda} but {driver} supports CUDA "
-            f"{driver_cuda}; it runs through CUDA minor version compatibility (any driver from {floor}), "
-            "but PTX JIT and Triton "
-            "kernels can fail with “the provided PTX was compiled with an unsupported toolchain”.",
+            # TRANSLATORS: {driver} is "driver 535.104.05" or "the NVIDIA driver".
+            _(
+                "torch {version} is built for CUDA {cuda} but {driver} supports CUDA {driver_cuda}; it runs through "
+                "CUDA minor version compatibility (any driver from {floor}), but PTX JIT and Triton kernels can fail "
+                "with “the provided PTX was compiled with an unsupported toolchain”."
+            ).format(version=torch.version, cuda=torch.cuda, driver=driver, driver_cuda=driver_cuda, floor=floor),
             remedy=remedy,
             severity=Severity.WARNING,
             **evidence,
         )
         return
     yield cuda_driver_too_old.finding(
-        f"torch {torch.version} needs CUDA {torch.cuda} but {driver} supports only CUDA {driver_cuda}: CUDA "
-        "fails with “The NVIDIA driver on your system is too old "
-        f"(found version {driver_error_number(driver_cuda)})”.",
+        _(
+            "torch {version} needs CUDA {cuda} but {driver} supports only CUDA {driver_cuda}: CUDA fails with “The "
+            "NVIDIA driver on your system is too old (found version {number})”."
+        ).format(
+            version=torch.version,
+            cuda=torch.cuda,
+            driver=driver,
+            driver_cuda=driver_cuda,
+            number=driver_error_number(driver_cuda),
+        ),
         remedy=remedy,
         **evidence,
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from llamadoctor.checks._distributed import COUNTS, is_local, problems
 from llamadoctor.checks._requires import NETWORK
 from llamadoctor.facts import Facts, Network
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
 from llamadoctor.shell import env_commands
@@ -21,8 +22,9 @@ def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str
     lines = list(env_commands(facts.platform.shell, unset=unset, assign=assign))
     if "MASTER_ADDR" in assign:
         lines.append(
-            f"(with torchrun, pass --master_addr {assign['MASTER_ADDR']} "
-            f"--master_port {assign.get('MASTER_PORT', '29500')}, or --standalone)"
+            _("(with torchrun, pass {options}, or --standalone)").format(
+                options=f"--master_addr {assign['MASTER_ADDR']} --master_port {assign.get('MASTER_PORT', '29500')}"
+            )
         )
     return "\n".join(lines)
 
@@ -36,7 +38,7 @@ def remedy(facts: Facts, unset: Sequence[str], assign: Mapping[str, str]) -> str
     requires=(NETWORK,),
     checked=lambda facts: (
         ", ".join(f"{n}={facts.env[n]}" for n in VARIABLES if n in facts.env)
-        or f"none of {', '.join(VARIABLES)} is set"
+        or _("none of {variables} is set").format(variables=", ".join(VARIABLES))
     ),
     examples=[
         Healthy(linux_gpu()),

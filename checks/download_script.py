@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import DOWNLOAD_SCRIPT
 from llamadoctor.facts import Facts
 from llamadoctor.files import ScriptFile, mode_text
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import (
     Broken,
     Group,
@@ -41,11 +42,11 @@ def _script(facts: Facts) -> ScriptFile:
     script = facts.repo.download_script if facts.repo else None
     assert script is not None
     if script.error:
-        raise SkipCheck(f"{script.path} cannot be read ({script.error})")
+        raise SkipCheck(_("{path} cannot be read ({error})").format(path=script.path, error=script.error))
     return script
 
 
-NOT_A_SCRIPT = NotApplicable("download.sh is a saved web page, not a script (see download-script-is-html)")
+NOT_A_SCRIPT = N_("download.sh is a saved web page, not a script (see download-script-is-html)")
 
 
 def _is_page(data: bytes) -> bool:
@@ -56,11 +57,19 @@ def _is_page(data: bytes) -> bool:
 def crlf_symptom(script: ScriptFile) -> str:
     """What the user sees, which depends on the #! line and on how the script is started."""
     shebang = script.shebang.strip()
-    direct = {
-        "#!/usr/bin/env bash": ("`./download.sh` fails with `/usr/bin/env: 'bash\\r': No such file or directory`"),
-        "#!/bin/bash": "`./download.sh` fails with `/bin/bash^M: bad interpreter: No such file or directory`",
-    }.get(shebang, "`./download.sh` fails with `bad interpreter` or `No such file or directory`")
-    return f"{direct}; `bash download.sh` fails with `line 2: $'\\r': command not found`"
+    error = {
+        "#!/usr/bin/env bash": "`/usr/bin/env: 'bash\\r': No such file or directory`",
+        "#!/bin/bash": "`/bin/bash^M: bad interpreter: No such file or directory`",
+    }.get(shebang)
+    if error is None:
+        return _(
+            "`./download.sh` fails with `bad interpreter` or `No such file or directory`; `bash download.sh` fails "
+            "with `line 2: $'\\r': command not found`"
+        )
+    # TRANSLATORS: {error} is the error text `./download.sh` fails with, in backticks.
+    return _(
+        "`./download.sh` fails with {error}; `bash download.sh` fails with `line 2: $'\\r': command not found`"
+    ).format(error=error)
 
 
 @check(
@@ -70,7 +79,7 @@ def crlf_symptom(script: ScriptFile) -> str:
     group=Group.DOWNLOAD,
     fixes=("convert-crlf-to-lf",),
     requires=(DOWNLOAD_SCRIPT,),
-    checked="download.sh: LF line endings",
+    checked=N_("download.sh: LF line endings"),
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
         Inapplicable(linux_cpu(), expect="no download.sh found"),
@@ -96,10 +105,13 @@ def download_script_crlf(facts: Facts) -> Iterator[Outcome]:
     """
     script = _script(facts)
     if _is_page(script.head):
-        yield NOT_A_SCRIPT
+        yield NotApplicable(_(NOT_A_SCRIPT))
     elif script.crlf:
         yield download_script_crlf.finding(
-            f"{script.path} has Windows (CRLF) line endings: {crlf_symptom(script)}.",
+            # TRANSLATORS: {symptom} says how download.sh then fails, started each way.
+            _("{path} has Windows (CRLF) line endings: {symptom}.").format(
+                path=script.path, symptom=crlf_symptom(script)
+            ),
             path=script.path,
             shebang=script.shebang,
         )
@@ -114,10 +126,11 @@ def _not_sh(facts: Facts, script: ScriptFile) -> str:
     line = data.count(b"\n", 0, found.start()) + 1
     what = "[[" if found.group(0).startswith(b"[[") else "${var/...}"
     error = "[[: not found" if what == "[[" else "Bad substitution"
-    return (
-        f" Not `sh download.sh`: on Debian, Ubuntu and WSL sh is dash, which stops at the bash-only {what} on "
-        f"line {line} with `download.sh: {line}: {error}`."
-    )
+    # TRANSLATORS: {syntax} is the bash-only syntax found ("[[" or "${var/...}") on line {line}.
+    return _(
+        " Not `sh download.sh`: on Debian, Ubuntu and WSL sh is dash, which stops at the bash-only {syntax} on "
+        "line {line} with {error}."
+    ).format(syntax=what, line=line, error=f"`download.sh: {line}: {error}`")
 
 
 @check(
@@ -128,7 +141,7 @@ def _not_sh(facts: Facts, script: ScriptFile) -> str:
     platforms=("linux", "darwin"),
     fixes=("make-script-executable",),
     requires=(DOWNLOAD_SCRIPT,),
-    checked=lambda facts: f"download.sh: mode {mode_text(_script(facts).mode)}",
+    checked=lambda facts: _("download.sh: mode {mode}").format(mode=mode_text(_script(facts).mode)),
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
         Inapplicable(linux_cpu(repo=repo_with(script(HTML_PAGE, executable=False))), expect="web page"),
@@ -148,11 +161,14 @@ def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
     """
     script = _script(facts)
     if _is_page(script.head):
-        yield NOT_A_SCRIPT
+        yield NotApplicable(_(NOT_A_SCRIPT))
     elif not script.executable:
         yield download_script_not_executable.finding(
-            f"{script.path} is not executable: `./download.sh` fails with `Permission denied` "
-            f"(`bash download.sh` would still work).{_not_sh(facts, script)}",
+            # TRANSLATORS: {dash} is empty, or a sentence on why `sh download.sh` fails too.
+            _(
+                "{path} is not executable: `./download.sh` fails with `Permission denied` (`bash download.sh` "
+                "would still work).{dash}"
+            ).format(path=script.path, dash=_not_sh(facts, script)),
             path=script.path,
             mode=mode_text(script.mode),
         )
@@ -164,7 +180,9 @@ def download_script_not_executable(facts: Facts) -> Iterator[Outcome]:
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
     requires=(DOWNLOAD_SCRIPT,),
-    checked=lambda facts: f"download.sh starts as a script ({_script(facts).shebang or 'no #! line'})",
+    checked=lambda facts: _("download.sh starts as a script ({shebang})").format(
+        shebang=_script(facts).shebang or _("no #! line")
+    ),
     examples=(
         Healthy(linux_cpu(repo=repo_with(script()))),
         Inapplicable(linux_cpu(repo=repo_with()), expect="no download.sh found"),
@@ -185,11 +203,20 @@ def download_script_is_html(facts: Facts) -> Iterator[Outcome]:
     script = _script(facts)
     if not _is_page(script.head):
         return
-    kind = "GitHub's JSON page" if script.head.lstrip()[:1] == b"{" else "a web page (HTML)"
+    if script.head.lstrip()[:1] == b"{":
+        message = _(
+            '{path} is GitHub\'s JSON page, not the script (saved with "Save link as"): bash fails with '
+            "`payload:allShortcutsEnabled:false: command not found` or a syntax error near `<`. Clone the "
+            "repository or download the Raw file."
+        )
+    else:
+        message = _(
+            '{path} is a web page (HTML), not the script (saved with "Save link as"): bash fails with '
+            "`payload:allShortcutsEnabled:false: command not found` or a syntax error near `<`. Clone the "
+            "repository or download the Raw file."
+        )
     yield download_script_is_html.finding(
-        f'{script.path} is {kind}, not the script (saved with "Save link as"): bash fails with '
-        "`payload:allShortcutsEnabled:false: command not found` or a syntax error near `<`. "
-        "Clone the repository or download the Raw file.",
+        message.format(path=script.path),
         path=script.path,
     )
 
@@ -229,27 +256,28 @@ def download_script_needs_bash4(facts: Facts) -> Iterator[Outcome]:
     """
     script = _script(facts)
     if not BASH4_FEATURES.search(script.content or script.head):
-        yield Passed("download.sh: no bash-4 features")
+        yield Passed(_("download.sh: no bash-4 features"))
         return
     path_major = _major(facts.tools.bash_version)
     system_bash = facts.os == "darwin" and script.shebang.strip() == "#!/bin/bash"
     if path_major is None and not system_bash:
-        raise SkipCheck("download.sh needs bash 4, and the version of bash here is unknown")
+        raise SkipCheck(_("download.sh needs bash 4, and the version of bash here is unknown"))
     if path_major is not None and path_major < 4:
         yield download_script_needs_bash4.finding(
-            f"{script.path} uses `declare -A` (bash 4 or newer) but bash here is {facts.tools.bash_version}: "
-            "it fails with `declare: -A: invalid option`. Run `brew install bash`, then "
-            "`$(brew --prefix)/bin/bash download.sh`.",
+            _(
+                "{path} uses `declare -A` (bash 4 or newer) but bash here is {version}: it fails with `declare: -A: "
+                "invalid option`. Run `brew install bash`, then `$(brew --prefix)/bin/bash download.sh`."
+            ).format(path=script.path, version=facts.tools.bash_version),
             bash=facts.tools.bash_version,
         )
     elif system_bash:
         yield download_script_needs_bash4.finding(
-            f"{script.path} uses `declare -A` (bash 4 or newer) and starts with `#!/bin/bash`, which on "
-            "macOS "
-            f"is bash 3.2: `./download.sh` fails. Run it as `bash download.sh` (bash "
-            f"{facts.tools.bash_version or '4+'} from PATH).",
+            _(
+                "{path} uses `declare -A` (bash 4 or newer) and starts with `#!/bin/bash`, which on macOS is bash "
+                "3.2: `./download.sh` fails. Run it as `bash download.sh` (bash {version} from PATH)."
+            ).format(path=script.path, version=facts.tools.bash_version or "4+"),
             severity=Severity.WARNING,
             bash=facts.tools.bash_version,
         )
     else:
-        yield Passed(f"download.sh needs bash 4; bash here is {facts.tools.bash_version}")
+        yield Passed(_("download.sh needs bash 4; bash here is {version}").format(version=facts.tools.bash_version))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import URL
 from llamadoctor.facts import Facts, Options
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Group, Healthy, Inapplicable, Outcome, Passed, Severity
 from llamadoctor.registry import check
 from llamadoctor.signed_url import inspect_url
@@ -62,7 +63,10 @@ def download_url_invalid(facts: Facts) -> Iterator[Outcome]:
     expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report.expires)) if report.expires is not None else None
     if report.problems:
         yield download_url_invalid.finding(
-            f"The download URL {report.shown} cannot work: " + "; ".join(report.problems) + ".",
+            # TRANSLATORS: {problems} are what is wrong with the link, each a clause, joined by "; ".
+            _("The download URL {url} cannot work: {problems}.").format(
+                url=report.shown, problems=_("; ").join(report.problems)
+            ),
             url=report.shown,
             host=report.host,
             expires=expires,
@@ -72,13 +76,18 @@ def download_url_invalid(facts: Facts) -> Iterator[Outcome]:
     if report.expires is not None and now is not None and report.expires - now < 3600:
         minutes = int((report.expires - now) // 60)
         yield download_url_invalid.finding(
-            f"The download URL {report.shown} expires in {minutes} min ({expires}): a large model will not "
-            "finish downloading in time; request a new link at llama.com first.",
+            _(
+                "The download URL {url} expires in {minutes} min ({expires}): a large model will not finish "
+                "downloading in time; request a new link at llama.com first."
+            ).format(url=report.shown, minutes=minutes, expires=expires),
             severity=Severity.WARNING,
             url=report.shown,
             expires=expires,
         )
     else:
-        yield Passed(
-            f"the --url for {report.host}: well formed, " + (f"valid until {expires}" if expires else "expiry unknown")
-        )
+        if expires:
+            yield Passed(
+                _("the --url for {host}: well formed, valid until {expires}").format(host=report.host, expires=expires)
+            )
+        else:
+            yield Passed(_("the --url for {host}: well formed, expiry unknown").format(host=report.host))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Callable
 
 from llamadoctor.checks._libraries import pip_install
-from llamadoctor.checks._requires import count
 from llamadoctor.facts import Facts, ModelFile
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.serving import GGUF_SINCE, LEGACY_FORMATS, older, pre_tokenizer_since, reads_gguf
@@ -15,11 +16,11 @@ from llamadoctor.testing import linux_cpu, replace_in, windows_conda
 
 MODEL_FILES = Requires(
     lambda f: f.stacks.model_files,
-    "no GGUF or GGML file given with --model-file or found in the model folders",
+    N_("no GGUF or GGML file given with --model-file or found in the model folders"),
     probe="stacks",
 )
 LLAMA_CPP_PYTHON = Requires(
-    lambda f: "llama_cpp_python" in f.stacks.packages, "llama-cpp-python is not installed", probe="stacks"
+    lambda f: "llama_cpp_python" in f.stacks.packages, N_("llama-cpp-python is not installed"), probe="stacks"
 )
 GGUF_DIR = "/home/ada/models"
 WIN_DIR = r"C:\Users\ada\models"
@@ -55,7 +56,13 @@ def as_integer(magic: str) -> str:
 
 def _runtime(facts: Facts) -> str:
     version = facts.stacks.packages.get("llama_cpp_python")
-    return f"llama-cpp-python {version}" if version else "current llama.cpp, Ollama and llama-cpp-python"
+    return f"llama-cpp-python {version}" if version else _("current llama.cpp, Ollama and llama-cpp-python")
+
+
+def _files_checked(facts: Facts, words: Callable[[int], str]) -> str:
+    """What a healthy run looked at, in `words` for the number of model files ("2 model files in GGUF, ...")."""
+    files = len(facts.stacks.model_files)
+    return words(files).format(count=files, runtime=_runtime(facts))
 
 
 @check(
@@ -64,7 +71,12 @@ def _runtime(facts: Facts) -> str:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(MODEL_FILES,),
-    checked=lambda f: f"{count(len(f.stacks.model_files), 'model file')} in GGUF, readable by {_runtime(f)}",
+    checked=lambda f: _files_checked(
+        f,
+        lambda n: ngettext(
+            "{count} model file in GGUF, readable by {runtime}", "{count} model files in GGUF, readable by {runtime}", n
+        ),
+    ),
     examples=[
         Healthy(_with(linux_cpu(), _file())),
         Healthy(_with(linux_cpu(), _file(), llama_cpp=None)),
@@ -99,17 +111,21 @@ def gguf_format_era(facts: Facts) -> Iterator[Finding]:
             yield _legacy(facts, found, llama_cpp)
         elif found.format == "gguf" and llama_cpp and not reads_gguf(llama_cpp):
             yield gguf_format_era.finding(
-                f"{found.path} is GGUF v{found.version}, but llama-cpp-python {llama_cpp} predates GGUF "
-                f"(it reads GGUF from {GGUF_SINCE} on) and refuses it with “invalid magic number 46554747”.",
+                _(
+                    "{path} is GGUF v{version}, but llama-cpp-python {installed} predates GGUF (it reads GGUF from "
+                    "{since} on) and refuses it with “invalid magic number 46554747”."
+                ).format(path=found.path, version=found.version, installed=llama_cpp, since=GGUF_SINCE),
                 remedy=pip_install(facts, "llama-cpp-python"),
                 file=found.path,
                 llama_cpp_python=llama_cpp,
             )
         elif found.format == "unknown":
             yield gguf_format_era.finding(
-                f"{found.path} is neither GGUF nor GGML (its first bytes are {found.magic or 'missing'}): "
-                "no llama.cpp program can load it; it may be a web page or a Git LFS pointer saved in its place.",
-                remedy="Download the .gguf file again (from the repository's Files page, not the page itself).",
+                _(
+                    "{path} is neither GGUF nor GGML (its first bytes are {magic}): no llama.cpp program can load "
+                    "it; it may be a web page or a Git LFS pointer saved in its place."
+                ).format(path=found.path, magic=found.magic or _("missing")),
+                remedy=_("Download the .gguf file again (from the repository's Files page, not the page itself)."),
                 file=found.path,
                 magic=found.magic,
             )
@@ -118,19 +134,24 @@ def gguf_format_era(facts: Facts) -> Iterator[Finding]:
 def _legacy(facts: Facts, found: ModelFile, llama_cpp: str | None) -> Finding:
     era = f"{found.format.upper()} v{found.version}" if found.version is not None else found.format.upper()
     reader = (
-        f"the installed llama-cpp-python {llama_cpp} reads only GGUF"
+        _("the installed llama-cpp-python {version} reads only GGUF").format(version=llama_cpp)
         if llama_cpp and reads_gguf(llama_cpp)
-        else "llama.cpp, Ollama and llama-cpp-python since 0.1.79 read only GGUF"
+        else _("llama.cpp, Ollama and llama-cpp-python since 0.1.79 read only GGUF")
     )
     if llama_cpp and not reads_gguf(llama_cpp):
-        reader = f"llama-cpp-python {llama_cpp} still reads it, but every current llama.cpp program refuses it"
+        reader = _("llama-cpp-python {version} still reads it, but every current llama.cpp program refuses it").format(
+            version=llama_cpp
+        )
     gguf = found.path.rsplit(".", 1)[0] + ".gguf"
     convert = render_argv(
         ["python", "convert_llama_ggml_to_gguf.py", "--input", found.path, "--output", gguf], facts.platform.shell
     )
     return gguf_format_era.finding(
-        f"{found.path} is a {era} file from before GGUF: {reader} (“invalid magic number {as_integer(found.magic)}”).",
-        remedy=f"Download a GGUF build of the model, or convert this file with llama.cpp's script:\n{convert}",
+        # TRANSLATORS: {era} is the file's format ("GGJT v3"); {reader} says which programs read it.
+        _("{path} is a {era} file from before GGUF: {reader} (“invalid magic number {magic}”).").format(
+            path=found.path, era=era, reader=reader, magic=as_integer(found.magic)
+        ),
+        remedy=_("Download a GGUF build of the model, or convert this file with llama.cpp's script:") + f"\n{convert}",
         file=found.path,
         format=found.format,
         llama_cpp_python=llama_cpp,
@@ -143,7 +164,14 @@ def _legacy(facts: Facts, found: ModelFile, llama_cpp: str | None) -> Finding:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(MODEL_FILES, LLAMA_CPP_PYTHON),
-    checked=lambda f: f"the pre-tokenizers of {count(len(f.stacks.model_files), 'model file')} against {_runtime(f)}",
+    checked=lambda f: _files_checked(
+        f,
+        lambda n: ngettext(
+            "the pre-tokenizers of {count} model file against {runtime}",
+            "the pre-tokenizers of {count} model files against {runtime}",
+            n,
+        ),
+    ),
     examples=[
         Healthy(_with(linux_cpu(), _file())),
         Healthy(_with(linux_cpu(), _file(pre_tokenizer="a-future-name"), llama_cpp="0.2.60")),
@@ -170,9 +198,10 @@ def gguf_pretokenizer_unknown(facts: Facts) -> Iterator[Finding]:
         if found.format != "gguf" or since is None or not older(installed, since):
             continue
         yield gguf_pretokenizer_unknown.finding(
-            f"{found.path} uses the pre-tokenizer '{found.pre_tokenizer}', which llama-cpp-python {installed} "
-            f"does not know (it arrived in {since}): loading stops with “unknown pre-tokenizer type: "
-            f"'{found.pre_tokenizer}'”.",
+            _(
+                "{path} uses the pre-tokenizer '{name}', which llama-cpp-python {installed} does not know (it arrived "
+                "in {since}): loading stops with “unknown pre-tokenizer type: '{name}'”."
+            ).format(path=found.path, name=found.pre_tokenizer, installed=installed, since=since),
             remedy=pip_install(facts, f"llama-cpp-python>={since}"),
             file=found.path,
             pre_tokenizer=found.pre_tokenizer,
@@ -187,7 +216,14 @@ def gguf_pretokenizer_unknown(facts: Facts) -> Iterator[Finding]:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(MODEL_FILES,),
-    checked=lambda f: f"tokens against embedding rows in {count(len(f.stacks.model_files), 'model file')}",
+    checked=lambda f: _files_checked(
+        f,
+        lambda n: ngettext(
+            "tokens against embedding rows in {count} model file",
+            "tokens against embedding rows in {count} model files",
+            n,
+        ),
+    ),
     examples=[
         Healthy(_with(linux_cpu(), _file())),
         Healthy(_with(linux_cpu(), _file(embedding_rows=None, token_count=None))),
@@ -217,15 +253,28 @@ def gguf_vocab_mismatch(facts: Facts) -> Iterator[Finding]:
         if found.format != "gguf" or tokens is None:
             continue
         if found.embedding_rows is not None and found.embedding_rows != tokens:
-            detail = f"its embedding has {found.embedding_rows} rows"
+            message = _(
+                "{path} has a tokenizer of {tokens} tokens but its embedding has {rows} rows: the tokenizer does "
+                "not belong to these weights and llama.cpp refuses the file (“tensor 'token_embd.weight' has wrong "
+                "shape”)."
+            )
         elif found.vocab_size is not None and found.vocab_size != tokens:
-            detail = f"it declares {found.architecture or 'llama'}.vocab_size {found.vocab_size}"
+            message = _(
+                "{path} has a tokenizer of {tokens} tokens but it declares {key} {size}: the tokenizer does not "
+                "belong to these weights and llama.cpp refuses the file (“tensor 'token_embd.weight' has wrong "
+                "shape”)."
+            )
         else:
             continue
         yield gguf_vocab_mismatch.finding(
-            f"{found.path} has a tokenizer of {tokens} tokens but {detail}: the tokenizer does not belong to "
-            "these weights and llama.cpp refuses the file (“tensor 'token_embd.weight' has wrong shape”).",
-            remedy=(
+            message.format(
+                path=found.path,
+                tokens=tokens,
+                rows=found.embedding_rows,
+                key=f"{found.architecture or 'llama'}.vocab_size",
+                size=found.vocab_size,
+            ),
+            remedy=_(
                 "Convert again from a folder whose tokenizer matches the weights (move a stray added_tokens.json "
                 "away), or download another GGUF build of the model."
             ),
@@ -246,7 +295,9 @@ LLAMA3_TOKENS = 128000
     severity=Severity.WARNING,
     group=Group.MODEL,
     requires=(MODEL_FILES,),
-    checked=lambda f: f"the pre-tokenizer of {count(len(f.stacks.model_files), 'model file')}",
+    checked=lambda f: _files_checked(
+        f, lambda n: ngettext("the pre-tokenizer of {count} model file", "the pre-tokenizer of {count} model files", n)
+    ),
     examples=[
         Healthy(_with(linux_cpu(), _file())),
         Healthy(_with(linux_cpu(), _file("llama-2-7b.Q4_0.gguf", pre_tokenizer=None, token_count=32000))),
@@ -269,10 +320,12 @@ def gguf_pretokenizer_missing(facts: Facts) -> Iterator[Finding]:
         if found.format != "gguf" or found.pre_tokenizer or tokens < LLAMA3_TOKENS or found.architecture != "llama":
             continue
         yield gguf_pretokenizer_missing.finding(
-            f"{found.path} has Llama 3's {tokens}-token vocabulary but names no pre-tokenizer: llama.cpp warns "
-            "“missing pre-tokenizer type, using: 'default'” and tokenizes with Llama 2's rules, which degrades "
-            "every answer without an error.",
-            remedy=(
+            _(
+                "{path} has Llama 3's {tokens}-token vocabulary but names no pre-tokenizer: llama.cpp warns "
+                "“missing pre-tokenizer type, using: 'default'” and tokenizes with Llama 2's rules, which degrades "
+                "every answer without an error."
+            ).format(path=found.path, tokens=tokens),
+            remedy=_(
                 "Download a GGUF of the model converted after April 2024, or convert again with a current "
                 "convert_hf_to_gguf.py from llama.cpp."
             ),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import CUDA_TORCH, NVIDIA_GPU
 from llamadoctor.facts import Facts, GpuInfo
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import gpu, linux_gpu, nvidia, replace_in, torch_info, windows_conda
@@ -25,7 +26,9 @@ CU128_28 = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "co
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
     requires=(CUDA_TORCH, NVIDIA_GPU),
-    checked=lambda facts: f"{len(facts.gpu.gpus)} GPU(s) against torch's kernels ({' '.join(facts.torch.arch_list)})",
+    checked=lambda facts: _("{count} GPU(s) against torch's kernels ({arch_list})").format(
+        count=len(facts.gpu.gpus), arch_list=" ".join(facts.torch.arch_list)
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),  # sm_89 runs sm_86 kernels
@@ -55,18 +58,28 @@ def gpu_arch_unsupported(facts: Facts) -> Iterator[Finding]:
     """
     torch = facts.torch
     if not torch.arch_list:
-        raise SkipCheck(f"the architectures of torch {torch.version} are unknown")
-    source = "read from torch" if torch.arch_list_source == "torch" else "from PyTorch's build table"
+        raise SkipCheck(_("the architectures of torch {version} are unknown").format(version=torch.version))
+    source = _("read from torch") if torch.arch_list_source == "torch" else _("from PyTorch's build table")
     for device in facts.gpu.gpus:
         cc = device.compute_capability
         if cc is None or runs_on(torch.arch_list, cc):
             continue
         advice = install_advice(facts, reinstall=True)
         yield gpu_arch_unsupported.finding(
-            f"GPU {device.index}, {device.name}, has compute capability {cc[0]}.{cc[1]} ({arch_name(cc)}), "
-            "but "
-            f"torch {torch.version} has kernels only for {' '.join(torch.arch_list)} ({source}): CUDA code "
-            "fails with “no kernel image is available for execution on the device”.",
+            # TRANSLATORS: {source} says where the list of kernels comes from ("read from torch").
+            _(
+                "GPU {index}, {gpu}, has compute capability {capability} ({arch}), but torch {version} has kernels "
+                "only for {arch_list} ({source}): CUDA code fails with “no kernel image is available for execution "
+                "on the device”."
+            ).format(
+                index=device.index,
+                gpu=device.name,
+                capability=f"{cc[0]}.{cc[1]}",
+                arch=arch_name(cc),
+                version=torch.version,
+                arch_list=" ".join(torch.arch_list),
+                source=source,
+            ),
             remedy=advice.remedy,
             gpu=device.name,
             capability=f"{cc[0]}.{cc[1]}",

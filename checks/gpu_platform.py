@@ -9,6 +9,7 @@ from llamadoctor.checks._requires import META_CODE, NVIDIA_GPU, TORCH
 from llamadoctor.checks._visible import visible_gpus
 from llamadoctor.facts import Facts, HostLimits, Options
 from llamadoctor.files import targets
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.shell import set_env, unset_env
@@ -30,9 +31,9 @@ def _wsl(other: tuple[str, ...] = (), ld_path: tuple[str, ...] = (), driver: boo
     return replace_in(linux_gpu(host_limits=limits), "platform", wsl=True)
 
 
-WSL = Requires(lambda f: f.platform.wsl, "this is not WSL")
+WSL = Requires(lambda f: f.platform.wsl, N_("this is not WSL"))
 WANTS_CUDA = Requires(
-    lambda f: f.torch.cuda or f.gpu.gpus, "neither a CUDA build of torch nor an NVIDIA GPU", probe="host_limits"
+    lambda f: f.torch.cuda or f.gpu.gpus, N_("neither a CUDA build of torch nor an NVIDIA GPU"), probe="host_limits"
 )
 
 
@@ -59,7 +60,7 @@ def shadowing(limits: HostLimits) -> list[str]:
     group=Group.GPU,
     platforms=("linux",),
     requires=(WSL, WANTS_CUDA),
-    checked=lambda facts: f"libcuda in {WSL_LIB}, and no other ahead of it",
+    checked=lambda facts: _("libcuda in {folder}, and no other ahead of it").format(folder=WSL_LIB),
     examples=(
         Healthy(_wsl()),
         Inapplicable(linux_gpu(), expect="not WSL"),
@@ -87,11 +88,15 @@ def wsl_libcuda_unusable(facts: Facts) -> Iterator[Finding]:
     shell = facts.platform.shell
     if not limits.wsl_libcuda:
         yield wsl_libcuda_unusable.finding(
-            f"This is WSL, but {WSL_LIB} has no libcuda.so: the Windows NVIDIA driver is missing or too old "
-            "for WSL, so CUDA code fails with “libcuda.so: cannot open shared object file: No such file or "
-            "directory”.",
-            remedy="install the current NVIDIA driver in Windows (not inside WSL), then run `wsl --shutdown` "
-            "from Windows and open WSL again",
+            _(
+                "This is WSL, but {folder} has no libcuda.so: the Windows NVIDIA driver is missing or too old for "
+                "WSL, so CUDA code fails with “libcuda.so: cannot open shared object file: No such file or "
+                "directory”."
+            ).format(folder=WSL_LIB),
+            remedy=_(
+                "install the current NVIDIA driver in Windows (not inside WSL), then run `wsl --shutdown` from "
+                "Windows and open WSL again"
+            ),
             wsl_lib=WSL_LIB,
         )
         return
@@ -99,11 +104,17 @@ def wsl_libcuda_unusable(facts: Facts) -> Iterator[Finding]:
     if ahead:
         path = ":".join([WSL_LIB, *(d for d in limits.ld_library_path if d.rstrip("/") != WSL_LIB)])
         yield wsl_libcuda_unusable.finding(
-            f"{', '.join(ahead)} is found before WSL's {WSL_LIB}/libcuda.so: a Linux driver or the CUDA "
-            "toolkit's stub, not the Windows driver's, so CUDA fails with “Unexpected error from "
-            "cudaGetDeviceCount()” or cannot find a device.",
-            remedy=f"{set_env('LD_LIBRARY_PATH', path, shell)}\nand remove any Linux NVIDIA driver package from "
-            "the distribution (`dpkg -l | grep nvidia-driver` lists them)",
+            _(
+                "{files} is found before WSL's {folder}/libcuda.so: a Linux driver or the CUDA toolkit's stub, not "
+                "the Windows driver's, so CUDA fails with “Unexpected error from cudaGetDeviceCount()” or cannot "
+                "find a device."
+            ).format(files=", ".join(ahead), folder=WSL_LIB),
+            remedy=set_env("LD_LIBRARY_PATH", path, shell)
+            + "\n"
+            + _(
+                "and remove any Linux NVIDIA driver package from the distribution (`dpkg -l | grep nvidia-driver` "
+                "lists them)"
+            ),
             shadowing=ahead,
             wsl_libcuda=list(limits.wsl_libcuda),
         )
@@ -120,7 +131,7 @@ def _processes(facts: Facts) -> int:
 
 
 MULTI_PROCESS = Requires(
-    lambda f: _processes(f) > 1, "the run uses one process (pass --nproc, or a model with several shards)"
+    lambda f: _processes(f) > 1, N_("the run uses one process (pass --nproc, or a model with several shards)")
 )
 
 
@@ -132,7 +143,9 @@ MULTI_PROCESS = Requires(
     fixes=("set-distributed-env",),
     platforms=("linux",),
     requires=(NVIDIA_GPU, MULTI_PROCESS),
-    checked=lambda facts: f"{len(visible_gpus(facts))} visible GPU(s) for {_processes(facts)} processes",
+    checked=lambda facts: _("{gpus} visible GPU(s) for {processes} processes").format(
+        gpus=len(visible_gpus(facts)), processes=_processes(facts)
+    ),
     examples=(
         Healthy(linux_gpu(gpu=TWO_4090, options=Options(nproc=2), env={"NCCL_P2P_DISABLE": "1"})),
         Healthy(
@@ -167,13 +180,20 @@ def nccl_p2p_consumer_gpus(facts: Facts) -> Iterator[Finding]:
     if len(cards) < 2:
         return
     names = sorted({g.name for g in cards})
-    what = f"{len(cards)} {names[0]}" if len(names) == 1 else f"{len(cards)} consumer GPUs ({', '.join(names)})"
+    if len(names) == 1:
+        # TRANSLATORS: a number of GPUs of one model, as in "2 NVIDIA GeForce RTX 4090".
+        what = _("{count} {gpu}").format(count=len(cards), gpu=names[0])
+    else:
+        what = _("{count} consumer GPUs ({names})").format(count=len(cards), names=", ".join(names))
     yield nccl_p2p_consumer_gpus.finding(
-        f"{_processes(facts)} processes will talk over NCCL between {what}, and NCCL_P2P_DISABLE is not set: "
-        "without peer-to-peer support NCCL hangs at the first all-reduce or fails with "
-        "`ncclUnhandledCudaError`.",
-        remedy=f"{set_env('NCCL_P2P_DISABLE', '1', facts.platform.shell)}\n"
-        "(skip it if the cards share an NVLink bridge: `nvidia-smi topo -m` shows NV#)",
+        # TRANSLATORS: {gpus} is "2 NVIDIA GeForce RTX 4090" or "3 consumer GPUs (names)".
+        _(
+            "{processes} processes will talk over NCCL between {gpus}, and NCCL_P2P_DISABLE is not set: without "
+            "peer-to-peer support NCCL hangs at the first all-reduce or fails with `ncclUnhandledCudaError`."
+        ).format(processes=_processes(facts), gpus=what),
+        remedy=set_env("NCCL_P2P_DISABLE", "1", facts.platform.shell)
+        + "\n"
+        + _("(skip it if the cards share an NVLink bridge: `nvidia-smi topo -m` shows NV#)"),
         gpus=[g.name for g in cards],
         unset=[],
         set={"NCCL_P2P_DISABLE": "1"},
@@ -183,18 +203,20 @@ def nccl_p2p_consumer_gpus(facts: Facts) -> Iterator[Finding]:
 def _no_gpu_reason(facts: Facts) -> str | None:
     """Why torch would see no GPU, or None when it would see one."""
     if facts.torch.cuda_available is False:
-        return "torch.cuda.is_available() is False here"
+        return _("torch.cuda.is_available() is False here")
     if not facts.gpu.gpus:
-        return "no NVIDIA GPU was found"
+        return _("no NVIDIA GPU was found")
     if not visible_gpus(facts):
         raw = facts.env.get("CUDA_VISIBLE_DEVICES")
-        return f"CUDA_VISIBLE_DEVICES={raw!r} hides all {len(facts.gpu.gpus)} GPU(s)"
+        return _("CUDA_VISIBLE_DEVICES={value} hides all {count} GPU(s)").format(
+            value=repr(raw), count=len(facts.gpu.gpus)
+        )
     return None
 
 
 GPU_PROBE = Requires(lambda f: True, probe="gpu")
 # Without NCCL in torch at all, the meta-code-hardcodes-nccl check speaks.
-TORCH_NCCL = Requires(lambda f: f.torch.nccl, "torch has no NCCL")
+TORCH_NCCL = Requires(lambda f: f.torch.nccl, N_("torch has no NCCL"))
 META_REPO = repo_with(sources=(generation_source(),))
 
 
@@ -205,7 +227,7 @@ META_REPO = repo_with(sources=(generation_source(),))
     group=Group.DISTRIBUTED,
     platforms=("linux",),
     requires=(META_CODE, TORCH, TORCH_NCCL, GPU_PROBE),
-    checked=lambda facts: "a GPU for the NCCL backend Meta's code asks for",
+    checked=N_("a GPU for the NCCL backend Meta's code asks for"),
     examples=(
         Healthy(linux_gpu(repo=META_REPO)),
         Inapplicable(linux_gpu(), expect="no Meta reference code"),
@@ -241,12 +263,15 @@ def nccl_without_usable_gpu(facts: Facts) -> Iterator[Finding]:
         remedy = (
             unset_env("CUDA_VISIBLE_DEVICES", facts.platform.shell)
             if hidden
-            else "Meta's code needs a CUDA GPU: run the model on the CPU with `llamadoctor run`, llama.cpp or Ollama"
+            else _("Meta's code needs a CUDA GPU: run the model on the CPU with `llamadoctor run`, llama.cpp or Ollama")
         )
         lines = ", ".join(str(n) for n in source.nccl_lines)
         yield nccl_without_usable_gpu.finding(
-            f'{source.path} line {lines} calls init_process_group("nccl"), and torch {facts.torch.version} has '
-            f"NCCL, but {why}: it stops with “ProcessGroupNCCL is only supported with GPUs, no GPUs found!”.",
+            # TRANSLATORS: {why} says why torch sees no GPU.
+            _(
+                '{path} line {lines} calls init_process_group("nccl"), and torch {version} has NCCL, but {why}: it '
+                "stops with “ProcessGroupNCCL is only supported with GPUs, no GPUs found!”."
+            ).format(path=source.path, lines=lines, version=facts.torch.version, why=why),
             remedy=remedy,
             path=source.path,
             reason=why,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import DISK, MEMORY
 from llamadoctor.facts import Disk, Facts, Memory
+from llamadoctor.i18n import _
 from llamadoctor.llama import weight_bytes
 from llamadoctor.llama.releases import release
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
@@ -30,9 +31,9 @@ def gib(n: float) -> str:
 def largest_fitting(available: int) -> str:
     fits = [(name, size) for name, size in MODELS if size < available]
     if not fits:
-        return "not even Llama 3.2 1B (2.3 GiB in bf16) fits"
+        return _("not even Llama 3.2 1B (2.3 GiB in bf16) fits")
     name, size = fits[-1]
-    return f"the largest Llama that fits is {name} ({gib(size)} in bf16)"
+    return _("the largest Llama that fits is {name} ({size} in bf16)").format(name=name, size=gib(size))
 
 
 @check(
@@ -41,7 +42,7 @@ def largest_fitting(available: int) -> str:
     severity=Severity.WARNING,
     group=Group.SYSTEM,
     requires=(MEMORY,),
-    checked=lambda facts: f"{gib(facts.memory.ram_available)} RAM available (8.0 GiB wanted)",
+    checked=lambda facts: _("{ram} RAM available (8.0 GiB wanted)").format(ram=gib(facts.memory.ram_available)),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda(memory=Memory(16 * GiB, 9 * GiB))),
@@ -62,12 +63,23 @@ def ram_low(facts: Facts) -> Iterator[Finding]:
     memory = facts.memory
     if memory.ram_available >= RAM_LOW:
         return
-    swap = f" (plus {gib(memory.swap_total)} swap)" if memory.swap_total else ""
-    unified = " On Apple Silicon this is also the GPU's memory." if facts.platform.hardware_arm64 else ""
+    swap = _(" (plus {swap} swap)").format(swap=gib(memory.swap_total)) if memory.swap_total else ""
+    unified = _(" On Apple Silicon this is also the GPU's memory.") if facts.platform.hardware_arm64 else ""
     yield ram_low.finding(
-        f"Only {gib(memory.ram_available)} of {gib(memory.ram_total)} RAM is available{swap}: loading a 7B "
-        f"Llama takes about {gib(SEVEN_B)} in bf16; {largest_fitting(memory.ram_available)}.{unified}",
-        remedy="close other programs or add swap; or run Llama 3.2 1B/3B, or a quantized GGUF (llama.cpp, Ollama)",
+        # TRANSLATORS: {swap} is empty or " (plus 2.0 GiB swap)"; {fits} names the largest Llama that fits;
+        # {unified} is empty or a sentence about Apple Silicon.
+        _(
+            "Only {available} of {total} RAM is available{swap}: loading a 7B Llama takes about {seven_b} in bf16; "
+            "{fits}.{unified}"
+        ).format(
+            available=gib(memory.ram_available),
+            total=gib(memory.ram_total),
+            swap=swap,
+            seven_b=gib(SEVEN_B),
+            fits=largest_fitting(memory.ram_available),
+            unified=unified,
+        ),
+        remedy=_("close other programs or add swap; or run Llama 3.2 1B/3B, or a quantized GGUF (llama.cpp, Ollama)"),
         ram_available=memory.ram_available,
         ram_total=memory.ram_total,
         swap_total=memory.swap_total,
@@ -80,7 +92,9 @@ def ram_low(facts: Facts) -> Iterator[Finding]:
     severity=Severity.WARNING,
     group=Group.SYSTEM,
     requires=(DISK,),
-    checked=lambda facts: f"{gib(facts.disk.free)} free on {facts.disk.path} (20.0 GiB wanted)",
+    checked=lambda facts: _("{free} free on {path} (20.0 GiB wanted)").format(
+        free=gib(facts.disk.free), path=facts.disk.path
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -101,9 +115,11 @@ def disk_low(facts: Facts) -> Iterator[Finding]:
     if disk.free >= DISK_LOW:
         return
     yield disk_low.finding(
-        f"Only {gib(disk.free)} free on {disk.path} (of {gib(disk.total)}): a 7B Llama is {gib(SEVEN_B)} "
-        "to download, and converting it to Hugging Face format needs about as much again.",
-        remedy=f"free space on {disk.path}, or download the model into a folder on a larger disk",
+        _(
+            "Only {free} free on {path} (of {total}): a 7B Llama is {seven_b} to download, and converting it to "
+            "Hugging Face format needs about as much again."
+        ).format(free=gib(disk.free), path=disk.path, total=gib(disk.total), seven_b=gib(SEVEN_B)),
+        remedy=_("free space on {path}, or download the model into a folder on a larger disk").format(path=disk.path),
         path=disk.path,
         free=disk.free,
         total=disk.total,

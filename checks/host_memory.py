@@ -11,6 +11,7 @@ from llamadoctor.checks.memory_fit import device_of
 from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, HostLimits, Memory
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import GiB, linux_cpu, linux_gpu, replace_in, windows_conda
@@ -19,7 +20,7 @@ from llamadoctor.testing_files import LLAMA2_13B, hf_model, meta_model
 # Python, torch and the CUDA runtime's host allocations, per process, beside the shard itself.
 PROCESS_OVERHEAD = GiB
 CUDA_RUN = Requires(
-    lambda f: device_of(f) == "cuda", "the run would not use an NVIDIA GPU (the model-fit check weighs RAM then)"
+    lambda f: device_of(f) == "cuda", N_("the run would not use an NVIDIA GPU (the model-fit check weighs RAM then)")
 )
 WSL_12G = HostLimits(wslconfig="/mnt/c/Users/ada/.wslconfig", wsl_memory=12 * GiB)
 
@@ -34,10 +35,10 @@ def load_peak(model: ModelDir) -> tuple[int, str]:
         shards = model.meta_shards
         total = sum(s.size for s in shards) + len(shards) * PROCESS_OVERHEAD
         if len(shards) == 1:
-            return total, f"its shard of {gib(shards[0].size)} is read whole into RAM"
-        return total, f"its {len(shards)} processes each read their shard whole into RAM at once"
+            return total, _("its shard of {size} is read whole into RAM").format(size=gib(shards[0].size))
+        return total, _("its {count} processes each read their shard whole into RAM at once").format(count=len(shards))
     largest = max((s.size for s in model.shards), default=0)
-    return largest + PROCESS_OVERHEAD, f"its largest weights file, {gib(largest)}, is mapped whole"
+    return largest + PROCESS_OVERHEAD, _("its largest weights file, {size}, is mapped whole").format(size=gib(largest))
 
 
 def wsl_note(facts: Facts) -> str:
@@ -45,8 +46,10 @@ def wsl_note(facts: Facts) -> str:
     if not facts.platform.wsl:
         return ""
     if limits.wsl_memory is not None:
-        return f" WSL caps this Linux at memory={gib(limits.wsl_memory)} ({limits.wslconfig})."
-    return " WSL gives this Linux half of Windows' RAM unless .wslconfig sets memory=."
+        return _(" WSL caps this Linux at memory={size} ({path}).").format(
+            size=gib(limits.wsl_memory), path=limits.wslconfig
+        )
+    return _(" WSL gives this Linux half of Windows' RAM unless .wslconfig sets memory=.")
 
 
 def _remedy(facts: Facts, needed: int) -> str:
@@ -55,12 +58,17 @@ def _remedy(facts: Facts, needed: int) -> str:
     if facts.platform.wsl:
         where = facts.host_limits.wslconfig or r"%UserProfile%\.wslconfig"
         total = math.ceil((facts.memory.ram_total + short * GiB) / GiB)
-        lines.append(f"raise WSL's memory: in {where} put `[wsl2]` and `memory={total}GB`, then `wsl --shutdown`")
-    lines.append(
-        f"or add {short} GiB of swap: sudo fallocate -l {short}G /swapfile && sudo chmod 600 /swapfile && "
-        "sudo mkswap /swapfile && sudo swapon /swapfile"
+        lines.append(
+            _("raise WSL's memory: in {path} put `[wsl2]` and `memory={total}GB`, then `wsl --shutdown`").format(
+                path=where, total=total
+            )
+        )
+    swapfile = (
+        f"sudo fallocate -l {short}G /swapfile && sudo chmod 600 /swapfile && sudo mkswap /swapfile && "
+        "sudo swapon /swapfile"
     )
-    lines.append("or close other programs, or run `llamadoctor run`, which memory-maps the shards")
+    lines.append(_("or add {size} GiB of swap: {command}").format(size=short, command=swapfile))
+    lines.append(_("or close other programs, or run `llamadoctor run`, which memory-maps the shards"))
     return "\n".join(lines)
 
 
@@ -71,7 +79,9 @@ def _remedy(facts: Facts, needed: int) -> str:
     group=Group.MODEL,
     platforms=("linux",),
     requires=(META_TARGET, CUDA_RUN, MEMORY),
-    checked=lambda facts: f"{gib(facts.memory.ram_available)} RAM available against the shards of the model folders",
+    checked=lambda facts: _("{ram} RAM available against the shards of the model folders").format(
+        ram=gib(facts.memory.ram_available)
+    ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Inapplicable(linux_cpu(models=(meta_model(),)), expect="would not use an NVIDIA GPU"),
@@ -114,16 +124,24 @@ def host_ram_too_small_for_load(facts: Facts) -> Iterator[Finding]:
         needed, how = load_peak(model)
         if needed <= memory.ram_available:
             continue
-        swap = f"{gib(memory.swap_total)} of swap" if memory.swap_total else "no swap"
-        have = f"{gib(memory.ram_available)} of RAM is available and {swap}"
-        if needed <= memory.ram_available + memory.swap_total:
-            verdict, severity = "it fits only by swapping, so loading will be very slow", Severity.WARNING
+        if memory.swap_total:
+            have = _("{ram} of RAM is available and {swap} of swap").format(
+                ram=gib(memory.ram_available), swap=gib(memory.swap_total)
+            )
         else:
-            verdict = "the kernel kills the load: `failed (exitcode: -9)`"
+            have = _("{ram} of RAM is available and no swap").format(ram=gib(memory.ram_available))
+        if needed <= memory.ram_available + memory.swap_total:
+            verdict, severity = _("it fits only by swapping, so loading will be very slow"), Severity.WARNING
+        else:
+            verdict = _("the kernel kills the load: `failed (exitcode: -9)`")
             severity = Severity.ERROR
         yield host_ram_too_small_for_load.finding(
-            f"Loading {model.path} on the GPU needs about {gib(needed)} of host RAM ({how} before it moves to "
-            f"the GPU), but {have}: {verdict}.{wsl_note(facts)}",
+            # TRANSLATORS: {how} says how loading holds the weights; {have} the RAM and swap there are;
+            # {verdict} what happens then; {wsl} is empty or a sentence about WSL's memory cap.
+            _(
+                "Loading {path} on the GPU needs about {needed} of host RAM ({how} before it moves to the GPU), "
+                "but {have}: {verdict}.{wsl}"
+            ).format(path=model.path, needed=gib(needed), how=how, have=have, verdict=verdict, wsl=wsl_note(facts)),
             remedy=_remedy(facts, needed),
             severity=severity,
             path=model.path,
@@ -136,12 +154,12 @@ def host_ram_too_small_for_load(facts: Facts) -> Iterator[Finding]:
 
 def _pagefile_remedy(needed: int, memory: Memory) -> str:
     size_mb = math.ceil(max(needed - memory.ram_available, memory.ram_total // 2) / 2**20 / 1024) * 1024
-    return (
+    # TRANSLATORS: the names of Windows' dialogs and settings are those of its English interface.
+    return _(
         "enlarge the paging file: System Properties > Advanced > Performance Settings > Advanced > Virtual "
-        f"memory > Change: 'Automatically manage' or a custom size of at least {size_mb} MB on a drive with "
-        "space, then restart Windows\n(see it now: Get-CimInstance Win32_PageFileUsage | Select-Object Name, "
-        "AllocatedBaseSize)"
-    )
+        "memory > Change: 'Automatically manage' or a custom size of at least {size} MB on a drive with "
+        "space, then restart Windows\n(see it now: {command})"
+    ).format(size=size_mb, command="Get-CimInstance Win32_PageFileUsage | Select-Object Name, AllocatedBaseSize")
 
 
 NO_PAGEFILE = Memory(16 * GiB, 12 * GiB, 0)
@@ -154,8 +172,8 @@ NO_PAGEFILE = Memory(16 * GiB, 12 * GiB, 0)
     group=Group.MODEL,
     platforms=("windows",),
     requires=(TARGET_MODEL, MEMORY),
-    checked=lambda facts: (
-        f"{gib(facts.memory.ram_available)} RAM available and a paging file of {gib(facts.memory.swap_total)}"
+    checked=lambda facts: _("{ram} RAM available and a paging file of {pagefile}").format(
+        ram=gib(facts.memory.ram_available), pagefile=gib(facts.memory.swap_total)
     ),
     examples=(
         Healthy(windows_conda(models=(meta_model(),))),
@@ -188,10 +206,17 @@ def pagefile_too_small(facts: Facts) -> Iterator[Finding]:
         if needed <= memory.ram_available + memory.swap_total:
             continue
         yield pagefile_too_small.finding(
-            f"Loading {model.path} commits about {gib(needed)} ({how}), but Windows has "
-            f"{gib(memory.ram_available)} of RAM available and a paging file of {gib(memory.swap_total)}: "
-            "the load fails with “The paging file is too small for this operation to complete. "
-            "(os error 1455)”.",
+            _(
+                "Loading {path} commits about {needed} ({how}), but Windows has {ram} of RAM available and a "
+                "paging file of {pagefile}: the load fails with “The paging file is too small for this operation "
+                "to complete. (os error 1455)”."
+            ).format(
+                path=model.path,
+                needed=gib(needed),
+                how=how,
+                ram=gib(memory.ram_available),
+                pagefile=gib(memory.swap_total),
+            ),
             remedy=_pagefile_remedy(needed, memory),
             path=model.path,
             needed=needed,

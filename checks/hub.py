@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from llamadoctor.facts import Facts, HubAccess
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.shell import env_commands, set_env
 from llamadoctor.testing import linux_cpu, mac_arm, replace_in, windows_conda
 
-HF_REPOS = Requires(lambda f: f.stacks.hf_repos, "no --hf-repo given", probe="stacks")
+HF_REPOS = Requires(lambda f: f.stacks.hf_repos, N_("no --hf-repo given"), probe="stacks")
 # The organisations whose Llama repositories all ask for the licence to be accepted first.
 GATED_ORGS = ("meta-llama",)
 TRUE = ("1", "on", "yes", "true")
@@ -34,7 +35,7 @@ def _uncached(facts: Facts) -> list[str]:
 def _endpoint_problem(endpoint: str) -> str:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http(s) address"
+        return _("is not an http(s) address")
     return ""
 
 
@@ -44,7 +45,7 @@ def _endpoint_problem(endpoint: str) -> str:
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
     requires=(HF_REPOS,),
-    checked=lambda f: f"the hub settings for {', '.join(f.stacks.hf_repos)}",
+    checked=lambda f: _("the hub settings for {repos}").format(repos=", ".join(f.stacks.hf_repos)),
     examples=[
         Healthy(_hub(linux_cpu())),
         Healthy(_hub(linux_cpu(), cached=True, hub_env={"HF_HUB_OFFLINE": "1"})),
@@ -75,15 +76,20 @@ def hf_hub_unreachable(facts: Facts) -> Iterator[Finding]:
     if offline:
         settings = ", ".join(f"{k}={env[k]}" for k in offline)
         yield hf_hub_unreachable.finding(
-            f"{settings} forbids downloads, and {', '.join(missing)} is not in the local cache: loading stops "
-            "with “We couldn't connect to 'https://huggingface.co' to load this file”.",
+            _(
+                "{settings} forbids downloads, and {repos} is not in the local cache: loading stops with “We "
+                "couldn't connect to 'https://huggingface.co' to load this file”."
+            ).format(settings=settings, repos=", ".join(missing)),
             remedy="\n".join(env_commands(shell, unset=offline)),
             offline=offline,
             repos=missing,
         )
     if bad_endpoint:
         yield hf_hub_unreachable.finding(
-            f"HF_ENDPOINT={endpoint} {bad_endpoint}, so {', '.join(missing)} cannot be downloaded.",
+            # TRANSLATORS: {problem} says what is wrong with the address ("is not an http(s) address").
+            _("HF_ENDPOINT={endpoint} {problem}, so {repos} cannot be downloaded.").format(
+                endpoint=endpoint, problem=bad_endpoint, repos=", ".join(missing)
+            ),
             remedy=set_env("HF_ENDPOINT", "https://huggingface.co", shell),
             endpoint=endpoint,
             repos=missing,
@@ -108,11 +114,10 @@ def _answer(facts: Facts, repo: str) -> HubAccess | None:
     group=Group.DOWNLOAD,
     requires=(HF_REPOS,),
     checked=lambda f: (
-        "a token ("
-        + (f.stacks.hf_login or "none")
-        + f") for {', '.join(f.stacks.hf_repos)}"
-        + (", access confirmed by the hub" if f.stacks.hub else "")
-    ),
+        _("a token ({login}) for {repos}, access confirmed by the hub")
+        if f.stacks.hub
+        else _("a token ({login}) for {repos}")
+    ).format(login=f.stacks.hf_login or _("none"), repos=", ".join(f.stacks.hf_repos)),
     examples=[
         Healthy(_hub(linux_cpu(), hf_login="HF_TOKEN")),
         Healthy(_hub(linux_cpu(), cached=True)),
@@ -147,22 +152,33 @@ def hf_gated_no_access(facts: Facts) -> Iterator[Finding]:
         answer = _answer(facts, repo)
         if login is None:
             yield hf_gated_no_access.finding(
-                f"{repo} is gated and no Hugging Face token is set (HF_TOKEN or the token file): the download "
-                "stops with “Access to model ... is restricted. You must be authenticated to access it.”",
-                remedy=f"Accept the licence at {page}, then: huggingface-cli login",
+                _(
+                    "{repo} is gated and no Hugging Face token is set (HF_TOKEN or the token file): the download "
+                    "stops with “Access to model ... is restricted. You must be authenticated to access it.”"
+                ).format(repo=repo),
+                remedy=_("Accept the licence at {page}, then: {command}").format(
+                    page=page, command="huggingface-cli login"
+                ),
                 repo=repo,
             )
         elif answer is not None and answer.access is False:
             yield hf_gated_no_access.finding(
-                f"The hub refuses the token in {login} for {repo}: its account has not accepted the licence or "
-                "is not approved yet (“you are not in the authorized list”).",
-                remedy=f"Request access at {page} with the account this token belongs to, and wait for approval.",
+                # TRANSLATORS: {login} is where the token is (HF_TOKEN, or the token file's path).
+                _(
+                    "The hub refuses the token in {login} for {repo}: its account has not accepted the licence or "
+                    "is not approved yet (“you are not in the authorized list”)."
+                ).format(login=login, repo=repo),
+                remedy=_(
+                    "Request access at {page} with the account this token belongs to, and wait for approval."
+                ).format(page=page),
                 repo=repo,
             )
         elif endpoint and endpoint != "https://huggingface.co":
             yield hf_gated_no_access.finding(
-                f"HF_ENDPOINT={endpoint} sends the download of the gated {repo} to a mirror, which cannot serve "
-                "gated files (“403 Client Error: Forbidden”).",
+                _(
+                    "HF_ENDPOINT={endpoint} sends the download of the gated {repo} to a mirror, which cannot serve "
+                    "gated files (“403 Client Error: Forbidden”)."
+                ).format(endpoint=endpoint, repo=repo),
                 remedy=env_commands(facts.platform.shell, unset=("HF_ENDPOINT",))[0],
                 repo=repo,
                 endpoint=endpoint,

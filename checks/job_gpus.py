@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._job import gpu_of, where
+from llamadoctor.checks._job import gpu_of, label, where
 from llamadoctor.estimate import gib
 from llamadoctor.files import targets
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.job import JobBroken, JobFacts, JobHealthy, RankFacts, job_check
 from llamadoctor.llama import estimate
 from llamadoctor.model import NotApplicable, Outcome, Passed, Severity
@@ -44,23 +45,28 @@ def job_gpu_shared(job: JobFacts) -> Iterator[Outcome]:
     list one distinct GPU per local rank in it.
     """
     if not any(r.facts and r.facts.gpu.gpus for r in job.healthy_ranks):
-        yield NotApplicable("no rank has an NVIDIA GPU")
+        yield NotApplicable(_("no rank has an NVIDIA GPU"))
         return
     users: dict[str, list[RankFacts]] = {}
     for r in job.healthy_ranks:
         gpu, why = gpu_of(r)
         if gpu is None:
-            yield job_gpu_shared.finding(f"{r.identity.label} has no GPU of its own: {why}.", rank=r.identity.rank)
+            yield job_gpu_shared.finding(
+                _("{rank} has no GPU of its own: {why}.").format(rank=label(r), why=why), rank=r.identity.rank
+            )
             continue
         users.setdefault(gpu.uuid or f"{r.identity.node}:{gpu.index}", []).append(r)
     for uuid, ranks in users.items():
         if len(ranks) > 1:
             yield job_gpu_shared.finding(
-                f"{where(ranks)} all use GPU {uuid}: NCCL stops with “Duplicate GPU detected”.",
-                remedy="List one distinct GPU per local rank in CUDA_VISIBLE_DEVICES, or unset it.",
+                _("{where} all use GPU {uuid}: NCCL stops with “Duplicate GPU detected”.").format(
+                    where=where(ranks), uuid=uuid
+                ),
+                remedy=_("List one distinct GPU per local rank in CUDA_VISIBLE_DEVICES, or unset it."),
                 ranks=[r.identity.rank for r in ranks],
             )
-    yield Passed(f"{sum(len(v) for v in users.values())} ranks on {len(users)} distinct GPUs")
+    placed = sum(len(v) for v in users.values())
+    yield Passed(_("{ranks} ranks on {count} distinct GPUs").format(ranks=placed, count=len(users)))
 
 
 def _big_model_job(free_gib: float) -> JobFacts:
@@ -94,7 +100,7 @@ def job_vram_short(job: JobFacts) -> Iterator[Outcome]:
     short: dict[tuple[int, str, int], list[RankFacts]] = {}
     for r in job.healthy_ranks:
         assert r.facts is not None
-        gpu, _ = gpu_of(r)
+        gpu, _why = gpu_of(r)
         runs = targets(r.facts.models)
         arch = arch_of(runs[0]) if runs else None
         if gpu is None or arch is None:
@@ -111,15 +117,22 @@ def job_vram_short(job: JobFacts) -> Iterator[Outcome]:
         if need > gpu.memory_free:
             short.setdefault((need, gpu.name, gpu.memory_free), []).append(r)
     if not looked:
-        yield NotApplicable("no rank has both a GPU and a model folder to size")
+        yield NotApplicable(_("no rank has both a GPU and a model folder to size"))
         return
     for (need, name, free), ranks in short.items():
         yield job_vram_short.finding(
-            f"On {where(ranks)}: each rank needs about {gib(need)} for its part of the model, and its "
-            f"{name} has {gib(free)} free.",
-            remedy="Free the GPU (nvidia-smi lists what holds it), or lower --max-seq-len and --max-batch-size.",
+            _(
+                "On {where}: each rank needs about {need} for its part of the model, and its {gpu} has {free} free."
+            ).format(where=where(ranks), need=gib(need), gpu=name, free=gib(free)),
+            remedy=_("Free the GPU (nvidia-smi lists what holds it), or lower --max-seq-len and --max-batch-size."),
             ranks=[r.identity.rank for r in ranks],
             needed=need,
             free=free,
         )
-    yield Passed(f"free VRAM on {looked} rank{'s' if looked != 1 else ''} against their part of the model")
+    yield Passed(
+        ngettext(
+            "free VRAM on {count} rank against their part of the model",
+            "free VRAM on {count} ranks against their part of the model",
+            looked,
+        ).format(count=looked)
+    )

@@ -8,6 +8,7 @@ from typing import Optional
 from llamadoctor.checks._distributed import is_local
 from llamadoctor.checks._job import multi_host, spread, spread_text, where
 from llamadoctor.facts import Network
+from llamadoctor.i18n import _
 from llamadoctor.job import JobBroken, JobFacts, JobHealthy, RankFacts, job_check
 from llamadoctor.model import NotApplicable, Outcome, Passed, Severity
 from llamadoctor.testing_job import gpu_job, on_node, runtime_on_node
@@ -31,7 +32,7 @@ def _loopback(rank: RankFacts, name: str) -> bool:
 def _resolved(rank: RankFacts) -> Optional[str]:
     if rank.facts is None or rank.facts.network.master_addr_resolves_to is None:
         return None
-    return ", ".join(rank.facts.network.master_addr_resolves_to) or "nothing"
+    return ", ".join(rank.facts.network.master_addr_resolves_to) or _("nothing")
 
 
 def _master_is_loopback(rank: RankFacts) -> bool:
@@ -79,27 +80,37 @@ def job_network_unreachable(job: JobFacts) -> Iterator[Outcome]:
     the same on every node; use an IP address for --master_addr (or fix the hosts file of the node named).
     """
     if not multi_host(job):
-        yield NotApplicable("every rank runs on one machine")
+        yield NotApplicable(_("every rank runs on one machine"))
         return
     chosen = spread(job, interface)
     looped = [r for r in job.healthy_ranks if interface(r) and _loopback(r, interface(r) or "")]
     if looped:
         yield job_network_unreachable.finding(
-            "NCCL_SOCKET_IFNAME/GLOO_SOCKET_IFNAME or the default route: "
-            + spread_text({interface(r) or "": [r] for r in looped})
-            + ": a loopback interface, which the other machines cannot reach.",
+            _(
+                "NCCL_SOCKET_IFNAME/GLOO_SOCKET_IFNAME or the default route: {where}: a loopback interface, which "
+                "the other machines cannot reach."
+            ).format(where=spread_text({interface(r) or "": [r] for r in looped})),
             ranks=[r.identity.rank for r in looped],
         )
     elif len(chosen) > 1:
         yield job_network_unreachable.finding(
-            f"The ranks bind different interfaces: {spread_text(chosen)}.", severity=Severity.WARNING
+            _("The ranks bind different interfaces: {where}.").format(where=spread_text(chosen)),
+            severity=Severity.WARNING,
         )
     addresses = spread(job, _resolved)
     if len(addresses) > 1:
-        yield job_network_unreachable.finding(f"MASTER_ADDR resolves differently: {spread_text(addresses)}.")
+        yield job_network_unreachable.finding(
+            _("MASTER_ADDR resolves differently: {where}.").format(where=spread_text(addresses))
+        )
     elif any(_master_is_loopback(r) for r in job.healthy_ranks):
         yield job_network_unreachable.finding(
-            f"MASTER_ADDR resolves to {next(iter(addresses))}, a loopback address, on {where(job.healthy_ranks)}:"
-            " the other machines cannot reach the master there."
+            _(
+                "MASTER_ADDR resolves to {address}, a loopback address, on {where}: the other machines cannot reach "
+                "the master there."
+            ).format(address=next(iter(addresses)), where=where(job.healthy_ranks))
         )
-    yield Passed(f"interfaces {', '.join(chosen)}; MASTER_ADDR resolves to {', '.join(addresses)}")
+    yield Passed(
+        _("interfaces {interfaces}; MASTER_ADDR resolves to {addresses}").format(
+            interfaces=", ".join(chosen), addresses=", ".join(addresses)
+        )
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator
 
-from llamadoctor.checks._job import where
+from llamadoctor.checks._job import label, where
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.job import (
     CLOCK_SKEW_SECONDS,
     Collective,
@@ -49,22 +50,30 @@ def job_rank_unanswered(job: JobFacts) -> Iterator[Outcome]:
     local = job.ranks[0].identity.local_world if job.ranks else 1
     if job.missing:
         nodes = sorted({node_of(r, local) for r in job.missing})
+        ranks = ngettext("rank {ranks}", "ranks {ranks}", len(job.missing)).format(ranks=ranks_text(job.missing))
+        # TRANSLATORS: {ranks} is "rank 2" or "ranks 2-3"; {nodes} the numbers of their nodes.
+        message = ngettext(
+            "{ranks} (node {nodes}) did not answer within {seconds} s.",
+            "{ranks} (nodes {nodes}) did not answer within {seconds} s.",
+            len(nodes),
+        )
         yield job_rank_unanswered.finding(
-            f"rank{'s' if len(job.missing) > 1 else ''} {ranks_text(job.missing)} "
-            f"(node{'s' if len(nodes) > 1 else ''} {ranks_text(nodes)}) did not answer within {job.timeout:g} s.",
+            message.format(ranks=ranks, nodes=ranks_text(nodes), seconds=f"{job.timeout:g}"),
             ranks=list(job.missing),
             nodes=nodes,
         )
     for r in job.ranks:
         if r.facts is None:
             yield job_rank_unanswered.finding(
-                f"{r.identity.label} crashed while gathering its facts: {r.crash}", rank=r.identity.rank
+                _("{rank} crashed while gathering its facts: {error}").format(rank=label(r), error=r.crash),
+                rank=r.identity.rank,
             )
-    yield Passed(f"{len(job.healthy_ranks)} of {job.world} ranks answered")
+    yield Passed(_("{count} of {world} ranks answered").format(count=len(job.healthy_ranks), world=job.world))
 
 
 def _node_ranks(first: int, last: int) -> str:
-    return f"node rank{'s' if last > first else ''} {ranks_text(range(first, last + 1))}"
+    numbers = ranks_text(range(first, last + 1))
+    return ngettext("node rank {ranks}", "node ranks {ranks}", last - first + 1).format(ranks=numbers)
 
 
 @job_check(
@@ -91,19 +100,28 @@ def job_node_missing(job: JobFacts) -> Iterator[Outcome]:
     that they reach the endpoint's port; widen the window with --rdzv-conf last_call_timeout=SECONDS.
     """
     if not job.nodes_expected or not job.nodes_joined:
-        yield NotApplicable("the number of nodes the job was launched for is unknown")
+        yield NotApplicable(_("the number of nodes the job was launched for is unknown"))
         return
     if job.nodes_joined < job.nodes_expected:
-        came = ", ".join(f"node {node} ({ranks[0].identity.hostname})" for node, ranks in job.nodes.items())
+        came = ", ".join(
+            _("node {node} ({host})").format(node=node, host=ranks[0].identity.hostname)
+            for node, ranks in job.nodes.items()
+        )
+        # TRANSLATORS: {missing} is "node rank 2" or "node ranks 1-2"; {came} lists the nodes that joined.
+        message = _("{joined} of {expected} nodes joined the job; {missing} never arrived (came: {came}).")
         yield job_node_missing.finding(
-            f"{job.nodes_joined} of {job.nodes_expected} nodes joined the job; "
-            f"{_node_ranks(job.nodes_joined, job.nodes_expected - 1)} never arrived (came: {came}).",
+            message.format(
+                joined=job.nodes_joined,
+                expected=job.nodes_expected,
+                missing=_node_ranks(job.nodes_joined, job.nodes_expected - 1),
+                came=came,
+            ),
             joined=job.nodes_joined,
             expected=job.nodes_expected,
             missing=list(range(job.nodes_joined, job.nodes_expected)),
         )
         return
-    yield Passed(f"{job.nodes_joined} of {job.nodes_expected} nodes joined")
+    yield Passed(_("{joined} of {expected} nodes joined").format(joined=job.nodes_joined, expected=job.nodes_expected))
 
 
 @job_check(
@@ -126,17 +144,22 @@ def job_clock_skew(job: JobFacts) -> Iterator[Outcome]:
     How to fix: run an NTP client (chrony, systemd-timesyncd) on every node.
     """
     if len(job.clocks) < 2 or 0 not in job.clocks:
-        yield NotApplicable("fewer than two ranks read their clocks")
+        yield NotApplicable(_("fewer than two ranks read their clocks"))
         return
     base = job.clocks[0]
     apart = {rank: t - base for rank, t in job.clocks.items() if abs(t - base) > CLOCK_SKEW_SECONDS}
     by_rank = {r.identity.rank: r for r in job.ranks}
     for offset in sorted(set(round(v, 1) for v in apart.values())):
         ranks = [by_rank[r] for r, v in apart.items() if round(v, 1) == offset and r in by_rank]
-        direction = "ahead of" if offset > 0 else "behind"
-        yield job_clock_skew.finding(f"The clock of {where(ranks)} is {abs(offset):.1f} s {direction} rank 0's.")
+        if offset > 0:
+            message = _("The clock of {where} is {seconds} s ahead of rank 0's.")
+        else:
+            message = _("The clock of {where} is {seconds} s behind rank 0's.")
+        yield job_clock_skew.finding(message.format(where=where(ranks), seconds=f"{abs(offset):.1f}"))
     spread = max(job.clocks.values()) - min(job.clocks.values())
-    yield Passed(f"{len(job.clocks)} clocks within {spread:.2f} s of each other")
+    yield Passed(
+        _("{count} clocks within {seconds} s of each other").format(count=len(job.clocks), seconds=f"{spread:.2f}")
+    )
 
 
 def _slow(c: Collective) -> list[int]:
@@ -175,13 +198,16 @@ def job_collective_slow(job: JobFacts) -> Iterator[Outcome]:
     for the transport NCCL chose).
     """
     if not job.collectives:
-        yield NotApplicable("no collective was measured")
+        yield NotApplicable(_("no collective was measured"))
         return
     for c in job.collectives:
         if c.error:
             hung = [r for r, s in sorted(c.seconds.items()) if s is None]
             yield job_collective_slow.finding(
-                f"all_reduce on {c.backend} did not complete ({c.error}): ranks {ranks_text(hung)} never finished.",
+                # TRANSLATORS: {backend} is gloo or nccl; {error} is how the collective failed ("timed out").
+                _("all_reduce on {backend} did not complete ({error}): ranks {ranks} never finished.").format(
+                    backend=c.backend, error=c.error, ranks=ranks_text(hung)
+                ),
                 backend=c.backend,
                 ranks=hung,
             )
@@ -190,11 +216,19 @@ def job_collective_slow(job: JobFacts) -> Iterator[Outcome]:
             seconds = c.seconds[rank] or 0.0
             median = statistics.median(s for s in c.seconds.values() if s is not None)
             yield job_collective_slow.finding(
-                f"all_reduce on {c.backend}: rank {rank} took {seconds:.3f} s, the median rank {median:.3f} s.",
+                _("all_reduce on {backend}: rank {rank} took {seconds} s, the median rank {median} s.").format(
+                    backend=c.backend, rank=rank, seconds=f"{seconds:.3f}", median=f"{median:.3f}"
+                ),
                 severity=Severity.WARNING,
                 backend=c.backend,
                 rank=rank,
             )
         bandwidth = c.bus_bandwidth(job.world)
-        rate = f"{bandwidth / MB:,.0f} MB/s bus bandwidth" if bandwidth else "no bandwidth"
-        yield Passed(f"all_reduce of {c.nbytes / MB:.1f} MB on {c.backend}: {rate}")
+        size = f"{c.nbytes / MB:.1f}"
+        if bandwidth:
+            passed = _("all_reduce of {size} MB on {backend}: {rate} MB/s bus bandwidth").format(
+                size=size, backend=c.backend, rate=f"{bandwidth / MB:,.0f}"
+            )
+        else:
+            passed = _("all_reduce of {size} MB on {backend}: no bandwidth").format(size=size, backend=c.backend)
+        yield Passed(passed)

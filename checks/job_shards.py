@@ -8,6 +8,7 @@ from typing import Optional
 
 from llamadoctor.checks._job import where
 from llamadoctor.files import ModelDir, Shard, targets
+from llamadoctor.i18n import _
 from llamadoctor.job import JobBroken, JobFacts, JobHealthy, RankFacts, job_check
 from llamadoctor.llama.layout import shards_of_rank
 from llamadoctor.model import NotApplicable, Outcome, Passed, Severity
@@ -48,18 +49,22 @@ def _loads(model: ModelDir, rank: int, world: int) -> tuple[str, ...]:
 def _problems(rank: RankFacts, ref: ModelDir, ref_hashes: dict[str, str], world: int) -> Iterator[str]:
     model = _model(rank)
     if model is None or not model.shards:
-        yield f"the model folder {ref.name} is missing or has no weights"
+        yield _("the model folder {name} is missing or has no weights").format(name=ref.name)
         return
     have = {s.name: s for s in model.shards}
     reference: dict[str, Shard] = {s.name: s for s in ref.shards}
     for name in _loads(ref, rank.identity.rank, world):
         shard = have.get(name)
         if shard is None:
-            yield f"{name} is missing from {model.path}"
+            yield _("{name} is missing from {path}").format(name=name, path=model.path)
         elif name in reference and shard.size != reference[name].size:
-            yield f"{name} is {shard.size:,} bytes, not {reference[name].size:,} as on rank 0"
+            yield _("{name} is {size} bytes, not {expected} as on rank 0").format(
+                name=name, size=f"{shard.size:,}", expected=f"{reference[name].size:,}"
+            )
         elif name in ref_hashes and rank.runtime.shard_md5.get(name, ref_hashes[name]) != ref_hashes[name]:
-            yield f"{name} has md5 {rank.runtime.shard_md5[name]}, not {ref_hashes[name]} as on rank 0"
+            yield _("{name} has md5 {md5}, not {expected} as on rank 0").format(
+                name=name, md5=rank.runtime.shard_md5[name], expected=ref_hashes[name]
+            )
 
 
 @job_check(
@@ -91,7 +96,7 @@ def job_shard_missing(job: JobFacts) -> Iterator[Outcome]:
     first = job.healthy_ranks[0] if job.healthy_ranks else None
     runs = targets(first.facts.models) if first and first.facts else ()
     if not runs or not runs[0].shards:
-        yield NotApplicable("no model folder given with --model-dir on rank 0")
+        yield NotApplicable(_("no model folder given with --model-dir on rank 0"))
         return
     ref = runs[0]
     found: dict[str, list[RankFacts]] = {}
@@ -100,9 +105,13 @@ def job_shard_missing(job: JobFacts) -> Iterator[Outcome]:
             found.setdefault(problem, []).append(r)
     for problem, ranks in found.items():
         yield job_shard_missing.finding(
-            f"On {where(ranks)}: {problem}.",
-            remedy=f"Copy {ref.path} to that node again (rsync -a --checksum from rank 0's node).",
+            # TRANSLATORS: {where} names nodes and ranks; {problem} says what is wrong with a shard there.
+            _("On {where}: {problem}.").format(where=where(ranks), problem=problem),
+            remedy=_("Copy {path} to that node again (rsync -a --checksum from rank 0's node).").format(path=ref.path),
             ranks=[r.identity.rank for r in ranks],
         )
-    hashed = " and md5" if first and first.runtime.shard_md5 else ""
-    yield Passed(f"the shard each of {len(job.healthy_ranks)} ranks loads from {ref.path}: present, size{hashed}")
+    if first and first.runtime.shard_md5:
+        passed = _("the shard each of {count} ranks loads from {path}: present, size and md5")
+    else:
+        passed = _("the shard each of {count} ranks loads from {path}: present, size")
+    yield Passed(passed.format(count=len(job.healthy_ranks), path=ref.path))

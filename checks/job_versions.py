@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Callable, Optional
 
 from llamadoctor.checks._job import spread, spread_text
+from llamadoctor.i18n import N_, _
 from llamadoctor.job import JobBroken, JobFacts, JobHealthy, RankFacts, job_check
 from llamadoctor.model import Outcome, Passed, Severity
 from llamadoctor.testing import nvidia, torch_info
@@ -22,19 +23,27 @@ def _facts_value(read: Callable[..., Optional[str]]) -> Value:
 MUST_MATCH: dict[str, Value] = {
     "Python": _facts_value(lambda f: f.python.version),
     "torch": lambda r: r.runtime.packages.get("torch") or (r.facts.torch.version if r.facts else None),
-    "CUDA (torch's build)": _facts_value(lambda f: f.torch.cuda or "none"),
-    "NCCL": lambda r: r.runtime.nccl or "none",
+    N_("CUDA (torch's build)"): _facts_value(lambda f: f.torch.cuda or _("none")),
+    "NCCL": lambda r: r.runtime.nccl or _("none"),
 }
 
 
+# The names above that are words, not the names of software.
+WORDS = frozenset({"CUDA (torch's build)", "NVIDIA driver"})
+
+
+def _shown(name: str) -> str:
+    return _(name) if name in WORDS else name
+
+
 def _package(name: str) -> Value:
-    return lambda r: r.runtime.packages.get(name, "not installed")
+    return lambda r: r.runtime.packages.get(name, _("not installed"))
 
 
 def _should_match(job: JobFacts) -> dict[str, Value]:
     values: dict[str, Value] = {}
     if any(r.facts and r.facts.gpu.gpus for r in job.healthy_ranks):
-        values["NVIDIA driver"] = _facts_value(lambda f: f.gpu.driver_version)
+        values[N_("NVIDIA driver")] = _facts_value(lambda f: f.gpu.driver_version)
     names = sorted({n for r in job.healthy_ranks for n in r.runtime.packages if n != "torch"})
     values.update({name: _package(name) for name in names})
     return values
@@ -79,12 +88,13 @@ def job_versions_differ(job: JobFacts) -> Iterator[Outcome]:
         if len(seen) > 1:
             severity = Severity.ERROR if name in MUST_MATCH else Severity.WARNING
             yield job_versions_differ.finding(
-                f"{name} differs between ranks: {spread_text(seen)}.",
+                # TRANSLATORS: {name} is what differs (torch, NCCL, a package); {where} the values and their ranks.
+                _("{name} differs between ranks: {where}.").format(name=_shown(name), where=spread_text(seen)),
                 severity=severity,
-                remedy="Install the same version on every node, then run the job again.",
+                remedy=_("Install the same version on every node, then run the job again."),
                 versions={v: [r.identity.rank for r in ranks] for v, ranks in seen.items()},
             )
         elif seen:
-            checked.append(f"{name} {next(iter(seen))}")
+            checked.append(f"{_shown(name)} {next(iter(seen))}")
     if checked:
-        yield Passed(f"the same on every rank: {', '.join(checked)}")
+        yield Passed(_("the same on every rank: {versions}").format(versions=", ".join(checked)))

@@ -25,8 +25,8 @@ from llamadoctor.model import (
 from llamadoctor.registry import outcomes
 
 INTERNAL_ERROR = "internal-error"
-NOT_IN_ONLY, SKIPPED_BY_USER = "not in --only", "--skip"
-LEFT_OUT = (NOT_IN_ONLY, SKIPPED_BY_USER)  # the reasons of checks the user left out
+NOT_IN_ONLY, SKIPPED_BY_USER = N_("not in --only"), "--skip"
+LEFT_OUT = (NOT_IN_ONLY, SKIPPED_BY_USER)  # the reasons of checks the user left out, in English
 
 
 @dataclass(frozen=True)
@@ -167,19 +167,33 @@ def left_out(checks: Sequence[Check], only: Iterable[str] = (), skip: Iterable[s
     for name in [*only, *skip]:
         if name not in known:
             raise KeyError(name)
-    out = {c.id: NOT_IN_ONLY for c in checks if only and c.id not in only}
+    out = {c.id: _(NOT_IN_ONLY) for c in checks if only and c.id not in only}
     out.update({name: SKIPPED_BY_USER for name in skip})
     return out
 
 
 def _platforms(spec: Check) -> str:
-    return " and ".join(OS_NAMES[p] for p in sorted(spec.platforms))
+    # TRANSLATORS: what joins the names of operating systems, as in "only on macOS and Linux".
+    return _(" and ").join(OS_NAMES[p] for p in sorted(spec.platforms))
+
+
+def left_out_by_user(result: CheckResult) -> bool:
+    """The check was skipped because --only or --skip left it out (in whatever language its reason is)."""
+    return result.status is Status.SKIPPED and result.reason in {*LEFT_OUT, *(_(r) for r in LEFT_OUT)}
+
+
+def _separator() -> str:
+    # TRANSLATORS: what separates the things one check looked at, or the reasons it gives, as in
+    # "download.sh: LF line endings; 3 files of llama-2-7b against checklist.chk".
+    return _("; ")
 
 
 def judge(spec: Check, facts: Facts) -> CheckResult:
     """What one check concludes, as a status that says what was looked at. Raises what the check raises."""
     if facts.os not in spec.platforms:
-        return CheckResult(spec, Status.NOT_APPLICABLE, reason=f"only on {_platforms(spec)}")
+        return CheckResult(
+            spec, Status.NOT_APPLICABLE, reason=_("only on {platforms}").format(platforms=_platforms(spec))
+        )
     findings: list[Finding] = []
     checked: list[str] = []
     missing: list[NotApplicable] = []
@@ -190,19 +204,26 @@ def judge(spec: Check, facts: Facts) -> CheckResult:
             checked.append(outcome.checked)
         else:
             missing.append(outcome)
-    reason = "; ".join(f"not verified: {m.reason}" if isinstance(m, NotVerified) else m.reason for m in missing)
-    unverified = "; ".join(m.reason for m in missing if isinstance(m, NotVerified))
+    reason = _separator().join(
+        _("not verified: {what}").format(what=m.reason) if isinstance(m, NotVerified) else m.reason for m in missing
+    )
+    unverified = _separator().join(m.reason for m in missing if isinstance(m, NotVerified))
     if findings:
         worst = min(findings, key=lambda f: f.severity.rank).severity
         return CheckResult(
-            spec, Status(worst.value), tuple(findings), checked="; ".join(checked), reason=reason, unverified=unverified
+            spec,
+            Status(worst.value),
+            tuple(findings),
+            checked=_separator().join(checked),
+            reason=reason,
+            unverified=unverified,
         )
     if missing and not checked:
         return CheckResult(spec, Status.NOT_APPLICABLE, reason=reason, unverified=unverified)
     return CheckResult(
         spec,
         Status.PASSED,
-        checked="; ".join(checked) or spec.checked_text(facts),
+        checked=_separator().join(checked) or spec.checked_text(facts),
         reason=reason,
         unverified=unverified,
     )
@@ -215,10 +236,11 @@ def run_one(spec: Check, facts: Facts) -> CheckResult:
     except SkipCheck as why:
         return CheckResult(spec, Status.SKIPPED, seconds=time.perf_counter() - started, reason=str(why))
     except Exception as exc:
+        message = _("the check itself failed ({error}); this is a bug in llamadoctor, please report it")
         crash = Finding(
             spec.id,
             Severity.ERROR,
-            f"the check itself failed ({type(exc).__name__}: {exc}); this is a bug in llamadoctor, please report it",
+            message.format(error=f"{type(exc).__name__}: {exc}"),
             evidence={"internal": INTERNAL_ERROR},
         )
         return CheckResult(spec, Status.CRASHED, (crash,), time.perf_counter() - started, traceback.format_exc())

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llamadoctor import __version__
-from llamadoctor.engine import LEFT_OUT, CheckResult, Report
+from llamadoctor.engine import CheckResult, Report, left_out_by_user
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, Searched
 from llamadoctor.i18n import _
@@ -162,9 +162,7 @@ def examined_data(facts: Facts) -> dict[str, Any]:
 
 def _shown(result: CheckResult, verbose: bool) -> bool:
     """Without -v, checks that did not apply, and those --only/--skip left out, are counted but not listed."""
-    hidden = (result.status is Status.NOT_APPLICABLE and not result.unverified) or (
-        result.status is Status.SKIPPED and result.reason in LEFT_OUT
-    )
+    hidden = (result.status is Status.NOT_APPLICABLE and not result.unverified) or left_out_by_user(result)
     return verbose or not hidden
 
 

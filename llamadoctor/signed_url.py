@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from llamadoctor.i18n import _
 from llamadoctor.redact import MASK, redact
 
 REDACTED = "…"
@@ -101,56 +102,61 @@ def inspect_url(url: str, now: float | None) -> UrlReport:
     url = url.strip().strip("'\"<>")
     problems: list[str] = []
     if unparsable(url):
-        return UrlReport(redact_url(url), "", None, (f"it is not a URL ({unparsable(url)}): copy the link again",))
+        # TRANSLATORS: {error} is Python's reason the text cannot be read as a URL.
+        why = _("it is not a URL ({error}): copy the link again").format(error=unparsable(url))
+        return UrlReport(redact_url(url), "", None, (why,))
     if _EMAIL.match(url) or url.lower().startswith("mailto:"):
-        return UrlReport(
-            "an email address",
-            "",
-            None,
-            (
-                "this is an email address, not the download URL: paste the link from the email's body, "
-                "starting with https://",
-            ),
+        why = _(
+            "this is an email address, not the download URL: paste the link from the email's body, starting with "
+            "https://"
         )
+        return UrlReport(_("an email address"), "", None, (why,))
     if re.search(r"\s", url):
-        problems.append("it contains spaces or line breaks: the link was wrapped or cut while copying")
+        problems.append(_("it contains spaces or line breaks: the link was wrapped or cut while copying"))
         url = re.sub(r"\s+", "", url)
     if "&amp;" in url:
         problems.append(
-            "its `&` became `&amp;` (copied from an HTML email or page): the server answers "
-            "403 Forbidden; replace every `&amp;` with `&`"
+            _(
+                "its `&` became `&amp;` (copied from an HTML email or page): the server answers 403 Forbidden; "
+                "replace every `&amp;` with `&`"
+            )
         )
     parts = urlsplit(url)
     if parts.scheme != "https":
-        problems.append("it does not start with https:// (wget says `Scheme missing.`)")
+        problems.append(_("it does not start with https:// (wget says `Scheme missing.`)"))
     host = parts.hostname or ""
     if host and not host.endswith("llamameta.net"):
         problems.append(
-            f"its host is {host}, not a *.llamameta.net download host: copy the link from "
-            "Meta's email or the llama.com download page"
+            _(
+                "its host is {host}, not a *.llamameta.net download host: copy the link from Meta's email or the "
+                "llama.com download page"
+            ).format(host=host)
         )
     query = parts.query.replace("&amp;", "&")
     params = {k.lower(): v[0] for k, v in parse_qs(query).items()}
     missing = [name for name in ("Policy", "Signature", "Key-Pair-Id") if name.lower() not in params]
     if missing:
         problems.append(
-            f"it has lost its query ({', '.join(missing)} missing): copy the whole link, "
-            "everything after `?` included, and quote it in the shell"
+            _(
+                "it has lost its query ({names} missing): copy the whole link, everything after `?` included, and "
+                "quote it in the shell"
+            ).format(names=", ".join(missing))
         )
     if host.endswith("llamameta.net") and "*" not in parts.path:
-        problems.append("its path has no `*`: download.sh replaces the `*` with each file's path")
+        problems.append(_("its path has no `*`: download.sh replaces the `*` with each file's path"))
     expires = policy_expiry(params["policy"]) if "policy" in params else None
     if "policy" in params and expires is None:
-        problems.append("its Policy cannot be decoded: the link was damaged while copying")
+        problems.append(_("its Policy cannot be decoded: the link was damaged while copying"))
     if expires is not None and now is not None and expires <= now:
         ago = _ago(now - expires)
-        problems.append(f"it expired {ago} (links last 24 h): request a new one at llama.com")
+        # TRANSLATORS: {ago} is "3 h ago", "2 days ago".
+        problems.append(_("it expired {ago} (links last 24 h): request a new one at llama.com").format(ago=ago))
     return UrlReport(redact_url(url), host, expires, tuple(problems))
 
 
 def _ago(seconds: float) -> str:
     if seconds < 3600:
-        return f"{seconds / 60:.0f} min ago"
+        return _("{count} min ago").format(count=f"{seconds / 60:.0f}")
     if seconds < 3 * 86400:
-        return f"{seconds / 3600:.0f} h ago"
-    return f"{seconds / 86400:.0f} days ago"
+        return _("{count} h ago").format(count=f"{seconds / 3600:.0f}")
+    return _("{count} days ago").format(count=f"{seconds / 86400:.0f}")
