@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from llamadoctor.i18n import N_
+from llamadoctor.i18n import N_, _
 
 if TYPE_CHECKING:
     from llamadoctor.facts import Facts
@@ -117,7 +117,8 @@ class Requires:
         """Why the check does not apply to `facts`, or None when it does."""
         if self.holds(facts):
             return None
-        return self.reason(facts) if callable(self.reason) else self.reason
+        # A reason written where the requirement is declared is marked N_() there and translated here.
+        return self.reason(facts) if callable(self.reason) else _(self.reason) if self.reason else ""
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class Check:
     checked: str | Callable[[Facts], str] = ""
 
     def checked_text(self, facts: Facts) -> str:
-        return self.checked(facts) if callable(self.checked) else self.checked
+        return self.checked(facts) if callable(self.checked) else _(self.checked) if self.checked else ""
 
     @property
     def doc(self) -> str:
