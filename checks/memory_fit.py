@@ -164,61 +164,53 @@ def memory_insufficient(facts: Facts) -> Iterator[Outcome]:
                 _("the size of {path} is unknown (no usable params.json or config.json)").format(path=model.path)
             )
             continue
-        settings = _settings(est)
-        if device == "cuda":
-            fits = _("{name} needs {needed} per GPU with {settings}, and has it")
-        else:
-            fits = _("{name} needs {needed} of RAM with {settings}, and has it")
-        needed = est.per_device_bytes if device == "cuda" else est.total_bytes
-        passed = Passed(fits.format(name=model.name, needed=gib(needed), settings=settings))
         what = _("{path} ({version}, {params} parameters)").format(
             path=model.path, version=label(model_version(model)), params=f"{est.params:,}"
         )
         if device == "cuda":
             short = _gpu_shortfalls(est, facts)
-            if short:
-                yield memory_insufficient.finding(
-                    _("{what} needs {needed} per GPU with {settings} ({breakdown}), but {shortfalls}. {exits}").format(
-                        what=what,
-                        needed=gib(est.per_device_bytes),
-                        settings=settings,
-                        breakdown=_breakdown(est),
-                        shortfalls=_("; ").join(short),
-                        exits=_exits(est, min(g.memory_free for g in facts.gpu.gpus), facts, device, model),
-                    ),
-                    path=model.path,
-                    needed=est.per_device_bytes,
-                    device=device,
-                )
-            else:
-                yield passed
-            continue
-        available = facts.memory.ram_available
-        if est.total_bytes > available:
-            if device == "mps":
-                short = _(
-                    "{what} needs {needed} of unified memory (Apple Silicon) with {settings} ({breakdown}), but "
-                    "{available} is available. {exits}"
-                )
-            else:
-                short = _(
-                    "{what} needs {needed} of RAM with {settings} ({breakdown}), but {available} is available. {exits}"
-                )
-            yield memory_insufficient.finding(
-                short.format(
-                    what=what,
-                    needed=gib(est.total_bytes),
-                    settings=settings,
-                    breakdown=_breakdown(est),
-                    available=gib(available),
-                    exits=_exits(est, available, facts, device, model),
-                ),
-                path=model.path,
-                needed=est.total_bytes,
-                device=device,
-            )
+            available, needed, fits = min(g.memory_free for g in facts.gpu.gpus), est.per_device_bytes, not short
         else:
-            yield passed
+            short, available, needed = [], facts.memory.ram_available, est.total_bytes
+            fits = needed <= available
+        if fits:
+            yield Passed(_fits(model, est, device))
+            continue
+        yield memory_insufficient.finding(
+            _shortfall(device).format(
+                what=what,
+                needed=gib(needed),
+                settings=_settings(est),
+                breakdown=_breakdown(est),
+                shortfalls=_("; ").join(short),
+                available=gib(available),
+                exits=_exits(est, available, facts, device, model),
+            ),
+            path=model.path,
+            needed=needed,
+            device=device,
+        )
+
+
+def _fits(model: ModelDir, est: Estimate, device: str) -> str:
+    if device == "cuda":
+        text = _("{name} needs {needed} per GPU with {settings}, and has it")
+    else:
+        text = _("{name} needs {needed} of RAM with {settings}, and has it")
+    needed = est.per_device_bytes if device == "cuda" else est.total_bytes
+    return text.format(name=model.name, needed=gib(needed), settings=_settings(est))
+
+
+def _shortfall(device: str) -> str:
+    """The message, to be filled, for a model that does not fit where the run would go."""
+    if device == "cuda":
+        return _("{what} needs {needed} per GPU with {settings} ({breakdown}), but {shortfalls}. {exits}")
+    if device == "mps":
+        return _(
+            "{what} needs {needed} of unified memory (Apple Silicon) with {settings} ({breakdown}), but "
+            "{available} is available. {exits}"
+        )
+    return _("{what} needs {needed} of RAM with {settings} ({breakdown}), but {available} is available. {exits}")
 
 
 def conversion_needs(model: ModelDir) -> tuple[int, int] | None:

@@ -139,4 +139,4 @@ def install_commands(facts: Facts, names: tuple[str, ...]) -> tuple[str, ...]:
             return ("wsl --install", "wsl -- sudo apt-get install -y wget coreutils")
         return ("winget install --exact --id JernejSimoncic.Wget",)
     known = [cmd for tool, cmd in LINUX_MANAGERS if facts.tools.has(tool)]
-    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _, cmd in LINUX_MANAGERS]))
+    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _tool, cmd in LINUX_MANAGERS]))
