@@ -74,6 +74,11 @@ class Finding:
     remedy: str = ""
 
 
+def shown(text: str) -> str:
+    """A constant marked with `N_()`, in the current language ("" stays "": gettext maps it to its header)."""
+    return _(text) if text else text
+
+
 class SkipCheck(Exception):
     """Raised by a check that cannot judge because a fact it needs is unknown (the GPU's arch list, NCCL)."""
 
@@ -100,9 +105,10 @@ class NotVerified(NotApplicable):
 
 @dataclass(frozen=True)
 class Requires:
-    """A fact a check needs: where `holds(facts)` is false the check is not applicable, for `reason`. When the
-    probe that fills the fact failed (`probe`, a name of Facts.probe_errors), the check is skipped instead:
-    the defaults standing in for the missing facts must not read as "nothing there"."""
+    """A fact a check needs: where `holds(facts)` is false the check is not applicable, for `reason` (a
+    constant is marked with `N_()` and shown through `_()`). When the probe that fills the fact failed
+    (`probe`, a name of Facts.probe_errors), the check is skipped instead: the defaults standing in for the
+    missing facts must not read as "nothing there"."""
 
     holds: Callable[[Facts], object]
     reason: str | Callable[[Facts], str] = ""
@@ -111,14 +117,14 @@ class Requires:
     def probe_failed(self, facts: Facts) -> str | None:
         """Why the facts this requirement reads are unknown, or None."""
         error = facts.probe_errors.get(self.probe) if self.probe else None
-        return f"the {self.probe} probe failed ({error})" if error else None
+        # TRANSLATORS: {probe} is the name of a probe (gpu, files, memory); {error} is its error, as raised.
+        return _("the {probe} probe failed ({error})").format(probe=self.probe, error=error) if error else None
 
     def unmet(self, facts: Facts) -> str | None:
         """Why the check does not apply to `facts`, or None when it does."""
         if self.holds(facts):
             return None
-        # A reason written where the requirement is declared is marked N_() there and translated here.
-        return self.reason(facts) if callable(self.reason) else _(self.reason) if self.reason else ""
+        return self.reason(facts) if callable(self.reason) else shown(self.reason)
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ class Check:
     checked: str | Callable[[Facts], str] = ""
 
     def checked_text(self, facts: Facts) -> str:
-        return self.checked(facts) if callable(self.checked) else _(self.checked) if self.checked else ""
+        return self.checked(facts) if callable(self.checked) else shown(self.checked)
 
     @property
     def doc(self) -> str:
