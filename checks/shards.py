@@ -192,7 +192,8 @@ def params_invalid(facts: Facts) -> Iterator[Finding]:
     for model in facts.models:
         error = _params_error(model)
         if error:
-            yield params_invalid.finding(f"{error}.", path=model.path)
+            # TRANSLATORS: {error} is a sentence about params.json or config.json, already translated.
+            yield params_invalid.finding(_("{error}.").format(error=error), path=model.path)
 
 
 def _is_llama2_chat_erratum(model: ModelDir) -> bool:
