@@ -19,7 +19,8 @@ from llamadoctor.checks._libraries import (
     pip_install,
     tokenizer_files,
 )
-from llamadoctor.facts import Facts
+from llamadoctor.facts import Facts, HfTokenizerFiles
+from llamadoctor.i18n import _
 from llamadoctor.llama.hf_support import (
     TOKENIZERS_FOR_PAIR_MERGES,
     TRANSFORMERS_FOR_GQA,
@@ -52,9 +53,8 @@ VISION_CONFIG = {"model_type": "mllama", "text_config": {"model_type": "mllama_t
     severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("transformers"), HF_TARGET),
-    checked=lambda facts: (
-        f"transformers {installed(facts, 'transformers')} against "
-        + ", ".join(f"{m.path}/config.json" for m in hf_targets(facts))
+    checked=lambda facts: _("transformers {version} against {files}").format(
+        version=installed(facts, "transformers"), files=", ".join(f"{m.path}/config.json" for m in hf_targets(facts))
     ),
     examples=(
         Healthy(hf_facts()),
@@ -90,9 +90,18 @@ def transformers_too_old(facts: Facts) -> Iterator[Finding]:
         newest = needs[0].version
         error = _ERRORS.get(newest, _UNKNOWN_ARCH)
         yield transformers_too_old.finding(
-            f"transformers {version} is installed in {facts.python.executable}, but {model.path}/config.json has "
-            f"{' and '.join(n.reason for n in needs)}, which needs transformers {newest} or later: loading it with "
-            f"transformers (or vLLM) fails with “{error}”.",
+            # TRANSLATORS: {needs} lists what the config uses, in English ("rope_scaling type `llama3`").
+            _(
+                "transformers {version} is installed in {python}, but {path}/config.json has {needs}, which needs "
+                "transformers {newest} or later: loading it with transformers (or vLLM) fails with “{error}”."
+            ).format(
+                version=version,
+                python=facts.python.executable,
+                path=model.path,
+                needs=" and ".join(n.reason for n in needs),
+                newest=newest,
+                error=error,
+            ),
             remedy=pip_install(facts, f"transformers>={newest}"),
             path=model.path,
             transformers=version,
@@ -106,9 +115,8 @@ def transformers_too_old(facts: Facts) -> Iterator[Finding]:
     severity=Severity.WARNING,
     group=Group.PYTHON,
     requires=(LIBRARIES, library("tokenizers"), HF_TOKENIZER_FILES),
-    checked=lambda facts: (
-        f"tokenizers {installed(facts, 'tokenizers')} against "
-        + ", ".join(f"{t.folder}/tokenizer.json ({t.merges or 'no'} merges)" for t in hf_tokenizers(facts))
+    checked=lambda facts: _("tokenizers {version} against {files}").format(
+        version=installed(facts, "tokenizers"), files=", ".join(_merges(t) for t in hf_tokenizers(facts))
     ),
     examples=(
         Healthy(hf_facts()),
@@ -133,13 +141,33 @@ def tokenizers_too_old(facts: Facts) -> Iterator[Finding]:
     for files in hf_tokenizers(facts):
         if files.merges == "pairs" and older(version, TOKENIZERS_FOR_PAIR_MERGES):
             yield tokenizers_too_old.finding(
-                f"{files.folder}/tokenizer.json writes its merges as pairs, which tokenizers reads only from "
-                f"{TOKENIZERS_FOR_PAIR_MERGES}; {facts.python.executable} has tokenizers {version}: transformers "
-                "fails to load the tokenizer with “data did not match any variant of untagged enum ModelWrapper”.",
+                _(
+                    "{folder}/tokenizer.json writes its merges as pairs, which tokenizers reads only from {needed}; "
+                    "{python} has tokenizers {version}: transformers fails to load the tokenizer with “data did "
+                    "not match any variant of untagged enum ModelWrapper”."
+                ).format(
+                    folder=files.folder,
+                    needed=TOKENIZERS_FOR_PAIR_MERGES,
+                    python=facts.python.executable,
+                    version=version,
+                ),
                 remedy=pip_install(facts, "transformers", f"tokenizers>={TOKENIZERS_FOR_PAIR_MERGES}"),
                 path=files.folder,
                 tokenizers=version,
             )
+
+
+def _merges(files: HfTokenizerFiles) -> str:
+    if not files.merges:
+        return _("{folder}/tokenizer.json (no merges)").format(folder=files.folder)
+    # TRANSLATORS: {kind} is how the merges are written: "pairs" or "strings".
+    return _("{folder}/tokenizer.json ({kind} merges)").format(folder=files.folder, kind=files.merges)
+
+
+def _tokenizer_class(files: HfTokenizerFiles) -> str:
+    if not files.tokenizer_class:
+        return _("{folder}/tokenizer_config.json (no class)").format(folder=files.folder)
+    return f"{files.folder}/tokenizer_config.json ({files.tokenizer_class})"
 
 
 EARLY_CONVERSION = tokenizer_files(
@@ -160,9 +188,7 @@ EARLY_CONVERSION = tokenizer_files(
     group=Group.MODEL,
     fixes=("rename-tokenizer-class",),
     requires=(LIBRARIES, HF_TOKENIZER_FILES),
-    checked=lambda facts: ", ".join(
-        f"{t.folder}/tokenizer_config.json ({t.tokenizer_class or 'no class'})" for t in hf_tokenizers(facts)
-    ),
+    checked=lambda facts: ", ".join(_tokenizer_class(t) for t in hf_tokenizers(facts)),
     examples=(
         Healthy(hf_facts()),
         Healthy(hf_facts(tokenizer=tokenizer_files(tokenizer_class="LlamaTokenizer"))),
@@ -186,9 +212,11 @@ def tokenizer_class_misspelled(facts: Facts) -> Iterator[Finding]:
         right = MISSPELLED_TOKENIZER_CLASSES.get(files.tokenizer_class or "")
         if right:
             yield tokenizer_class_misspelled.finding(
-                f"{files.folder}/tokenizer_config.json names the tokenizer class {files.tokenizer_class}, which "
-                f"transformers does not have (it is {right}): loading it with transformers fails with “Tokenizer class "
-                f"{files.tokenizer_class} does not exist or is not currently imported.”",
+                _(
+                    "{folder}/tokenizer_config.json names the tokenizer class {name}, which transformers does not "
+                    "have (it is {right}): loading it with transformers fails with “Tokenizer class {name} does "
+                    "not exist or is not currently imported.”"
+                ).format(folder=files.folder, name=files.tokenizer_class, right=right),
                 path=files.folder,
                 tokenizer_class=files.tokenizer_class,
                 correct=right,

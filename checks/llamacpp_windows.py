@@ -7,15 +7,16 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import NVIDIA_GPU
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.shell import flavour, quote, render_argv
 from llamadoctor.testing import linux_gpu, replace_in, windows_conda
 
 CUDA_TOOLKIT = Requires(
-    lambda f: f.stacks.cuda_path, "no CUDA toolkit installed (CUDA_PATH is not set)", probe="stacks"
+    lambda f: f.stacks.cuda_path, N_("no CUDA toolkit installed (CUDA_PATH is not set)"), probe="stacks"
 )
-VISUAL_STUDIO = Requires(lambda f: f.stacks.vs_cuda_props, "no Visual Studio C++ build tools found", probe="stacks")
+VISUAL_STUDIO = Requires(lambda f: f.stacks.vs_cuda_props, N_("no Visual Studio C++ build tools found"), probe="stacks")
 CUDA = r"C:\Program Files\NVIDIA GPU Computing Toolkit\CUDA\v12.4"
 VS = r"C:\Program Files\Microsoft Visual Studio\2022\BuildTools\MSBuild\Microsoft\VC\v170\BuildCustomizations"
 PROPS = ("CUDA 12.4.props",)
@@ -33,7 +34,9 @@ def _windows(props: tuple[str, ...] = PROPS, cuda: str | None = CUDA) -> Facts:
     group=Group.GPU,
     platforms=("windows",),
     requires=(NVIDIA_GPU, CUDA_TOOLKIT, VISUAL_STUDIO),
-    checked=lambda f: f"CUDA's MSBuild files in {len(f.stacks.vs_cuda_props)} Visual Studio toolset folder(s)",
+    checked=lambda f: _("CUDA's MSBuild files in {count} Visual Studio toolset folder(s)").format(
+        count=len(f.stacks.vs_cuda_props)
+    ),
     examples=[
         Healthy(_windows()),
         Inapplicable(linux_gpu(), expect="only on Windows"),
@@ -60,13 +63,18 @@ def llamacpp_cuda_toolset_missing(facts: Facts) -> Iterator[Finding]:
     cuda = facts.stacks.cuda_path or ""
     source = cuda.rstrip("\\") + r"\extras\visual_studio_integration\MSBuildExtensions"
     yield llamacpp_cuda_toolset_missing.finding(
-        f"CUDA is installed ({cuda}) but Visual Studio has none of its build files in {', '.join(empty)}: a CUDA "
-        "build of llama.cpp or llama-cpp-python stops with “No CUDA toolset found.”",
+        _(
+            "CUDA is installed ({cuda}) but Visual Studio has none of its build files in {folders}: a CUDA build of "
+            "llama.cpp or llama-cpp-python stops with “No CUDA toolset found.”"
+        ).format(cuda=cuda, folders=", ".join(empty)),
         remedy="\n".join(
             (
-                "As administrator, copy CUDA's Visual Studio files (or reinstall CUDA with Visual Studio Integration):",
+                _(
+                    "As administrator, copy CUDA's Visual Studio files (or reinstall CUDA with Visual Studio "
+                    "Integration):"
+                ),
                 _copy(source, empty[-1], facts.platform.shell),
-                "or skip the build with a prebuilt CUDA wheel:",
+                _("or skip the build with a prebuilt CUDA wheel:"),
                 render_argv(
                     [
                         facts.python.executable,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._requires import META_TARGET, TARGET_MODEL, count
+from llamadoctor.checks._requires import META_TARGET, TARGET_MODEL
 from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, Memory, Options
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.llama import Estimate, estimate, fitting_quantization, ways_out
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, NotApplicable, Outcome, Passed, Severity
 from llamadoctor.model_info import arch_of, label, model_version
@@ -57,9 +58,11 @@ def _settings(est: Estimate) -> str:
 
 def _breakdown(est: Estimate) -> str:
     n = est.nproc
-    return (
-        f"weights {gib(est.weights_bytes // n)} + KV cache {gib(est.kv_cache_bytes // n)} + activations "
-        f"{gib(est.activation_bytes)} + overhead {gib(est.overhead_bytes)}"
+    return _("weights {weights} + KV cache {cache} + activations {activations} + overhead {overhead}").format(
+        weights=gib(est.weights_bytes // n),
+        cache=gib(est.kv_cache_bytes // n),
+        activations=gib(est.activation_bytes),
+        overhead=gib(est.overhead_bytes),
     )
 
 
@@ -73,9 +76,12 @@ def _quantized(est: Estimate, available: int, model: ModelDir) -> str:
     if found is None:
         return ""
     dtype = f" --dtype {found.dtype}" if found.dtype != est.dtype else ""
-    return (
-        f" It fits quantized ({found.precision}: {gib(found.needed_bytes)}): "
-        f"`llamadoctor run chat --model-dir {model.path} --quantize {found.quantize}{dtype}`."
+    # TRANSLATORS: follows the sentence of ways out; {precision} is like "bf16 + int8".
+    return _(
+        " It fits quantized ({precision}: {needed}): `llamadoctor run chat --model-dir {path} --quantize "
+        "{quantize}{dtype}`."
+    ).format(
+        precision=found.precision, needed=gib(found.needed_bytes), path=model.path, quantize=found.quantize, dtype=dtype
     )
 
 
@@ -89,18 +95,26 @@ def _exits(est: Estimate, available: int, facts: Facts, device: str, model: Mode
         ):
             if cpu.total_bytes <= ram:
                 exits.append(
-                    f"run on the CPU ({flags}: needs {gib(cpu.total_bytes)} of {gib(ram)} RAM available; slow)"
+                    _("run on the CPU ({flags}: needs {needed} of {ram} RAM available; slow)").format(
+                        flags=flags, needed=gib(cpu.total_bytes), ram=gib(ram)
+                    )
                 )
                 break
-    exits.append("a smaller model")
-    return "Ways out: " + "; ".join(exits) + "." + _quantized(est, available, model)
+    exits.append(_("a smaller model"))
+    # TRANSLATORS: the separator between the ways out of a memory shortfall.
+    ways = _("; ").join(exits)
+    return _("Ways out: {ways}.").format(ways=ways) + _quantized(est, available, model)
 
 
 def _gpu_shortfalls(est: Estimate, facts: Facts) -> list[str]:
     out = []
     for g in facts.gpu.gpus[: est.nproc]:
         if est.per_device_bytes > g.memory_free:
-            out.append(f"GPU {g.index} ({g.name}) has {gib(g.memory_free)} free of {gib(g.memory_total)}")
+            out.append(
+                _("GPU {index} ({name}) has {free} free of {total}").format(
+                    index=g.index, name=g.name, free=gib(g.memory_free), total=gib(g.memory_total)
+                )
+            )
     return out
 
 
@@ -146,37 +160,57 @@ def memory_insufficient(facts: Facts) -> Iterator[Outcome]:
     for model in targets(facts.models):
         est = _estimate(model, facts, device)
         if est is None:
-            yield NotApplicable(f"the size of {model.path} is unknown (no usable params.json or config.json)")
+            yield NotApplicable(
+                _("the size of {path} is unknown (no usable params.json or config.json)").format(path=model.path)
+            )
             continue
-        needed = f"{gib(est.per_device_bytes)} per GPU" if device == "cuda" else f"{gib(est.total_bytes)} of RAM"
-        fits = Passed(f"{model.name} needs {needed} with {_settings(est)}, and has it")
-        what = f"{model.path} ({label(model_version(model))}, {est.params:,} parameters)"
+        what = _("{path} ({version}, {params} parameters)").format(
+            path=model.path, version=label(model_version(model)), params=f"{est.params:,}"
+        )
         if device == "cuda":
             short = _gpu_shortfalls(est, facts)
-            if short:
-                yield memory_insufficient.finding(
-                    f"{what} needs {gib(est.per_device_bytes)} per GPU with {_settings(est)} ({_breakdown(est)}), "
-                    f"but {'; '.join(short)}. "
-                    + _exits(est, min(g.memory_free for g in facts.gpu.gpus), facts, device, model),
-                    path=model.path,
-                    needed=est.per_device_bytes,
-                    device=device,
-                )
-            else:
-                yield fits
-            continue
-        available = facts.memory.ram_available
-        if est.total_bytes > available:
-            where = "unified memory (Apple Silicon)" if device == "mps" else "RAM"
-            yield memory_insufficient.finding(
-                f"{what} needs {gib(est.total_bytes)} of {where} with {_settings(est)} ({_breakdown(est)}), "
-                f"but {gib(available)} is available. " + _exits(est, available, facts, device, model),
-                path=model.path,
-                needed=est.total_bytes,
-                device=device,
-            )
+            available, needed, fits = min(g.memory_free for g in facts.gpu.gpus), est.per_device_bytes, not short
         else:
-            yield fits
+            short, available, needed = [], facts.memory.ram_available, est.total_bytes
+            fits = needed <= available
+        if fits:
+            yield Passed(_fits(model, est, device))
+            continue
+        yield memory_insufficient.finding(
+            _shortfall(device).format(
+                what=what,
+                needed=gib(needed),
+                settings=_settings(est),
+                breakdown=_breakdown(est),
+                shortfalls=_("; ").join(short),
+                available=gib(available),
+                exits=_exits(est, available, facts, device, model),
+            ),
+            path=model.path,
+            needed=needed,
+            device=device,
+        )
+
+
+def _fits(model: ModelDir, est: Estimate, device: str) -> str:
+    if device == "cuda":
+        text = _("{name} needs {needed} per GPU with {settings}, and has it")
+    else:
+        text = _("{name} needs {needed} of RAM with {settings}, and has it")
+    needed = est.per_device_bytes if device == "cuda" else est.total_bytes
+    return text.format(name=model.name, needed=gib(needed), settings=_settings(est))
+
+
+def _shortfall(device: str) -> str:
+    """The message, to be filled, for a model that does not fit where the run would go."""
+    if device == "cuda":
+        return _("{what} needs {needed} per GPU with {settings} ({breakdown}), but {shortfalls}. {exits}")
+    if device == "mps":
+        return _(
+            "{what} needs {needed} of unified memory (Apple Silicon) with {settings} ({breakdown}), but "
+            "{available} is available. {exits}"
+        )
+    return _("{what} needs {needed} of RAM with {settings} ({breakdown}), but {available} is available. {exits}")
 
 
 def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
@@ -188,15 +222,19 @@ def conversion_needs(model: ModelDir) -> tuple[int, int] | None:
     return 2 * weights, weights + 2 * arch.largest_tensor()
 
 
+def _free_disk_checked(folders: int) -> str:
+    return ngettext(
+        "free disk beside {count} Meta-format folder", "free disk beside {count} Meta-format folders", folders
+    ).format(count=folders)
+
+
 @check(
     id="disk-insufficient-for-conversion",
     summary="Not enough free disk to convert the model to Hugging Face format",
     severity=Severity.WARNING,
     group=Group.MODEL,
     requires=(META_TARGET,),
-    checked=lambda facts: (
-        "free disk beside " + count(sum(1 for m in targets(facts.models) if m.format == "meta"), "Meta-format folder")
-    ),
+    checked=lambda facts: _free_disk_checked(sum(1 for m in targets(facts.models) if m.format == "meta")),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder"),
@@ -226,8 +264,10 @@ def disk_insufficient_for_conversion(facts: Facts) -> Iterator[Finding]:
         free = gib(model.disk_free)
         if model.disk_free >= ours:
             yield disk_insufficient_for_conversion.finding(
-                f"{model.path}: {free} free, but transformers' convert_llama_weights_to_hf.py needs about "
-                f"{gib(transformers)} (2x the model); llamadoctor's streaming converter needs {gib(ours)} and fits.",
+                _(
+                    "{path}: {free} free, but transformers' convert_llama_weights_to_hf.py needs about "
+                    "{transformers} (2x the model); llamadoctor's streaming converter needs {ours} and fits."
+                ).format(path=model.path, free=free, transformers=gib(transformers), ours=gib(ours)),
                 path=model.path,
                 free=model.disk_free,
                 needed_transformers=transformers,
@@ -235,9 +275,11 @@ def disk_insufficient_for_conversion(facts: Facts) -> Iterator[Finding]:
             )
         else:
             yield disk_insufficient_for_conversion.finding(
-                f"{model.path}: {free} free, but a conversion to Hugging Face format needs {gib(ours)} even with "
-                f"llamadoctor's streaming converter (1x the model plus its largest tensor), and about "
-                f"{gib(transformers)} with transformers' convert_llama_weights_to_hf.py.",
+                _(
+                    "{path}: {free} free, but a conversion to Hugging Face format needs {ours} even with "
+                    "llamadoctor's streaming converter (1x the model plus its largest tensor), and about "
+                    "{transformers} with transformers' convert_llama_weights_to_hf.py."
+                ).format(path=model.path, free=free, transformers=gib(transformers), ours=gib(ours)),
                 path=model.path,
                 free=model.disk_free,
                 needed_transformers=transformers,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llamadoctor.checks._requires import META_CODE, TORCH, count
+from llamadoctor.checks._requires import META_CODE, TORCH
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.model import Broken, Group, Healthy, Inapplicable, Outcome, Passed, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
@@ -22,6 +23,12 @@ def _cuda_usable(facts: Facts) -> bool:
     return bool(facts.torch.cuda and facts.gpu.gpus)
 
 
+def _sources_checked(files: int) -> str:
+    return ngettext(
+        "init_process_group in {count} Meta source file", "init_process_group in {count} Meta source files", files
+    ).format(count=files)
+
+
 @check(
     id="meta-code-hardcodes-nccl",
     summary="Meta's reference code asks for NCCL, which this torch does not have",
@@ -29,9 +36,7 @@ def _cuda_usable(facts: Facts) -> bool:
     group=Group.DISTRIBUTED,
     fixes=("patch-meta-code-gloo",),
     requires=(META_CODE, TORCH),
-    checked=lambda facts: (
-        f"init_process_group in {count(len(facts.repo.sources), 'Meta source file')}" if facts.repo else ""
-    ),
+    checked=lambda facts: _sources_checked(len(facts.repo.sources)) if facts.repo else "",
     examples=(
         Healthy(linux_gpu(repo=repo_with(sources=(generation_source(),)))),
         Inapplicable(windows_conda(), expect="no Meta reference code"),
@@ -58,9 +63,9 @@ def meta_code_hardcodes_nccl(facts: Facts) -> Iterator[Outcome]:
     CUDA for its tensors; without a GPU use `llamadoctor run` or the Hugging Face format.
     """
     if facts.torch.nccl is None:
-        raise SkipCheck(f"whether torch {facts.torch.version} has NCCL is unknown")
+        raise SkipCheck(_("whether torch {version} has NCCL is unknown").format(version=facts.torch.version))
     if facts.torch.nccl:
-        yield Passed(f"torch {facts.torch.version} has the NCCL that Meta's code asks for")
+        yield Passed(_("torch {version} has the NCCL that Meta's code asks for").format(version=facts.torch.version))
         return
     for source in facts.repo.sources if facts.repo else ():
         if not source.nccl_lines:
@@ -72,15 +77,17 @@ def meta_code_hardcodes_nccl(facts: Facts) -> Iterator[Outcome]:
         extra = (
             ""
             if _cuda_usable(facts)
-            else (
+            else _(
                 " Meta's code also puts its tensors on CUDA, which this machine lacks: even with gloo it cannot "
                 "run here; use `llamadoctor run` or the Hugging Face format."
             )
         )
         yield meta_code_hardcodes_nccl.finding(
-            f'{source.path} line {lines} calls init_process_group("nccl"), but torch '
-            f"{facts.torch.version or ''} here has no NCCL: `RuntimeError: Distributed package doesn't have "
-            f"NCCL built in`. Patch it to fall back to gloo.{extra}",
+            # TRANSLATORS: {extra} is empty, or the sentence about CUDA that follows this message in the catalogue.
+            _(
+                '{path} line {lines} calls init_process_group("nccl"), but torch {version} here has no NCCL: '
+                "`RuntimeError: Distributed package doesn't have NCCL built in`. Patch it to fall back to gloo.{extra}"
+            ).format(path=source.path, lines=lines, version=facts.torch.version or "", extra=extra),
             path=source.path,
             lines=list(source.nccl_lines),
         )

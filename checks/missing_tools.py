@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.advice import NEEDED, install_commands, missing
 from llamadoctor.checks._requires import TOOLS
 from llamadoctor.facts import Facts, Tools
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm, windows_conda
@@ -18,15 +19,15 @@ LINUX_NO_WGET = Tools(found={"bash": "/usr/bin/bash", "md5sum": "/usr/bin/md5sum
 
 def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
     if "bash" in names and facts.os == "windows":
-        return "Windows has no bash, so download.sh cannot run outside WSL or Git Bash"
+        return _("Windows has no bash, so download.sh cannot run outside WSL or Git Bash")
     if "wget" in names:
-        return "download.sh stops with “wget: command not found”"
+        return _("download.sh stops with “wget: command not found”")
     if facts.os == "darwin":
-        return (
+        return _(
             "macOS ships md5, not md5sum, so download.sh cannot verify the files (“Could not parse check "
             "file 'checklist.chk'”)"
         )
-    return "download.sh cannot verify the downloaded files"
+    return _("download.sh cannot verify the downloaded files")
 
 
 @check(
@@ -36,7 +37,7 @@ def _consequence(facts: Facts, names: tuple[str, ...]) -> str:
     group=Group.TOOLS,
     fixes=("install-download-tools",),
     requires=(TOOLS,),
-    checked=lambda facts: f"{', '.join(NEEDED)}: on PATH",
+    checked=lambda facts: _("{tools}: on PATH").format(tools=", ".join(NEEDED)),
     examples=[
         Healthy(linux_gpu()),
         Healthy(mac_arm()),
@@ -61,10 +62,18 @@ def download_tools_missing(facts: Facts) -> Iterator[Finding]:
     names = missing(facts)
     if not names:
         return
-    listed = " and ".join(names) if len(names) < 3 else "bash, wget and md5sum"
-    verb = "is" if len(names) == 1 else "are"
+    if len(names) == 1:
+        message = _("{tool} is not on PATH: {consequence}.").format(
+            tool=names[0], consequence=_consequence(facts, names)
+        )
+    else:
+        # TRANSLATORS: {first} and {second} are program names; "bash, wget and md5sum" when all three are missing.
+        listed = _("{first} and {second}").format(first=", ".join(names[:-1]), second=names[-1])
+        message = _("{tools} are not on PATH: {consequence}.").format(
+            tools=listed, consequence=_consequence(facts, names)
+        )
     yield download_tools_missing.finding(
-        f"{listed} {verb} not on PATH: {_consequence(facts, names)}.",
+        message,
         remedy="\n".join(install_commands(facts, names)),
         missing=list(names),
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from llamadoctor.checks._requires import MODEL, count
+from llamadoctor.checks._requires import MODEL
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import files_list, label, model_version
 from llamadoctor.registry import check
@@ -29,40 +30,49 @@ META_CODE = ("llama", "llama1", "llama3", "codellama", "llama-models")
 def _meta_problems(model: ModelDir) -> list[str]:
     problems = []
     if model.params_error:
-        problems.append(f"params.json {model.params_error} (the download failed: `JSONDecodeError` when loading)")
+        problems.append(
+            # TRANSLATORS: {error} is what is wrong with the file, in English ("is empty").
+            _("params.json {error} (the download failed: `JSONDecodeError` when loading)").format(
+                error=model.params_error
+            )
+        )
     elif model.params_file != "params.json":
-        problems.append("params.json is missing")
+        problems.append(_("params.json is missing"))
     elif model.params is not None and not {"dim", "n_layers", "n_heads"} <= set(model.params):
         missing = sorted({"dim", "n_layers", "n_heads"} - set(model.params))
-        problems.append(f"params.json lacks {', '.join(missing)}")
+        problems.append(_("params.json lacks {keys}").format(keys=", ".join(missing)))
     if not model.shards:
-        problems.append(f"there is no consolidated.*.pth (`no checkpoint files found in {model.name}/`)")
+        problems.append(
+            _("there is no consolidated.*.pth (`no checkpoint files found in {name}/`)").format(name=model.name)
+        )
     if model.tokenizer is None:
-        problems.append("tokenizer.model is neither in it nor beside it (`AssertionError: tokenizer.model`)")
+        problems.append(_("tokenizer.model is neither in it nor beside it (`AssertionError: tokenizer.model`)"))
     return problems
 
 
 def _hf_problems(model: ModelDir) -> list[str]:
     problems = []
     if model.params_error:
-        problems.append(f"config.json {model.params_error}")
+        problems.append(_("config.json {error}").format(error=model.params_error))
     elif model.params_file is None:
-        problems.append("config.json is missing (`does not appear to have a file named config.json`)")
+        problems.append(_("config.json is missing (`does not appear to have a file named config.json`)"))
     if not model.shards:
-        problems.append("it has no *.safetensors or pytorch_model*.bin weights")
+        problems.append(_("it has no *.safetensors or pytorch_model*.bin weights"))
     missing = list(model.details.get("index_missing", ()))
     if missing:
-        problems.append(f"weights listed in its index are missing: {files_list(missing)}")
+        problems.append(_("weights listed in its index are missing: {files}").format(files=files_list(missing)))
     outside = list(model.details.get("index_outside", ()))
     if outside:
         problems.append(
-            f"its index names files outside the model folder, which are never opened: {files_list(outside)} "
-            "(a damaged or tampered download)"
+            _(
+                "its index names files outside the model folder, which are never opened: {files} (a damaged or "
+                "tampered download)"
+            ).format(files=files_list(outside))
         )
     if not {"tokenizer.json", "tokenizer.model"} & set(model.files):
-        problems.append("it has no tokenizer.json or tokenizer.model")
+        problems.append(_("it has no tokenizer.json or tokenizer.model"))
     if model.details.get("tokenizer_json_error"):
-        problems.append(f"tokenizer.json {model.details['tokenizer_json_error']}")
+        problems.append(_("tokenizer.json {error}").format(error=model.details["tokenizer_json_error"]))
     return problems
 
 
@@ -77,10 +87,9 @@ def _looks_meant_for_hf(model: ModelDir) -> bool:
 
 
 def _problems(model: ModelDir, facts: Facts) -> list[str]:
-    if model.format == "missing":
-        return [f"it {model.error}"]
-    if model.error:
-        return [f"it {model.error}"]
+    if model.format == "missing" or model.error:
+        # TRANSLATORS: {error} is what is wrong with the folder, in English ("does not exist").
+        return [_("it {error}").format(error=model.error)]
     if model.format == "meta":
         problems = _meta_problems(model)
         if (
@@ -89,9 +98,10 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
             and not model.details.get("hf_copy")
         ):
             problems.append(
-                "it is in Meta's format but looks meant for Hugging Face tools, which fail with "
-                "`does not appear to have a file named config.json`: use the `-hf` repository or "
-                "convert it"
+                _(
+                    "it is in Meta's format but looks meant for Hugging Face tools, which fail with "
+                    "`does not appear to have a file named config.json`: use the `-hf` repository or convert it"
+                )
             )
         return problems
     if model.format in ("hf", "meta-in-hf"):
@@ -99,25 +109,31 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
         if _for_meta_code(model, facts):
             if model.format == "meta-in-hf":
                 problems.append(
-                    f"Meta's code needs the Meta files: use --ckpt_dir {model.path}/original "
-                    f"(this folder gives `no checkpoint files found in {model.name}/`)"
+                    _(
+                        "Meta's code needs the Meta files: use --ckpt_dir {path}/original (this folder gives "
+                        "`no checkpoint files found in {name}/`)"
+                    ).format(path=model.path, name=model.name)
                 )
             else:
                 problems.append(
-                    "it is in Hugging Face format, but Meta's code needs params.json and "
-                    "consolidated.*.pth (`FileNotFoundError: ... params.json`): use the Meta download "
-                    "or the `original/` folder of the HF repository"
+                    _(
+                        "it is in Hugging Face format, but Meta's code needs params.json and consolidated.*.pth "
+                        "(`FileNotFoundError: ... params.json`): use the Meta download or the `original/` folder "
+                        "of the HF repository"
+                    )
                 )
         return problems
     if model.format == "parent":
         inner = ", ".join(f"{d}/" for d in model.subdirs)
         return [
-            f"it holds model folders ({inner}) rather than a model: the old Llama 1 layout. Point Meta's "
-            f"code and the current converter at {model.path}/{model.subdirs[0]}; old "
-            "convert_llama_weights_to_hf.py wanted --input_dir with --model_size instead"
+            _(
+                "it holds model folders ({inner}) rather than a model: the old Llama 1 layout. Point Meta's code "
+                "and the current converter at {path}/{first}; old convert_llama_weights_to_hf.py wanted "
+                "--input_dir with --model_size instead"
+            ).format(inner=inner, path=model.path, first=model.subdirs[0])
         ]
     if model.source == "given":
-        return ["it has neither params.json (Meta format) nor config.json (Hugging Face format)"]
+        return [_("it has neither params.json (Meta format) nor config.json (Hugging Face format)")]
     return []
 
 
@@ -129,7 +145,9 @@ def _problems(model: ModelDir, facts: Facts) -> list[str]:
     # convert-to-hf plans something only for a complete Meta folder that Hugging Face tools were given.
     fixes=("redownload-failed-shards", "convert-to-hf"),
     requires=(MODEL,),
-    checked=lambda facts: f"the files of {count(len(facts.models), 'model folder')}",
+    checked=lambda facts: ngettext(
+        "the files of {count} model folder", "the files of {count} model folders", len(facts.models)
+    ).format(count=len(facts.models)),
     examples=(
         Inapplicable(linux_gpu(), expect="no model folder"),
         Healthy(linux_gpu(models=(meta_model(),))),
@@ -162,12 +180,16 @@ def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
         problems = _problems(model, facts)
         if problems:
             yield model_dir_incomplete.finding(
-                f"{model.path}: " + "; ".join(problems) + ".", path=model.path, format=model.format
+                # TRANSLATORS: {problems} are the messages about one folder, joined by the separator "; ".
+                _("{path}: {problems}.").format(path=model.path, problems=_("; ").join(problems)),
+                path=model.path,
+                format=model.format,
             )
         elif model.details.get("hf_copy") and _looks_meant_for_hf(model):
             yield model_dir_incomplete.finding(
-                f"{model.path} is in Meta's format; give Hugging Face tools its converted copy "
-                f"{model.details['hf_copy']}.",
+                _("{path} is in Meta's format; give Hugging Face tools its converted copy {copy}.").format(
+                    path=model.path, copy=model.details["hf_copy"]
+                ),
                 severity=Severity.INFO,
                 fixes=(),
                 path=model.path,
@@ -177,23 +199,23 @@ def model_dir_incomplete(facts: Facts) -> Iterator[Finding]:
 
 def _code_mismatch(flavour: str | None, version: str | None) -> str | None:
     if flavour in ("llama", "llama1", "codellama") and version in ("3", "3.1", "3.2"):
-        return (
-            f"--repo is Meta's {flavour} code (SentencePiece), which cannot load {label(version)}: "
-            "`could not parse ModelProto` and size mismatches; use meta-llama/llama-models or the HF format"
-        )
+        return _(
+            "--repo is Meta's {flavour} code (SentencePiece), which cannot load {model}: `could not parse "
+            "ModelProto` and size mismatches; use meta-llama/llama-models or the HF format"
+        ).format(flavour=flavour, model=label(version))
     if flavour == "llama" and version == "code":
-        return "Meta's Llama 2 code rejects Code Llama's params.json: `unexpected keyword argument 'rope_theta'`"
+        return _("Meta's Llama 2 code rejects Code Llama's params.json: `unexpected keyword argument 'rope_theta'`")
     if flavour == "llama3" and version in ("3.1", "3.2"):
-        return (
-            f"meta-llama/llama3 code cannot read {label(version)}'s params.json: `ModelArgs.__init__() got an "
-            "unexpected keyword argument 'use_scaled_rope'`; use meta-llama/llama-models (do not delete the "
-            "key: the long-context RoPE scaling would silently go)"
-        )
+        return _(
+            "meta-llama/llama3 code cannot read {model}'s params.json: `ModelArgs.__init__() got an unexpected "
+            "keyword argument 'use_scaled_rope'`; use meta-llama/llama-models (do not delete the key: the "
+            "long-context RoPE scaling would silently go)"
+        ).format(model=label(version))
     if flavour in ("llama3", "llama-models") and version in ("1", "2", "code"):
-        return (
-            f"--repo is Meta's Llama 3 code (tiktoken), which cannot read {label(version)}'s SentencePiece "
-            "tokenizer: `not enough values to unpack`; use meta-llama/llama for Llama 2"
-        )
+        return _(
+            "--repo is Meta's Llama 3 code (tiktoken), which cannot read {model}'s SentencePiece tokenizer: "
+            "`not enough values to unpack`; use meta-llama/llama for Llama 2"
+        ).format(model=label(version))
     return None
 
 
@@ -203,17 +225,25 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     out = []
     if tok and tok.kind == "tiktoken" and version in ("1", "2", "code"):
         out.append(
-            f"its {tok.name} is tiktoken (Llama 3) but {model.params_file or 'params.json'} is {label(version)}'s: "
-            "Llama 2 "
-            "code fails with `RuntimeError: Internal: could not parse ModelProto`"
+            _(
+                "its {tokenizer} is tiktoken (Llama 3) but {params} is {model}'s: Llama 2 code fails with "
+                "`RuntimeError: Internal: could not parse ModelProto`"
+            ).format(tokenizer=tok.name, params=model.params_file or "params.json", model=label(version))
         )
     elif tok and tok.kind == "sentencepiece" and version in ("3", "3.1", "3.2"):
-        where = " (the one beside the folder)" if tok.in_parent else ""
-        out.append(
-            f"its {tok.name}{where} is SentencePiece (Llama 1/2) but {model.params_file or 'params.json'} is "
-            f"{label(version)}'s: tiktoken fails with `not enough values to unpack` and Meta's Llama 3 "
-            "code with `assert model_args.vocab_size == tokenizer.n_words`"
-        )
+        if tok.in_parent:
+            text = _(
+                "its {tokenizer} (the one beside the folder) is SentencePiece (Llama 1/2) but {params} is "
+                "{model}'s: tiktoken fails with `not enough values to unpack` and Meta's Llama 3 code with "
+                "`assert model_args.vocab_size == tokenizer.n_words`"
+            )
+        else:
+            text = _(
+                "its {tokenizer} is SentencePiece (Llama 1/2) but {params} is {model}'s: tiktoken fails with "
+                "`not enough values to unpack` and Meta's Llama 3 code with "
+                "`assert model_args.vocab_size == tokenizer.n_words`"
+            )
+        out.append(text.format(tokenizer=tok.name, params=model.params_file or "params.json", model=label(version)))
     if model in targets(facts.models) and facts.repo and model.format == "meta":
         mismatch = _code_mismatch(facts.repo.flavour, version)
         if mismatch:
@@ -227,9 +257,8 @@ def _mismatches(model: ModelDir, facts: Facts) -> list[str]:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(MODEL,),
-    checked=lambda facts: (
-        "params.json, tokenizer and code agree: "
-        + ", ".join(f"{m.name} ({label(model_version(m))})" for m in facts.models)
+    checked=lambda facts: _("params.json, tokenizer and code agree: {models}").format(
+        models=", ".join(f"{m.name} ({label(model_version(m))})" for m in facts.models)
     ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
@@ -265,7 +294,9 @@ def model_version_mismatch(facts: Facts) -> Iterator[Finding]:
         problems = _mismatches(model, facts)
         if problems:
             yield model_version_mismatch.finding(
-                f"{model.path} ({label(model_version(model))}): " + "; ".join(problems) + ".",
+                _("{path} ({version}): {problems}.").format(
+                    path=model.path, version=label(model_version(model)), problems=_("; ").join(problems)
+                ),
                 path=model.path,
                 version=model_version(model),
             )
@@ -276,7 +307,7 @@ def model_version_mismatch(facts: Facts) -> Iterator[Finding]:
     summary="The model files could not be inspected",
     severity=Severity.ERROR,
     group=Group.MODEL,
-    checked="the probe of the model folders, download.sh and Meta's code finished",
+    checked=N_("the probe of the model folders, download.sh and Meta's code finished"),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Broken(linux_gpu(models=(), probe_errors={"files": "ZeroDivisionError: division by zero"}), expect="bug"),
@@ -295,7 +326,9 @@ def model_files_unchecked(facts: Facts) -> Iterator[Finding]:
     error = facts.probe_errors.get("files")
     if error:
         yield model_files_unchecked.finding(
-            f"the model folders could not be inspected ({error}); this is a bug in llamadoctor, please report "
-            "it. No model file was checked.",
+            _(
+                "the model folders could not be inspected ({error}); this is a bug in llamadoctor, please report "
+                "it. No model file was checked."
+            ).format(error=error),
             error=error,
         )

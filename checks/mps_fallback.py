@@ -7,12 +7,29 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import TORCH
 from llamadoctor.checks.memory_fit import device_of
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.shell import set_env
 from llamadoctor.testing import mac_arm, mac_arm_x86_python, replace_in
 
-MPS_RUN = Requires(lambda f: device_of(f) == "mps", "the run would not use Apple's GPU (MPS)")
+MPS_RUN = Requires(lambda f: device_of(f) == "mps", N_("the run would not use Apple's GPU (MPS)"))
+
+
+def _message(facts: Facts, value: str | None) -> str:
+    if value is None:
+        text = _(
+            "torch {version} will run on Apple's GPU (MPS) and PYTORCH_ENABLE_MPS_FALLBACK is not set: an operator "
+            "MPS lacks stops the run with “The operator '…' is not currently implemented for the MPS device” "
+            "instead of running on the CPU."
+        )
+    else:
+        text = _(
+            "torch {version} will run on Apple's GPU (MPS) and PYTORCH_ENABLE_MPS_FALLBACK={value}, not 1: an "
+            "operator MPS lacks stops the run with “The operator '…' is not currently implemented for the MPS "
+            "device” instead of running on the CPU."
+        )
+    return text.format(version=facts.torch.version, value=value)
 
 
 @check(
@@ -47,13 +64,11 @@ def mps_fallback_unset(facts: Facts) -> Iterator[Finding]:
     value = facts.env.get("PYTORCH_ENABLE_MPS_FALLBACK")
     if value == "1":
         return
-    shown = "PYTORCH_ENABLE_MPS_FALLBACK is not set" if value is None else f"PYTORCH_ENABLE_MPS_FALLBACK={value}, not 1"
     yield mps_fallback_unset.finding(
-        f"torch {facts.torch.version} will run on Apple's GPU (MPS) and {shown}: an operator MPS lacks stops "
-        "the run with “The operator '…' is not currently implemented for the MPS device” instead of running "
-        "on the CPU.",
-        remedy=f"{set_env('PYTORCH_ENABLE_MPS_FALLBACK', '1', facts.platform.shell)}\n"
-        "(before starting Python; add it to your shell's profile to keep it)",
+        _message(facts, value),
+        remedy=set_env("PYTORCH_ENABLE_MPS_FALLBACK", "1", facts.platform.shell)
+        + "\n"
+        + _("(before starting Python; add it to your shell's profile to keep it)"),
         value=value,
         unset=[],
         set={"PYTORCH_ENABLE_MPS_FALLBACK": "1"},

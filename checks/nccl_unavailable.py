@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import (
@@ -21,12 +22,12 @@ from llamadoctor.testing import (
 
 def _where(facts: Facts) -> str:
     if facts.os == "windows":
-        return "NCCL does not exist for Windows"
+        return _("NCCL does not exist for Windows")
     if facts.os == "darwin":
-        return "NCCL does not exist for macOS"
+        return _("NCCL does not exist for macOS")
     if facts.torch.cuda is None:
-        return "this is a CPU-only build of torch"
-    return "this torch build was compiled without it"
+        return _("this is a CPU-only build of torch")
+    return _("this torch build was compiled without it")
 
 
 @check(
@@ -35,7 +36,7 @@ def _where(facts: Facts) -> str:
     severity=Severity.WARNING,
     group=Group.DISTRIBUTED,
     requires=(TORCH,),
-    checked=lambda facts: f"torch {facts.torch.version} has NCCL",
+    checked=lambda facts: _("torch {version} has NCCL").format(version=facts.torch.version),
     examples=[
         Healthy(linux_gpu()),
         Inapplicable(linux_gpu(torch=no_torch()), expect="torch is not installed"),
@@ -60,15 +61,26 @@ def nccl_unavailable(facts: Facts) -> Iterator[Finding]:
     """
     torch = facts.torch
     if torch.nccl is None:
-        raise SkipCheck(f"whether torch {torch.version} has NCCL is unknown")
+        raise SkipCheck(_("whether torch {version} has NCCL is unknown").format(version=torch.version))
     if torch.nccl:
         return
-    gloo = "gloo works" if torch.gloo is not False else "gloo is missing too"
+    if torch.gloo is not False:
+        # TRANSLATORS: {where} says why NCCL is missing ("NCCL does not exist for Windows").
+        text = _(
+            "torch {version} has no NCCL ({where}); gloo works, but Meta's reference code calls "
+            'init_process_group("nccl") and stops with “Distributed package doesn\'t have NCCL built in”.'
+        )
+    else:
+        text = _(
+            "torch {version} has no NCCL ({where}); gloo is missing too, but Meta's reference code calls "
+            'init_process_group("nccl") and stops with “Distributed package doesn\'t have NCCL built in”.'
+        )
     yield nccl_unavailable.finding(
-        f"torch {torch.version} has no NCCL ({_where(facts)}); {gloo}, but Meta's reference code calls "
-        'init_process_group("nccl") and stops with “Distributed package doesn\'t have NCCL built in”.',
-        remedy="use the gloo backend: run `llamadoctor run`, or change the reference code's "
-        'init_process_group("nccl") to\n'
+        text.format(version=torch.version, where=_where(facts)),
+        remedy=_(
+            'use the gloo backend: run `llamadoctor run`, or change the reference code\'s init_process_group("nccl") to'
+        )
+        + "\n"
         'init_process_group("nccl" if torch.cuda.is_available() and dist.is_nccl_available() '
         'else "gloo")',
         torch=torch.version,

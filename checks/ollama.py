@@ -7,14 +7,15 @@ from dataclasses import replace
 
 from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, OllamaServer
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.serving import older
 from llamadoctor.testing import GiB, gpu, linux_cpu, linux_gpu, mac_arm, nvidia, replace_in, windows_conda
 
-OLLAMA_CLI = Requires(lambda f: f.stacks.ollama_cli, "the ollama command is not on PATH", probe="stacks")
+OLLAMA_CLI = Requires(lambda f: f.stacks.ollama_cli, N_("the ollama command is not on PATH"), probe="stacks")
 OLLAMA_UP = Requires(
-    lambda f: f.stacks.ollama and f.stacks.ollama.running, "no Ollama server answers on 127.0.0.1", probe="stacks"
+    lambda f: f.stacks.ollama and f.stacks.ollama.running, N_("no Ollama server answers on 127.0.0.1"), probe="stacks"
 )
 PROGRAMS = {
     "linux": "/usr/local/bin/ollama",
@@ -31,16 +32,16 @@ def _ollama(facts: Facts, server: OllamaServer | None = UP, cli_version: str | N
 
 def _start(facts: Facts) -> str:
     if facts.os == "linux":
-        return "sudo systemctl start ollama\n(or, without the service: ollama serve)"
+        return "sudo systemctl start ollama\n" + _("(or, without the service: ollama serve)")
     if facts.os == "darwin":
-        return "open -a Ollama\n(or, in a terminal of its own: ollama serve)"
-    return "Start Ollama from the Start menu, or in a terminal of its own: ollama serve"
+        return "open -a Ollama\n" + _("(or, in a terminal of its own: ollama serve)")
+    return _("Start Ollama from the Start menu, or in a terminal of its own: ollama serve")
 
 
 def _restart(facts: Facts) -> str:
     if facts.os == "linux":
         return "sudo systemctl restart ollama"
-    return "Quit Ollama from its menu-bar or tray icon and start it again (or stop the old `ollama serve`)."
+    return _("Quit Ollama from its menu-bar or tray icon and start it again (or stop the old `ollama serve`).")
 
 
 @check(
@@ -49,9 +50,9 @@ def _restart(facts: Facts) -> str:
     severity=Severity.WARNING,
     group=Group.SYSTEM,
     requires=(OLLAMA_CLI,),
-    checked=lambda f: (
-        f"Ollama {f.stacks.ollama.version if f.stacks.ollama else ''} answers at "
-        f"{f.stacks.ollama.address if f.stacks.ollama else '127.0.0.1:11434'}"
+    checked=lambda f: _("Ollama {version} answers at {address}").format(
+        version=f.stacks.ollama.version if f.stacks.ollama else "",
+        address=f.stacks.ollama.address if f.stacks.ollama else "127.0.0.1:11434",
     ),
     examples=[
         Healthy(_ollama(linux_cpu())),
@@ -75,9 +76,10 @@ def ollama_server_down(facts: Facts) -> Iterator[Finding]:
     if server is None or server.running:
         return
     yield ollama_server_down.finding(
-        f"{facts.stacks.ollama_cli} is installed but no Ollama server answers at {server.address} "
-        f"({server.error or 'no answer'}): ollama commands stop with “could not connect to ollama app, is it "
-        "running?”.",
+        _(
+            "{command} is installed but no Ollama server answers at {address} ({error}): ollama commands stop "
+            "with “could not connect to ollama app, is it running?”."
+        ).format(command=facts.stacks.ollama_cli, address=server.address, error=server.error or _("no answer")),
         remedy=_start(facts),
         address=server.address,
         error=server.error,
@@ -90,9 +92,9 @@ def ollama_server_down(facts: Facts) -> Iterator[Finding]:
     severity=Severity.WARNING,
     group=Group.SYSTEM,
     requires=(OLLAMA_CLI, OLLAMA_UP),
-    checked=lambda f: (
-        f"the Ollama server {f.stacks.ollama.version if f.stacks.ollama else ''} against the command "
-        f"{f.stacks.ollama_cli_version or '(version unknown)'}"
+    checked=lambda f: _("the Ollama server {server} against the command {client}").format(
+        server=f.stacks.ollama.version if f.stacks.ollama else "",
+        client=f.stacks.ollama_cli_version or _("(version unknown)"),
     ),
     examples=[
         Healthy(_ollama(mac_arm())),
@@ -118,8 +120,10 @@ def ollama_server_outdated(facts: Facts) -> Iterator[Finding]:
     if server is None or not server.version or not client or not older(server.version, client):
         return
     yield ollama_server_outdated.finding(
-        f"The Ollama server {server.version} is older than the ollama command {client}: the old server is still "
-        "running, and models that need the new one fail with “pull model manifest: 412”.",
+        _(
+            "The Ollama server {server} is older than the ollama command {client}: the old server is still "
+            "running, and models that need the new one fail with “pull model manifest: 412”."
+        ).format(server=server.version, client=client),
         remedy=_restart(facts),
         server=server.version,
         client=client,
@@ -130,8 +134,9 @@ def _room(facts: Facts) -> tuple[int, str]:
     """Bytes Ollama can load a model into, and how that was reckoned."""
     vram = sum(g.memory_total for g in facts.gpu.gpus)
     if vram:
-        return facts.memory.ram_total + vram, f"{gib(facts.memory.ram_total)} RAM and {gib(vram)} of GPU memory"
-    return facts.memory.ram_total, f"{gib(facts.memory.ram_total)} of RAM"
+        described = _("{ram} RAM and {vram} of GPU memory").format(ram=gib(facts.memory.ram_total), vram=gib(vram))
+        return facts.memory.ram_total + vram, described
+    return facts.memory.ram_total, _("{ram} of RAM").format(ram=gib(facts.memory.ram_total))
 
 
 @check(
@@ -140,7 +145,9 @@ def _room(facts: Facts) -> tuple[int, str]:
     severity=Severity.WARNING,
     group=Group.SYSTEM,
     requires=(OLLAMA_UP,),
-    checked=lambda f: f"{len(f.stacks.ollama.models) if f.stacks.ollama else 0} Ollama models against the memory",
+    checked=lambda f: _("{count} Ollama models against the memory").format(
+        count=len(f.stacks.ollama.models) if f.stacks.ollama else 0
+    ),
     examples=[
         Healthy(_ollama(linux_cpu())),
         Healthy(
@@ -175,12 +182,17 @@ def ollama_model_too_big(facts: Facts) -> Iterator[Finding]:
     big = {name: size for name, size in sorted(server.models.items()) if size > room}
     if not big:
         return
-    names = ", ".join(f"{name} needs {gib(size)}" for name, size in big.items())
+    names = ", ".join(_("{name} needs {size}").format(name=name, size=gib(size)) for name, size in big.items())
     yield ollama_model_too_big.finding(
-        f"Ollama's {names} for its weights alone, more than this machine's {described}: loading stops with "
-        "“model requires more system memory than is available” or “llama runner process has terminated”.",
-        remedy="Pull a smaller model or quantization (for example `ollama pull llama3.1:8b`), then remove this one: "
-        + " ; ".join(f"ollama rm {name}" for name in big),
+        # TRANSLATORS: {models} is a list of "llama3.1:70b needs 40.00 GiB"; {room} says which memory it has.
+        _(
+            "Ollama's {models} for its weights alone, more than this machine's {room}: loading stops with “model "
+            "requires more system memory than is available” or “llama runner process has terminated”."
+        ).format(models=names, room=described),
+        remedy=_(
+            "Pull a smaller model or quantization (for example `ollama pull llama3.1:8b`), then remove this one: "
+            "{commands}"
+        ).format(commands=" ; ".join(f"ollama rm {name}" for name in big)),
         models=big,
         room=room,
     )

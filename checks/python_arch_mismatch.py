@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import PLATFORM
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, mac_arm, mac_arm_x86_python, replace_in
@@ -24,8 +25,10 @@ INTEL_MAC = replace_in(
     platforms=("darwin",),
     requires=(PLATFORM,),
     checked=lambda facts: (
-        f"a {facts.python.machine} Python on {'an Apple Silicon' if facts.platform.hardware_arm64 else 'an Intel'} CPU"
-    ),
+        _("a {machine} Python on an Apple Silicon CPU")
+        if facts.platform.hardware_arm64
+        else _("a {machine} Python on an Intel CPU")
+    ).format(machine=facts.python.machine),
     examples=[
         Healthy(mac_arm()),
         Healthy(INTEL_MAC),
@@ -52,13 +55,15 @@ def python_arch_mismatch(facts: Facts) -> Iterator[Finding]:
     if facts.os != "darwin" or not facts.platform.hardware_arm64 or facts.python.machine != "x86_64":
         return
     yield python_arch_mismatch.finding(
-        f"This Mac has an Apple Silicon (arm64) CPU, but the Python at {facts.python.executable} is "
-        f"{facts.python.machine} and runs under Rosetta: arm64 wheels fail with “incompatible architecture "
-        "(have 'x86_64', need 'arm64')”, torch has no x86_64 macOS wheels after 2.2 and cannot use MPS.",
+        _(
+            "This Mac has an Apple Silicon (arm64) CPU, but the Python at {python} is {machine} and runs under "
+            "Rosetta: arm64 wheels fail with “incompatible architecture (have 'x86_64', need 'arm64')”, torch has "
+            "no x86_64 macOS wheels after 2.2 and cannot use MPS."
+        ).format(python=facts.python.executable, machine=facts.python.machine),
         remedy=(
-            "install an arm64 Python, then recreate the environment with it and reinstall torch:\n"
-            f"curl -LO {MINIFORGE} && bash Miniforge3-MacOSX-arm64.sh\n"
-            "(or with Homebrew for arm64: /opt/homebrew/bin/brew install python@3.11)"
+            _("install an arm64 Python, then recreate the environment with it and reinstall torch:")
+            + f"\ncurl -LO {MINIFORGE} && bash Miniforge3-MacOSX-arm64.sh\n"
+            + _("(or with Homebrew for arm64: /opt/homebrew/bin/brew install python@3.11)")
         ),
         python=facts.python.executable,
         machine=facts.python.machine,

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from llamadoctor.checks._libraries import LIBRARIES, META_REQUIREMENTS, installed, libraries, pip_install
 from llamadoctor.facts import Facts, Requirement
+from llamadoctor.i18n import _, ngettext
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu, mac_arm_x86_python, replace_in, windows_conda
@@ -47,8 +48,8 @@ def _requirements(facts: Facts) -> tuple[Requirement, ...]:
 
 def _no_requirements(facts: Facts) -> str:
     if not (facts.repo and facts.repo.flavour):
-        return "no Meta repo found"
-    return "the repo lists no requirements"
+        return _("no Meta repo found")
+    return _("the repo lists no requirements")
 
 
 META_REQUIRES = Requires(_requirements, _no_requirements, probe="files")
@@ -73,7 +74,9 @@ def _meta(
     group=Group.PYTHON,
     fixes=("install-missing-packages",),
     requires=(LIBRARIES, META_REQUIRES),
-    checked=lambda facts: f"{', '.join(r.name for r in _requirements(facts))} in {facts.python.executable}",
+    checked=lambda facts: _("{packages} in {python}").format(
+        packages=", ".join(r.name for r in _requirements(facts)), python=facts.python.executable
+    ),
     examples=(
         Healthy(_meta()),
         Inapplicable(_meta(requirements=()), expect="lists no requirements"),
@@ -100,13 +103,24 @@ def meta_requirements_missing(facts: Facts) -> Iterator[Finding]:
         return
     names = ", ".join(r.name for r in missing)
     sources = ", ".join(sorted({r.source for r in missing}))
-    verb = "are" if len(missing) > 1 else "is"
     # Name the module the error names where the import name is the project's (PyYAML is imported as yaml)
     module = next((r.name for r in missing if r.name in IMPORTED_AS_NAMED), "")
     error = f"ModuleNotFoundError: No module named '{module}'" if module else "ModuleNotFoundError"
     yield meta_requirements_missing.finding(
-        f"{names} ({facts.repo.path if facts.repo else 'the repo'}'s {sources}) {verb} not installed for "
-        f"{facts.python.executable}: Meta's example run with it stops with “{error}”.",
+        # TRANSLATORS: {sources} names the files that list the packages ("requirements.txt").
+        ngettext(
+            "{packages} ({repo}'s {sources}) is not installed for {python}: Meta's example run with it stops with "
+            "“{error}”.",
+            "{packages} ({repo}'s {sources}) are not installed for {python}: Meta's example run with it stops with "
+            "“{error}”.",
+            len(missing),
+        ).format(
+            packages=names,
+            repo=facts.repo.path if facts.repo else _("the repo"),
+            sources=sources,
+            python=facts.python.executable,
+            error=error,
+        ),
         remedy=pip_install(facts, *(f"{r.name}{r.specifier}" for r in missing), upgrade=False),
         missing=[r.name for r in missing],
         python=facts.python.executable,
@@ -130,6 +144,26 @@ def _where(facts: Facts, requirement: Requirement) -> str:
     return facts.path.join(facts.repo.path, requirement.source) if facts.repo else requirement.source
 
 
+def _remedy(requirement: Requirement, release: Any, platform: str, first: Any) -> str:
+    """The ways out of a pin without wheels, least change first, as one sentence."""
+    name, source = requirement.name, requirement.source
+    ways = [_("change the pin in {source} to {pin}").format(source=source, pin=f"{name}>={first}")] if first else []
+    newest = newest_python(name, release, platform)
+    if newest:
+        ways.append(_("make the environment with Python {python}").format(python=f"{newest[0]}.{newest[1]}"))
+    last = LAST_FOR_PLATFORM.get((name, platform))
+    if last:
+        ways.append(
+            _("pin {pin} in {source}, the last release built for this platform").format(
+                pin=f"{name}=={last}", source=source
+            )
+        )
+    if not ways:
+        ways.append(_("unpin {name} in {source}").format(name=name, source=source))
+    # TRANSLATORS: the separator between alternative remedies.
+    return _(" or ").join(ways)
+
+
 def _pinned(name: str, spec: str) -> tuple[Requirement, ...]:
     pins = {"torch": "", "fairscale": "", "fire": "", "sentencepiece": "", name: spec}
     return tuple(Requirement(n, s, "requirements.txt") for n, s in pins.items())
@@ -144,9 +178,10 @@ PY312 = replace_in(windows_conda(), "python", version="3.12.4")
     severity=Severity.ERROR,
     group=Group.PYTHON,
     requires=(LIBRARIES, META_REQUIRES),
-    checked=lambda facts: (
-        f"{', '.join(r.name + r.specifier for r in _requirements(facts) if r.specifier) or 'no pinned releases'} "
-        f"for Python {facts.python.version} on {PLATFORM_NAMES.get(platform_key(facts.os, facts.python.machine))}"
+    checked=lambda facts: _("{pins} for Python {version} on {platform}").format(
+        pins=", ".join(r.name + r.specifier for r in _requirements(facts) if r.specifier) or _("no pinned releases"),
+        version=facts.python.version,
+        platform=PLATFORM_NAMES.get(platform_key(facts.os, facts.python.machine)),
     ),
     examples=(
         Healthy(_meta(requirements=_pinned("sentencepiece", "==0.2.0"), base=PY312)),
@@ -191,24 +226,23 @@ def no_wheel_for_python(facts: Facts) -> Iterator[Finding]:
     python = python_minor(facts.python.version) or (0, 0)
     platform = platform_key(facts.os, facts.python.machine)
     for requirement, release in _without_wheels(facts):
-        first = FIRST_WITH_WHEELS.get(requirement.name, {}).get(python)
-        newest = newest_python(requirement.name, release, platform)
-        ways = [f"change the pin in {requirement.source} to {requirement.name}>={first}"] if first else []
-        if newest:
-            ways.append(f"make the environment with Python {newest[0]}.{newest[1]}")
-        last = LAST_FOR_PLATFORM.get((requirement.name, platform))
-        if last:
-            ways.append(
-                f"pin {requirement.name}=={last} in {requirement.source}, the last release built for this platform"
-            )
-        if not ways:
-            ways.append(f"unpin {requirement.name} in {requirement.source}")
+        name = requirement.name
+        first = FIRST_WITH_WHEELS.get(name, {}).get(python)
+        remedy = _remedy(requirement, release, platform, first)
+        if first:
+            command = pip_install(facts, f"{name}>={first}", upgrade=False)
+            remedy = _("{ways}: {command}").format(ways=remedy, command=command)
         yield no_wheel_for_python.finding(
-            f"{_where(facts, requirement)} pins {requirement.name}=={release}, which has no wheel for Python "
-            f"{python[0]}.{python[1]} on {PLATFORM_NAMES.get(platform, platform)}: pip stops with "
-            f"“{_PIP_SAYS[requirement.name].format(release=release)}”.",
-            remedy=" or ".join(ways)
-            + (f": {pip_install(facts, f'{requirement.name}>={first}', upgrade=False)}" if first else ""),
+            _(
+                "{file} pins {pin}, which has no wheel for Python {python} on {platform}: pip stops with “{error}”."
+            ).format(
+                file=_where(facts, requirement),
+                pin=f"{name}=={release}",
+                python=f"{python[0]}.{python[1]}",
+                platform=PLATFORM_NAMES.get(platform, platform),
+                error=_PIP_SAYS[name].format(release=release),
+            ),
+            remedy=remedy,
             package=requirement.name,
             release=str(release),
             python=facts.python.version,

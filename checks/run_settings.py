@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.checks._requires import TARGET_MODEL
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, targets
+from llamadoctor.i18n import _
 from llamadoctor.llama import context_length
 from llamadoctor.llama.version import LLAMA3
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
@@ -24,13 +25,14 @@ def dialogs_expected(facts: Facts) -> tuple[int, str] | None:
         return facts.repo.chat_dialogs, str(facts.repo.chat_example)
     chat_llama2 = [m for m in targets(facts.models) if model_version(m) == "2" and "chat" in m.name.lower()]
     if chat_llama2:
-        return LLAMA2_CHAT_DIALOGS, "Llama 2's example_chat_completion.py"
+        return LLAMA2_CHAT_DIALOGS, _("Llama 2's example_chat_completion.py")
     return None
 
 
 def _no_chat(facts: Facts) -> str:
-    model = "no Llama 2 chat model to run" if targets(facts.models) else "no model folder found"
-    return f"{model}, and no chat example in the repo folder"
+    if targets(facts.models):
+        return _("no Llama 2 chat model to run, and no chat example in the repo folder")
+    return _("no model folder found, and no chat example in the repo folder")
 
 
 CHAT_EXAMPLE = Requires(dialogs_expected, _no_chat, probe="files")
@@ -42,9 +44,8 @@ CHAT_EXAMPLE = Requires(dialogs_expected, _no_chat, probe="files")
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(CHAT_EXAMPLE,),
-    checked=lambda facts: (
-        f"--max-batch-size {facts.options.max_batch_size} against the dialogs of "
-        f"{(dialogs_expected(facts) or (0, ''))[1]}"
+    checked=lambda facts: _("--max-batch-size {batch} against the dialogs of {script}").format(
+        batch=facts.options.max_batch_size, script=(dialogs_expected(facts) or (0, ""))[1]
     ),
     examples=(
         Healthy(linux_gpu(repo=repo_with(chat_dialogs=6), options=Options(max_batch_size=6))),
@@ -71,8 +72,10 @@ def batch_size_too_small(facts: Facts) -> Iterator[Finding]:
         return
     n, where = expected
     yield batch_size_too_small.finding(
-        f"{where} sends {n} dialogs at once but --max-batch-size is {batch}: it fails with "
-        f"`AssertionError: ({n}, {batch})`. Use --max_batch_size {n}.",
+        _(
+            "{script} sends {dialogs} dialogs at once but --max-batch-size is {batch}: it fails with "
+            "`AssertionError: ({dialogs}, {batch})`. Use --max_batch_size {dialogs}."
+        ).format(script=where, dialogs=n, batch=batch),
         dialogs=n,
         max_batch_size=batch,
     )
@@ -91,7 +94,9 @@ def _trained_for(model: ModelDir) -> tuple[str, int] | None:
     severity=Severity.WARNING,
     group=Group.MODEL,
     requires=(TARGET_MODEL,),
-    checked=lambda facts: f"--max-seq-len {facts.options.max_seq_len} against the models' trained context",
+    checked=lambda facts: _("--max-seq-len {length} against the models' trained context").format(
+        length=facts.options.max_seq_len
+    ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),), options=Options(max_seq_len=4096))),
         Inapplicable(linux_gpu(), expect="no model folder"),
@@ -128,16 +133,22 @@ def max_seq_len_past_context(facts: Facts) -> Iterator[Finding]:
             continue
         version, context = trained
         if version == LLAMA3:
-            effect = (
-                f"Meta's llama3 code stops with `max_seq_len must be between 1 and {context}, got {asked}`, "
-                "and other runners degrade past it"
-            )
+            effect = _(
+                "Meta's llama3 code stops with `max_seq_len must be between 1 and {context}, got {asked}`, and "
+                "other runners degrade past it"
+            ).format(context=context, asked=asked)
         else:
-            effect = "positions past it were never trained, so long answers degrade into garbage"
-        source = "its config.json's max_position_embeddings" if model.params_file == "config.json" else "its params"
+            effect = _("positions past it were never trained, so long answers degrade into garbage")
+        if model.params_file == "config.json":
+            source = _("its config.json's max_position_embeddings")
+        else:
+            source = _("its params")
         yield max_seq_len_past_context.finding(
-            f"--max-seq-len {asked} is past the context of {model.path}: {label(version)} was trained for "
-            f"{context} tokens ({source}); {effect}. Use --max_seq_len {context} or less.",
+            # TRANSLATORS: {source} says where the context was read; {effect} what happens past it.
+            _(
+                "--max-seq-len {asked} is past the context of {path}: {model} was trained for {context} tokens "
+                "({source}); {effect}. Use --max_seq_len {context} or less."
+            ).format(asked=asked, path=model.path, model=label(version), context=context, source=source, effect=effect),
             severity=Severity.ERROR if version == LLAMA3 else None,
             path=model.path,
             max_seq_len=asked,

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._libraries import pip_install
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_cpu, linux_gpu, mac_arm, replace_in, windows_conda
 
-VLLM = Requires(lambda f: "vllm" in f.stacks.packages, "vLLM is not installed", probe="stacks")
-LLAMA_MODELS = Requires(lambda f: "llama_models" in f.stacks.packages, "llama-models is not installed", probe="stacks")
+VLLM = Requires(lambda f: "vllm" in f.stacks.packages, N_("vLLM is not installed"), probe="stacks")
+LLAMA_MODELS = Requires(
+    lambda f: "llama_models" in f.stacks.packages, N_("llama-models is not installed"), probe="stacks"
+)
 
 
 def _packages(facts: Facts, **versions: str) -> Facts:
@@ -25,7 +28,9 @@ def _packages(facts: Facts, **versions: str) -> Facts:
     severity=Severity.ERROR,
     group=Group.PYTHON,
     requires=(VLLM,),
-    checked=lambda f: f"vLLM {f.stacks.packages.get('vllm')} on Linux{' (WSL)' if f.platform.wsl else ''}",
+    checked=lambda f: (_("vLLM {version} on Linux (WSL)") if f.platform.wsl else _("vLLM {version} on Linux")).format(
+        version=f.stacks.packages.get("vllm")
+    ),
     examples=[
         Healthy(_packages(linux_gpu(), vllm="0.6.3")),
         Healthy(replace_in(_packages(linux_gpu(), vllm="0.6.3"), "platform", wsl=True)),
@@ -51,16 +56,22 @@ def vllm_native_platform(facts: Facts) -> Iterator[Finding]:
         return
     if facts.os == "windows":
         yield vllm_native_platform.finding(
-            f"vLLM {version} is installed in {facts.python.executable} on native Windows, where it cannot serve: "
-            "it stops with “vLLM only supports Linux platform (including WSL)” or “No module named 'vllm._C'”.",
-            remedy="Run vLLM inside WSL2 instead:\nwsl --install\nwsl python3 -m pip install vllm",
+            _(
+                "vLLM {version} is installed in {python} on native Windows, where it cannot serve: it stops with "
+                "“vLLM only supports Linux platform (including WSL)” or “No module named 'vllm._C'”."
+            ).format(version=version, python=facts.python.executable),
+            remedy=_("Run vLLM inside WSL2 instead:") + "\nwsl --install\nwsl python3 -m pip install vllm",
             vllm=version,
         )
         return
     yield vllm_native_platform.finding(
-        f"vLLM {version} is installed on macOS, where it runs on the CPU only (no CUDA, no Apple GPU): a Llama "
-        "model serves far slower than with llama.cpp or Ollama, which use the Apple GPU through Metal.",
-        remedy="Serve Llama with Ollama or llama.cpp on this Mac, or run vLLM on a Linux machine with an NVIDIA GPU.",
+        _(
+            "vLLM {version} is installed on macOS, where it runs on the CPU only (no CUDA, no Apple GPU): a Llama "
+            "model serves far slower than with llama.cpp or Ollama, which use the Apple GPU through Metal."
+        ).format(version=version),
+        remedy=_(
+            "Serve Llama with Ollama or llama.cpp on this Mac, or run vLLM on a Linux machine with an NVIDIA GPU."
+        ),
         severity=Severity.WARNING,
         vllm=version,
     )
@@ -72,7 +83,9 @@ def vllm_native_platform(facts: Facts) -> Iterator[Finding]:
     severity=Severity.ERROR,
     group=Group.DOWNLOAD,
     requires=(LLAMA_MODELS,),
-    checked=lambda f: f"the command modules of llama-models {f.stacks.packages.get('llama_models')} are installed",
+    checked=lambda f: _("the command modules of llama-models {version} are installed").format(
+        version=f.stacks.packages.get("llama_models")
+    ),
     examples=[
         Healthy(_packages(linux_cpu(), llama_models="0.2.0")),
         Inapplicable(linux_cpu(), expect="llama-models is not installed"),
@@ -99,13 +112,15 @@ def llama_cli_broken(facts: Facts) -> Iterator[Finding]:
         return
     version = facts.stacks.packages["llama_models"]
     yield llama_cli_broken.finding(
-        f"llama-models {version} declares a command in {', '.join(missing)}, which is not installed: the "
-        f"command stops with “No module named '{missing[0]}'”.",
+        _(
+            "llama-models {version} declares a command in {modules}, which is not installed: the command stops "
+            "with “No module named '{module}'”."
+        ).format(version=version, modules=", ".join(missing), module=missing[0]),
         remedy="\n".join(
             (
                 pip_install(facts, "llama-stack"),
-                "or download from Hugging Face instead: huggingface-cli download meta-llama/<repo> "
-                '--include "original/*"',
+                _("or download from Hugging Face instead:")
+                + ' huggingface-cli download meta-llama/<repo> --include "original/*"',
             )
         ),
         llama_models=version,

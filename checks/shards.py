@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL, count
+from llamadoctor.checks._requires import META_MODEL, META_TARGET, MODEL
 from llamadoctor.checks._visible import hidden_note, visible_gpus
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir, Shard, targets
 from llamadoctor.formats import UNSAFE_PICKLE, UNSAFE_PICKLE_FIX
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.llama import ParamsError, heads_split_over, meta_code_runs, shard_shapes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.model_info import arch_of, declared_params, model_version, params_of
@@ -19,40 +20,52 @@ from llamadoctor.shell import render_argv
 from llamadoctor.testing import gpu, linux_gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, hf_model, meta_model, shard
 
-# What loading each kind of bad file prints, so the user recognises it.
+# What loading each kind of bad file prints, so the user recognises it ({name}: the file's name).
 SYMPTOMS = {
-    "empty": "0 bytes (an expired link truncates files): `EOFError: Ran out of input`",
-    "lfs-pointer": "a Git LFS pointer, not the weights (`git lfs pull` was never run): "
-    "`invalid load key, 'v'` or `Unsupported operand 118`",
-    "html": "a web page saved in place of the weights: `invalid load key, '<'`",
-    "truncated": "cut short (an interrupted download): `PytorchStreamReader failed reading zip archive: "
-    "failed finding central directory`",
-    "unknown": "not a torch checkpoint",
-    "unreadable": "unreadable",
-    "unsafe": f"a pickle that {UNSAFE_PICKLE}: {UNSAFE_PICKLE_FIX}",
+    "empty": N_("{name} is 0 bytes (an expired link truncates files): `EOFError: Ran out of input`"),
+    "lfs-pointer": N_(
+        "{name} is a Git LFS pointer, not the weights (`git lfs pull` was never run): `invalid load key, 'v'` or "
+        "`Unsupported operand 118`"
+    ),
+    "html": N_("{name} is a web page saved in place of the weights: `invalid load key, '<'`"),
+    "truncated": N_(
+        "{name} is cut short (an interrupted download): `PytorchStreamReader failed reading zip archive: failed "
+        "finding central directory`"
+    ),
+    "unknown": N_("{name} is not a torch checkpoint"),
+    "unreadable": N_("{name} is unreadable"),
+    # TRANSLATORS: {problem} and {remedy} are the runner's own words about an unsafe checkpoint.
+    "unsafe": N_("{name} is a pickle that {problem}: {remedy}"),
 }
 TOKENIZER_SYMPTOMS = {
-    "empty": "is 0 bytes",
-    "lfs-pointer": "is a Git LFS pointer",
-    "html": "is a web page",
-    "unreadable": "cannot be read",
-    "unknown": "is neither SentencePiece nor tiktoken",
+    "empty": N_("{path} is 0 bytes (`could not parse ModelProto`)"),
+    "lfs-pointer": N_("{path} is a Git LFS pointer (`could not parse ModelProto`)"),
+    "html": N_("{path} is a web page (`could not parse ModelProto`)"),
+    "unreadable": N_("{path} cannot be read (`could not parse ModelProto`)"),
+    "unknown": N_("{path} is neither SentencePiece nor tiktoken (`could not parse ModelProto`)"),
 }
 
 
-def _bad_files(model: ModelDir) -> list[str]:
-    out = []
-    for s in model.shards:
-        if not s.ok:
-            detail = f" ({s.detail})" if s.detail and s.kind in ("html", "truncated", "unknown") else ""
-            out.append(f"{s.name} is {SYMPTOMS.get(s.kind, s.kind)}{detail}")
+def _symptom(s: Shard) -> str:
+    # TRANSLATORS: {kind} is the probe's name for what is wrong with the file, in English.
+    text = _(SYMPTOMS[s.kind]) if s.kind in SYMPTOMS else _("{name} is {kind}")
+    said = text.format(name=s.name, kind=s.kind, problem=_(UNSAFE_PICKLE), remedy=_(UNSAFE_PICKLE_FIX))
+    if s.detail and s.kind in ("html", "truncated", "unknown"):
+        # TRANSLATORS: {detail} is what the probe read in the file (an HTML page's title).
+        return _("{problem} ({detail})").format(problem=said, detail=s.detail)
+    return said
+
+
+def _bad_files(model: ModelDir) -> list[tuple[str, str]]:
+    """(file, what is wrong with it) for every damaged weights or tokenizer file."""
+    out = [(s.name, _symptom(s)) for s in model.shards if not s.ok]
     tok = model.tokenizer
     if tok and tok.kind in TOKENIZER_SYMPTOMS:
-        out.append(f"{tok.path} {TOKENIZER_SYMPTOMS[tok.kind]} (`could not parse ModelProto`)")
+        out.append((tok.path, _(TOKENIZER_SYMPTOMS[tok.kind]).format(path=tok.path)))
     return out
 
 
-def _shape_problems(model: ModelDir) -> list[str]:
+def _shape_problems(model: ModelDir) -> list[tuple[str, str]]:
     arch = arch_of(model)
     shards = [s for s in model.meta_shards if s.ok and s.shapes]
     if model.format != "meta" or arch is None or not shards:
@@ -70,15 +83,16 @@ def _shape_problems(model: ModelDir) -> list[str]:
             if key == "tok_embeddings.weight" and got in embedding:
                 continue
             if got != shape and (vocab_known or "vocab" not in _dims(key)):
+                said = _("{name} has {key} {got} where params.json and {shards} shard(s) mean {expected}")
                 out.append(
-                    f"{s.name} has {key} {list(s.shapes[key])} where params.json and "
-                    f"{len(model.meta_shards)} shard(s) mean {list(shape)}"
+                    (s.name, said.format(name=s.name, key=key, got=list(s.shapes[key]), shards=n, expected=list(shape)))
                 )
                 break
         if s.layers and s.layers != arch.n_layers:
-            out.append(f"{s.name} has {s.layers} layers, params.json says {arch.n_layers}")
+            said = _("{name} has {layers} layers, params.json says {expected}")
+            out.append((s.name, said.format(name=s.name, layers=s.layers, expected=arch.n_layers)))
         elif not s.uniform_layers:
-            out.append(f"{s.name}'s layers do not all have the same shapes")
+            out.append((s.name, _("{name}'s layers do not all have the same shapes").format(name=s.name)))
     return out
 
 
@@ -92,6 +106,13 @@ def _dims(key: str) -> str:
     return "vocab" if key in ("tok_embeddings.weight", "output.weight") else ""
 
 
+def _sniffed(files: int, tokenizers: int) -> str:
+    return _("{files} and {tokenizers}, sniffed").format(
+        files=ngettext("{count} weights file", "{count} weights files", files).format(count=files),
+        tokenizers=ngettext("{count} tokenizer", "{count} tokenizers", tokenizers).format(count=tokenizers),
+    )
+
+
 @check(
     id="shard-corrupt",
     summary="A weights or tokenizer file is damaged or is not what its name says",
@@ -99,9 +120,8 @@ def _dims(key: str) -> str:
     group=Group.MODEL,
     fixes=("redownload-failed-shards",),
     requires=(MODEL,),
-    checked=lambda facts: (
-        f"{count(sum(len(m.shards) for m in facts.models), 'weights file')} and "
-        f"{count(sum(1 for m in facts.models if m.tokenizer), 'tokenizer')}, sniffed"
+    checked=lambda facts: _sniffed(
+        sum(len(m.shards) for m in facts.models), sum(1 for m in facts.models if m.tokenizer)
     ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
@@ -128,9 +148,9 @@ def shard_corrupt(facts: Facts) -> Iterator[Finding]:
         problems = _bad_files(model) + _shape_problems(model)
         if problems:
             yield shard_corrupt.finding(
-                f"{model.path}: " + "; ".join(problems) + ".",
+                _("{path}: {problems}.").format(path=model.path, problems=_("; ").join(said for _f, said in problems)),
                 path=model.path,
-                files=[p.split(" ", 1)[0] for p in problems],
+                files=[name for name, _said in problems],
             )
 
 
@@ -148,7 +168,9 @@ def _params_error(model: ModelDir) -> str | None:
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(MODEL,),
-    checked=lambda facts: f"the parameters of {count(len(facts.models), 'model folder')}",
+    checked=lambda facts: ngettext(
+        "the parameters of {count} model folder", "the parameters of {count} model folders", len(facts.models)
+    ).format(count=len(facts.models)),
     examples=(
         Inapplicable(linux_gpu(), expect="no model folder"),
         Healthy(linux_gpu(models=(meta_model(),))),
@@ -170,7 +192,8 @@ def params_invalid(facts: Facts) -> Iterator[Finding]:
     for model in facts.models:
         error = _params_error(model)
         if error:
-            yield params_invalid.finding(f"{error}.", path=model.path)
+            # TRANSLATORS: {error} is a sentence about params.json or config.json, already translated.
+            yield params_invalid.finding(_("{error}.").format(error=error), path=model.path)
 
 
 def _is_llama2_chat_erratum(model: ModelDir) -> bool:
@@ -183,6 +206,10 @@ def _is_llama2_chat_erratum(model: ModelDir) -> bool:
     )
 
 
+def _meta_params_checked(folders: int) -> str:
+    return ngettext("params.json of {count} folder", "params.json of {count} folders", folders).format(count=folders)
+
+
 @check(
     id="params-known-bad",
     summary="params.json holds a value Meta later corrected",
@@ -190,7 +217,7 @@ def _is_llama2_chat_erratum(model: ModelDir) -> bool:
     group=Group.MODEL,
     fixes=("correct-params-json",),
     requires=(META_MODEL,),
-    checked=lambda facts: f"params.json of {count(sum(1 for m in facts.models if m.format == 'meta'), 'folder')}",
+    checked=lambda facts: _meta_params_checked(sum(1 for m in facts.models if m.format == "meta")),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),))),
         Inapplicable(linux_gpu(models=(hf_model(),)), expect="no Meta-format model folder"),
@@ -221,8 +248,10 @@ def params_known_bad(facts: Facts) -> Iterator[Finding]:
     for model in facts.models:
         if _is_llama2_chat_erratum(model):
             yield params_known_bad.finding(
-                f"{model.path}/params.json has norm_eps 1e-06, the value of the first llama-2-7b-chat release; "
-                "Meta corrected it to 1e-05 (meta-llama/llama#771).",
+                _(
+                    "{path}/params.json has norm_eps 1e-06, the value of the first llama-2-7b-chat release; Meta "
+                    "corrected it to 1e-05 (meta-llama/llama#771)."
+                ).format(path=model.path),
                 path=model.path,
                 norm_eps=1e-06,
             )
@@ -232,18 +261,25 @@ def _two_shards() -> tuple[Shard, ...]:
     return tuple(shard(f"consolidated.0{i}.pth", params=LLAMA2_13B, n_shards=2) for i in range(2))
 
 
+def _shards_checked(model: ModelDir, facts: Facts) -> str:
+    shards = ngettext("{count} shard", "{count} shards", len(model.meta_shards)).format(count=len(model.meta_shards))
+    gpus = len(visible_gpus(facts))
+    visible = ngettext("{count} visible GPU", "{count} visible GPUs", gpus).format(count=gpus)
+    if facts.options.nproc:
+        return _("{shards} of {name} against --nproc {nproc} and {gpus}").format(
+            shards=shards, name=model.name, nproc=facts.options.nproc, gpus=visible
+        )
+    return _("{shards} of {name} against {gpus}").format(shards=shards, name=model.name, gpus=visible)
+
+
 @check(
     id="shards-vs-nproc",
     summary="The number of checkpoint shards does not match the processes or GPUs",
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(META_TARGET,),
-    checked=lambda facts: "; ".join(
-        f"{count(len(m.meta_shards), 'shard')} of {m.name} against "
-        + (f"--nproc {facts.options.nproc} and " if facts.options.nproc else "")
-        + f"{count(len(visible_gpus(facts)), 'visible GPU')}"
-        for m in targets(facts.models)
-        if m.format == "meta" and m.shards
+    checked=lambda facts: _("; ").join(
+        _shards_checked(m, facts) for m in targets(facts.models) if m.format == "meta" and m.shards
     ),
     examples=(
         Healthy(linux_gpu(models=(meta_model(),), options=Options(nproc=1))),
@@ -291,9 +327,11 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
         nproc = facts.options.nproc
         if nproc is not None and not meta_code_runs(n, nproc):
             yield shards_vs_nproc.finding(
-                f"{model.path} has {n} shard(s) but --nproc is {nproc}: Meta's code fails with "
-                f"`Loading a checkpoint for MP={n} but world size is {nproc}`. Run with "
-                f"`torchrun --nproc_per_node {n}`.",
+                _(
+                    "{path} has {shards} shard(s) but --nproc is {nproc}: Meta's code fails with `Loading a "
+                    "checkpoint for MP={shards} but world size is {nproc}`. Run with `torchrun --nproc_per_node "
+                    "{shards}`."
+                ).format(path=model.path, shards=n, nproc=nproc),
                 remedy=_reshard_remedy(model, nproc, facts.platform.shell),
                 path=model.path,
                 shards=n,
@@ -302,9 +340,12 @@ def shards_vs_nproc(facts: Facts) -> Iterator[Finding]:
         gpus = len(visible_gpus(facts))
         if facts.gpu.gpus and n > gpus:
             yield shards_vs_nproc.finding(
-                f"{model.path} has {n} shards, one per GPU, but this machine shows {gpus} GPU(s)"
-                f"{hidden_note(facts)}: process {gpus} fails with `CUDA error: invalid device ordinal`. Use "
-                "`llamadoctor run` (merges the shards in one process), the Hugging Face format, or a smaller model.",
+                # TRANSLATORS: {hidden} is empty or says which GPUs CUDA_VISIBLE_DEVICES hides.
+                _(
+                    "{path} has {shards} shards, one per GPU, but this machine shows {gpus} GPU(s){hidden}: process "
+                    "{gpus} fails with `CUDA error: invalid device ordinal`. Use `llamadoctor run` (merges the shards "
+                    "in one process), the Hugging Face format, or a smaller model."
+                ).format(path=model.path, shards=n, gpus=gpus, hidden=hidden_note(facts)),
                 path=model.path,
                 shards=n,
                 gpus=gpus,
@@ -319,4 +360,7 @@ def _reshard_remedy(model: ModelDir, nproc: int, shell: str) -> str:
     out = f"{model.path.rstrip('/')}-mp{nproc}"
     argv = ["llamadoctor", "convert", "--model-dir", model.path, "--shards", str(nproc), "--out", out]
     command = render_argv(argv, shell)
-    return f"or re-shard it for {nproc} process(es), then point the code at the new folder:\n{command}"
+    return (
+        _("or re-shard it for {nproc} process(es), then point the code at the new folder:").format(nproc=nproc)
+        + f"\n{command}"
+    )

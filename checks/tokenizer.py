@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, Tokenizer
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import linux_gpu
@@ -24,7 +25,7 @@ def _tokenizers(facts: Facts) -> list[tuple[ModelDir, Tokenizer]]:
 
 
 def _no_tokenizer(facts: Facts) -> str:
-    return "no tokenizer found" if facts.models else "no model folder found"
+    return _("no tokenizer found") if facts.models else _("no model folder found")
 
 
 TOKENIZER = Requires(_tokenizers, _no_tokenizer, probe="files")
@@ -42,8 +43,8 @@ def _with_tokenizer(tok: Tokenizer, model: ModelDir | None = None) -> ModelDir:
     fixes=("install-missing-packages",),
     requires=(TOKENIZER,),
     checked=lambda facts: (
-        ", ".join(f"{t.name} ({t.library})" for _, t in _tokenizers(facts) if t.library)
-        or "no tokenizer in a format llamadoctor reads"
+        ", ".join(f"{t.name} ({t.library})" for _model, t in _tokenizers(facts) if t.library)
+        or _("no tokenizer in a format llamadoctor reads")
     ),
     examples=(
         Healthy(linux_gpu(models=(_with_tokenizer(HF_JSON),))),
@@ -67,8 +68,10 @@ def tokenizer_library_missing(facts: Facts) -> Iterator[Finding]:
     for model, tok in _tokenizers(facts):
         if tok.library and tok.library_missing:
             yield tokenizer_library_missing.finding(
-                f"{tok.path} is read with the `{tok.library}` library, which {sys.executable} cannot import: "
-                "`llamadoctor run` cannot read this model's tokenizer.",
+                _(
+                    "{path} is read with the `{library}` library, which {python} cannot import: `llamadoctor run` "
+                    "cannot read this model's tokenizer."
+                ).format(path=tok.path, library=tok.library, python=sys.executable),
                 remedy=f"{sys.executable} -m pip install 'llamadoctor[run]'",
                 path=model.path,
                 library=tok.library,
@@ -88,17 +91,20 @@ def _llama3_hf(tok: Tokenizer) -> ModelDir:
     return _with_tokenizer(tok, hf_model("/home/ada/Meta-Llama-3-8B-Instruct", params=config))
 
 
+def _vocab_checked(model: ModelDir, tok: Tokenizer) -> str:
+    vocab = _model_vocab(model)
+    if vocab:
+        return _("{name}: {tokens} tokens, the model {vocab}").format(name=tok.name, tokens=tok.n_words, vocab=vocab)
+    return _("{name}: {tokens} tokens, the model its weights").format(name=tok.name, tokens=tok.n_words)
+
+
 @check(
     id="tokenizer-vocab-mismatch",
     summary="The tokenizer has a different number of tokens than the model",
     severity=Severity.ERROR,
     group=Group.MODEL,
     requires=(TOKENIZER,),
-    checked=lambda facts: "; ".join(
-        f"{t.name}: {t.n_words} tokens, the model {_model_vocab(m) or 'its weights'}"
-        for m, t in _tokenizers(facts)
-        if t.n_words
-    ),
+    checked=lambda facts: _("; ").join(_vocab_checked(m, t) for m, t in _tokenizers(facts) if t.n_words),
     examples=(
         Healthy(linux_gpu(models=(_with_tokenizer(HF_JSON),))),
         Healthy(linux_gpu(models=(llama3_model(),))),
@@ -124,9 +130,10 @@ def tokenizer_vocab_mismatch(facts: Facts) -> Iterator[Finding]:
         vocab = _model_vocab(model)
         if tok.kind in READABLE_KINDS and tok.n_words and vocab and tok.n_words != vocab:
             yield tokenizer_vocab_mismatch.finding(
-                f"{tok.path} has {tok.n_words} tokens but {model.path}/{model.params_file} says vocab_size "
-                f"{vocab}: the tokenizer comes from another model (`assert model_args.vocab_size == "
-                "tokenizer.n_words`).",
+                _(
+                    "{path} has {tokens} tokens but {folder}/{params} says vocab_size {vocab}: the tokenizer comes "
+                    "from another model (`assert model_args.vocab_size == tokenizer.n_words`)."
+                ).format(path=tok.path, tokens=tok.n_words, folder=model.path, params=model.params_file, vocab=vocab),
                 path=model.path,
                 tokenizer_tokens=tok.n_words,
                 vocab_size=vocab,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import NVIDIA_GPU, TORCH
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.registry import check
 from llamadoctor.testing import (
@@ -29,7 +30,9 @@ from llamadoctor.testing import (
     platforms=("linux", "windows"),
     fixes=("reinstall-torch-cuda",),
     requires=(TORCH, NVIDIA_GPU),
-    checked=lambda facts: f"torch {facts.torch.version} is a {_build(facts)} build for the GPU",
+    checked=lambda facts: _("torch {version} is a {build} build for the GPU").format(
+        version=facts.torch.version, build=_build(facts)
+    ),
     examples=[
         Healthy(linux_gpu()),
         Inapplicable(linux_cpu(), expect="no NVIDIA GPU"),
@@ -63,12 +66,15 @@ def torch_cpu_only(facts: Facts) -> Iterator[Finding]:
     if torch.cuda is not None or torch.hip is not None:
         return
     first = facts.gpu.gpus[0]
-    others = f" and {len(facts.gpu.gpus) - 1} more" if len(facts.gpu.gpus) > 1 else ""
+    more = len(facts.gpu.gpus) - 1
+    # TRANSLATORS: follows a GPU's name when the machine has more GPUs.
+    others = _(" and {count} more").format(count=more) if more else ""
     advice = install_advice(facts, reinstall=True)
     yield torch_cpu_only.finding(
-        f"torch {torch.version} has no CUDA, but this machine has an {first.name}{others} "
-        f"({_gpu_driver(facts)}): "
-        "code that uses the GPU fails with “Torch not compiled with CUDA enabled”.",
+        _(
+            "torch {version} has no CUDA, but this machine has an {gpu}{others} ({driver}): code that uses the GPU "
+            "fails with “Torch not compiled with CUDA enabled”."
+        ).format(version=torch.version, gpu=first.name, others=others, driver=_gpu_driver(facts)),
         remedy=advice.remedy,
         torch=torch.version,
         gpu=first.name,
@@ -84,7 +90,7 @@ def _gpu_driver(facts: Facts) -> str:
     """'driver 535.104.05, CUDA 12.2'."""
     parts = []
     if facts.gpu.driver_version:
-        parts.append(f"driver {facts.gpu.driver_version}")
+        parts.append(_("driver {version}").format(version=facts.gpu.driver_version))
     if facts.gpu.driver_cuda:
         parts.append(f"CUDA {facts.gpu.driver_cuda}")
-    return ", ".join(parts) or "driver version unknown"
+    return _(", ").join(parts) or _("driver version unknown")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from llamadoctor.advice import install_advice
 from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Outcome, Passed, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.testing import (
@@ -26,7 +27,9 @@ from llamadoctor.testing import (
     severity=Severity.ERROR,
     group=Group.PYTHON,
     fixes=("reinstall-torch-cuda",),
-    checked=lambda facts: f"torch {facts.torch.version} is installed for {facts.python.executable}",
+    checked=lambda facts: _("torch {version} is installed for {python}").format(
+        version=facts.torch.version, python=facts.python.executable
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(mac_arm()),
@@ -52,7 +55,9 @@ def torch_missing(facts: Facts) -> Iterator[Finding]:
         return
     advice = install_advice(facts)
     yield torch_missing.finding(
-        f"torch is not installed for {facts.python.executable} (Python {facts.python.version}).",
+        _("torch is not installed for {python} (Python {version}).").format(
+            python=facts.python.executable, version=facts.python.version
+        ),
         remedy=advice.remedy,
         python=facts.python.executable,
         flavour=advice.flavour,
@@ -104,13 +109,19 @@ def torch_broken(facts: Facts) -> Iterator[Outcome]:
     error = torch.broken or torch.deep_error
     if not error:
         if torch.source != "import":
-            raise SkipCheck("not imported without --deep (its installed files look complete)")
-        yield Passed(f"torch {torch.version} imports in {facts.python.executable}")
+            raise SkipCheck(_("not imported without --deep (its installed files look complete)"))
+        yield Passed(
+            _("torch {version} imports in {python}").format(version=torch.version, python=facts.python.executable)
+        )
         return
-    how = "files of the installation are broken" if torch.broken else "importing it fails"
+    if torch.broken:
+        # TRANSLATORS: {error} is the error text, as the probe or Python printed it.
+        text = _("torch {version} at {location} is installed but files of the installation are broken: {error}")
+    else:
+        text = _("torch {version} at {location} is installed but importing it fails: {error}")
     advice = install_advice(facts, reinstall=True)
     yield torch_broken.finding(
-        f"torch {torch.version} at {torch.location} is installed but {how}: {error}",
+        text.format(version=torch.version, location=torch.location, error=error),
         remedy=advice.command,
         error=error,
         version=torch.version,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamadoctor.facts import Facts, Launcher
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.shebang import splits_at_space
@@ -39,8 +40,8 @@ BASE_CONDA = Launcher(
 )
 
 
-OWN_TORCHRUN = Requires(lambda f: f.torchrun, "the target environment has no torchrun")
-PATH_TORCHRUN = Requires(lambda f: f.path_torchrun, "no torchrun on PATH")
+OWN_TORCHRUN = Requires(lambda f: f.torchrun, N_("the target environment has no torchrun"))
+PATH_TORCHRUN = Requires(lambda f: f.path_torchrun, N_("no torchrun on PATH"))
 
 
 def run_module(facts: Facts) -> str:
@@ -50,8 +51,15 @@ def run_module(facts: Facts) -> str:
 
 def _symptom(facts: Facts, launcher: Launcher) -> str:
     if facts.os == "windows":
-        return "torchrun prints only “failed to create process.”"
-    return f"the shell reports “{launcher.path}: {launcher.interpreter}: bad interpreter: No such file or directory”"
+        return _("torchrun prints only “failed to create process.”")
+    return _("the shell reports “{launcher}: {interpreter}: bad interpreter: No such file or directory”").format(
+        launcher=launcher.path, interpreter=launcher.interpreter
+    )
+
+
+def _remedy(facts: Facts) -> str:
+    until = _("(until then run `{command}` instead of torchrun)").format(command=run_module(facts))
+    return f"llamadoctor fix torchrun-launcher-broken\n{until}"
 
 
 @check(
@@ -61,7 +69,11 @@ def _symptom(facts: Facts, launcher: Launcher) -> str:
     group=Group.DISTRIBUTED,
     fixes=("rewrite-torchrun-shebang",),
     requires=(OWN_TORCHRUN,),
-    checked=lambda facts: f"{facts.torchrun.path} runs {facts.torchrun.interpreter}" if facts.torchrun else "",
+    checked=lambda facts: (
+        _("{launcher} runs {interpreter}").format(launcher=facts.torchrun.path, interpreter=facts.torchrun.interpreter)
+        if facts.torchrun
+        else ""
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -95,10 +107,17 @@ def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
     head = splits_at_space(launcher)
     if head is not None:
         yield torchrun_launcher_broken.finding(
-            f"torchrun's launcher {launcher.path} names {launcher.interpreter} without quotes: the launcher reads "
-            f"the path only up to its first space ({head}), so {_symptom(facts, launcher)}.",
-            remedy=f"llamadoctor fix torchrun-launcher-broken\n(until then run `{run_module(facts)}` instead of "
-            "torchrun)",
+            # TRANSLATORS: {symptom} is what the user sees ("torchrun prints only “failed to create process.”").
+            _(
+                "torchrun's launcher {launcher} names {interpreter} without quotes: the launcher reads the path only "
+                "up to its first space ({head}), so {symptom}."
+            ).format(
+                launcher=launcher.path,
+                interpreter=launcher.interpreter,
+                head=head,
+                symptom=_symptom(facts, launcher),
+            ),
+            remedy=_remedy(facts),
             launcher=launcher.path,
             interpreter=launcher.interpreter,
             kind=launcher.kind,
@@ -106,10 +125,12 @@ def torchrun_launcher_broken(facts: Facts) -> Iterator[Finding]:
         return
     if launcher.interpreter_exists:
         return
-    named = launcher.interpreter or f"no interpreter (its first line is {launcher.line!r})"
+    named = launcher.interpreter or _("no interpreter (its first line is {line})").format(line=repr(launcher.line))
     yield torchrun_launcher_broken.finding(
-        f"torchrun's launcher {launcher.path} names {named}, which does not exist: {_symptom(facts, launcher)}.",
-        remedy=f"llamadoctor fix torchrun-launcher-broken\n(until then run `{run_module(facts)}` instead of torchrun)",
+        _("torchrun's launcher {launcher} names {interpreter}, which does not exist: {symptom}.").format(
+            launcher=launcher.path, interpreter=named, symptom=_symptom(facts, launcher)
+        ),
+        remedy=_remedy(facts),
         launcher=launcher.path,
         interpreter=launcher.interpreter,
         kind=launcher.kind,
@@ -135,7 +156,11 @@ def _same_interpreter(facts: Facts, a: str, b: str) -> bool:
     severity=Severity.WARNING,
     group=Group.DISTRIBUTED,
     requires=(PATH_TORCHRUN,),
-    checked=lambda facts: f"the torchrun on PATH runs {facts.path_torchrun.interpreter}" if facts.path_torchrun else "",
+    checked=lambda facts: (
+        _("the torchrun on PATH runs {interpreter}").format(interpreter=facts.path_torchrun.interpreter)
+        if facts.path_torchrun
+        else ""
+    ),
     examples=[
         Healthy(linux_gpu()),
         Healthy(windows_conda()),
@@ -168,16 +193,20 @@ def torchrun_wrong_interpreter(facts: Facts) -> Iterator[Finding]:
     assert launcher is not None
     name = launcher.interpreter
     if not name:
-        raise SkipCheck(f"the torchrun on PATH ({launcher.path}) does not name its Python")
+        raise SkipCheck(_("the torchrun on PATH ({launcher}) does not name its Python").format(launcher=launcher.path))
     if not ("/" in name or "\\" in name):
-        raise SkipCheck(f"the torchrun on PATH runs `{name}`, which PATH resolves only at run time")
+        raise SkipCheck(_("the torchrun on PATH runs `{name}`, which PATH resolves only at run time").format(name=name))
     if _same_interpreter(facts, name, facts.python.executable):
         return
     yield torchrun_wrong_interpreter.finding(
-        f"The torchrun on PATH ({launcher.path}) runs {name}, not the target Python "
-        f"{facts.python.executable}: packages installed for the target are missing there.",
-        remedy=f"activate the environment of {facts.python.executable}, or run torchrun through it:\n"
-        f"{run_module(facts)} ...",
+        _(
+            "The torchrun on PATH ({launcher}) runs {interpreter}, not the target Python {python}: packages "
+            "installed for the target are missing there."
+        ).format(launcher=launcher.path, interpreter=name, python=facts.python.executable),
+        remedy=_("activate the environment of {python}, or run torchrun through it:").format(
+            python=facts.python.executable
+        )
+        + f"\n{run_module(facts)} ...",
         launcher=launcher.path,
         interpreter=name,
         target=facts.python.executable,

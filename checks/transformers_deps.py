@@ -20,6 +20,7 @@ from llamadoctor.checks._libraries import (
     tokenizer_files,
 )
 from llamadoctor.facts import Facts, HfTokenizerFiles
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity
 from llamadoctor.registry import check
 
@@ -40,8 +41,11 @@ def _converted(facts: Facts) -> list[HfTokenizerFiles]:
 
 
 def _checked(facts: Facts) -> str:
-    slow = ", ".join(t.folder for t in _converted(facts)) or "no folder with only tokenizer.model"
-    return f"protobuf {installed(facts, 'protobuf') or 'not installed'}, for {slow}"
+    slow = ", ".join(t.folder for t in _converted(facts)) or _("no folder with only tokenizer.model")
+    version = installed(facts, "protobuf")
+    if version:
+        return _("protobuf {version}, for {folders}").format(version=version, folders=slow)
+    return _("protobuf not installed, for {folders}").format(folders=slow)
 
 
 @check(
@@ -74,9 +78,11 @@ def protobuf_missing(facts: Facts) -> Iterator[Finding]:
         return
     for files in _converted(facts):
         yield protobuf_missing.finding(
-            f"{files.folder} has tokenizer.model but no tokenizer.json, so transformers converts it, and "
-            f"{facts.python.executable} has no protobuf: loading it with transformers fails with “LlamaConverter "
-            "requires the protobuf library but it was not found in your environment”.",
+            _(
+                "{folder} has tokenizer.model but no tokenizer.json, so transformers converts it, and {python} has "
+                "no protobuf: loading it with transformers fails with “LlamaConverter requires the protobuf "
+                "library but it was not found in your environment”."
+            ).format(folder=files.folder, python=facts.python.executable),
             remedy=pip_install(facts, "protobuf", upgrade=False),
             path=files.folder,
             install=["protobuf"],
@@ -120,14 +126,37 @@ def protobuf_too_new(facts: Facts) -> Iterator[Finding]:
         return
     for files in _converted(facts):
         yield protobuf_too_new.finding(
-            f"{files.folder} has only tokenizer.model, which transformers {installed(facts, 'transformers')} "
-            f"converts with a module made for protobuf{wanted}, but {facts.python.executable} has protobuf "
-            f"{version}: the conversion stops with “Descriptors cannot not be created directly”.",
-            remedy=f"{pip_install(facts, 'transformers')} (or: {_pin(facts, 'protobuf' + wanted)})",
+            # TRANSLATORS: {wanted} is a version requirement such as "<=3.20.3", written right after "protobuf".
+            _(
+                "{folder} has only tokenizer.model, which transformers {transformers} converts with a module made "
+                "for protobuf{wanted}, but {python} has protobuf {version}: the conversion stops with “Descriptors "
+                "cannot not be created directly”."
+            ).format(
+                folder=files.folder,
+                transformers=installed(facts, "transformers"),
+                wanted=wanted,
+                python=facts.python.executable,
+                version=version,
+            ),
+            remedy=_("{command} (or: {alternative})").format(
+                command=pip_install(facts, "transformers"), alternative=_pin(facts, "protobuf" + wanted)
+            ),
             path=files.folder,
             protobuf=version,
             wanted=wanted,
         )
+
+
+def _accelerate_checked(facts: Facts) -> str:
+    wanted = declared(facts, "transformers", "accelerate")
+    versions = {"version": installed(facts, "accelerate"), "transformers": installed(facts, "transformers")}
+    if wanted:
+        return _("accelerate {version} against transformers {transformers}'s accelerate{wanted}").format(
+            wanted=wanted, **versions
+        )
+    return _("accelerate {version} against transformers {transformers}'s accelerate (no requirement stated)").format(
+        **versions
+    )
 
 
 @check(
@@ -137,10 +166,7 @@ def protobuf_too_new(facts: Facts) -> Iterator[Finding]:
     group=Group.PYTHON,
     fixes=("install-missing-packages",),
     requires=(LIBRARIES, library("transformers"), library("accelerate"), HF_TARGET),
-    checked=lambda facts: (
-        f"accelerate {installed(facts, 'accelerate')} against transformers {installed(facts, 'transformers')}'s "
-        f"accelerate{declared(facts, 'transformers', 'accelerate') or ' (no requirement stated)'}"
-    ),
+    checked=lambda facts: _accelerate_checked(facts),
     examples=(
         Healthy(hf_facts()),
         Healthy(hf_facts({"accelerate": "0.20.3", "transformers": "4.30.2"}, requires=TRANSFORMERS_4_30)),
@@ -163,9 +189,16 @@ def accelerate_too_old(facts: Facts) -> Iterator[Finding]:
     version = installed(facts, "accelerate")
     if wanted and satisfies(version, wanted) is False:
         yield accelerate_too_old.finding(
-            f"accelerate {version} is installed in {facts.python.executable}, but transformers "
-            f"{installed(facts, 'transformers')} needs accelerate{wanted}: loading a model with `device_map` "
-            "stops with “Using `low_cpu_mem_usage=True` or a `device_map` requires Accelerate”.",
+            _(
+                "accelerate {version} is installed in {python}, but transformers {transformers} needs "
+                "accelerate{wanted}: loading a model with `device_map` stops with “Using `low_cpu_mem_usage=True` "
+                "or a `device_map` requires Accelerate”."
+            ).format(
+                version=version,
+                python=facts.python.executable,
+                transformers=installed(facts, "transformers"),
+                wanted=wanted,
+            ),
             remedy=pip_install(facts, f"accelerate{wanted}"),
             accelerate=version,
             wanted=wanted,

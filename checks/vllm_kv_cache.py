@@ -12,6 +12,7 @@ from llamadoctor.checks.serving_stacks import VLLM
 from llamadoctor.estimate import gib
 from llamadoctor.facts import Facts, Gpu
 from llamadoctor.files import ModelDir
+from llamadoctor.i18n import N_, _
 from llamadoctor.llama.memory import MiB, kv_cache_bytes, weight_bytes
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Requires, Severity
 from llamadoctor.model_info import arch_of, model_context
@@ -37,7 +38,7 @@ def _fit(model: ModelDir, card: Gpu) -> tuple[int, int, int] | None:
     return context, max(0, left) // per_token, left
 
 
-GPU_VISIBLE = Requires(lambda f: visible_gpus(f), "CUDA_VISIBLE_DEVICES hides every GPU")
+GPU_VISIBLE = Requires(lambda f: visible_gpus(f), N_("CUDA_VISIBLE_DEVICES hides every GPU"))
 LLAMA31_8B_HF = hf_model(LLAMA31_HF_PATH, params={**LLAMA31_HF_CONFIG, "max_position_embeddings": 131072})
 LLAMA2_7B_HF = hf_model(params={**(hf_model().params or {}), "max_position_embeddings": 4096})
 A100_80G = nvidia(gpu("NVIDIA A100-SXM4-80GB", vram_gib=80))
@@ -55,9 +56,13 @@ def _vllm(**overrides: object) -> Facts:
     group=Group.MODEL,
     platforms=("linux",),
     requires=(VLLM, NVIDIA_GPU, GPU_VISIBLE, HF_TARGET),
-    checked=lambda facts: (
-        f"{gib(visible_gpus(facts)[0].memory_total)} x {GPU_MEMORY_UTILIZATION} of {visible_gpus(facts)[0].name} "
-        f"against the weights and full-context KV cache of {', '.join(m.path for m in hf_targets(facts))}"
+    checked=lambda facts: _(
+        "{memory} x {share} of {gpu} against the weights and full-context KV cache of {models}"
+    ).format(
+        memory=gib(visible_gpus(facts)[0].memory_total),
+        share=GPU_MEMORY_UTILIZATION,
+        gpu=visible_gpus(facts)[0].name,
+        models=", ".join(m.path for m in hf_targets(facts)),
     ),
     examples=(
         Healthy(_vllm(models=(LLAMA31_8B_HF,), gpu=A100_80G)),
@@ -102,21 +107,25 @@ def vllm_kv_cache_too_small(facts: Facts) -> Iterator[Finding]:
 
 
 def _message(model: ModelDir, card: Gpu, context: int, tokens: int, left: int) -> str:
-    share = f"{GPU_MEMORY_UTILIZATION:.0%} of {card.name}'s {gib(card.memory_total)}"
-    if tokens == 0:
-        return (
-            f"vLLM serving {model.path} may use {share}, and the 16-bit weights alone fill it: no KV cache "
-            "block fits, so vLLM stops before serving (“No available memory for the cache blocks”)."
-        )
-    return (
-        f"vLLM serving {model.path} reserves KV cache for its whole context, {context} tokens, but {share} leaves "
-        f"about {gib(left)} after the weights, room for about {tokens} tokens: it stops with “The model's max seq "
-        f"len ({context}) is larger than the maximum number of tokens that can be stored in KV cache”."
+    share = _("{share} of {gpu}'s {memory}").format(
+        share=f"{GPU_MEMORY_UTILIZATION:.0%}", gpu=card.name, memory=gib(card.memory_total)
     )
+    if tokens == 0:
+        return _(
+            "vLLM serving {path} may use {share}, and the 16-bit weights alone fill it: no KV cache block fits, so "
+            "vLLM stops before serving (“No available memory for the cache blocks”)."
+        ).format(path=model.path, share=share)
+    return _(
+        "vLLM serving {path} reserves KV cache for its whole context, {context} tokens, but {share} leaves about "
+        "{left} after the weights, room for about {tokens} tokens: it stops with “The model's max seq len "
+        "({context}) is larger than the maximum number of tokens that can be stored in KV cache”."
+    ).format(path=model.path, context=context, share=share, left=gib(left), tokens=tokens)
 
 
 def _remedy(tokens: int) -> str:
     fits = 1 << (tokens.bit_length() - 1) if tokens else 0  # a round length, as people pass
     if fits >= 1024:
         return f"vllm serve MODEL --max-model-len {fits}"
-    return "vllm serve MODEL --tensor-parallel-size 2 (more GPUs), or serve a quantized model"
+    return _("{command} (more GPUs), or serve a quantized model").format(
+        command="vllm serve MODEL --tensor-parallel-size 2"
+    )

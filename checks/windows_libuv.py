@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from llamadoctor.checks._requires import TORCH
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, Severity, SkipCheck
 from llamadoctor.registry import check
 from llamadoctor.shell import set_env
@@ -18,10 +19,10 @@ WIN_TORCH_25 = torch_info("2.5.1", cuda="12.1", nccl=False, libuv=False)
 def _libuv_checked(facts: Facts) -> str:
     torch = facts.torch
     if torch.libuv is not False:
-        return f"torch {torch.version} has libuv"
+        return _("torch {version} has libuv").format(version=torch.version)
     if version_tuple(torch.version or "")[:2] < (2, 4):
-        return f"torch {torch.version} does not ask for libuv (2.4 and newer do)"
-    return "USE_LIBUV=0 is set"
+        return _("torch {version} does not ask for libuv (2.4 and newer do)").format(version=torch.version)
+    return _("USE_LIBUV=0 is set")
 
 
 @check(
@@ -58,17 +59,27 @@ def windows_libuv(facts: Facts) -> Iterator[Finding]:
     """
     torch = facts.torch
     if not torch.version:
-        raise SkipCheck("torch's version is unknown")
+        raise SkipCheck(_("torch's version is unknown"))
     if version_tuple(torch.version)[:2] < (2, 4) or torch.libuv is not False:
         return
     setting = facts.env.get("USE_LIBUV")
     if setting == "0":
         return
-    now = f" (USE_LIBUV={setting} is set)" if setting is not None else ""
+    if setting is None:
+        text = _(
+            "torch {version} on Windows has no libuv but uses it for torchrun's store by default: the launch "
+            "fails with “use_libuv was requested but PyTorch was build without libuv support”."
+        )
+    else:
+        text = _(
+            "torch {version} on Windows has no libuv but uses it for torchrun's store by default (USE_LIBUV={setting} "
+            "is set): the launch fails with “use_libuv was requested but PyTorch was build without libuv support”."
+        )
     yield windows_libuv.finding(
-        f"torch {torch.version} on Windows has no libuv but uses it for torchrun's store by default{now}: "
-        "the launch fails with “use_libuv was requested but PyTorch was build without libuv support”.",
-        remedy=f"{set_env('USE_LIBUV', '0', facts.platform.shell)} in this shell before running torchrun",
+        text.format(version=torch.version, setting=setting),
+        remedy=_("{command} in this shell before running torchrun").format(
+            command=set_env("USE_LIBUV", "0", facts.platform.shell)
+        ),
         torch=torch.version,
         use_libuv=setting,
         unset=[],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir, hf_copy_path
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual, RunCommand
 from llamadoctor.registry import fix
 
@@ -43,9 +44,11 @@ def convert_to_hf(finding: Finding, facts: Facts) -> tuple[Action, ...]:
     if model.disk_free is not None and model.disk_free < need:
         return (
             Manual(
-                f"Converting {model.path} writes about {need / 1e9:.1f} GB to {out}, but only "
-                f"{model.disk_free / 1e9:.1f} GB is free there: free space first, or convert to another disk "
-                "with `llamadoctor convert --model-dir DIR --to hf --out OTHER_DISK/NAME-hf`."
+                _(
+                    "Converting {path} writes about {need} GB to {out}, but only {free} GB is free there: free space "
+                    "first, or convert to another disk with `llamadoctor convert --model-dir DIR --to hf --out "
+                    "OTHER_DISK/NAME-hf`."
+                ).format(path=model.path, need=f"{need / 1e9:.1f}", out=out, free=f"{model.disk_free / 1e9:.1f}")
             ),
         )
     argv = (

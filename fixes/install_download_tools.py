@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llamadoctor.advice import LINUX_MANAGERS, install_commands, missing
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
 
@@ -11,17 +12,19 @@ from llamadoctor.registry import fix
 def _text(facts: Facts, names: tuple[str, ...]) -> str:
     wanted = ", ".join(names)
     if facts.os == "darwin":
-        return f"Install {wanted} with Homebrew (https://brew.sh); md5sum comes with coreutils:"
+        return _("Install {tools} with Homebrew (https://brew.sh); md5sum comes with coreutils:").format(tools=wanted)
     if facts.os == "windows":
         if "bash" in names:
-            return (
-                "download.sh needs a Linux shell: install WSL, restart, then run download.sh inside it "
-                "(its Ubuntu needs wget and coreutils):"
+            return _(
+                "download.sh needs a Linux shell: install WSL, restart, then run download.sh inside it (its Ubuntu "
+                "needs wget and coreutils):"
             )
-        return f"Git Bash lacks {wanted}: install it with winget (then reopen Git Bash), or use WSL:"
-    if sum(facts.tools.has(tool) for tool, _ in LINUX_MANAGERS) == 1:
-        return f"Install {wanted}:"
-    return f"Install {wanted} with your distribution's package manager (one of):"
+        return _("Git Bash lacks {tools}: install it with winget (then reopen Git Bash), or use WSL:").format(
+            tools=wanted
+        )
+    if sum(facts.tools.has(tool) for tool, _command in LINUX_MANAGERS) == 1:
+        return _("Install {tools}:").format(tools=wanted)
+    return _("Install {tools} with your distribution's package manager (one of):").format(tools=wanted)
 
 
 @fix(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual, WriteFile
 from llamadoctor.registry import fix
 
@@ -57,16 +58,19 @@ def patch_meta_code_gloo(finding: Finding, facts: Facts) -> tuple[Action, ...]:
         except UnicodeDecodeError:
             actions.append(
                 Manual(
-                    f'{source.path} is not UTF-8: edit init_process_group("nccl") by hand to '
-                    'init_process_group("gloo").'
+                    _(
+                        '{path} is not UTF-8: edit init_process_group("nccl") by hand to init_process_group("gloo").'
+                    ).format(path=source.path)
                 )
             )
             continue
         if b"import torch" not in source.content:
             actions.append(
                 Manual(
-                    f"{source.path} does not import torch by that name: change its "
-                    'init_process_group("nccl") to "gloo" by hand.'
+                    _(
+                        "{path} does not import torch by that name: change its "
+                        'init_process_group("nccl") to "gloo" by hand.'
+                    ).format(path=source.path)
                 )
             )
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llamadoctor.facts import Facts
 from llamadoctor.files import ModelDir
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
 from llamadoctor.shell import comment, flavour, quote, render_argv
@@ -52,25 +53,27 @@ def redownload_failed_shards(finding: Finding, facts: Facts) -> tuple[Action, ..
     if model.format in ("hf", "meta-in-hf"):
         return (
             Manual(
-                f"These files of {model.path} are damaged: " + ", ".join(paths) + ". In a git clone "
-                "run `git lfs install` and `git lfs pull`; otherwise delete them and download them again "
-                "with `huggingface-cli download` (with --local-dir pointing at this folder).",
+                _(
+                    "These files of {path} are damaged: {files}. In a git clone run `git lfs install` and `git lfs "
+                    "pull`; otherwise delete them and download them again with `huggingface-cli download` (with "
+                    "--local-dir pointing at this folder)."
+                ).format(path=model.path, files=", ".join(paths)),
                 (delete_command(paths, shell),),
             ),
         )
-    text = (
-        "Get a fresh download link at https://www.llama.com/llama-downloads (links expire after 24 hours "
-        f"and a number of downloads). Delete the files that failed, then run Meta's download.sh again and "
-        f"choose only this model ({model.name}); download.sh resumes with `wget --continue`, so a damaged "
-        "file must be deleted first, or it is kept. Files: " + ", ".join(paths) + "."
-    )
+    text = _(
+        "Get a fresh download link at https://www.llama.com/llama-downloads (links expire after 24 hours and a "
+        "number of downloads). Delete the files that failed, then run Meta's download.sh again and choose only "
+        "this model ({name}); download.sh resumes with `wget --continue`, so a damaged file must be deleted first, "
+        "or it is kept. Files: {files}."
+    ).format(name=model.name, files=", ".join(paths))
     script = facts.repo.download_script.path if facts.repo and facts.repo.download_script else "download.sh"
     return (
         Manual(
             text,
             (
                 delete_command(paths, shell),
-                comment("then, with the new link:", shell),
+                comment(_("then, with the new link:"), shell),
                 render_argv(["bash", script], shell),
             ),
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llamadoctor.advice import driver_label, install_advice
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
 from llamadoctor.torch_builds import flavour_cuda, runs_by_minor_compat, version_tuple
@@ -31,12 +32,15 @@ def reinstall_torch_cuda(finding: Finding, facts: Facts) -> tuple[Action, ...]:
         return ()
     advice = install_advice(facts, reinstall=facts.torch.installed)
     if advice.flavour and advice.flavour.startswith("cu"):
-        text = (
-            f"Install torch built for CUDA {flavour_cuda(advice.flavour)} ({advice.flavour}) into "
-            f"{facts.python.executable}; {driver_label(facts)} runs it."
+        text = _("Install torch built for CUDA {cuda} ({flavour}) into {python}; {driver} runs it.").format(
+            cuda=flavour_cuda(advice.flavour),
+            flavour=advice.flavour,
+            python=facts.python.executable,
+            driver=driver_label(facts),
         )
     else:
-        text = f"Install torch into {facts.python.executable}."
-    if advice.note and "update the NVIDIA driver" in advice.note:
-        text += f" But {advice.note}."
+        text = _("Install torch into {python}.").format(python=facts.python.executable)
+    if advice.driver_too_old:
+        # TRANSLATORS: {text} is the sentence above; {note} says which driver to update to first.
+        text = _("{text} But {note}.").format(text=text, note=advice.note)
     return (Manual(text, (advice.command,)),)

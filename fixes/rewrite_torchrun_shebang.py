@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from llamadoctor.facts import Facts, Launcher
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual, WriteFile
 from llamadoctor.registry import fix
 from llamadoctor.shebang import splits_at_space
@@ -43,8 +44,10 @@ def _reinstall(facts: Facts, launcher: Launcher) -> Manual:
         facts.platform.shell,
     )
     return Manual(
-        f"{launcher.path} is a binary launcher; reinstalling torch writes a new one for "
-        f"{facts.python.executable} (same torch version, dependencies untouched).",
+        _(
+            "{launcher} is a binary launcher; reinstalling torch writes a new one for {python} (same torch version, "
+            "dependencies untouched)."
+        ).format(launcher=launcher.path, python=facts.python.executable),
         (command,),
     )
 
@@ -64,7 +67,11 @@ def rewrite_torchrun_shebang(finding: Finding, facts: Facts) -> tuple[Action, ..
     before = launcher.content
     if before is None:
         return (
-            Manual(f"Cannot read {launcher.path} whole: edit its first line to #!{facts.python.executable} by hand."),
+            Manual(
+                _("Cannot read {launcher} whole: edit its first line to #!{python} by hand.").format(
+                    launcher=launcher.path, python=facts.python.executable
+                )
+            ),
         )
     after = rewritten(before, facts)
     return () if after == before else (WriteFile(launcher.path, after, before),)

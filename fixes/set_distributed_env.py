@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Action, Applicability, Finding, Manual
 from llamadoctor.registry import fix
 from llamadoctor.shell import comment, env_commands
@@ -35,9 +36,11 @@ def set_distributed_env(finding: Finding, facts: Facts) -> tuple[Action, ...]:
         return ()
     commands = list(env_commands(shell, unset=unset, assign=assign))
     if unset:
-        commands.append(comment("and remove the same variables from your shell profile or system settings", shell))
-    text = "Run in the shell that starts Llama"
+        commands.append(comment(_("and remove the same variables from your shell profile or system settings"), shell))
+    text = _("Run in the shell that starts Llama:")
     if "MASTER_ADDR" in assign:
         port = assign.get("MASTER_PORT", facts.env.get("MASTER_PORT", "29500"))
-        text += f"; with torchrun also pass --master_addr {assign['MASTER_ADDR']} --master_port {port}"
-    return (Manual(text + ":", tuple(commands)),)
+        text = _(
+            "Run in the shell that starts Llama; with torchrun also pass --master_addr {addr} --master_port {port}:"
+        ).format(addr=assign["MASTER_ADDR"], port=port)
+    return (Manual(text, tuple(commands)),)

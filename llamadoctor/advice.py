@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llamadoctor.facts import Facts
+from llamadoctor.i18n import _
 from llamadoctor.shell import comment, render_argv
 from llamadoctor.torch_builds import (
     flavour_covers,
@@ -26,6 +27,7 @@ class TorchInstall:
     flavour: str | None  # "cu121", "cpu", or None for PyPI's default wheel
     note: str = ""  # why this build, or what must happen first
     shell: str = "bash"
+    driver_too_old: bool = False  # no build for these GPUs runs until the NVIDIA driver is updated
 
     @property
     def remedy(self) -> str:
@@ -41,44 +43,49 @@ def capabilities(facts: Facts) -> list[tuple[int, int]]:
 def driver_label(facts: Facts) -> str:
     """'driver 535.104.05 (CUDA 12.2)', or what we know of it."""
     gpu = facts.gpu
-    version = f"driver {gpu.driver_version}" if gpu.driver_version else "the NVIDIA driver"
-    return f"{version} (CUDA {gpu.driver_cuda})" if gpu.driver_cuda else version
+    version = _("driver {version}").format(version=gpu.driver_version) if gpu.driver_version else _("the NVIDIA driver")
+    # TRANSLATORS: {driver} is "driver 535.104.05" or "the NVIDIA driver".
+    return _("{driver} (CUDA {cuda})").format(driver=version, cuda=gpu.driver_cuda) if gpu.driver_cuda else version
 
 
-def _cuda_flavour(facts: Facts) -> tuple[str, str]:
+def _cuda_flavour(facts: Facts) -> tuple[str, str, bool]:
+    """(the CUDA build to install, why, whether the driver must be updated first)."""
     gpu, caps = facts.gpu, capabilities(facts)
     flavour = recommended_flavour(gpu.driver_cuda, caps, driver_version=gpu.driver_version, os_name=facts.os)
     if flavour:
-        return flavour, f"{flavour} is the newest PyTorch CUDA build {driver_label(facts)} runs"
+        why = _("{flavour} is the newest PyTorch CUDA build {driver} runs")
+        return flavour, why.format(flavour=flavour, driver=driver_label(facts)), False
     covering = [f for f in wheel_flavours_for_driver(NEWEST_CUDA) if flavour_covers(f, caps)] or ["cu128"]
     if not gpu.driver_cuda:
-        return covering[0], "the NVIDIA driver's CUDA version is unknown: check it with nvidia-smi"
+        return covering[0], _("the NVIDIA driver's CUDA version is unknown: check it with nvidia-smi"), False
     # The smallest driver update that makes a build with kernels for these GPUs run.
     newest_first = [f for f in covering if version_tuple(flavour_cuda(f)) > version_tuple(gpu.driver_cuda)]
     target = newest_first[-1] if newest_first else covering[0]
     need = min_driver(flavour_cuda(target), facts.os)
-    return target, (
-        f"no PyTorch CUDA build for these GPUs runs on {driver_label(facts)}: update the NVIDIA "
-        f"driver to {need} or newer first (https://www.nvidia.com/Download/index.aspx)"
+    why = _(
+        "no PyTorch CUDA build for these GPUs runs on {driver}: update the NVIDIA driver to {need} or newer first "
+        "(https://www.nvidia.com/Download/index.aspx)"
     )
+    return target, why.format(driver=driver_label(facts), need=need), True
 
 
 def install_advice(facts: Facts, *, reinstall: bool = False) -> TorchInstall:
     """The pip command that installs the right torch build for this machine, for the target interpreter."""
     flavour: str | None = None
     note = ""
+    driver_too_old = False
     if facts.gpu.gpus:
-        flavour, note = _cuda_flavour(facts)
+        flavour, note, driver_too_old = _cuda_flavour(facts)
     elif facts.os == "linux":
-        flavour, note = "cpu", "no NVIDIA GPU here: the CPU build avoids gigabytes of unused CUDA libraries"
+        flavour, note = "cpu", _("no NVIDIA GPU here: the CPU build avoids gigabytes of unused CUDA libraries")
     shell = facts.platform.shell
     if facts.python.externally_managed:
         steps = venv_steps(facts)
         steps.append(render_argv(install_argv(venv_python(facts), flavour), shell))
         note = "\n".join(filter(None, (note, externally_managed_note(facts))))
-        return TorchInstall("\n".join(steps), flavour, note, shell)
+        return TorchInstall("\n".join(steps), flavour, note, shell, driver_too_old)
     argv = install_argv(facts.python.executable, flavour, reinstall=reinstall)
-    return TorchInstall(render_argv(argv, shell), flavour, note, shell)
+    return TorchInstall(render_argv(argv, shell), flavour, note, shell, driver_too_old)
 
 
 VENV = "llama-venv"
@@ -96,11 +103,11 @@ def venv_steps(facts: Facts) -> list[str]:
 
 def externally_managed_note(facts: Facts) -> str:
     """Why the advice makes a virtual environment: pip refuses `externally-managed-environment` Pythons."""
-    return (
-        f"{facts.python.executable} is managed by the system (PEP 668): its pip refuses to install "
-        f"packages, so install into a virtual environment and run Llama with {venv_python(facts)} "
-        "(if venv says ensurepip is not available: sudo apt install python3-venv)"
-    )
+    return _(
+        "{python} is managed by the system (PEP 668): its pip refuses to install packages, so install into a "
+        "virtual environment and run Llama with {venv_python} (if venv says ensurepip is not available: sudo apt "
+        "install python3-venv)"
+    ).format(python=facts.python.executable, venv_python=venv_python(facts))
 
 
 # ---- the programs Meta's download.sh runs --------------------------------------------------------------
@@ -132,4 +139,4 @@ def install_commands(facts: Facts, names: tuple[str, ...]) -> tuple[str, ...]:
             return ("wsl --install", "wsl -- sudo apt-get install -y wget coreutils")
         return ("winget install --exact --id JernejSimoncic.Wget",)
     known = [cmd for tool, cmd in LINUX_MANAGERS if facts.tools.has(tool)]
-    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _, cmd in LINUX_MANAGERS]))
+    return tuple(f"{cmd} {packages}" for cmd in (known[:1] or [cmd for _tool, cmd in LINUX_MANAGERS]))

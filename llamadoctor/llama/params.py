@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from llamadoctor.i18n import _
+
 # Llama 3.1's scaled RoPE constants: Meta hard-codes them; HF stores them in `rope_scaling`.
 LLAMA31_ROPE = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position": 8192}
 
@@ -102,44 +104,59 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _said(source: str, key: str, value: Any) -> dict[str, str]:
+    """The placeholders every message about one bad value fills: where, which key, and the value as written."""
+    return {"source": source, "key": key, "value": _shown(value)}
+
+
 def _whole(source: str, key: str, value: Any, low: int, high: int) -> int:
     """An integer in [low, high]; an integral float such as 4096.0 is accepted, a bool is not."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamsError(f"{source}: {key} is {_shown(value)}; expected a whole number")
+        raise ParamsError(_("{source}: {key} is {value}; expected a whole number").format(**_said(source, key, value)))
     if isinstance(value, float):
         if not value.is_integer():
-            raise ParamsError(f"{source}: {key} is {_shown(value)}; expected a whole number")
+            raise ParamsError(
+                _("{source}: {key} is {value}; expected a whole number").format(**_said(source, key, value))
+            )
         value = int(value)
     if not low <= value <= high:
-        raise ParamsError(f"{source}: {key} is {_shown(value)}; expected a whole number from {low} to {high}")
+        raise ParamsError(
+            _("{source}: {key} is {value}; expected a whole number from {low} to {high}").format(
+                low=low, high=high, **_said(source, key, value)
+            )
+        )
     return int(value)
 
 
 def _real(source: str, key: str, value: Any, low: float, high: float) -> float:
     """A finite number in (low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamsError(f"{source}: {key} is {_shown(value)}; expected a number")
+        raise ParamsError(_("{source}: {key} is {value}; expected a number").format(**_said(source, key, value)))
     number = float(value)
     if not math.isfinite(number) or not low < number <= high:
-        raise ParamsError(f"{source}: {key} is {_shown(value)}; expected a number above {low:g} and at most {high:g}")
+        raise ParamsError(
+            _("{source}: {key} is {value}; expected a number above {low} and at most {high}").format(
+                low=f"{low:g}", high=f"{high:g}", **_said(source, key, value)
+            )
+        )
     return number
 
 
 def _flag(source: str, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ParamsError(f"{source}: {key} is {_shown(value)}; expected true or false")
+        raise ParamsError(_("{source}: {key} is {value}; expected true or false").format(**_said(source, key, value)))
     return value
 
 
 def _required(source: str, data: Mapping[str, Any], key: str) -> Any:
     if key not in data or data[key] is None:
-        raise ParamsError(f"{source}: {key} is missing")
+        raise ParamsError(_("{source}: {key} is missing").format(source=source, key=key))
     return data[key]
 
 
 def _mapping(source: str, data: Any) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        raise ParamsError(f"{source} is not a JSON object")
+        raise ParamsError(_("{source} is not a JSON object").format(source=source))
     return data
 
 
@@ -213,10 +230,16 @@ def _rope_scaling(source: str, value: Any) -> tuple[str, float] | None:
     if not value:
         return None
     if not isinstance(value, Mapping):
-        raise ParamsError(f"{source}: rope_scaling is {_shown(value)}; expected an object or null")
+        raise ParamsError(
+            _("{source}: {key} is {value}; expected an object or null").format(**_said(source, "rope_scaling", value))
+        )
     kind = value.get("rope_type", value.get("type"))
     if not isinstance(kind, str):
-        raise ParamsError(f'{source}: rope_scaling.rope_type is {_shown(kind)}; expected a name such as "llama3"')
+        raise ParamsError(
+            _('{source}: {key} is {value}; expected a name such as "llama3"').format(
+                **_said(source, "rope_scaling.rope_type", kind)
+            )
+        )
     return kind, _real(source, "rope_scaling.factor", value.get("factor", 8.0), 0.0, 1024.0)
 
 
@@ -226,14 +249,28 @@ def _consistent(source: str, p: LlamaParams) -> LlamaParams:
         ("hidden_size", "num_attention_heads", "num_key_value_heads") if p.from_hf else ("dim", "n_heads", "n_kv_heads")
     )
     if p.dim % p.n_heads:
-        raise ParamsError(f"{source}: {names[0]} {p.dim} is not divisible by {names[1]} {p.n_heads}")
+        raise ParamsError(
+            _("{source}: {width} {dim} is not divisible by {heads} {n_heads}").format(
+                source=source, width=names[0], dim=p.dim, heads=names[1], n_heads=p.n_heads
+            )
+        )
     if p.head_dim % 2:
         raise ParamsError(
-            f"{source}: {names[0]} {p.dim} / {names[1]} {p.n_heads} gives an odd head size {p.head_dim}; "
-            "rotary embeddings need an even one"
+            _(
+                "{source}: {width} {dim} / {heads} {n_heads} gives an odd head size {head_dim}; rotary embeddings "
+                "need an even one"
+            ).format(source=source, width=names[0], dim=p.dim, heads=names[1], n_heads=p.n_heads, head_dim=p.head_dim)
         )
     if p.n_heads % p.kv_heads:
-        raise ParamsError(f"{source}: {names[2]} {p.kv_heads} does not divide {names[1]} {p.n_heads}")
+        raise ParamsError(
+            _("{source}: {kv} {kv_heads} does not divide {heads} {n_heads}").format(
+                source=source, kv=names[2], kv_heads=p.kv_heads, heads=names[1], n_heads=p.n_heads
+            )
+        )
     if p.hidden_dim > MAX_FFN:
-        raise ParamsError(f"{source}: the feed-forward width {p.hidden_dim} is out of range (at most {MAX_FFN})")
+        raise ParamsError(
+            _("{source}: the feed-forward width {width} is out of range (at most {most})").format(
+                source=source, width=p.hidden_dim, most=MAX_FFN
+            )
+        )
     return p
