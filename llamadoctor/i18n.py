@@ -162,6 +162,23 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return _translation.ngettext(singular, plural, count)
 
 
+def paragraphs(text: str, starts: Sequence[str] = ()) -> list[str]:
+    """A long English text as the messages a translator gets: one per paragraph, its lines joined by spaces.
+
+    A paragraph ends at a blank line, and before a line that begins with one of `starts` (labels such as
+    "How to fix:"). The words are the text's own, so the extraction of messages and the page that shows them
+    call this alike and agree on every message; re-wrapping the source's lines changes none of them.
+    """
+    blocks: list[list[str]] = [[]]
+    for line in text.strip().splitlines():
+        words = line.strip()
+        if not words or words.startswith(tuple(starts)):
+            blocks.append([])
+        if words:
+            blocks[-1].append(words)
+    return [" ".join(block) for block in blocks if block]
+
+
 def strip_lang(argv: Sequence[str]) -> list[str]:
     """The command line without its `--lang` option (which may stand anywhere before `--`)."""
     kept: list[str] = []

@@ -3,9 +3,10 @@
     python tools/messages.py update   # add new messages to every catalogue (untranslated), drop vanished ones
     python tools/messages.py check    # list messages without a translation, or whose placeholders differ
 
-Messages come from two places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by Babel,
-with `# TRANSLATORS:` comments kept for the translator), and the help texts of every command and option, read
-from the command tree as `--help` shows it (they stay plain English strings where the commands are declared).
+Messages come from three places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by Babel,
+with `# TRANSLATORS:` comments kept for the translator), the help texts of every command and option, read
+from the command tree as `--help` shows it (they stay plain English strings where the commands are declared), and
+the summaries and documentation of the checks and fixes, read from the registry as `llamadoctor list` shows them.
 Needs Babel (a dev dependency). The tests run `check` too: a message without a translation fails them.
 """
 
@@ -56,12 +57,29 @@ def help_texts() -> Iterator[tuple[str, list[str], str]]:
     yield from walk(typer.main.get_command(app), "llamadoctor")
 
 
+def registry_texts() -> Iterator[tuple[str, list[str], str]]:
+    """(text, [], page) for every check's and fix's summary and each paragraph of its documentation.
+
+    They stay plain English where the checks and fixes are declared; `llamadoctor list` translates them
+    paragraph by paragraph, split by the same function as here.
+    """
+    from llamadoctor.catalogue import doc_paragraphs, fix_doc
+    from llamadoctor.registry import FIXES, all_checks
+
+    for spec in all_checks():
+        for text in [spec.summary, *doc_paragraphs(spec.doc)]:
+            yield text, [], f"llamadoctor list {spec.id}"
+    for fix in FIXES.values():
+        for text in [fix.summary, *doc_paragraphs(fix_doc(fix))]:
+            yield text, [], f"llamadoctor list {fix.id}"
+
+
 def template():  # type: ignore[no-untyped-def]
     """Every message, as a Babel catalogue with no translations."""
     from babel.messages.catalog import Catalog
 
     catalog = Catalog(project="llamadoctor", charset="utf-8")
-    for message, comments, where in [*marked(), *help_texts()]:
+    for message, comments, where in [*marked(), *help_texts(), *registry_texts()]:
         path, _, line = where.rpartition(":") if ":" in where else (where, "", "0")
         catalog.add(message, locations=[(path, int(line) if line.isdigit() else 0)], auto_comments=comments)
     return catalog
