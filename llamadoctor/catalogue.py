@@ -195,7 +195,9 @@ def _check_page_markdown(spec: Check) -> str:
         text = _(paragraph)
         label = next((_(s) for s in SECTIONS if paragraph.startswith(s)), "")
         if label and text.startswith(label):
-            text = f"**{label}**{text[len(label) :]}"
+            # Markdown ends bold before a letter only after a letter: a full-width colon stays outside it.
+            word = label.rstrip("：")
+            text = f"**{word}**{text[len(word) :]}"
         shown.append(text)
     return "\n\n".join(shown)
 
