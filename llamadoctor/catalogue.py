@@ -56,7 +56,7 @@ def _about(spec: Check) -> str:
 
 
 def _summary_column(table: Table) -> None:
-    # Chinese has no spaces to break at: fold a long run where the cell ends rather than cut it short.
+    # A run with nowhere to break (a long name, a path) folds where the cell ends rather than losing its end.
     table.add_column(_("summary"), overflow="fold")
 
 
