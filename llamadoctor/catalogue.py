@@ -17,42 +17,72 @@ from llamadoctor.errors import UsageError
 from llamadoctor.failures import FAILURES, Failure, by_id, search
 from llamadoctor.failures.model import STEP_NAMES, shown
 from llamadoctor.folding import fold, fold_text, is_wide
-from llamadoctor.i18n import _, ngettext
-from llamadoctor.model import OS_NAMES, Applicability, Fix
+from llamadoctor.i18n import N_, _, ngettext, paragraphs
+from llamadoctor.model import OS_NAMES, Applicability, Check, Fix, Severity
 from llamadoctor.output import did_you_mean
 from llamadoctor.registry import CHECKS, FIXES, all_checks
+
+# The sections of every check's documentation, in order: each starts a paragraph, its label shown bold.
+SECTIONS = (N_("What it checks:"), N_("Why it matters:"), N_("How to fix:"))
+_SEVERITY = {Severity.ERROR: N_("error"), Severity.WARNING: N_("warning"), Severity.INFO: N_("info")}
+_APPLICABILITY = {
+    Applicability.SAFE: N_("safe"),
+    Applicability.UNSAFE: N_("unsafe"),
+    Applicability.MANUAL: N_("manual"),
+}
+
+
+def doc_paragraphs(doc: str) -> list[str]:
+    """A check's or fix's documentation as `list ID` shows it and translators get it: one message a paragraph."""
+    return paragraphs(doc, SECTIONS)
+
+
+def fix_doc(fix: Fix) -> str:
+    """What a fix's page says about it: its function's docstring, else its module's."""
+    return inspect.getdoc(fix.func) or (sys.modules[fix.func.__module__].__doc__ or "").strip()
 
 
 def _platforms(platforms: frozenset[str]) -> str:
     if len(platforms) == len(OS_NAMES):
-        return "all"
-    return ", ".join(OS_NAMES[p] for p in sorted(platforms))
+        return _("all")
+    return _(", ").join(OS_NAMES[p] for p in sorted(platforms))
 
 
-def _about(severity: str, platforms: frozenset[str]) -> str:
+def _about(spec: Check) -> str:
     """The dim words after a summary: the severity, and the systems when not all."""
-    where = _platforms(platforms)
-    return severity if where == "all" else f"{severity}, {where} only"
+    severity = _(_SEVERITY[spec.severity])
+    if len(spec.platforms) == len(OS_NAMES):
+        return _("({severity})").format(severity=severity)
+    # TRANSLATORS: {systems} is a list of operating systems, as in "(error, Linux, Windows only)".
+    return _("({severity}, {systems} only)").format(severity=severity, systems=_platforms(spec.platforms))
+
+
+def _summary_column(table: Table) -> None:
+    # A run with nowhere to break (a long name, a path) folds where the cell ends rather than losing its end.
+    table.add_column(_("summary"), overflow="fold")
 
 
 def render_catalogue(console: Console) -> None:
     # Two columns, so the summaries keep the width an 80-column terminal has left after the ids.
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
-    table.add_column("check", no_wrap=True, style="bold")  # ids are copied into commands: never broken
-    table.add_column("summary")
+    table.add_column(_("check"), no_wrap=True, style="bold")  # ids are copied into commands: never broken
+    _summary_column(table)
     for spec in all_checks():
-        table.add_row(
-            spec.id, Text.assemble(spec.summary, (f"  ({_about(spec.severity.value, spec.platforms)})", "dim"))
-        )
+        table.add_row(spec.id, Text.assemble(_(spec.summary), ("  " + _about(spec), "dim")))
     console.print(table)
     console.print()
     fixes = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
-    fixes.add_column("fix", no_wrap=True, style="bold")
-    fixes.add_column("summary")
+    fixes.add_column(_("fix"), no_wrap=True, style="bold")
+    _summary_column(fixes)
     for fix in FIXES.values():
-        fixes.add_row(fix.id, Text.assemble(fix.summary, (f"  ({fix.applicability.value})", "dim")))
+        applicability = _("({applicability})").format(applicability=_(_APPLICABILITY[fix.applicability]))
+        fixes.add_row(fix.id, Text.assemble(_(fix.summary), ("  " + applicability, "dim")))
     console.print(fixes)
-    console.print(f"\n{len(CHECKS)} checks, {len(FIXES)} fixes. `llamadoctor list ID` explains one.")
+    counts = _("{checks}, {fixes}. `llamadoctor list ID` explains one.").format(
+        checks=ngettext("{count} check", "{count} checks", len(CHECKS)).format(count=len(CHECKS)),
+        fixes=ngettext("{count} fix", "{count} fixes", len(FIXES)).format(count=len(FIXES)),
+    )
+    console.print(Text("\n" + counts))
 
 
 def catalogue_data() -> dict[str, Any]:
@@ -163,25 +193,46 @@ def explain_failure(failure: Failure, console: Console) -> None:
 
 
 _APPLIED = {
-    Applicability.SAFE: "applied by `llamadoctor fix` when you agree, or with --yes",
-    Applicability.UNSAFE: "edits your code: applied only with `llamadoctor fix --unsafe`, its diff shown first",
-    Applicability.MANUAL: "steps for you to take: `llamadoctor fix` prints them for your shell",
+    Applicability.SAFE: N_("applied by `llamadoctor fix` when you agree, or with --yes"),
+    Applicability.UNSAFE: N_("edits your code: applied only with `llamadoctor fix --unsafe`, its diff shown first"),
+    Applicability.MANUAL: N_("steps for you to take: `llamadoctor fix` prints them for your shell"),
 }
 
 
 def explain_fix(fix: Fix, console: Console) -> None:
-    console.print(f"[bold]{fix.id}[/bold]: {escape(fix.summary)}")
-    console.print(f"fix, {fix.applicability.value}: {_APPLIED[fix.applicability]}\n")
-    doc = inspect.getdoc(fix.func) or (sys.modules[fix.func.__module__].__doc__ or "").strip()
+    console.print(Text.assemble((fix.id, "bold"), ": ", _(fix.summary)))
+    applicability = _(_APPLICABILITY[fix.applicability])
+    console.print(
+        Text(
+            _("fix, {applicability}: {how}").format(applicability=applicability, how=_(_APPLIED[fix.applicability]))
+            + "\n"
+        )
+    )
+    doc = "\n\n".join(_(paragraph) for paragraph in doc_paragraphs(fix_doc(fix)))
     if doc:
         console.print(Text(doc))
     repairs = _repairs(fix.id)
     if repairs:
-        console.print(f"\nrepairs what these checks find: {', '.join(repairs)}")
+        console.print(Text("\n" + _("repairs what these checks find: {checks}").format(checks=", ".join(repairs))))
     failures = [f.id for f in FAILURES if fix.id in f.fixes]
     if failures:
-        console.print(f"known failures it deals with: {', '.join(failures)}")
-    console.print(f"\n`llamadoctor fix {fix.id} --dry-run` shows what it would change on this machine.")
+        console.print(Text(_("known failures it deals with: {failures}").format(failures=", ".join(failures))))
+    dry_run = _("`llamadoctor fix {id} --dry-run` shows what it would change on this machine.").format(id=fix.id)
+    console.print(Text("\n" + dry_run))
+
+
+def _check_page_markdown(spec: Check) -> str:
+    """A check's documentation, translated paragraph by paragraph, with each section's label in bold."""
+    shown = []
+    for paragraph in doc_paragraphs(spec.doc):
+        text = _(paragraph)
+        label = next((_(s) for s in SECTIONS if paragraph.startswith(s)), "")
+        if label and text.startswith(label):
+            # Markdown ends bold before a letter only after a letter: a full-width colon stays outside it.
+            word = label.rstrip("：")
+            text = f"**{word}**{text[len(word) :]}"
+        shown.append(text)
+    return "\n\n".join(shown)
 
 
 def explain(check_id: str, console: Console) -> None:
@@ -196,15 +247,20 @@ def explain(check_id: str, console: Console) -> None:
     if spec is None:
         known = [*checks, *FIXES, *by_id()]
         raise UsageError(
-            f"unknown check, fix or failure id {check_id!r}{did_you_mean(check_id, known)}",
-            "`llamadoctor list` and `llamadoctor list --failures` show them all",
+            _("unknown check, fix or failure id {id}{suggestion}").format(
+                id=repr(check_id), suggestion=did_you_mean(check_id, known)
+            ),
+            _("`llamadoctor list` and `llamadoctor list --failures` show them all"),
         )
-    console.print(f"[bold]{spec.id}[/bold]: {spec.summary}")
-    console.print(f"severity {spec.severity.value}; group {spec.group.value}; platforms {_platforms(spec.platforms)}\n")
-    body = spec.doc
-    for section in ("What it checks:", "Why it matters:", "How to fix:"):
-        body = body.replace(section, f"\n**{section}**")
-    console.print(Markdown(body))
+    console.print(Text.assemble((spec.id, "bold"), ": ", _(spec.summary)))
+    about = _("severity {severity}; group {group}; platforms {platforms}").format(
+        severity=_(_SEVERITY[spec.severity]), group=_(spec.group.value), platforms=_platforms(spec.platforms)
+    )
+    console.print(Text(about + "\n"))
+    console.print(Markdown(_check_page_markdown(spec)))
     for fix_id in spec.fixes:
         fix = FIXES[fix_id]
-        console.print(f"\nfix [bold]{fix.id}[/bold] ({fix.applicability.value}): {fix.summary}")
+        line = _("fix [bold]{id}[/bold] ({applicability}): {summary}").format(
+            id=fix.id, applicability=_(_APPLICABILITY[fix.applicability]), summary=escape(_(fix.summary))
+        )
+        console.print("\n" + line)

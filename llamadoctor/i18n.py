@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,16 @@ LANGUAGE_NAMES = {ENGLISH: "English", "zh": "简体中文"}
 # it falls through to the next language the user listed, then English, rather than being shown another script.
 _SIMPLIFIED = ("zh", "zh_cn", "zh_sg", "zh_hans", "zh_hans_cn", "zh_hans_sg", "chinese (simplified)")
 _POSIX_ORDER = ("LC_ALL", "LC_MESSAGES", "LANG")
+# Chinese breaks a line between any two ideographs, except after opening punctuation or before closing
+# punctuation. One "word" of rich's line wrapping: an ideograph or a run of other letters, with the punctuation
+# that must stay on its line and the spaces after it.
+_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_OPENING = "（《「『【“"
+_CLOSING = "，。、：；！？）》」』】”"
+_CJK_WORD = re.compile(
+    rf"\s*(?:[{_OPENING}]*(?:[{_IDEOGRAPHS}]|[^\s{_IDEOGRAPHS}{_OPENING}{_CLOSING}]+)[{_CLOSING}]*"
+    rf"|[{_OPENING}{_CLOSING}]+)\s*"
+)
 
 
 def N_(message: str) -> str:
@@ -127,6 +138,22 @@ def activate(code: str, localedir: Optional[Path] = None) -> None:
         _translation = gettext.NullTranslations()
     # gettext's fallback is a bare NullTranslations: the catalogue is missing, so the words are English.
     _language = code if not folder or type(_translation) is not gettext.NullTranslations else ENGLISH
+    _break_lines_between_ideographs(_language != ENGLISH)
+
+
+def _break_lines_between_ideographs(chinese: bool) -> None:
+    """Let rich wrap Chinese text where Chinese wraps, not only at spaces.
+
+    rich breaks lines at spaces alone: a Chinese sentence is one long word to it, moved whole to the next line
+    (leaving the line before half empty) or cut where the width ends. Its word pattern is swapped for one that
+    ends a word after each ideograph; English text keeps rich's own pattern, so its output never changes.
+    """
+    if not chinese and "rich._wrap" not in sys.modules:
+        return
+    from rich import _wrap
+
+    english = _wrap.__dict__.setdefault("_english_re_word", _wrap.re_word)
+    _wrap.re_word = _CJK_WORD if chinese else english
 
 
 def current() -> str:
@@ -160,6 +187,23 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The form of a counted message for `count`, in the current language."""
     return _translation.ngettext(singular, plural, count)
+
+
+def paragraphs(text: str, starts: Sequence[str] = ()) -> list[str]:
+    """A long English text as the messages a translator gets: one per paragraph, its lines joined by spaces.
+
+    A paragraph ends at a blank line, and before a line that begins with one of `starts` (labels such as
+    "How to fix:"). The words are the text's own, so the extraction of messages and the page that shows them
+    call this alike and agree on every message; re-wrapping the source's lines changes none of them.
+    """
+    blocks: list[list[str]] = [[]]
+    for line in text.strip().splitlines():
+        words = line.strip()
+        if not words or words.startswith(tuple(starts)):
+            blocks.append([])
+        if words:
+            blocks[-1].append(words)
+    return [" ".join(block) for block in blocks if block]
 
 
 def strip_lang(argv: Sequence[str]) -> list[str]:

@@ -3,10 +3,11 @@
     python tools/messages.py update   # add new messages to every catalogue (untranslated), drop vanished ones
     python tools/messages.py check    # list messages without a translation, or whose placeholders differ
 
-Messages come from three places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by
+Messages come from four places: strings marked with `_()`, `N_()` or `ngettext()` in the package (found by
 Babel, with `# TRANSLATORS:` comments kept for the translator), the help texts of every command and option, read
-from the command tree as `--help` shows it, and the texts of the catalogue of known failures, read from its data,
-paragraph by paragraph (these last two stay plain English strings where they are declared).
+from the command tree as `--help` shows it, the summaries and documentation of the checks and fixes, read from
+the registry as `llamadoctor list` shows them, and the texts of the catalogue of known failures, read from its
+data, paragraph by paragraph (the last three stay plain English strings where they are declared).
 Needs Babel (a dev dependency). The tests run `check` too: a message without a translation fails them.
 """
 
@@ -81,12 +82,29 @@ def failure_texts() -> Iterator[tuple[str, list[str], str]]:
                 yield paragraph, [f"failure {failure.id}: {field}"], "llamadoctor/failures"
 
 
+def registry_texts() -> Iterator[tuple[str, list[str], str]]:
+    """(text, [], page) for every check's and fix's summary and each paragraph of its documentation.
+
+    They stay plain English where the checks and fixes are declared; `llamadoctor list` translates them
+    paragraph by paragraph, split by the same function as here.
+    """
+    from llamadoctor.catalogue import doc_paragraphs, fix_doc
+    from llamadoctor.registry import FIXES, all_checks
+
+    for spec in all_checks():
+        for text in [spec.summary, *doc_paragraphs(spec.doc)]:
+            yield text, [], f"llamadoctor list {spec.id}"
+    for fix in FIXES.values():
+        for text in [fix.summary, *doc_paragraphs(fix_doc(fix))]:
+            yield text, [], f"llamadoctor list {fix.id}"
+
+
 def template():  # type: ignore[no-untyped-def]
     """Every message, as a Babel catalogue with no translations."""
     from babel.messages.catalog import Catalog
 
     catalog = Catalog(project="llamadoctor", charset="utf-8")
-    for message, comments, where in [*marked(), *help_texts(), *failure_texts()]:
+    for message, comments, where in [*marked(), *help_texts(), *registry_texts(), *failure_texts()]:
         path, _, line = where.rpartition(":") if ":" in where else (where, "", "0")
         catalog.add(message, locations=[(path, int(line) if line.isdigit() else 0)], auto_comments=comments)
     return catalog
