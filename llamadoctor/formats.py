@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from llamadoctor.files import Shard
+from llamadoctor.i18n import N_
 
 HEAD_BYTES = 512
 LFS_MAGIC = b"version https://git-lfs"
@@ -100,8 +101,9 @@ class RefusedObject(pickle.UnpicklingError):
 
 
 # What to say of a checkpoint whose pickle asks for more than tensors. Never advise weights_only=False.
-UNSAFE_PICKLE = "contains code or objects that are not tensors; refusing to load it (it may be unsafe)"
-UNSAFE_PICKLE_FIX = "download the checkpoint again from Meta"
+# Marked for translation here, translated where a message is made of them.
+UNSAFE_PICKLE = N_("contains code or objects that are not tensors; refusing to load it (it may be unsafe)")
+UNSAFE_PICKLE_FIX = N_("download the checkpoint again from Meta")
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def load_file(path: Path) -> dict[str, torch.Tensor]:
             data = torch.load(name, map_location="cpu", mmap=True, weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle: all mean the same to the user
         if isinstance(exc, pickle.UnpicklingError) and _unsafe(path):
-            raise RunError(f"{path.name} {UNSAFE_PICKLE}", UNSAFE_PICKLE_FIX) from None
+            raise RunError(f"{path.name} {_(UNSAFE_PICKLE)}", _(UNSAFE_PICKLE_FIX)) from None
         raise damaged(path, exc, _("download it again and verify with `md5sum -c checklist.chk`")) from None
     if not isinstance(data, dict):
         raise RunError(_("{name} is not a tensor dict").format(name=path.name), _("download it again"))

@@ -165,11 +165,9 @@ def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | Non
 
     warn_if_base_model(session)
     chat = Chat(session, system, max_gen_len)
-    if session.chat_template is not None:  # read, or refused, before the weights load
-        chat.say(
-            _("(prompting through the chat template of {source})").format(source=session.chat_template.source),
-            err=True,
-        )
+    template = session.chat_template  # read, or refused, before the weights load
+    if template is not None and not SETTINGS.quiet:
+        chat.say(_("(prompting through the chat template of {source})").format(source=template.source), err=True)
     load_with_status(session)
     lines = prompt.open_lines(state_dir(), lambda text: chat.say(text, err=True)) if session.par.rank == 0 else None
     chat.say(_(GREETING))
