@@ -15,6 +15,7 @@ import torch
 
 from llamadoctor.facts import Options
 from llamadoctor.i18n import _, ngettext
+from llamadoctor.output import SETTINGS
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import distributed, doctor_checks, loader, preflight
 from llamadoctor.runner import tokenizer as tokenizers
@@ -133,8 +134,6 @@ class Session:
         self.load_s = time.perf_counter() - started
 
     def _warn(self, message: str) -> None:
-        from llamadoctor.output import SETTINGS
-
         if self.par.rank == 0 and not SETTINGS.quiet:
             print(message, file=sys.stderr, flush=True)
 
@@ -163,10 +162,8 @@ class Session:
             est = self._estimate(state)
             if est.needed_bytes <= available:
                 # TRANSLATORS: {precision} is what runs instead, e.g. "bf16" or "bf16 + int8".
-                self.fallback = _(
-                    "fp32 would need {needed} GiB of the {free} GiB free: running {precision} ({used} GiB)"
-                )
-                self.fallback = self.fallback.format(
+                said = _("fp32 would need {needed} GiB of the {free} GiB free: running {precision} ({used} GiB)")
+                self.fallback = said.format(
                     needed=f"{first.needed_bytes / GIB:.1f}",
                     free=f"{available / GIB:.1f}",
                     precision=est.precision,
