@@ -409,11 +409,23 @@ def estimate(
         Optional[str], typer.Option(help="int8 or int4: the weights as `run --quantize` stores them.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """How much memory a model needs (weights, KV cache, overhead, per device) and whether it fits here."""
     from llamadoctor.estimate_command import estimate_here
 
-    estimate_here(model_dir, dtype, max_seq_len, max_batch_size, nproc, device, json_out, quantize=quantize)
+    output.configure(quiet=quiet)
+    estimate_here(
+        model_dir,
+        dtype,
+        max_seq_len,
+        max_batch_size,
+        nproc,
+        device,
+        json_out,
+        quantize=quantize,
+        quiet=output.SETTINGS.quiet,
+    )
 
 
 # ---- reports to share, and comparing two ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llamadoctor.facts import GpuInfo, Memory
+from llamadoctor.i18n import N_, _
 from llamadoctor.llama import Estimate, ParamsError, estimate, ways_out
 from llamadoctor.llama.memory import DTYPE_BYTES, QUANTIZATIONS, GiB
 
@@ -45,7 +46,9 @@ def estimate_for_model_dir(
     except ParamsError as exc:
         raise ModelDirError(str(exc)) from None
     if params is None:
-        raise ModelDirError(f"{path} has neither params.json (Meta format) nor config.json (Hugging Face format)")
+        raise ModelDirError(
+            _("{path} has neither params.json (Meta format) nor config.json (Hugging Face format)").format(path=path)
+        )
     if nproc is None:
         nproc = max(1, len(model.meta_shards)) if model.format == "meta" else 1
     return estimate(
@@ -63,13 +66,31 @@ def estimate_for_model_dir(
 # ---- where it must fit -------------------------------------------------------------------------------------
 
 
+# The memory a run draws on, as `estimate` names it (in English in --json, translated for people).
+GPU_FREE = N_("GPU {index} ({name}) free")
+NO_GPU = N_("GPU memory (no NVIDIA GPU found)")
+UNIFIED = N_("unified memory available (Apple Silicon)")
+RAM = N_("RAM available")
+
+
 @dataclass(frozen=True)
 class Room:
     """The memory a run would draw on: each GPU's free memory, or the machine's available RAM."""
 
     device: str
     available: int  # bytes: per GPU (the least free of those used) or RAM for all processes
-    where: str
+    place: str  # GPU_FREE, NO_GPU, UNIFIED or RAM
+    gpu_index: int = 0
+    gpu_name: str = ""
+
+    @property
+    def where(self) -> str:
+        """Which memory, in English (as `--json` says it)."""
+        return self.place.format(index=self.gpu_index, name=self.gpu_name)
+
+    def where_shown(self) -> str:
+        """Which memory, in the language of the person reading."""
+        return _(self.place).format(index=self.gpu_index, name=self.gpu_name)
 
 
 def probe_machine(device: str) -> tuple[GpuInfo, Memory]:
@@ -95,21 +116,32 @@ def room_on(device: str, nproc: int, gpus: GpuInfo, memory: Memory) -> Room:
     if device == "cuda" and gpus.gpus:
         used = gpus.gpus[:nproc]
         least = min(used, key=lambda g: g.memory_free)
-        return Room(device, least.memory_free, f"GPU {least.index} ({least.name}) free")
+        return Room(device, least.memory_free, GPU_FREE, least.index, least.name)
     if device == "cuda":
-        return Room(device, 0, "GPU memory (no NVIDIA GPU found)")
-    where = "unified memory available (Apple Silicon)" if device == "mps" else "RAM available"
-    return Room(device, memory.ram_available, where)
+        return Room(device, 0, NO_GPU)
+    return Room(device, memory.ram_available, UNIFIED if device == "mps" else RAM)
 
 
 def verdict(est: Estimate, room: Room) -> str:
     """One line: fits or does not fit, in GiB, with the ways out when it does not."""
-    per = " per GPU" if not est.shares_one_memory else ""
-    need = f"needs {gib(est.needed_bytes)}{per} ({est.device}, {est.precision}) of {gib(room.available)} {room.where}"
+    if est.shares_one_memory:
+        need = _("needs {needed} ({device}, {precision}) of {available} {where}")
+    else:
+        need = _("needs {needed} per GPU ({device}, {precision}) of {available} {where}")
+    need = need.format(
+        needed=gib(est.needed_bytes),
+        device=est.device,
+        precision=est.precision,
+        available=gib(room.available),
+        where=room.where_shown(),
+    )
     if est.needed_bytes <= room.available:
-        return f"Fits: {need}."
+        return _("Fits: {need}.").format(need=need)
     exits = ways_out(est, room.available)
-    return f"Does not fit: {need}." + (f" Ways out: {'; '.join(exits)}." if exits else "")
+    if not exits:
+        return _("Does not fit: {need}.").format(need=need)
+    # TRANSLATORS: {ways} lists other settings that would fit, separated by the "; " translated just below.
+    return _("Does not fit: {need}. Ways out: {ways}.").format(need=need, ways=_("; ").join(exits))
 
 
 # ---- output ------------------------------------------------------------------------------------------------
@@ -174,11 +206,14 @@ def render_precisions(est: Estimate, room: Room) -> Any:
     """A rich Table: each precision's weights and total need, and whether it fits in `room`."""
     from rich.table import Table
 
-    table = Table(title=f"Every precision against {gib(room.available)} {room.where}", box=None, pad_edge=False)
-    for name, justify in (("precision", "left"), ("weights", "right"), ("needed", "right"), ("", "left")):
+    title = _("Every precision against {available} {where}").format(
+        available=gib(room.available), where=room.where_shown()
+    )
+    table = Table(title=title, box=None, pad_edge=False)
+    for name, justify in ((_("precision"), "left"), (_("weights"), "right"), (_("needed"), "right"), ("", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in precisions(est):
-        fits = "fits" if e.needed_bytes <= room.available else "does not fit"
+        fits = _("fits") if e.needed_bytes <= room.available else _("does not fit")
         flag = "" if e.quantize is None else f"  (--quantize {e.quantize})"
         table.add_row(e.precision + flag, gib(e.weights_bytes // e.nproc), gib(e.needed_bytes), fits)
     return table
@@ -188,28 +223,32 @@ def render_estimate(est: Estimate, title: str = "") -> Any:
     """A rich Table of the estimate: print it with `console.print(render_estimate(est))`."""
     from rich.table import Table
 
-    per = f" per device x {est.nproc}" if est.nproc > 1 else ""
     table = Table(title=title or None, show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("")
-    table.add_column("bytes", justify="right")
+    table.add_column(_("bytes"), justify="right")
     table.add_column("", style="dim")
     a = est.arch
     table.add_row(
-        "parameters",
+        _("parameters"),
         f"{est.params:,}",
-        f"dim {a.dim}, {a.n_layers} layers, {a.n_heads} heads ({a.kv_heads} KV), vocab {a.vocab_size}",
+        _("dim {dim}, {layers} layers, {heads} heads ({kv_heads} KV), vocab {vocab}").format(
+            dim=a.dim, layers=a.n_layers, heads=a.n_heads, kv_heads=a.kv_heads, vocab=a.vocab_size
+        ),
     )
-    table.add_row(f"weights ({est.precision})", gib(est.weights_bytes // est.nproc), per.strip())
+    shared = est.nproc > 1
+    per = _("per device x {count}").format(count=est.nproc) if shared else ""
+    table.add_row(_("weights ({precision})").format(precision=est.precision), gib(est.weights_bytes // est.nproc), per)
+    batch = _("batch {batch} x {seq} tokens per device x {count}") if shared else _("batch {batch} x {seq} tokens")
     table.add_row(
-        "KV cache",
+        _("KV cache"),
         gib(est.kv_cache_bytes // est.nproc),
-        f"batch {est.max_batch_size} x {est.max_seq_len} tokens{per}",
+        batch.format(batch=est.max_batch_size, seq=est.max_seq_len, count=est.nproc),
     )
-    table.add_row("activations", gib(est.activation_bytes), "one forward pass")
-    table.add_row("runtime overhead", gib(est.overhead_bytes), est.device)
+    table.add_row(_("activations"), gib(est.activation_bytes), _("one forward pass"))
+    table.add_row(_("runtime overhead"), gib(est.overhead_bytes), est.device)
     table.add_row(
-        "[bold]needed[/bold]",
+        _("[bold]needed[/bold]"),
         f"[bold]{gib(est.per_device_bytes)}[/bold]",
-        f"per device, {est.nproc} devices: {gib(est.total_bytes)}" if est.nproc > 1 else "",
+        _("per device, {count} devices: {total}").format(count=est.nproc, total=gib(est.total_bytes)) if shared else "",
     )
     return table

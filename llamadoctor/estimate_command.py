@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from llamadoctor.errors import UsageError, readable_dir
+from llamadoctor.i18n import _
 from llamadoctor.redact import redacting_console
 
 
@@ -19,7 +20,9 @@ def estimate_here(
     json_out: bool,
     *,
     quantize: Optional[str] = None,
+    quiet: bool = False,
 ) -> None:
+    """`quiet`: only the verdict line (what fits), as `check -q` prints only its verdict."""
     import json
 
     from llamadoctor.doctor import DTYPES
@@ -37,11 +40,19 @@ def estimate_here(
     from llamadoctor.llama import QUANTIZATIONS
 
     if dtype not in (*DTYPES, "auto"):
-        raise UsageError(f"--dtype must be auto or one of {', '.join(DTYPES)}, not {dtype!r}")
+        choices = ", ".join(DTYPES)
+        raise UsageError(
+            _("--dtype must be auto or one of {choices}, not {value}").format(choices=choices, value=repr(dtype))
+        )
     if device not in ("auto", "cuda", "mps", "cpu"):
-        raise UsageError(f"--device must be auto, cuda, mps or cpu, not {device!r}")
+        raise UsageError(_("--device must be auto, cuda, mps or cpu, not {value}").format(value=repr(device)))
     if quantize is not None and quantize not in QUANTIZATIONS:
-        raise UsageError(f"--quantize must be {' or '.join(QUANTIZATIONS)}, not {quantize!r}")
+        # TRANSLATORS: {choices} is "int8 or int4", joined with the " or " translated just below.
+        raise UsageError(
+            _("--quantize must be {choices}, not {value}").format(
+                choices=_(" or ").join(QUANTIZATIONS), value=repr(quantize)
+            )
+        )
     readable_dir(model_dir, "--model-dir")
     gpus, memory = probe_machine(device)
     device = pick_device(gpus) if device == "auto" else device
@@ -62,6 +73,8 @@ def estimate_here(
     room = room_on(device, est.nproc, gpus, memory)
     if json_out:
         print(json.dumps(estimate_json(est, room), indent=2))
+    elif quiet:
+        print(verdict(est, room))
     else:
         console = redacting_console(highlight=False)
         console.print(render_estimate(est))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llamadoctor.i18n import _
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.tokenizer import TIKTOKEN, Tokenizer
 
@@ -41,7 +42,7 @@ def has_special_tags(dialog: Dialog) -> bool:
 def _merge_system(dialog: Dialog) -> Dialog:
     if dialog and dialog[0].role == "system":
         if len(dialog) < 2:
-            raise RunError("a dialog with only a system message has nothing to answer", "add a user message")
+            raise RunError(_("a dialog with only a system message has nothing to answer"), _("add a user message"))
         first = Message(dialog[1].role, B_SYS + dialog[0].content + E_SYS + dialog[1].content)
         return [first, *dialog[2:]]
     return list(dialog)
@@ -52,9 +53,10 @@ def llama2_tokens(dialog: Dialog, tok: Tokenizer) -> list[int]:
     turns = _merge_system(dialog)
     roles_ok = all(m.role == "user" for m in turns[::2]) and all(m.role == "assistant" for m in turns[1::2])
     if not turns or not roles_ok:
-        raise RunError(ROLE_ORDER_ERROR, "order the messages: optional system, then user/assistant alternating")
+        # Meta's reference code's own words, kept as it says them.
+        raise RunError(ROLE_ORDER_ERROR, _("order the messages: optional system, then user/assistant alternating"))
     if turns[-1].role != "user":
-        raise RunError(f"Last message must be from user, got {turns[-1].role}", "end the dialog with a user turn")
+        raise RunError(f"Last message must be from user, got {turns[-1].role}", _("end the dialog with a user turn"))
     ids: list[int] = []
     for user, answer in zip(turns[:-1:2], turns[1::2]):
         ids += tok.encode(f"{B_INST} {user.content.strip()} {E_INST} {answer.content.strip()} ", bos=True, eos=True)
@@ -71,7 +73,7 @@ def _llama3_message(msg: Message, tok: Tokenizer) -> list[int]:
 def llama3_tokens(dialog: Dialog, tok: Tokenizer) -> list[int]:
     """Token ids of a dialog in Llama 3 chat format (meta-llama/llama3 `ChatFormat.encode_dialog_prompt`)."""
     if not dialog or dialog[-1].role != "user":
-        raise RunError("the last message must be from the user", "end the dialog with a user turn")
+        raise RunError(_("the last message must be from the user"), _("end the dialog with a user turn"))
     ids = [tok.bos_id]
     for msg in dialog:
         ids += _llama3_message(msg, tok)

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from llamadoctor.i18n import N_, _
 from llamadoctor.reading import display, read_regular, reason
 from llamadoctor.runner.chat import Message
 from llamadoctor.runner.errors import RunError
@@ -27,7 +28,7 @@ from llamadoctor.runner.tokenizer import Tokenizer
 
 MAX_CONFIG = 16 * 1024 * 1024  # tokenizer_config.json with a long template and many added tokens is < 1 MB
 NAMED_SPECIALS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-REDOWNLOAD = "download {name} again, or move it aside to chat in Meta's format"
+REDOWNLOAD = N_("download {name} again, or move it aside to chat in Meta's format")
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,26 @@ def _read_json(path: Path) -> Any:
     try:
         raw = read_regular(path, MAX_CONFIG + 1)
     except OSError as exc:
-        raise RunError(f"cannot read {display(path)}: {reason(exc)}", REDOWNLOAD.format(name=path.name)) from None
+        raise _unreadable(path, reason(exc)) from None
     if len(raw) > MAX_CONFIG:
-        raise RunError(f"{display(path)} is too large to be a tokenizer config", REDOWNLOAD.format(name=path.name))
+        raise RunError(_("{path} is too large to be a tokenizer config").format(path=display(path)), _redownload(path))
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise RunError(f"{display(path)} is not valid JSON ({exc})", REDOWNLOAD.format(name=path.name)) from None
+        raise RunError(
+            # TRANSLATORS: {error} is Python's JSON parser's own message.
+            _("{path} is not valid JSON ({error})").format(path=display(path), error=exc),
+            _redownload(path),
+        ) from None
+
+
+def _redownload(path: Path) -> str:
+    return _(REDOWNLOAD).format(name=path.name)
+
+
+def _unreadable(path: Path, why: str) -> RunError:
+    # TRANSLATORS: {reason} is the operating system's reason (e.g. permission denied).
+    return RunError(_("cannot read {path}: {reason}").format(path=display(path), reason=why), _redownload(path))
 
 
 def _token_text(value: Any) -> str | None:
@@ -67,13 +81,18 @@ def _pick(value: Any, where: str) -> str | None:
         named = {t.get("name"): t.get("template") for t in value if isinstance(t, dict)}
         if "default" not in named:
             raise RunError(
-                f"{where} has several chat templates ({', '.join(sorted(map(str, named)))}) and none named default",
-                "name one of them default in tokenizer_config.json",
+                _("{where} has several chat templates ({names}) and none named default").format(
+                    where=where, names=", ".join(sorted(map(str, named)))
+                ),
+                _("name one of them default in tokenizer_config.json"),
             )
         chosen = named["default"]
         if isinstance(chosen, str):
             return chosen
-    raise RunError(f"{where}'s chat_template is neither text nor a list of named templates", "download it again")
+    raise RunError(
+        _("{where}'s chat_template is neither text nor a list of named templates").format(where=where),
+        _("download it again"),
+    )
 
 
 def _controls(config: dict[str, Any], specials: dict[str, str]) -> tuple[str, ...]:
@@ -92,14 +111,14 @@ def find(model_dir: Path) -> ChatTemplate | None:
     config_path = model_dir / "tokenizer_config.json"
     config = _read_json(config_path) if config_path.is_file() else {}
     if not isinstance(config, dict):
-        raise RunError(f"{display(config_path)} is not a JSON object", REDOWNLOAD.format(name=config_path.name))
+        raise RunError(_("{path} is not a JSON object").format(path=display(config_path)), _redownload(config_path))
     jinja = model_dir / "chat_template.jinja"
     if jinja.is_file():
         try:
             text: str | None = read_regular(jinja, MAX_CONFIG).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            why = reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
-            raise RunError(f"cannot read {display(jinja)}: {why}", REDOWNLOAD.format(name=jinja.name)) from None
+            why = reason(exc) if isinstance(exc, OSError) else _("not UTF-8 text")
+            raise _unreadable(jinja, why) from None
         source = jinja
     else:
         text, source = _pick(config.get("chat_template"), display(config_path)), config_path
@@ -121,8 +140,8 @@ def _compile(template: ChatTemplate) -> Any:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError:
         raise RunError(
-            f"{template.source} has a chat template, and rendering it needs jinja2",
-            "pip install 'llamadoctor[run]' (or pip install jinja2)",
+            _("{source} has a chat template, and rendering it needs jinja2").format(source=template.source),
+            _("pip install 'llamadoctor[run]' (or pip install jinja2)"),
         ) from None
 
     def raise_exception(message: str) -> None:
@@ -141,8 +160,11 @@ def _compile(template: ChatTemplate) -> Any:
         return env.from_string(template.text)
     except jinja2.exceptions.TemplateSyntaxError as exc:
         raise RunError(
-            f"the chat template in {template.source} is not valid Jinja (line {exc.lineno}: {exc.message})",
-            REDOWNLOAD.format(name=Path(template.source).name),
+            # TRANSLATORS: {error} is jinja2's own description of the syntax error.
+            _("the chat template in {source} is not valid Jinja (line {line}: {error})").format(
+                source=template.source, line=exc.lineno, error=exc.message
+            ),
+            _redownload(Path(template.source)),
         ) from None
 
 
@@ -161,13 +183,18 @@ def render(template: ChatTemplate, dialog: Sequence[Message]) -> str:
     except jinja2.exceptions.TemplateError as exc:
         # raise_exception's message, or what the sandbox refused: the template's own words for what is wrong.
         raise RunError(
-            f"the model's chat template ({template.source}) refused this conversation: {exc}",
-            "order the messages as the model expects (e.g. system first, then user and assistant alternating)",
+            # TRANSLATORS: {error} is the template's own words, as the model's authors wrote them.
+            _("the model's chat template ({source}) refused this conversation: {error}").format(
+                source=template.source, error=exc
+            ),
+            _("order the messages as the model expects (e.g. system first, then user and assistant alternating)"),
         ) from None
     except Exception as exc:  # a template bug (undefined attribute, bad arithmetic) on this input
         raise RunError(
-            f"the model's chat template ({template.source}) failed on this conversation: {exc}",
-            "move chat_template aside to chat in Meta's format",
+            _("the model's chat template ({source}) failed on this conversation: {error}").format(
+                source=template.source, error=exc
+            ),
+            _("move chat_template aside to chat in Meta's format"),
         ) from None
 
 
@@ -224,6 +251,6 @@ def _special_id(tok: Tokenizer, text: str) -> int:
         return tok.special_id(text)
     except (KeyError, RunError):
         raise RunError(
-            f"the chat template writes {text!r}, which this tokenizer does not know as a token",
-            "use the tokenizer that came with this model (--tokenizer-path)",
+            _("the chat template writes {text}, which this tokenizer does not know as a token").format(text=repr(text)),
+            _("use the tokenizer that came with this model (--tokenizer-path)"),
         ) from None

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from llamadoctor.formats import MAX_PICKLE, UNSAFE_PICKLE, UNSAFE_PICKLE_FIX, RefusedObject, inside, read_tensor_records
+from llamadoctor.i18n import _
 from llamadoctor.llama.layout import EMBEDDING_SPLIT_DIM as EMBEDDING_SPLIT_DIM
 from llamadoctor.llama.layout import embedding_split_dim
 from llamadoctor.llama.layout import hf_key_from_meta as hf_key_from_meta
@@ -51,14 +52,19 @@ def permute_from_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 def detect_format(model_dir: Path) -> str:
     if not model_dir.is_dir():
-        raise RunError(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
+        raise RunError(
+            _("model folder not found: {path}").format(path=model_dir),
+            _("pass --model-dir the folder holding params.json"),
+        )
     if (model_dir / "params.json").is_file() or list_shards(model_dir):
         return META
     if (model_dir / "config.json").is_file():
         return HF
     raise RunError(
-        f"{model_dir} holds neither Meta files (params.json, consolidated.00.pth) nor HF files (config.json)",
-        "point --model-dir at the model's own folder, e.g. llama-2-7b-chat/",
+        _("{path} holds neither Meta files (params.json, consolidated.00.pth) nor HF files (config.json)").format(
+            path=model_dir
+        ),
+        _("point --model-dir at the model's own folder, e.g. llama-2-7b-chat/"),
     )
 
 
@@ -72,21 +78,30 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         raw = read_regular(path, MAX_JSON + 1)
     except FileNotFoundError:
-        raise RunError(f"{path.name} missing in {display(path.parent)}", "download the model folder again") from None
+        raise RunError(
+            _("{name} missing in {folder}").format(name=path.name, folder=display(path.parent)),
+            _("download the model folder again"),
+        ) from None
     except OSError as exc:
-        raise RunError(f"cannot read {display(path)}: {reason(exc)}", "download it again") from None
+        raise _unreadable(path, exc) from None
     if len(raw) > MAX_JSON:
-        raise RunError(f"{display(path)} is too large to be a model's JSON file", "download it again")
+        raise RunError(
+            _("{path} is too large to be a model's JSON file").format(path=display(path)), _("download it again")
+        )
     try:
         data = json.loads(raw.decode("utf-8"))
     except RecursionError:
-        raise RunError(f"{display(path)} is JSON nested too deeply to be read", "download it again") from None
+        raise RunError(
+            _("{path} is JSON nested too deeply to be read").format(path=display(path)), _("download it again")
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RunError(
-            f"{display(path)} is not valid JSON ({exc})", "download it again (an HTML error page?)"
+            # TRANSLATORS: {error} is Python's JSON parser's own message.
+            _("{path} is not valid JSON ({error})").format(path=display(path), error=exc),
+            _("download it again (an HTML error page?)"),
         ) from None
     if not isinstance(data, dict):
-        raise RunError(f"{display(path)} is not a JSON object", "download it again")
+        raise RunError(_("{path} is not a JSON object").format(path=display(path)), _("download it again"))
     return data
 
 
@@ -98,13 +113,16 @@ def read_args(model_dir: Path, fmt: str | None = None) -> ModelArgs:
     try:
         args = from_hf_config(data) if fmt == HF else from_meta_params(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise RunError(f"{name} does not describe a Llama model ({exc})", "download the model folder again") from None
+        raise RunError(
+            _("{name} does not describe a Llama model ({error})").format(name=name, error=exc),
+            _("download the model folder again"),
+        ) from None
     if fmt == HF:
         return args
     if args.vocab_size <= 0:
         shards = list_shards(model_dir)
         if not shards:
-            raise RunError(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
+            raise no_shards(model_dir)
         # Llama 1/2 shard the embedding on its width, so every shard has all vocab rows.
         args = args.with_vocab(int(load_file(shards[0])["tok_embeddings.weight"].shape[0]))
     return args
@@ -114,21 +132,21 @@ def load_file(path: Path) -> dict[str, torch.Tensor]:
     """All tensors of one .pth/.bin, memory-mapped; a damaged or unsafe file becomes a RunError."""
     head = _head(path)
     if head.startswith(b"version https://git-lfs"):
-        raise RunError(f"{path.name} is a Git LFS pointer, not weights", "run `git lfs pull` in the model folder")
+        raise RunError(
+            _("{name} is a Git LFS pointer, not weights").format(name=path.name),
+            _("run `git lfs pull` in the model folder"),
+        )
     if len(head) == 0:
-        raise RunError(f"{path.name} is empty (0 bytes)", "download this shard again")
+        raise RunError(_("{name} is empty (0 bytes)").format(name=path.name), _("download this shard again"))
     try:
         with _utf8_path(path) as name:
             data = torch.load(name, map_location="cpu", mmap=True, weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle: all mean the same to the user
         if isinstance(exc, pickle.UnpicklingError) and _unsafe(path):
-            raise RunError(f"{path.name} {UNSAFE_PICKLE}", UNSAFE_PICKLE_FIX) from None
-        raise RunError(
-            f"{path.name} is damaged or incomplete ({torch_error_text(exc)})",
-            "download it again and verify with `md5sum -c checklist.chk`",
-        ) from None
+            raise RunError(f"{path.name} {_(UNSAFE_PICKLE)}", _(UNSAFE_PICKLE_FIX)) from None
+        raise damaged(path, exc, _("download it again and verify with `md5sum -c checklist.chk`")) from None
     if not isinstance(data, dict):
-        raise RunError(f"{path.name} is not a tensor dict", "download it again")
+        raise RunError(_("{name} is not a tensor dict").format(name=path.name), _("download it again"))
     return data
 
 
@@ -137,7 +155,24 @@ def _head(path: Path) -> bytes:
     try:
         return read_regular(path, 64)
     except OSError as exc:
-        raise RunError(f"cannot read {display(path)}: {reason(exc)}", "download it again") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: OSError) -> RunError:
+    # TRANSLATORS: {reason} is the operating system's reason (e.g. permission denied).
+    message = _("cannot read {path}: {reason}").format(path=display(path), reason=reason(exc))
+    return RunError(message, _("download it again"))
+
+
+def damaged(path: Path, exc: BaseException, fix: str) -> RunError:
+    """The error for a weights file torch or safetensors cannot read."""
+    # TRANSLATORS: {error} is the first line of torch's or safetensors' own error message.
+    message = _("{name} is damaged or incomplete ({error})").format(name=path.name, error=torch_error_text(exc))
+    return RunError(message, fix)
+
+
+def no_shards(model_dir: Path) -> RunError:
+    return RunError(_("no consolidated.*.pth in {path}").format(path=model_dir), _("download the checkpoint shards"))
 
 
 def _unsafe(path: Path) -> bool:
@@ -195,9 +230,7 @@ def iter_file_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
         except BaseException as exc:
             if isinstance(exc, RunError) or is_interruption(exc):
                 raise
-            raise RunError(
-                f"{path.name} is damaged or incomplete ({torch_error_text(exc)})", "download it again"
-            ) from None
+            raise damaged(path, exc, _("download it again")) from None
     else:
         yield from load_file(path).items()
 
@@ -217,7 +250,12 @@ def split_tensor(key: str, tensor: torch.Tensor, rank: int, world: int, embeddin
         return tensor
     size = tensor.shape[dim]
     if size % world:
-        raise RunError(f"{key} ({size} along dim {dim}) does not split over {world} ranks", "use fewer ranks")
+        raise RunError(
+            _("{key} ({size} along dim {dim}) does not split over {world} ranks").format(
+                key=key, size=size, dim=dim, world=world
+            ),
+            _("use fewer ranks"),
+        )
     return tensor.narrow(dim, rank * (size // world), size // world)
 
 
@@ -236,11 +274,16 @@ def hf_weight_files(model_dir: Path) -> list[Path]:
             names = _index_files(index)
             missing = [f for f in names if not (model_dir / f).is_file()]
             if missing:
-                raise RunError(f"{index_name} lists missing files: {', '.join(missing)}", "download them")
+                raise RunError(
+                    _("{index} lists missing files: {files}").format(index=index_name, files=", ".join(missing)),
+                    _("download them"),
+                )
             return [model_dir / f for f in names]
     files = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("pytorch_model*.bin"))
     if not files:
-        raise RunError(f"no *.safetensors or pytorch_model*.bin in {model_dir}", "download the weight files")
+        raise RunError(
+            _("no *.safetensors or pytorch_model*.bin in {path}").format(path=model_dir), _("download the weight files")
+        )
     return files
 
 
@@ -248,13 +291,17 @@ def _index_files(index: Path) -> list[str]:
     """The weight files an HF index lists, refused if one would lead outside the model folder."""
     weight_map = read_json(index).get("weight_map", {})
     if not isinstance(weight_map, dict):
-        raise RunError(f"{index.name} has no weight_map object", "download the model folder again")
+        raise RunError(
+            _("{index} has no weight_map object").format(index=index.name), _("download the model folder again")
+        )
     files = sorted({str(v) for v in weight_map.values()})
     outside = [f for f in files if not inside(f)]
     if outside:
         raise RunError(
-            f"{index.name} names a file outside the model folder: {display(outside[0])!r}; refusing to open it",
-            "download the model folder again from a source you trust",
+            _("{index} names a file outside the model folder: {file}; refusing to open it").format(
+                index=index.name, file=repr(display(outside[0]))
+            ),
+            _("download the model folder again from a source you trust"),
         )
     return files
 

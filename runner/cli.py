@@ -13,7 +13,9 @@ from typing import Any, Callable, Optional, TypeVar
 import typer
 
 from llamadoctor import errors
+from llamadoctor.cli_options import QuietOpt
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
+from llamadoctor.i18n import N_, _
 
 app = typer.Typer(
     cls=HandledGroup,
@@ -25,8 +27,8 @@ app = typer.Typer(
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 QUANTIZATIONS = ("int8", "int4")
-INSTALL_HINT = ("`llamadoctor run` needs PyTorch", "pip install 'llamadoctor[run]'")
-MODEL_DIR_FIX = "give the folder with params.json and consolidated.*.pth, or a Hugging Face model folder"
+INSTALL_HINT = (N_("`llamadoctor run` needs PyTorch"), "pip install 'llamadoctor[run]'")
+MODEL_DIR_FIX = N_("give the folder with params.json and consolidated.*.pth, or a Hugging Face model folder")
 # Below this a temperature divides logits into infinities; 0 already means greedy.
 MIN_TEMPERATURE = 1e-6
 T = TypeVar("T")
@@ -62,22 +64,28 @@ Quantize = typer.Option(
 Json = typer.Option(False, "--json", help="Print results and stats as JSON.")
 
 
-def _guarded(body: Callable[[], T]) -> T:
-    """Run a command body once torch is known to import; its errors are HandledGroup's to report."""
-    from llamadoctor.output import status
+def _guarded(body: Callable[[], T], quiet: bool = False) -> T:
+    """Run a command body once torch is known to import; its errors are HandledGroup's to report. `quiet`:
+    the command's own -q, which silences status lines and figures as the one before the command does."""
+    from llamadoctor.output import configure, status
     from llamadoctor.runner.errors import RunError
 
+    configure(quiet=quiet)
     try:
-        with status("Importing torch..."):
+        with status(_("Importing torch...")):
             import torch  # noqa: F401
     except ImportError:
-        raise RunError(*INSTALL_HINT) from None
+        raise RunError(_(INSTALL_HINT[0]), INSTALL_HINT[1]) from None
     return body()
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise UsageError(f"unknown {name} {value!r}", f"use --{name} {', '.join(choices)}")
+        # TRANSLATORS: {name} is the option's name without dashes: device, dtype or quantize.
+        raise UsageError(
+            _("unknown {name} {value}").format(name=name, value=repr(value)),
+            _("use --{name} {choices}").format(name=name, choices=", ".join(choices)),
+        )
 
 
 def _options(
@@ -98,9 +106,12 @@ def _options(
     _check_choice("dtype", dtype, DTYPES)
     if quantize is not None:
         _check_choice("quantize", quantize, QUANTIZATIONS)
-    readable_dir(model_dir, "--model-dir", MODEL_DIR_FIX)
+    readable_dir(model_dir, "--model-dir", _(MODEL_DIR_FIX))
     if 0 < temperature < MIN_TEMPERATURE:
-        raise UsageError(f"--temperature {temperature} is too small to sample with", "use 0 for greedy decoding")
+        raise UsageError(
+            _("--temperature {value} is too small to sample with").format(value=temperature),
+            _("use 0 for greedy decoding"),
+        )
     return dict(
         model_dir=model_dir,
         tokenizer_path=tokenizer_path,
@@ -120,7 +131,10 @@ def _utf8(option: str, values: Optional[list[str]]) -> None:
     from llamadoctor.runner.prompt import is_utf8
 
     if any(not is_utf8(v) for v in values or ()):
-        raise UsageError(f"{option} is not valid UTF-8 text", "pass it in UTF-8 (check the terminal's encoding)")
+        raise UsageError(
+            _("{option} is not valid UTF-8 text").format(option=option),
+            _("pass it in UTF-8 (check the terminal's encoding)"),
+        )
 
 
 @app.command()
@@ -139,6 +153,7 @@ def text(
     compile: bool = Compile,
     quantize: Optional[str] = Quantize,
     as_json: bool = Json,
+    quiet: QuietOpt = False,
 ) -> None:
     """Complete text prompts (default: the four of Meta's example_text_completion.py)."""
     opts = _options(
@@ -163,7 +178,7 @@ def text(
 
         commands.run_text(RunOptions(**opts), list(prompt or []), max_gen_len, as_json)
 
-    _guarded(body)
+    _guarded(body, quiet)
 
 
 @app.command()
@@ -186,6 +201,7 @@ def chat(
     compile: bool = Compile,
     quantize: Optional[str] = Quantize,
     as_json: bool = Json,
+    quiet: QuietOpt = False,
 ) -> None:
     """Answer dialogs in Meta's chat format (default: the dialogs of Meta's example_chat_completion.py)."""
     opts = _options(
@@ -216,7 +232,7 @@ def chat(
         else:
             commands.run_chat(RunOptions(**opts), prompt, system, max_gen_len, as_json)
 
-    _guarded(body)
+    _guarded(body, quiet)
 
 
 @app.command()
@@ -225,22 +241,24 @@ def smoke(
     dtype: str = Dtype,
     tokens: int = typer.Option(48, "--tokens", min=1, max=4096, help="Tokens to generate for the speed figure."),
     as_json: bool = Json,
+    quiet: QuietOpt = False,
 ) -> None:
     """Check this device's torch stack with a small random Llama: logits vs fp32 CPU, then tokens/s."""
     _check_choice("device", device, DEVICES)
     _check_choice("dtype", dtype, DTYPES)
 
     def body() -> None:
-        from llamadoctor.output import status
+        from llamadoctor.output import SETTINGS, status
         from llamadoctor.runner.smoke import format_report, run_smoke
 
-        with status(f"Smoke test: a small random Llama on {device}, then {tokens} tokens...", enabled=not as_json):
+        working = _("Smoke test: a small random Llama on {device}, then {tokens} tokens...")
+        with status(working.format(device=device, tokens=tokens), enabled=not as_json):
             report = run_smoke(device, dtype, tokens)
-        typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+        typer.echo(json.dumps(report, indent=2) if as_json else format_report(report, quiet=SETTINGS.quiet))
         if not report["ok"]:
             raise typer.Exit(1)
 
-    _guarded(body)
+    _guarded(body, quiet)
 
 
 def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.cli` while the lead's CLI is not there

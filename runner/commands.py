@@ -9,6 +9,8 @@ import json
 import sys
 from typing import Any
 
+from llamadoctor.i18n import _
+from llamadoctor.output import SETTINGS
 from llamadoctor.runner import chat as chats
 from llamadoctor.runner.chat import Dialog, Message
 from llamadoctor.runner.errors import RunError
@@ -27,7 +29,8 @@ def load_with_status(session: Session) -> None:
     """Load the weights, with a status line for the person watching (rank 0, a terminal) while it takes."""
     from llamadoctor.output import status
 
-    with status(f"Loading {session.opts.model_dir} onto {session.device}...", enabled=session.par.rank == 0):
+    loading = _("Loading {path} onto {device}...").format(path=session.opts.model_dir, device=session.device)
+    with status(loading, enabled=session.par.rank == 0):
         session.load()
 
 
@@ -60,13 +63,12 @@ def _answer(dialog: Dialog, generated: str) -> Message:
 
 def warn_if_base_model(session: Session) -> None:
     name = session.opts.model_dir.resolve().name
-    if not chats.looks_like_chat_model(name):
-        _say(
-            session,
-            f"warning: {name} looks like a base model (no -chat/-Instruct in its name); "
-            "base models continue text rather than answer. Use `run text` or a chat model.",
-            err=True,
+    if not chats.looks_like_chat_model(name) and not SETTINGS.quiet:
+        warning = _(
+            "warning: {name} looks like a base model (no -chat/-Instruct in its name); "
+            "base models continue text rather than answer. Use `run text` or a chat model."
         )
+        _say(session, warning.format(name=name), err=True)
 
 
 def run_chat(opts: RunOptions, prompt: str | None, system: str | None, max_gen_len: int | None, as_json: bool) -> None:
@@ -106,8 +108,8 @@ def _refuse_control_text(session: Session, dialogs: list[Dialog]) -> None:
         text = control_text_in(session.chat_template, dialog)
         if text is not None:
             raise RunError(
-                f"the message holds {text!r}, a control token of this model's chat template",
-                "leave the model's special tokens out of --prompt and --system",
+                _("the message holds {text}, a control token of this model's chat template").format(text=repr(text)),
+                _("leave the model's special tokens out of --prompt and --system"),
             )
 
 
@@ -129,4 +131,5 @@ def _print_results(session: Session, results: list[dict[str, Any]], as_json: boo
             _say(session, "\n==================================\n")
     if streamed:
         _say(session, "\n==================================\n")
-    _say(session, stats_line(stats))
+    if not SETTINGS.quiet:
+        _say(session, stats_line(stats))

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import torch
 
+from llamadoctor.i18n import _
 from llamadoctor.runner.model import Transformer
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -96,7 +97,8 @@ class CompiledStep:
     def _give_up(self, exc: Exception) -> None:
         self.step = None
         self._options.clear()
-        self.warn(f"warning: --compile failed ({_reason(exc)}); decoding without it.")
+        # TRANSLATORS: {error} is the first line of the compiler's own error message.
+        self.warn(_("warning: --compile failed ({error}); decoding without it.").format(error=_reason(exc)))
 
     def _positions(self, n: int) -> torch.Tensor:
         assert self.model.positions is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from llamadoctor.i18n import _
 from llamadoctor.llama import default_dtype
 from llamadoctor.runner.errors import RunError
 
@@ -26,34 +27,43 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
         requested = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
     if requested == "cuda":
         if not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            if torch.version.cuda is None:
+                message = _("--device cuda but torch {version} sees no CUDA GPU (a CPU-only build)")
+            else:
+                message = _("--device cuda but torch {version} sees no CUDA GPU (built for CUDA {cuda})")
             raise RunError(
-                f"--device cuda but torch {torch.__version__} sees no CUDA GPU ({build})",
-                "run `llamadoctor check` for the cause, or use --device cpu",
+                message.format(version=torch.__version__, cuda=torch.version.cuda),
+                _("run `llamadoctor check` for the cause, or use --device cpu"),
             )
         if local_rank >= torch.cuda.device_count():
             raise RunError(
-                f"rank {local_rank} needs GPU {local_rank} but only {torch.cuda.device_count()} are visible",
-                "lower --nproc_per_node to the number of GPUs",
+                _("rank {rank} needs GPU {rank} but only {count} are visible").format(
+                    rank=local_rank, count=torch.cuda.device_count()
+                ),
+                _("lower --nproc_per_node to the number of GPUs"),
             )
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     if requested == "mps":
         if not mps_available():
             raise RunError(
-                "--device mps but MPS is not available",
-                "needs Apple Silicon and macOS 12.3+; use --device cpu",
+                _("--device mps but MPS is not available"),
+                _("needs Apple Silicon and macOS 12.3+; use --device cpu"),
             )
         return torch.device("mps")
     if requested == "cpu":
         return torch.device("cpu")
-    raise RunError(f"unknown device {requested!r}", "use --device auto, cuda, mps or cpu")
+    raise RunError(
+        _("unknown device {device}").format(device=repr(requested)), _("use --device auto, cuda, mps or cpu")
+    )
 
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     if requested != "auto":
         if requested not in DTYPES:
-            raise RunError(f"unknown dtype {requested!r}", "use --dtype auto, bf16, fp16 or fp32")
+            raise RunError(
+                _("unknown dtype {dtype}").format(dtype=repr(requested)), _("use --dtype auto, bf16, fp16 or fp32")
+            )
         dtype = DTYPES[requested]
     elif device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
@@ -64,8 +74,10 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
         dtype = DTYPES[default_dtype(device.type)]
     if not _works(device, dtype):
         raise RunError(
-            f"{DTYPE_NAMES[dtype]} matmul does not run on {device} with torch {torch.__version__}",
-            "pick another --dtype (fp32 always works on CPU)",
+            _("{dtype} matmul does not run on {device} with torch {version}").format(
+                dtype=DTYPE_NAMES[dtype], device=device, version=torch.__version__
+            ),
+            _("pick another --dtype (fp32 always works on CPU)"),
         )
     return dtype
 

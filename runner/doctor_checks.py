@@ -20,6 +20,7 @@ from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts, Options
 from llamadoctor.files import ModelDir
 from llamadoctor.gather import tokenizer_facts
+from llamadoctor.i18n import _
 from llamadoctor.model import Check, Finding, Severity
 from llamadoctor.registry import all_checks
 from llamadoctor.runner.errors import RunError
@@ -44,7 +45,7 @@ def run_facts(model_dir: Path, tokenizer_path: Optional[Path], options: Options)
     try:
         facts = facts_for(diagnosis)
     except UsageError as exc:
-        raise RunError(str(exc), "pass --model-dir the folder holding the model") from None
+        raise RunError(str(exc), _("pass --model-dir the folder holding the model")) from None
     models = tuple(_with_tokenizer(m, tokenizer_path) for m in facts.models if m.source == "given")
     return dataclasses.replace(facts, repo=None, models=models)
 
@@ -77,5 +78,5 @@ def _fix(finding: Finding, spec: Check) -> str:
     remedy = next((line.strip() for line in finding.remedy.splitlines() if line.strip()), "")
     advice = remedy or " ".join(spec.doc.partition("How to fix:")[2].split())
     if finding.fixes:
-        advice += f" (or `llamadoctor fix {finding.check}`)"
+        advice = _("{advice} (or `llamadoctor fix {check}`)").format(advice=advice, check=finding.check)
     return advice

@@ -5,6 +5,8 @@ The CLI prints it as one line (`error: <message>  fix: <fix>`) and exits non-zer
 
 from __future__ import annotations
 
+from llamadoctor.i18n import _
+
 
 class RunError(Exception):
     """A problem found before or while running, with the action that fixes it."""
@@ -15,5 +17,6 @@ class RunError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        text = f"error: {self.message}"
-        return f"{text}  fix: {self.fix}" if self.fix else text
+        if self.fix:
+            return _("error: {message}  fix: {fix}").format(message=self.message, fix=self.fix)
+        return _("error: {message}").format(message=self.message)

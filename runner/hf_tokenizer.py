@@ -10,24 +10,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from llamadoctor.i18n import N_, _
 from llamadoctor.runner.errors import RunError
-from llamadoctor.runner.tokenizer import SENTENCEPIECE, TIKTOKEN
+from llamadoctor.runner.tokenizer import SENTENCEPIECE, TIKTOKEN, missing_special
 
 LLAMA3_STOPS = ("<|end_of_text|>", "<|eom_id|>", "<|eot_id|>")
-INSTALL_TOKENIZERS = "pip install 'llamadoctor[run]' (or pip install tokenizers)"
+INSTALL_TOKENIZERS = N_("pip install 'llamadoctor[run]' (or pip install tokenizers)")
 
 
 def _read(path: Path) -> Any:
     try:
         from tokenizers import Tokenizer
     except ImportError:
-        raise RunError(f"{path} needs the `tokenizers` library, which is not installed", INSTALL_TOKENIZERS) from None
+        raise RunError(
+            _("{path} needs the `tokenizers` library, which is not installed").format(path=path), _(INSTALL_TOKENIZERS)
+        ) from None
     try:
         return Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises its own Exception with serde's text
         raise RunError(
-            f"{path} is not a tokenizer.json the `tokenizers` library can read ({exc})",
-            "download tokenizer.json again, or pass --tokenizer-path to the model's tokenizer.model",
+            # TRANSLATORS: {error} is the `tokenizers` library's own error message.
+            _("{path} is not a tokenizer.json the `tokenizers` library can read ({error})").format(
+                path=path, error=exc
+            ),
+            _("download tokenizer.json again, or pass --tokenizer-path to the model's tokenizer.model"),
         ) from exc
 
 
@@ -48,8 +54,8 @@ class HFTokenizer:
             self.stop_ids = frozenset({self.eos_id})
         else:
             raise RunError(
-                f"{path} has neither Llama's <s>/</s> nor Llama 3's <|begin_of_text|> tokens",
-                "use the tokenizer that came with this model (--tokenizer-path)",
+                _("{path} has neither Llama's <s>/</s> nor Llama 3's <|begin_of_text|> tokens").format(path=path),
+                _("use the tokenizer that came with this model (--tokenizer-path)"),
             )
         self.vocab = vocab
 
@@ -62,5 +68,5 @@ class HFTokenizer:
 
     def special_id(self, name: str) -> int:
         if name not in self.vocab:
-            raise RunError(f"the tokenizer has no {name} token", "use the tokenizer that came with this model")
+            raise missing_special(name)
         return self.vocab[name]

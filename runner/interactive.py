@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from llamadoctor.i18n import N_, _
+from llamadoctor.output import SETTINGS
 from llamadoctor.paths import state_dir
 from llamadoctor.runner import chat as chats
 from llamadoctor.runner import prompt
@@ -17,17 +19,23 @@ from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.session import RunOptions, Session, stats_line
 from llamadoctor.runner.stream import Streamer
 
-HELP = f"""\
+# TRANSLATORS: keep the command column aligned; {continue_mark} is a backslash, {block} three double quotes.
+HELP = N_("""\
 Type a message and press Enter; the answer streams below it.
   /help     this text
   /reset    forget the conversation (the --system message stays)
   /exit     end the chat (so do Ctrl-D, and Ctrl-C at an empty prompt)
-Several lines: end a line with {prompt.CONTINUE} to go on to the next, or put the message between two lines of
-{prompt.BLOCK}; in a terminal Alt-Enter (or Esc, Enter) starts a new line too.
+Several lines: end a line with {continue_mark} to go on to the next, or put the message between two lines of
+{block}; in a terminal Alt-Enter (or Esc, Enter) starts a new line too.
 Ctrl-C while the model answers stops the answer; what it said so far stays in the conversation.
-Up/Down recall earlier messages, Ctrl-R searches them."""
-GREETING = "Chat with the model; /help lists the keys and commands, /exit or Ctrl-D ends."
-STOPPED = " [stopped]"
+Up/Down recall earlier messages, Ctrl-R searches them.""")
+GREETING = N_("Chat with the model; /help lists the keys and commands, /exit or Ctrl-D ends.")
+STOPPED = N_(" [stopped]")
+ANSWER = N_("> Assistant: ")
+
+
+def help_text() -> str:
+    return _(HELP).format(continue_mark=prompt.CONTINUE, block=prompt.BLOCK)
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,8 @@ def after_answer(dialog: Dialog, user: Message, answer: str, stopped: bool) -> T
     """The conversation after an answer. A stopped answer is kept as what was said, for the user saw it and will
     refer to it; one stopped before its first token leaves no turn at all."""
     if stopped and not answer:
-        return Turn(dialog, "(stopped before the answer began; that message was dropped)")
-    return Turn([*dialog, user, Message("assistant", answer)], "(stopped)" if stopped else "")
+        return Turn(dialog, _("(stopped before the answer began; that message was dropped)"))
+    return Turn([*dialog, user, Message("assistant", answer)], _("(stopped)") if stopped else "")
 
 
 class Chat:
@@ -65,13 +73,13 @@ class Chat:
             return False
         if word == "/reset":
             self.dialog = list(self.start)
-            self.say("(conversation cleared)")
+            self.say(_("(conversation cleared)"))
             return True
         if word in ("/help", "/?"):
-            self.say(HELP)
+            self.say(help_text())
             return True
         if word.startswith("/") and " " not in word and "\n" not in word:
-            self.say(f"(unknown command {word}: /help lists them)")
+            self.say(_("(unknown command {command}: /help lists them)").format(command=word))
             return True
         return None
 
@@ -82,13 +90,17 @@ class Chat:
         if self.session.chat_template is not None:
             text = control_text_in(self.session.chat_template, [user])
             if text is not None:
-                return f"Error: {text} is a control token of this model's chat template and cannot be typed."
+                return _("Error: {text} is a control token of this model's chat template and cannot be typed.").format(
+                    text=text
+                )
         return None
 
     def prompt_ids(self, user: Message) -> list[int]:
         ids = self.session.dialog_tokens([*self.dialog, user])
         if len(ids) >= self.session.opts.max_seq_len:
-            self.say(f"(the conversation is {len(ids)} tokens, past --max-seq-len; starting over)")
+            self.say(
+                _("(the conversation is {tokens} tokens, past --max-seq-len; starting over)").format(tokens=len(ids))
+            )
             self.dialog = list(self.start)
             ids = self.session.dialog_tokens([*self.dialog, user])
             self.session.check_prompts([ids], [user.content])
@@ -99,15 +111,15 @@ class Chat:
         refused = self.refusal(user)
         if refused is not None:
             # The turn is dropped so it does not poison the ones after it.
-            self.say(f"> Assistant: {refused}\n")
+            self.say(f"{_(ANSWER)}{refused}\n")
             return
         try:
             ids = self.prompt_ids(user)
         except RunError as exc:  # the template refused the turn, or it is too long alone: the chat goes on
-            self.say(f"(message not sent) {exc.one_line()}", err=True)
+            self.say(_("(message not sent) {error}").format(error=exc.one_line()), err=True)
             return
         limit = self.session.opts.max_seq_len
-        self.say("> Assistant: ", end="")
+        self.say(_(ANSWER), end="")
         streamer = Streamer(self.session.tok.decode, sys.stdout) if self.session.par.rank == 0 else None
         counted = self.session.timings.decode_tokens
         try:
@@ -121,7 +133,7 @@ class Chat:
             self.session.timings.decode_tokens = counted
         turn = after_answer(self.dialog, user, said, stopped)
         self.dialog = turn.dialog
-        self.say(STOPPED if stopped else "")
+        self.say(_(STOPPED) if stopped else "")
         if turn.note:
             self.say(turn.note)
         self.say()
@@ -137,7 +149,7 @@ def _read(chat: Chat, lines: prompt.Lines | None) -> str | None:
             try:
                 text = prompt.read_message(lines)
             except prompt.Cancelled:
-                chat.say("(cancelled)")
+                chat.say(_("(cancelled)"))
                 continue
             except KeyboardInterrupt:
                 chat.say()
@@ -153,11 +165,12 @@ def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | Non
 
     warn_if_base_model(session)
     chat = Chat(session, system, max_gen_len)
-    if session.chat_template is not None:  # read, or refused, before the weights load
-        chat.say(f"(prompting through the chat template of {session.chat_template.source})", err=True)
+    template = session.chat_template  # read, or refused, before the weights load
+    if template is not None and not SETTINGS.quiet:
+        chat.say(_("(prompting through the chat template of {source})").format(source=template.source), err=True)
     load_with_status(session)
     lines = prompt.open_lines(state_dir(), lambda text: chat.say(text, err=True)) if session.par.rank == 0 else None
-    chat.say(GREETING)
+    chat.say(_(GREETING))
     try:
         while True:
             line = _read(chat, lines)
@@ -170,6 +183,7 @@ def run_interactive(opts: RunOptions, system: str | None, max_gen_len: int | Non
                 break
             if handled is None:
                 chat.answer(line)
-        chat.say(stats_line(session.stats()))
+        if not SETTINGS.quiet:
+            chat.say(stats_line(session.stats()))
     finally:
         session.close()

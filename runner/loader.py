@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from llamadoctor.files import tokenizer_places
+from llamadoctor.i18n import _
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import cpu, quantize
 from llamadoctor.runner.args import ModelArgs
@@ -36,11 +37,13 @@ def _meta_state(model_dir: Path, args: ModelArgs, par: Parallel) -> RankState:
     shards = ckpt.list_shards(model_dir)
     n = len(shards)
     if n == 0:
-        raise RunError(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
+        raise ckpt.no_shards(model_dir)
     if (par.world <= n and n % par.world) or (par.world > n and par.world % n):
         raise RunError(
-            f"{n} checkpoint shards cannot be spread over {par.world} processes",
-            f"use torchrun --nproc_per_node {n}, or run without torchrun (one process merges the shards)",
+            _("{shards} checkpoint shards cannot be spread over {world} processes").format(shards=n, world=par.world),
+            _("use torchrun --nproc_per_node {shards}, or run without torchrun (one process merges the shards)").format(
+                shards=n
+            ),
         )
     if par.world <= n:
         per = n // par.world
@@ -81,13 +84,17 @@ def build_model(
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state.tensors))
     if missing:
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise RunError(f"checkpoint lacks {', '.join(missing[:3])}{more}", "download the model files again")
+        lacks = _("checkpoint lacks {keys} and {count} more") if len(missing) > 3 else _("checkpoint lacks {keys}")
+        raise RunError(
+            lacks.format(keys=", ".join(missing[:3]), count=len(missing) - 3), _("download the model files again")
+        )
     for key, tensor in state.tensors.items():
         if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
             raise RunError(
-                f"{key} has shape {tuple(tensor.shape)} but the config asks for {tuple(expected[key].shape)}",
-                "params.json/config.json and the weights come from different models; download them together",
+                _("{key} has shape {shape} but the config asks for {wanted}").format(
+                    key=key, shape=tuple(tensor.shape), wanted=tuple(expected[key].shape)
+                ),
+                _("params.json/config.json and the weights come from different models; download them together"),
             )
     weights = {k: v for k, v in state.tensors.items() if k in expected}
     model.load_state_dict(weights, strict=True, assign=True)
@@ -121,11 +128,15 @@ def find_tokenizer(model_dir: Path, explicit: Path | None) -> Path:
     if explicit is not None:
         return explicit
     is_meta = ckpt.detect_format(model_dir) == ckpt.META
-    for candidate, _ in tokenizer_places(model_dir, is_meta):
+    for candidate, _where in tokenizer_places(model_dir, is_meta):
         if candidate.is_file():
             return candidate
-    wanted = "tokenizer.model" if is_meta else "tokenizer.model or tokenizer.json"
+    missing = (
+        _("no tokenizer.model in {path} or its parent")
+        if is_meta
+        else _("no tokenizer.model or tokenizer.json in {path}")
+    )
     raise RunError(
-        f"no {wanted} in {model_dir}" + (" or its parent" if is_meta else ""),
-        "pass --tokenizer-path PATH/tokenizer.model",
+        missing.format(path=model_dir),
+        _("pass --tokenizer-path PATH/tokenizer.model"),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from llamadoctor.i18n import _
 from llamadoctor.llama import Estimate, estimate, shards_spread_over
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
@@ -17,27 +18,37 @@ GIB = 1024**3
 def check_shards_vs_ranks(n_shards: int, world: int) -> None:
     if not shards_spread_over(n_shards, world):
         raise RunError(
-            f"{n_shards} checkpoint shards cannot be spread over {world} processes",
-            f"use torchrun --nproc_per_node {n_shards}, or no torchrun (one process merges the shards)",
+            _("{shards} checkpoint shards cannot be spread over {world} processes").format(
+                shards=n_shards, world=world
+            ),
+            _("use torchrun --nproc_per_node {shards}, or no torchrun (one process merges the shards)").format(
+                shards=n_shards
+            ),
         )
 
 
 def check_vocab(args: ModelArgs, n_words: int) -> None:
     if args.vocab_size != n_words:
         raise RunError(
-            f"the model has {args.vocab_size} vocab rows but the tokenizer has {n_words} tokens",
-            "use the tokenizer.model that came with this model (--tokenizer-path)",
+            _("the model has {rows} vocab rows but the tokenizer has {tokens} tokens").format(
+                rows=args.vocab_size, tokens=n_words
+            ),
+            _("use the tokenizer.model that came with this model (--tokenizer-path)"),
         )
 
 
 def check_prompts(prompts: Sequence[list[int]], max_seq_len: int, texts: Sequence[str]) -> None:
     for ids, text in zip(prompts, texts):
         if not text.strip():
-            raise RunError("the prompt is empty", "pass some text with --prompt")
+            raise RunError(_("the prompt is empty"), _("pass some text with --prompt"))
         if len(ids) >= max_seq_len:
             raise RunError(
-                f"the prompt is {len(ids)} tokens but --max-seq-len is {max_seq_len}: no room to answer",
-                f"raise --max-seq-len above {len(ids)} (within the model's context) or shorten the prompt",
+                _("the prompt is {tokens} tokens but --max-seq-len is {limit}: no room to answer").format(
+                    tokens=len(ids), limit=max_seq_len
+                ),
+                _("raise --max-seq-len above {tokens} (within the model's context) or shorten the prompt").format(
+                    tokens=len(ids)
+                ),
             )
 
 
@@ -63,12 +74,24 @@ def memory_needed(
 
 
 def check_memory(est: Estimate, available_bytes: int, where: str) -> None:
-    """The run must fit in what is free: one GPU's share per rank, or all ranks in the machine's RAM."""
+    """The run must fit in what is free: one GPU's share per rank, or all ranks in the machine's RAM. `where`
+    names the memory, as the start of a sentence (`GPU 0`, `this machine`)."""
     if est.needed_bytes > available_bytes:
         raise RunError(
-            f"this run needs about {est.needed_bytes / GIB:.1f} GiB ({est.precision}, --max-seq-len "
-            f"{est.max_seq_len}, --max-batch-size {est.max_batch_size}); {where} has "
-            f"{available_bytes / GIB:.1f} GiB free",
-            "use a smaller model, lower --max-batch-size/--max-seq-len, a lower --dtype, --quantize int8 or int4, "
-            "or more ranks (`llamadoctor estimate` shows what fits)",
+            # TRANSLATORS: {where} is "GPU 0" or "this machine"; {precision} is e.g. "bf16" or "bf16 + int8".
+            _(
+                "this run needs about {needed} GiB ({precision}, --max-seq-len {seq}, --max-batch-size {batch}); "
+                "{where} has {free} GiB free"
+            ).format(
+                needed=f"{est.needed_bytes / GIB:.1f}",
+                precision=est.precision,
+                seq=est.max_seq_len,
+                batch=est.max_batch_size,
+                where=where,
+                free=f"{available_bytes / GIB:.1f}",
+            ),
+            _(
+                "use a smaller model, lower --max-batch-size/--max-seq-len, a lower --dtype, --quantize int8 or "
+                "int4, or more ranks (`llamadoctor estimate` shows what fits)"
+            ),
         )

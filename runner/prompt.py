@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-PROMPT, MORE = "User: ", "....: "
+from llamadoctor.i18n import N_, _
+
+PROMPT, MORE = N_("User: "), "....: "  # the same width in a terminal, in English and in Chinese
 CONTINUE, BLOCK = "\\", '"""'
 HISTORY_NAME = "chat_history.jsonl"
 HISTORY_LIMIT = 1000  # entries kept; the file is trimmed to them when a chat starts
@@ -56,7 +58,7 @@ class PlainLines:
                 line = "\udcff"
             if is_utf8(line):
                 return line
-            self.complain("(that line is not valid UTF-8 text: type it again)")
+            self.complain(_("(that line is not valid UTF-8 text: type it again)"))
         return None
 
 
@@ -160,7 +162,7 @@ class Cancelled(Exception):
 def read_message(lines: Lines) -> str | None:
     """The user's next message, joined from its lines; None at the end of input. Ctrl-C on its first line
     raises KeyboardInterrupt, on a later one Cancelled."""
-    first = lines.read(PROMPT)
+    first = lines.read(_(PROMPT))
     if first is None:
         return None
     if first.lstrip().startswith(BLOCK):

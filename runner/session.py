@@ -14,6 +14,8 @@ from typing import Any, Optional
 import torch
 
 from llamadoctor.facts import Options
+from llamadoctor.i18n import _, ngettext
+from llamadoctor.output import SETTINGS
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import distributed, doctor_checks, loader, preflight
 from llamadoctor.runner import tokenizer as tokenizers
@@ -78,9 +80,14 @@ class Session:
     def prepare(cls, opts: RunOptions, env: dict[str, str] | None = None) -> Session:
         """Everything short of loading weights: validation, device, tokenizer. Fails with RunError only."""
         if opts.max_seq_len < 2:
-            raise RunError(f"--max-seq-len {opts.max_seq_len} is too small", "use e.g. --max-seq-len 512")
+            raise RunError(
+                _("--max-seq-len {value} is too small").format(value=opts.max_seq_len), _("use e.g. --max-seq-len 512")
+            )
         if opts.max_batch_size < 1:
-            raise RunError(f"--max-batch-size {opts.max_batch_size} must be at least 1", "use --max-batch-size 1")
+            raise RunError(
+                _("--max-batch-size {value} must be at least 1").format(value=opts.max_batch_size),
+                _("use --max-batch-size 1"),
+            )
         par = distributed.from_env(os.environ if env is None else env)
         fmt = ckpt.detect_format(opts.model_dir)
         doctor_checks.refuse_unless_ready(opts.model_dir, opts.tokenizer_path, opts.doctor_options())
@@ -127,7 +134,7 @@ class Session:
         self.load_s = time.perf_counter() - started
 
     def _warn(self, message: str) -> None:
-        if self.par.rank == 0:
+        if self.par.rank == 0 and not SETTINGS.quiet:
             print(message, file=sys.stderr, flush=True)
 
     def _estimate(self, state: loader.RankState) -> Any:
@@ -154,9 +161,13 @@ class Session:
             self.dtype, self.quantize = DTYPES[dtype], quantize
             est = self._estimate(state)
             if est.needed_bytes <= available:
-                self.fallback = (
-                    f"fp32 would need {first.needed_bytes / GIB:.1f} GiB of the {available / GIB:.1f} GiB free: "
-                    f"running {est.precision} ({est.needed_bytes / GIB:.1f} GiB)"
+                # TRANSLATORS: {precision} is what runs instead, e.g. "bf16" or "bf16 + int8".
+                said = _("fp32 would need {needed} GiB of the {free} GiB free: running {precision} ({used} GiB)")
+                self.fallback = said.format(
+                    needed=f"{first.needed_bytes / GIB:.1f}",
+                    free=f"{available / GIB:.1f}",
+                    precision=est.precision,
+                    used=f"{est.needed_bytes / GIB:.1f}",
                 )
                 self._warn(self.fallback)
                 return
@@ -165,10 +176,10 @@ class Session:
     def _check_memory(self, state: loader.RankState) -> None:
         est = self._estimate(state)
         if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            preflight.check_memory(est, free, f"GPU {self.device.index}")
+            free = torch.cuda.mem_get_info(self.device)[0]
+            preflight.check_memory(est, free, _("GPU {index}").format(index=self.device.index))
         elif self.device.type == "cpu":
-            preflight.check_memory(est, available_ram(), "this machine")
+            preflight.check_memory(est, available_ram(), _("this machine"))
 
     def generate(
         self, prompts: Sequence[list[int]], max_gen_len: int, on_token: OnToken | None = None
@@ -199,13 +210,25 @@ class Session:
 
 
 def stats_line(stats: dict[str, Any]) -> str:
-    ttft = "n/a" if stats["first_token_s"] is None else f"{stats['first_token_s']:.3f} s"
+    """The one line of figures after a run, for people (`--json` prints `stats` itself)."""
+    if stats["first_token_s"] is None:
+        first = _("n/a")
+    else:
+        first = _("{seconds} s").format(seconds=f"{stats['first_token_s']:.3f}")
     if stats.get("compile_s"):
-        ttft += f" (after a {stats['compile_s']:.1f} s compile)"
-    return (
-        f"load {stats['load_s']:.2f} s · first token {ttft} · decode {stats['decode_tok_s']:.1f} tok/s · "
-        f"peak mem {stats['peak_memory_bytes'] / 1024**3:.2f} GiB ({stats['device']}, {stats['dtype']}"
-        + (f" + {stats['quantize']}" if stats.get("quantize") else "")
-        + (f"; {stats['fallback']}" if stats.get("fallback") else "")
-        + (f", {stats['world_size']} ranks)" if stats["world_size"] > 1 else ")")
+        first = _("{first} (after a {seconds} s compile)").format(first=first, seconds=f"{stats['compile_s']:.1f}")
+    setup = f"{stats['device']}, {stats['dtype']}" + (f" + {stats['quantize']}" if stats.get("quantize") else "")
+    if stats.get("fallback"):
+        # TRANSLATORS: {setup} is the device and precision ("cpu, bf16"); {fallback} why that precision was chosen.
+        setup = _("{setup}; {fallback}").format(setup=setup, fallback=stats["fallback"])
+    if stats["world_size"] > 1:
+        world = stats["world_size"]
+        setup = ngettext("{setup}, {count} rank", "{setup}, {count} ranks", world).format(setup=setup, count=world)
+    # TRANSLATORS: the figures of a run; "tok/s" is tokens per second, {setup} the device and precision.
+    return _("load {load} s · first token {first} · decode {speed} tok/s · peak mem {memory} GiB ({setup})").format(
+        load=f"{stats['load_s']:.2f}",
+        first=first,
+        speed=f"{stats['decode_tok_s']:.1f}",
+        memory=f"{stats['peak_memory_bytes'] / 1024**3:.2f}",
+        setup=setup,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from llamadoctor.i18n import _
 from llamadoctor.runner import cpu
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.device import DTYPE_NAMES, pick_device, pick_dtype
@@ -70,12 +71,20 @@ def run_smoke(device_name: str, dtype_name: str, n_tokens: int = 48) -> dict[str
     }
 
 
-def format_report(r: dict[str, Any]) -> str:
-    verdict = "OK" if r["ok"] else "FAILED"
-    lines = [
-        f"smoke {verdict}: {r['device_name']} ({r['device']}), {r['dtype']}, torch {r['torch']}",
-        f"  logits vs fp32 CPU: max relative diff {r['max_rel_diff']:.2e} (tolerance {r['tolerance']:.0e})"
-        + ("" if r["logits_finite"] else ", NaN/inf in logits"),
-        f"  generated {r['tokens']} tokens at {r['tok_s']} tok/s",
-    ]
+def format_report(r: dict[str, Any], quiet: bool = False) -> str:
+    """The verdict line, then the figures behind it (`quiet`: those only when the test failed)."""
+    verdict = (
+        _("smoke OK: {name} ({device}), {dtype}, torch {torch}")
+        if r["ok"]
+        else _("smoke FAILED: {name} ({device}), {dtype}, torch {torch}")
+    )
+    lines = [verdict.format(name=r["device_name"], device=r["device"], dtype=r["dtype"], torch=r["torch"])]
+    if quiet and r["ok"]:
+        return lines[0]
+    if r["logits_finite"]:
+        logits = _("  logits vs fp32 CPU: max relative diff {diff} (tolerance {tolerance})")
+    else:
+        logits = _("  logits vs fp32 CPU: max relative diff {diff} (tolerance {tolerance}), NaN/inf in logits")
+    lines.append(logits.format(diff=f"{r['max_rel_diff']:.2e}", tolerance=f"{r['tolerance']:.0e}"))
+    lines.append(_("  generated {tokens} tokens at {speed} tok/s").format(tokens=r["tokens"], speed=r["tok_s"]))
     return "\n".join(lines)

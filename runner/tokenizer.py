@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Protocol
 
 from llamadoctor.formats import MAX_TOKENIZER, parse_tiktoken_ranks
+from llamadoctor.i18n import N_, _
 from llamadoctor.reading import display, is_interruption, read_regular, reason
 from llamadoctor.runner.errors import RunError
 
 SENTENCEPIECE, TIKTOKEN, LFS_POINTER, UNKNOWN = "sentencepiece", "tiktoken", "lfs-pointer", "unknown"
 
-NEITHER = "neither a SentencePiece nor a tiktoken tokenizer"
+NEITHER = N_("{path} is neither a SentencePiece nor a tiktoken tokenizer ({error})")
 _TIKTOKEN_LINE = re.compile(rb"^[A-Za-z0-9+/]+=* \d+\r?$")
 
 # Llama 3.1's names for the 256 special tokens after the base vocabulary (Llama 3.0 calls some "reserved").
@@ -64,10 +65,15 @@ def _read(path: Path, limit: int) -> bytes:
         return read_regular(path, limit)
     except FileNotFoundError:
         raise RunError(
-            f"tokenizer not found: {display(path)}", "pass --tokenizer-path to the tokenizer.model"
+            _("tokenizer not found: {path}").format(path=display(path)),
+            _("pass --tokenizer-path to the tokenizer.model"),
         ) from None
     except OSError as exc:
-        raise RunError(f"cannot read {display(path)}: {reason(exc)}", "download tokenizer.model again") from None
+        raise RunError(
+            # TRANSLATORS: {reason} is the operating system's reason (e.g. permission denied).
+            _("cannot read {path}: {reason}").format(path=display(path), reason=reason(exc)),
+            _("download tokenizer.model again"),
+        ) from None
 
 
 def _kind(head: bytes) -> str:
@@ -103,8 +109,14 @@ class SentencePieceTokenizer:
         token = int(self.sp.piece_to_id(name))
         # SentencePiece answers an unknown piece with <unk>'s id rather than an error.
         if token == self.sp.unk_id() and name != self.sp.id_to_piece(token):
-            raise RunError(f"the tokenizer has no {name} token", "use the tokenizer that came with this model")
+            raise missing_special(name)
         return token
+
+
+def missing_special(name: str) -> RunError:
+    return RunError(
+        _("the tokenizer has no {token} token").format(token=name), _("use the tokenizer that came with this model")
+    )
 
 
 def _split_long_runs(text: str, limit: int = 25_000) -> Iterator[str]:
@@ -159,9 +171,12 @@ def load(path: Path) -> Tokenizer:
     a garbage file can make the Rust libraries panic)."""
     data = _read(path, MAX_TOKENIZER + 1)
     if len(data) > MAX_TOKENIZER:
-        raise RunError(f"{display(path)} is too large to be a tokenizer", "download tokenizer.model again")
+        raise RunError(
+            _("{path} is too large to be a tokenizer").format(path=display(path)), _("download tokenizer.model again")
+        )
+    again = _("download {name} again").format(name=path.name)
     if not data:  # SentencePiece takes empty bytes as "no model" and fails only at the first encode
-        raise RunError(f"{display(path)} is empty (0 bytes)", f"download {path.name} again")
+        raise RunError(_("{path} is empty (0 bytes)").format(path=display(path)), again)
     try:
         return _load(path, data)
     except RunError:
@@ -170,8 +185,9 @@ def load(path: Path) -> Tokenizer:
         if is_interruption(exc):
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        what = "is not a Llama tokenizer.json" if path.name == "tokenizer.json" else "is " + NEITHER
-        raise RunError(f"{display(path)} {what} ({first})", f"download {path.name} again") from None
+        # TRANSLATORS: {error} is the first line of the tokenizer library's own error message.
+        what = _("{path} is not a Llama tokenizer.json ({error})") if path.name == "tokenizer.json" else _(NEITHER)
+        raise RunError(what.format(path=display(path), error=first), again) from None
 
 
 def _load(path: Path, data: bytes) -> Tokenizer:
@@ -182,7 +198,8 @@ def _load(path: Path, data: bytes) -> Tokenizer:
     kind = _kind(data[:256])
     if kind == LFS_POINTER:
         raise RunError(
-            f"{display(path)} is a Git LFS pointer, not the tokenizer", "run `git lfs pull` in the model folder"
+            _("{path} is a Git LFS pointer, not the tokenizer").format(path=display(path)),
+            _("run `git lfs pull` in the model folder"),
         )
     if kind == TIKTOKEN:
         return TiktokenTokenizer(parse_tiktoken_ranks(data), name=path.name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from llamadoctor.i18n import _
 from llamadoctor.llama.params import LlamaParams
 
 GiB = 1024**3
@@ -205,7 +206,7 @@ def ways_out(est: Estimate, available: int) -> list[str]:
     out: list[str] = []
     for base, prefix in bases:
         if prefix and base.needed_bytes <= available:
-            return [*out, "--dtype bf16 (or fp16): half the bytes of fp32"]
+            return [*out, _("--dtype bf16 (or fp16): half the bytes of fp32")]
         out += _smaller_settings(base, available, prefix)
         if out:
             break
@@ -231,7 +232,9 @@ def quantized_ways_out(est: Estimate, available: int) -> list[str]:
     if found is None:
         return []
     flags = f"--quantize {found.quantize}" + (f" --dtype {found.dtype}" if found.dtype != est.dtype else "")
-    return [f"{flags} (weights quantized while loading: needs {found.needed_bytes / GiB:.2f} GiB)"]
+    # TRANSLATORS: {flags} are `run` options such as "--quantize int8 --dtype bf16".
+    way = _("{flags} (weights quantized while loading: needs {size} GiB)")
+    return [way.format(flags=flags, size=f"{found.needed_bytes / GiB:.2f}")]
 
 
 def _smaller_settings(base: Estimate, available: int, prefix: str) -> list[str]:
@@ -240,7 +243,9 @@ def _smaller_settings(base: Estimate, available: int, prefix: str) -> list[str]:
     while seq > 128 and base.with_(max_seq_len=seq).needed_bytes > available:
         seq //= 2
     if seq < base.max_seq_len and base.with_(max_seq_len=seq).needed_bytes <= available:
-        out.append(f"{prefix}--max-seq-len {seq} (a shorter context: a smaller KV cache)")
+        out.append(
+            _("{prefix}--max-seq-len {seq} (a shorter context: a smaller KV cache)").format(prefix=prefix, seq=seq)
+        )
     if base.max_batch_size > 1:
 
         def fits(batch: int) -> bool:

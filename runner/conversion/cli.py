@@ -16,9 +16,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from llamadoctor.errors import path_option
+from llamadoctor.i18n import N_, _
 from llamadoctor.output import SETTINGS, stderr_console
 
-INSTALL_HINT = ("`llamadoctor convert` needs PyTorch", "pip install 'llamadoctor[run]'")
+INSTALL_HINT = (N_("`llamadoctor convert` needs PyTorch"), "pip install 'llamadoctor[run]'")
 
 
 def _progress(total_bytes: int, total_tensors: int) -> Any:
@@ -35,7 +36,8 @@ def _progress(total_bytes: int, total_tensors: int) -> Any:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.fields[tensors]}/" + str(total_tensors) + " tensors"),
+        # TRANSLATORS: {done} and {total} count tensors; the braces stay for rich to fill in.
+        TextColumn(_("{done}/{total} tensors").format(done="{task.fields[tensors]}", total=total_tensors)),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
@@ -77,7 +79,7 @@ def convert(
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise RunError(*INSTALL_HINT) from None
+        raise RunError(_(INSTALL_HINT[0]), INSTALL_HINT[1]) from None
     from llamadoctor.runner.conversion import convert as conv
 
     request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
@@ -86,11 +88,12 @@ def convert(
 
     def on_plan(plan: Any) -> None:
         hashing.close()
-        typer.echo(f"{plan.summary}: writing {conv._gb(plan.tensor_bytes)} to {out}", err=True)
+        writing = _("{summary}: writing {size} to {out}")
+        typer.echo(writing.format(summary=plan.summary, size=conv._gb(plan.tensor_bytes), out=out), err=True)
         progress = _progress(plan.tensor_bytes, len(plan.items))
         progress.start()
         state["progress"] = progress
-        state["task"] = progress.add_task("converting", total=plan.tensor_bytes, tensors=0)
+        state["task"] = progress.add_task(_("converting"), total=plan.tensor_bytes, tensors=0)
         state["n"] = 0
 
     def on_tensor(spec: Any) -> None:
@@ -106,12 +109,17 @@ def convert(
         if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
             raise  # a path that can't be: bad input, worded by the common handler
         why = exc.strerror or str(exc)
-        raise RunError(f"writing {out} failed: {why}", "free disk space, or choose an --out you can write to") from None
+        raise RunError(
+            # TRANSLATORS: {reason} is the operating system's reason (e.g. no space left on device).
+            _("writing {out} failed: {reason}").format(out=out, reason=why),
+            _("free disk space, or choose an --out you can write to"),
+        ) from None
     finally:
         hashing.close()
         if "progress" in state:
             state["progress"].stop()
-    typer.echo(f"wrote {result.out} ({len(result.files)} weight file(s), {result.tensors} tensors)")
+    wrote = _("wrote {out} ({files} weight file(s), {tensors} tensors)")
+    typer.echo(wrote.format(out=result.out, files=len(result.files), tensors=result.tensors))
 
 
 def main() -> None:  # pragma: no cover - `python -m llamadoctor.runner.conversion.cli` until the lead registers it

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 
 from llamadoctor.durable import pause_point
+from llamadoctor.i18n import _
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.chat import looks_like_chat_model
@@ -121,7 +122,9 @@ class MetaShards:
         try:
             return [shard[key] for shard in self._open]
         except KeyError:
-            raise RunError(f"{key} is missing from a shard", "download the checkpoint shards again") from None
+            raise RunError(
+                _("{key} is missing from a shard").format(key=key), _("download the checkpoint shards again")
+            ) from None
 
     def release(self) -> None:
         self._open = None
@@ -154,20 +157,26 @@ def _embedding_split(first: dict[str, torch.Tensor], args: ModelArgs, n: int, to
 
 def read_source(model_dir: Path) -> Source:
     if not model_dir.is_dir():
-        raise BadInput(f"model folder not found: {model_dir}", "pass --model-dir the folder holding params.json")
+        raise BadInput(
+            _("model folder not found: {path}").format(path=model_dir),
+            _("pass --model-dir the folder holding params.json"),
+        )
     try:
         fmt = ckpt.detect_format(model_dir)
     except RunError as exc:
         raise BadInput(exc.message, exc.fix) from None
     if fmt == ckpt.HF:
         raise BadInput(
-            f"{model_dir} is already in Hugging Face format (config.json)",
-            "give transformers/vLLM this folder as it is; `convert` reads Meta folders (params.json + "
-            "consolidated.*.pth)",
+            _("{path} is already in Hugging Face format (config.json)").format(path=model_dir),
+            _(
+                "give transformers/vLLM this folder as it is; `convert` reads Meta folders (params.json + "
+                "consolidated.*.pth)"
+            ),
         )
     shards = ckpt.list_shards(model_dir)
     if not shards:
-        raise BadInput(f"no consolidated.*.pth in {model_dir}", "download the checkpoint shards")
+        missing = ckpt.no_shards(model_dir)
+        raise BadInput(missing.message, missing.fix)
     params = ckpt.read_json(model_dir / "params.json")
     args = ckpt.read_args(model_dir, fmt)  # every value checked before a shard is opened
     opened = [ckpt.load_file(p) for p in shards]
@@ -260,7 +269,10 @@ def plan_hf(src: Source, request: Request) -> Plan:
     files = [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
     main_dtype = _out_dtype(request, src.dtypes.get("layers.0.attention.wq.weight", torch.bfloat16))
     if src.tokenizer is None:
-        raise BadInput(f"no tokenizer.model in {src.model_dir} or its parent", "download tokenizer.model beside it")
+        raise BadInput(
+            _("no tokenizer.model in {path} or its parent").format(path=src.model_dir),
+            _("download tokenizer.model beside it"),
+        )
     tokenizer = src.tokenizer
     special = convert_hf.special_ids(tokenizer, version, chat)
 
@@ -278,8 +290,11 @@ def plan_hf(src: Source, request: Request) -> Plan:
         config = convert_hf.hf_config(src.args, version, main_dtype, special, tied)
         (out / "config.json").write_text(json.dumps(config, indent=2))
 
-    label = f"Llama {version}" + (" chat" if chat else "")
-    summary = f"{label}, {len(src.shards)} Meta shard(s) -> Hugging Face safetensors ({n} file(s))"
+    if chat:
+        summary = _("Llama {version} chat, {shards} Meta shard(s) -> Hugging Face safetensors ({files} file(s))")
+    else:
+        summary = _("Llama {version}, {shards} Meta shard(s) -> Hugging Face safetensors ({files} file(s))")
+    summary = summary.format(version=version, shards=len(src.shards), files=n)
     extra = 8 * tokenizer.stat().st_size  # tokenizer.json is several times the tiktoken file
     return Plan(src.shards, files, items, finish, extra, summary)
 
@@ -298,13 +313,22 @@ def _reshard_maker(key: str, src: Source, rank: int, world: int, dtype: torch.dt
 def plan_reshard(src: Source, request: Request) -> Plan:
     world = int(request.shards or 0)
     if world < 1:
-        raise BadInput(f"--shards must be at least 1, not {world}", "use --shards 1 to merge, 2 or more to split")
+        raise BadInput(
+            _("--shards must be at least 1, not {value}").format(value=world),
+            _("use --shards 1 to merge, 2 or more to split"),
+        )
     if world == len(src.shards) and request.dtype == "auto":
-        raise BadInput(f"{src.model_dir} already has {world} shard(s)", "pass another --shards, or --to hf")
+        raise BadInput(
+            _("{path} already has {world} shard(s)").format(path=src.model_dir, world=world),
+            _("pass another --shards, or --to hf"),
+        )
     args = src.args
-    for what, count in (("attention heads", args.n_heads), ("key/value heads", args.kv_heads)):
+    for message, count in (
+        (_("{count} attention heads do not split over {world} shards"), args.n_heads),
+        (_("{count} key/value heads do not split over {world} shards"), args.kv_heads),
+    ):
         if count % world:
-            raise BadInput(f"{count} {what} do not split over {world} shards", "choose --shards dividing them")
+            raise BadInput(message.format(count=count, world=world), _("choose --shards dividing them"))
     items: list[Item] = []
     for rank in range(world):
         for key, shape in src.shapes.items():
@@ -313,8 +337,10 @@ def plan_reshard(src: Source, request: Request) -> Plan:
             if dim is not None:
                 if shape[dim] % world:
                     raise BadInput(
-                        f"{key} ({shape[dim]} along dim {dim}) does not split over {world} shards",
-                        "choose another --shards",
+                        _("{key} ({size} along dim {dim}) does not split over {world} shards").format(
+                            key=key, size=shape[dim], dim=dim, world=world
+                        ),
+                        _("choose another --shards"),
                     )
                 out_shape[dim] //= world
             dtype = _out_dtype(request, src.dtypes[key])
@@ -327,7 +353,7 @@ def plan_reshard(src: Source, request: Request) -> Plan:
         for path in copies:
             shutil.copyfile(path, out / path.name)
 
-    summary = f"{len(src.shards)} Meta shard(s) -> {world} Meta shard(s)"
+    summary = _("{shards} Meta shard(s) -> {world} Meta shard(s)").format(shards=len(src.shards), world=world)
     return Plan(src.shards, files, items, finish, sum(p.stat().st_size for p in copies), summary, writer="torch")
 
 
@@ -336,13 +362,15 @@ def plan_reshard(src: Source, request: Request) -> Plan:
 
 def make_plan(request: Request) -> tuple[Source, Plan]:
     if request.dtype != "auto" and request.dtype not in DTYPES:
-        raise BadInput(f"unknown --dtype {request.dtype!r}", "use auto, bf16, fp16 or fp32")
+        raise BadInput(
+            _("unknown --dtype {value}").format(value=repr(request.dtype)), _("use auto, bf16, fp16 or fp32")
+        )
     if request.to not in ("hf", "meta"):
-        raise BadInput(f"unknown --to {request.to!r}", "use --to hf or --to meta")
+        raise BadInput(_("unknown --to {value}").format(value=repr(request.to)), _("use --to hf or --to meta"))
     if request.to == "hf" and request.shards is not None:
-        raise BadInput("--shards applies to Meta output", "drop --shards, or use --to meta --shards N")
+        raise BadInput(_("--shards applies to Meta output"), _("drop --shards, or use --to meta --shards N"))
     if request.to == "meta" and request.shards is None:
-        raise BadInput("--to meta needs --shards N", "pass --shards 1 to merge, or more to split")
+        raise BadInput(_("--to meta needs --shards N"), _("pass --shards 1 to merge, or more to split"))
     src = read_source(request.model_dir)
     return src, (plan_hf(src, request) if request.to == "hf" else plan_reshard(src, request))
 
@@ -362,8 +390,10 @@ def check_output(request: Request, src: Source, plan: Plan, free_bytes: FreeByte
     free = free_bytes(out.parent)
     if free < plan.need_bytes:
         raise NotEnoughDisk(
-            f"not enough disk space for {request.out}: this conversion writes {_gb(plan.need_bytes)}, {_gb(free)} free",
-            f"free {_gb(plan.need_bytes - free)} or more, or choose an --out on another disk",
+            _("not enough disk space for {out}: this conversion writes {size}, {free} free").format(
+                out=request.out, size=_gb(plan.need_bytes), free=_gb(free)
+            ),
+            _("free {size} or more, or choose an --out on another disk").format(size=_gb(plan.need_bytes - free)),
         )
 
 

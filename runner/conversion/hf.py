@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from llamadoctor.formats import MAX_TOKENIZER, parse_tiktoken_ranks
+from llamadoctor.i18n import _
 from llamadoctor.llama import CONTEXT, Evidence, context_length, detect_version
 from llamadoctor.llama.version import dtype_names, hf_rope_factor
 from llamadoctor.reading import display, read_regular
@@ -119,7 +120,11 @@ def _tiktoken_ranks(path: Path) -> dict[bytes, int]:
     try:
         return parse_tiktoken_ranks(read_regular(path, MAX_TOKENIZER))
     except ValueError as exc:
-        raise RunError(f"{display(path)} is not a tiktoken tokenizer ({exc})", f"download {path.name} again") from None
+        raise RunError(
+            # TRANSLATORS: {error} says what is wrong with the file's text, in English.
+            _("{path} is not a tiktoken tokenizer ({error})").format(path=display(path), error=exc),
+            _("download {name} again").format(name=path.name),
+        ) from None
 
 
 def special_ids(tokenizer: Path, version: str, chat: bool) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llamadoctor.durable import pause_point
+from llamadoctor.i18n import _
 from llamadoctor.runner.errors import RunError
 
 MARKER = ".llamadoctor-convert.json"
@@ -39,16 +40,18 @@ def _resolved(path: Path) -> Path:
     try:
         return path.expanduser().resolve()
     except (OSError, RuntimeError):  # a symlink loop
-        raise BadInput(f"{path} cannot be resolved (a symlink loop?)", "choose another --out") from None
+        raise BadInput(
+            _("{path} cannot be resolved (a symlink loop?)").format(path=path), _("choose another --out")
+        ) from None
 
 
 def _protected(out: Path) -> str | None:
     """Why `out` (resolved) may never be replaced, whatever it holds."""
     if out.parent == out or os.path.ismount(out):
-        return "is a filesystem root"
+        return _("--out {out} is a filesystem root")
     home = _resolved(Path.home())
     if out == home or out in home.parents:
-        return "is your home folder" if out == home else "holds your home folder"
+        return _("--out {out} is your home folder") if out == home else _("--out {out} holds your home folder")
     return None
 
 
@@ -57,14 +60,22 @@ def guard_output(out: Path, sources: list[Path], force: bool) -> None:
     target = _resolved(out)
     why = _protected(target)
     if why:
-        raise BadInput(f"--out {out} {why}", "choose a new folder, e.g. beside the model")
+        raise BadInput(why.format(out=out), _("choose a new folder, e.g. beside the model"))
     for source in (_resolved(s) for s in sources):
         if target == source:
-            raise BadInput(f"--out {out} is the model being converted", "choose a new folder beside it")
+            raise BadInput(
+                _("--out {out} is the model being converted").format(out=out), _("choose a new folder beside it")
+            )
         if target in source.parents:
-            raise BadInput(f"--out {out} holds the model being converted", "choose a new folder beside the model")
+            raise BadInput(
+                _("--out {out} holds the model being converted").format(out=out),
+                _("choose a new folder beside the model"),
+            )
         if source in target.parents:
-            raise BadInput(f"--out {out} is inside the model being converted", "choose a folder beside the model")
+            raise BadInput(
+                _("--out {out} is inside the model being converted").format(out=out),
+                _("choose a folder beside the model"),
+            )
     if out.exists() or out.is_symlink():
         _check_replaceable(out, target, force)
 
@@ -74,17 +85,24 @@ def _check_replaceable(out: Path, target: Path, force: bool) -> None:
     if not _is_empty_dir(target):
         if not is_ours(target):
             raise BadInput(
-                f"{out} already exists and was not written by llamadoctor convert (no {MARKER} in it): "
-                "--force will not replace it", "choose another --out, or move that folder away yourself",
-            )  # fmt: skip
+                _(
+                    "{out} already exists and was not written by llamadoctor convert (no {marker} in it): "
+                    "--force will not replace it"
+                ).format(out=out, marker=MARKER),
+                _("choose another --out, or move that folder away yourself"),
+            )
         added = _not_written_by_convert(target)
         if added:
             raise BadInput(
-                f"{out} already exists and holds files convert did not write ({', '.join(added[:3])}): "
-                "--force will not replace it", "move them out of it, or choose another --out",
-            )  # fmt: skip
+                _(
+                    "{out} already exists and holds files convert did not write ({files}): --force will not replace it"
+                ).format(out=out, files=", ".join(added[:3])),
+                _("move them out of it, or choose another --out"),
+            )
     if not force:
-        raise BadInput(f"{out} already exists", "choose another --out, or pass --force to replace it")
+        raise BadInput(
+            _("{out} already exists").format(out=out), _("choose another --out, or pass --force to replace it")
+        )
 
 
 def _is_empty_dir(path: Path) -> bool:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import torch
 
+from llamadoctor.i18n import N_, _
 from llamadoctor.model import Finding, Severity
 from llamadoctor.progress import ProgressFn
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
 
-REDOWNLOAD = "download the model folder again (params.json and every consolidated.*.pth)"
+REDOWNLOAD = N_("download the model folder again (params.json and every consolidated.*.pth)")
 WHOLE = ("dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of")
 REAL = ("norm_eps", "rope_theta", "ffn_dim_multiplier")
 LAYER = re.compile(r"^layers\.(\d+)\.(.+)$")
@@ -43,11 +44,18 @@ def check_keys(opened: list[dict[str, torch.Tensor]], shards: list[Path]) -> Non
         try:
             ckpt.split_dim(key, 1)
         except KeyError:
-            raise RunError(f"{shards[0].name} holds {key!r}, which no Llama has", REDOWNLOAD) from None
+            raise RunError(
+                _("{shard} holds {key}, which no Llama has").format(shard=shards[0].name, key=repr(key)), _(REDOWNLOAD)
+            ) from None
     for path, shard in zip(shards[1:], opened[1:]):
         diff = sorted(first.symmetric_difference(shard))
         if diff:
-            raise RunError(f"{path.name} and {shards[0].name} hold different tensors ({diff[0]})", REDOWNLOAD)
+            raise RunError(
+                _("{shard} and {first} hold different tensors ({key})").format(
+                    shard=path.name, first=shards[0].name, key=diff[0]
+                ),
+                _(REDOWNLOAD),
+            )
 
 
 def check_distinct(opened: list[dict[str, torch.Tensor]], shards: list[Path], embedding_dim: int) -> None:
@@ -60,8 +68,10 @@ def check_distinct(opened: list[dict[str, torch.Tensor]], shards: list[Path], em
             same_size = shards[i].stat().st_size == shards[j].stat().st_size
             if same_size and torch.equal(opened[i][key], opened[j][key]):
                 raise RunError(
-                    f"{shards[j].name} is a copy of {shards[i].name} (same size, same {key})",
-                    f"download {shards[j].name} again",
+                    _("{shard} is a copy of {other} (same size, same {key})").format(
+                        shard=shards[j].name, other=shards[i].name, key=key
+                    ),
+                    _("download {name} again").format(name=shards[j].name),
                 )
 
 
@@ -80,20 +90,26 @@ def expected_shapes(args: ModelArgs) -> tuple[dict[str, tuple[int, ...]], dict[s
 
 
 def _layers_message(n_layers: int, found: set[int]) -> str:
-    has = f"layers {min(found)}-{max(found)}" if found else "no layers"
+    if not found:
+        return _("params.json says n_layers {n_layers} but the checkpoint has no layers").format(n_layers=n_layers)
     extra = [i for i in found if i >= n_layers]
     # Looked for among the first len(found)+1 only: n_layers may be absurd (10**9), the checkpoint's layers are not.
     missing = next((i for i in range(min(n_layers, len(found) + 1)) if i not in found), None)
-    if missing is not None and found and not extra:
-        return f"layer {missing} is missing from the checkpoint (params.json says n_layers {n_layers}, it has {has})"
-    return f"params.json says n_layers {n_layers} but the checkpoint has {has}"
+    if missing is not None and not extra:
+        message = _(
+            "layer {missing} is missing from the checkpoint (params.json says n_layers {n_layers}, it has layers "
+            "{first}-{last})"
+        )
+    else:
+        message = _("params.json says n_layers {n_layers} but the checkpoint has layers {first}-{last}")
+    return message.format(missing=missing, n_layers=n_layers, first=min(found), last=max(found))
 
 
 def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None:
     """Every tensor params.json implies is there with its shape; nothing more (rope.freqs aside)."""
     found = {int(m.group(1)) for m in map(LAYER.match, shapes) if m}
     if len(found) != args.n_layers or (found and max(found) != args.n_layers - 1):  # i.e. not exactly 0..n-1
-        raise RunError(_layers_message(args.n_layers, found), REDOWNLOAD)
+        raise RunError(_layers_message(args.n_layers, found), _(REDOWNLOAD))
     for key, width in _widths(args).items():  # first in plain integers: absurd params cannot overflow a tensor
         if key in shapes and tuple(shapes[key]) != width:
             raise _contradiction(key, shapes[key], width, args)
@@ -103,7 +119,7 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], args: ModelArgs) -> None
         want.update({f"layers.{i}.{name}": shape for name, shape in layer.items()})
     for key, shape in want.items():
         if key not in shapes:
-            raise RunError(f"{key} is missing from the checkpoint", REDOWNLOAD)
+            raise RunError(_("{key} is missing from the checkpoint").format(key=key), _(REDOWNLOAD))
         if tuple(shapes[key]) != shape:
             raise _contradiction(key, shapes[key], shape, args)
 
@@ -119,7 +135,12 @@ def _widths(args: ModelArgs) -> dict[str, tuple[int, ...]]:
 def _contradiction(key: str, got: tuple[int, ...], want: tuple[int, ...], args: ModelArgs) -> RunError:
     fields = FIELDS.get(LAYER.sub(r"\2", key), "dim")
     values = ", ".join(f"{f} {getattr(args, f, None)}" for f in fields.split(", "))
-    return RunError(f"{key} is {list(got)} but params.json ({values}) means {list(want)}", REDOWNLOAD)
+    return RunError(
+        _("{key} is {shape} but params.json ({values}) means {wanted}").format(
+            key=key, shape=list(got), values=values, wanted=list(want)
+        ),
+        _(REDOWNLOAD),
+    )
 
 
 # ---- what `llamadoctor check` says about the folder ------------------------------------------------------------
@@ -144,6 +165,8 @@ def refuse_if_doctor_objects(model_dir: Path, progress: ProgressFn | None = None
     if found:
         raise RunError(
             found[0].message.rstrip("."),
-            "download the named files again (`llamadoctor check --model-dir` lists them), or pass --force to "
-            "convert anyway",
+            _(
+                "download the named files again (`llamadoctor check --model-dir` lists them), or pass --force to "
+                "convert anyway"
+            ),
         )
