@@ -250,6 +250,7 @@ def explain(
     timeout: Annotated[
         float, typer.Option(min=1, help="With -- COMMAND: seconds after which the command is stopped.")
     ] = 24 * 3600.0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Paste the error, get the cause and the fix for this machine.
 
@@ -263,7 +264,8 @@ def explain(
     """
     from llamadoctor.explaining.session import Output, explain_command, explain_log
 
-    output = Output(json=json_out, checks=not no_checks)
+    output.configure(quiet=quiet)
+    shown = Output(json=json_out, checks=not no_checks, quiet=output.SETTINGS.quiet)
     command = ctx.meta.get("explain.command")
     words = list(words or ())
     if command is not None:
@@ -271,10 +273,10 @@ def explain(
             raise UsageError("give a log or a command after --, not both")
         if not command:
             raise UsageError("no command after --", "llamadoctor explain -- torchrun --nproc_per_node 1 script.py")
-        raise typer.Exit(explain_command(command, output, timeout))
+        raise typer.Exit(explain_command(command, shown, timeout))
     if len(words) > 1:
         raise UsageError(f"one log at a time, not {len(words)}", "to run a command, put -- before it")
-    raise typer.Exit(explain_log(words[0] if words else None, output))
+    raise typer.Exit(explain_log(words[0] if words else None, shown))
 
 
 @app.command()

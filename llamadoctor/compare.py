@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from llamadoctor.errors import UsageError
 from llamadoctor.fact_reads import is_read, reads_of
+from llamadoctor.jsonable import document
 from llamadoctor.privacy import Identity, Masker
 from llamadoctor.report import SCHEMA
 
@@ -209,9 +210,7 @@ def to_data(result: Comparison) -> dict[str, Any]:
     def shown(value: Any) -> Any:
         return None if value is MISSING else value
 
-    return {
-        "schema": SCHEMA,
-        "kind": "diff",
+    body = {
         "a": {"path": result.a.path, "kind": result.a.kind},
         "b": {"path": result.b.path, "kind": result.b.kind},
         "same": result.same,
@@ -231,6 +230,7 @@ def to_data(result: Comparison) -> dict[str, Any]:
             for f in result.facts
         ],
     }
+    return document("diff", body)
 
 
 def cell(value: Any, width: int = 60) -> str:

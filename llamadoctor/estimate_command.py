@@ -20,8 +20,6 @@ def estimate_here(
     *,
     quantize: Optional[str] = None,
 ) -> None:
-    import json
-
     from llamadoctor.doctor import DTYPES
     from llamadoctor.estimate import (
         ModelDirError,
@@ -34,6 +32,7 @@ def estimate_here(
         room_on,
         verdict,
     )
+    from llamadoctor.jsonable import dumps
     from llamadoctor.llama import QUANTIZATIONS
 
     if dtype not in (*DTYPES, "auto"):
@@ -61,7 +60,7 @@ def estimate_here(
         raise UsageError(str(exc)) from None
     room = room_on(device, est.nproc, gpus, memory)
     if json_out:
-        print(json.dumps(estimate_json(est, room), indent=2))
+        print(dumps("estimate", estimate_json(est, room)))
     else:
         console = redacting_console(highlight=False)
         console.print(render_estimate(est))

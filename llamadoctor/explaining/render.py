@@ -15,12 +15,12 @@ from rich.text import Text
 
 from llamadoctor.explaining import Explanation, Match
 from llamadoctor.explaining.confirm import Confirmation
-from llamadoctor.redact import redact_data, safe_text
+from llamadoctor.jsonable import document
+from llamadoctor.redact import safe_text
 from llamadoctor.shell import flavour
 
 SHOWN_LINES = 5  # log lines a person sees per match; JSON keeps up to JSON_LINES
 JSON_LINES = 50
-SCHEMA = 1
 BUG_REPORT = "llamadoctor check --markdown"
 INDENT = 3
 Here = Optional[Mapping[str, Confirmation]]
@@ -124,7 +124,6 @@ def to_json(
     command: Optional[Mapping[str, Any]] = None,
 ) -> str:
     data = {
-        "schema": SCHEMA,
         "source": source,
         "command": dict(command) if command is not None else None,
         "lines_read": explanation.line_count,
@@ -134,7 +133,7 @@ def to_json(
         "last_exception": _last(explanation),
         "bug_report": None if explanation.matches else BUG_REPORT,
     }
-    return json.dumps(redact_data(data), indent=2, ensure_ascii=False)
+    return json.dumps(document("explain", data), indent=2, ensure_ascii=False)
 
 
 def _match_data(match: Match, shell: str, here: Optional[Confirmation]) -> dict[str, Any]:
