@@ -87,3 +87,17 @@ def test_explain_estimate_and_diff_json_share_checks_envelope(tmp_path: Path) ->
     code, out, _ = invoke("diff", str(a), str(b), "--json")
     data = _envelope(out, "diff")
     assert code == 1 and data["same"] is False and data["checks"][0]["check"] == "torch-cpu-only"
+
+
+def test_quiet_explain_of_a_command_shows_its_output_and_the_verdict_only() -> None:
+    import sys
+
+    script = (
+        "import sys; print('torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'); sys.exit(3)"
+    )
+    code, out, _ = invoke("explain", "-q", "--", sys.executable, "-c", script)
+    assert code == 3  # the command's own exit code
+    assert out.splitlines() == [
+        "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        f"1 known failure in the output of {sys.executable} (exit code 3): gpu-oom-model-too-big",
+    ]
