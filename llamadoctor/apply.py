@@ -30,6 +30,7 @@ from llamadoctor.durable import (
     write_over,
 )
 from llamadoctor.files import mode_text
+from llamadoctor.i18n import _
 from llamadoctor.journal import (
     Damaged,
     Entry,
@@ -100,12 +101,13 @@ class Transaction:
     def write(self, action: WriteFile) -> None:
         seen = snapshot(real_path(action.path))
         if seen.data != action.before:
-            raise ApplyError(f"{action.path} changed since the fix was planned; not overwriting it")
+            raise ApplyError(_("{path} changed since the fix was planned; not overwriting it").format(path=action.path))
         mode = stat.S_IMODE(action.mode) if action.mode is not None else seen.permissions if seen.exists else 0o644
         if seen.data == action.after and seen.permissions == mode:
             return  # already as wanted: applying twice changes nothing
         if is_read_only(seen) and not self.write_read_only:
-            raise ReadOnlyError(f"{action.path} is read-only ({mode_text(seen.mode)}); not changing it")
+            refused = _("{path} is read-only ({mode}); not changing it")
+            raise ReadOnlyError(refused.format(path=action.path, mode=mode_text(seen.mode)))
         backup = None
         if seen.data is not None:
             backup = self.recorder.backup(seen.data)
@@ -132,7 +134,7 @@ class Transaction:
         try:
             before = stat.S_IMODE(os.stat(target).st_mode)
         except FileNotFoundError:
-            raise ApplyError(f"{action.path} does not exist") from None
+            raise ApplyError(_("{path} does not exist").format(path=action.path)) from None
         if before == stat.S_IMODE(action.mode):
             return
         self._record(
@@ -144,13 +146,15 @@ class Transaction:
 
     def run(self, action: RunCommand) -> None:
         self._record(Step("", "run", argv=tuple(action.argv)))
+        command = " ".join(action.argv)
         try:
             done = run(action.argv, action.timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ApplyError(f"{' '.join(action.argv)} could not run: {exc}") from None
+            raise ApplyError(_("{command} could not run: {error}").format(command=command, error=exc)) from None
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or [""])[-1]
-            raise ApplyError(f"{' '.join(action.argv)} failed (exit {done.returncode}): {tail}")
+            failed = _("{command} failed (exit {code}): {tail}")
+            raise ApplyError(failed.format(command=command, code=done.returncode, tail=tail))
 
     def commit(self) -> Optional[Entry]:
         if not self.steps:
@@ -162,7 +166,8 @@ class Transaction:
         return entry
 
     def rollback(self) -> str:
-        """Put back every change that landed, newest first. Returns "" or what could not be put back."""
+        """Put back every change that landed, newest first. Returns "" or a clause saying what could not be
+        put back."""
         if self._recorder is None:
             return ""
         left = []
@@ -182,8 +187,11 @@ class Transaction:
         try:
             entry = self.recorder.applied(list(reversed(left)))
         except ApplyError:
-            return f"; {paths} could not be put back: its backup is in {self.recorder.entry.folder}"
-        return f"; {paths} could not be put back: `llamadoctor undo --force {entry.id}` restores it"
+            left_in = _("{paths} could not be put back: its backup is in {folder}")
+            return left_in.format(paths=paths, folder=self.recorder.entry.folder)
+        return _("{paths} could not be put back: `llamadoctor undo --force {id}` restores it").format(
+            paths=paths, id=entry.id
+        )
 
 
 def apply_actions(
@@ -205,7 +213,9 @@ def apply_actions(
         if isinstance(exc, ApplyError) and not left:
             raise
         detail = str(exc) if isinstance(exc, ApplyError) else f"{type(exc).__name__}: {exc}"
-        raise ApplyError(f"{detail}{left or '; nothing was changed'}") from exc
+        # TRANSLATORS: {error} is what went wrong; {outcome} says what was put back, as a clause of its own.
+        outcome = _("{error}; {outcome}").format(error=detail, outcome=left or _("nothing was changed"))
+        raise ApplyError(outcome) from exc
 
 
 # ---- undo ------------------------------------------------------------------------------------------------
@@ -219,9 +229,10 @@ def undo(entry: Entry, *, force: bool = False) -> list[str]:
     undone in the journal as soon as it is put back; the entry is undone when all of them are.
     """
     if entry.undone:
-        raise ApplyError(f"{entry.id} was already undone")
+        raise ApplyError(_("{id} was already undone").format(id=entry.id))
     if entry.state == "pending":
-        raise ApplyError(f"{entry.id} is still being applied (by process {entry.pid}); try again when it is done")
+        busy = _("{id} is still being applied (by process {pid}); try again when it is done")
+        raise ApplyError(busy.format(id=entry.id, pid=entry.pid))
     todo = [
         (step, _restore_plan(entry, step, force))
         for step in reversed(entry.steps)
@@ -229,14 +240,15 @@ def undo(entry: Entry, *, force: bool = False) -> list[str]:
     ]
     restored = []
     for step, plan in todo:
-        note = ""
+        kept = ""
         if plan is not None:
             seen, data = plan
-            note = _keep_changed_version(entry, step, seen) if force else ""
+            kept = _keep_changed_version(entry, step, seen) if force else ""
             _put_back(entry, step, seen, "undo-", data)
             pause_point("undo-replaced")
         entry = _mark_undone(entry, step)
-        restored.append(step.path + note)
+        shown = _("{path} (the version it replaced is kept in {kept})") if kept else "{path}"
+        restored.append(shown.format(path=step.path, kept=kept))
     _record_undo(replace(entry, state="undone"))
     pause_point("undo-recorded")
     return restored
@@ -248,12 +260,14 @@ def _restore_plan(entry: Entry, step: Step, force: bool) -> Optional[tuple[Snaps
     if state == "before":
         return None
     if state == "changed" and not force:
-        raise ApplyError(f"{step.path} changed after the fix; not overwriting it (use --force to undo anyway)")
+        changed = _("{path} changed after the fix; not overwriting it (use --force to undo anyway)")
+        raise ApplyError(changed.format(path=step.path))
     data = _backup_bytes(entry, step) if step.kind == "write" and step.existed else None
     try:
         return snapshot(step.file), data
     except OSError as exc:
-        raise ApplyError(f"{step.path} cannot be read ({exc.strerror or exc}); nothing was restored") from None
+        unreadable = _("{path} cannot be read ({reason}); nothing was restored")
+        raise ApplyError(unreadable.format(path=step.path, reason=exc.strerror or exc)) from None
 
 
 def _backup_bytes(entry: Entry, step: Step) -> bytes:
@@ -261,9 +275,11 @@ def _backup_bytes(entry: Entry, step: Step) -> bytes:
     try:
         data = path.read_bytes()
     except OSError:
-        raise ApplyError(f"the backup of {step.path} is missing ({path}); nothing was restored") from None
+        missing = _("the backup of {path} is missing ({backup}); nothing was restored")
+        raise ApplyError(missing.format(path=step.path, backup=path)) from None
     if step.sha256_before and sha256(data) != step.sha256_before:
-        raise ApplyError(f"the backup of {step.path} is damaged ({path}); nothing was restored")
+        damaged = _("the backup of {path} is damaged ({backup}); nothing was restored")
+        raise ApplyError(damaged.format(path=step.path, backup=path))
     return data
 
 
@@ -279,17 +295,17 @@ def _put_back(entry: Entry, step: Step, seen: Snapshot, pause_prefix: str, data:
 
 
 def _keep_changed_version(entry: Entry, step: Step, seen: Snapshot) -> str:
-    """Before a forced undo overwrites a file changed since the fix, save that version beside the backups."""
+    """Before a forced undo overwrites a file changed since the fix, save that version beside the backups;
+    where it was saved, or "" when there was nothing to save."""
     if seen.data is None or step.state() != "changed":
         return ""
     kept = entry.folder / f"changed-{entry.steps.index(step)}"
     try:
         write_new(kept, seen.data)
     except OSError as exc:
-        raise ApplyError(
-            f"cannot keep the changed {step.path} in {kept} ({exc.strerror or exc}); nothing was restored"
-        ) from None
-    return f" (the version it replaced is kept in {kept})"
+        refused = _("cannot keep the changed {path} in {kept} ({reason}); nothing was restored")
+        raise ApplyError(refused.format(path=step.path, kept=kept, reason=exc.strerror or exc)) from None
+    return str(kept)
 
 
 def _mark_undone(entry: Entry, step: Step) -> Entry:
@@ -302,9 +318,14 @@ def _record_undo(entry: Entry, restored: str = "") -> Entry:
     try:
         save(entry)
     except OSError as exc:
-        what = f"restored {restored}, but " if restored else ""
-        raise ApplyError(
-            f"{what}could not record the undo in {journal_dir()} ({exc.strerror or exc}); "
-            "running `llamadoctor undo` again finishes it"
-        ) from None
+        if restored:
+            unrecorded = _(
+                "restored {path}, but could not record the undo in {folder} ({reason}); "
+                "running `llamadoctor undo` again finishes it"
+            )
+        else:
+            unrecorded = _(
+                "could not record the undo in {folder} ({reason}); running `llamadoctor undo` again finishes it"
+            )
+        raise ApplyError(unrecorded.format(path=restored, folder=journal_dir(), reason=exc.strerror or exc)) from None
     return entry

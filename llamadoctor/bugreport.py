@@ -17,6 +17,7 @@ from llamadoctor.engine import Report
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts, Libraries
 from llamadoctor.files import ModelDir
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.privacy import Identity, Masker, masked_sentence
 from llamadoctor.redact import safe_text
@@ -43,7 +44,11 @@ FIELD_LIBRARIES = (
     "triton",
     "peft",
 )
-_FORMATS = {"meta": "Meta format", "hf": "Hugging Face format", "meta-in-hf": "Hugging Face with Meta's files"}
+_FORMATS = {
+    "meta": N_("Meta format"),
+    "hf": N_("Hugging Face format"),
+    "meta-in-hf": N_("Hugging Face with Meta's files"),
+}
 
 
 def this_machine(facts: Facts) -> Identity:
@@ -141,17 +146,19 @@ def _model(model: ModelDir, facts: Facts) -> dict[str, Any]:
 def describe_model(model: ModelDir) -> str:
     """What a model folder holds, in words: generation and size, format, shards and bytes, or what is wrong."""
     if model.error:
-        return f"unreadable: {model.error}"
+        return _("unreadable: {error}").format(error=model.error)
     if model.format == "parent":
-        return f"a folder of model folders ({', '.join(model.subdirs)})"
+        return _("a folder of model folders ({names})").format(names=", ".join(model.subdirs))
     if model.format not in _FORMATS:
-        return "not a model folder llamadoctor recognises"
+        return _("not a model folder llamadoctor recognises")
     params = arch_of(model)
-    size = f" {params.n_params() / 1e9:.1f}B" if params else ""
-    what = f"{label(model_version(model))}{size}" if params else "parameters unreadable"
+    what = f"{label(model_version(model))} {params.n_params() / 1e9:.1f}B" if params else _("parameters unreadable")
     shards = len(model.shards)
-    weights = f"{shards} weights file{'s' if shards != 1 else ''}, {gib(model.weights_bytes)}"
-    return f"{what}, {_FORMATS[model.format]}, {weights}"
+    weights = ngettext("{count} weights file, {size}", "{count} weights files, {size}", shards)
+    # TRANSLATORS: {what} is the model (Llama 2 6.7B), {format} its format, {weights} its files and their size.
+    return _("{what}, {format}, {weights}").format(
+        what=what, format=_(_FORMATS[model.format]), weights=weights.format(count=shards, size=gib(model.weights_bytes))
+    )
 
 
 # ---- Markdown ------------------------------------------------------------------------------------------------
@@ -160,22 +167,23 @@ def describe_model(model: ModelDir) -> str:
 def render_markdown(data: Mapping[str, Any]) -> str:
     """The report to paste into an issue, from the (masked) document."""
     env, summary = data["environment"], data["summary"]
-    lines = [f"### llamadoctor {data.get('llamadoctor', __version__)} report: {summary['verdict']}", ""]
+    title = _("llamadoctor {version} report: {verdict}")
+    lines = [f"### {title.format(version=data.get('llamadoctor', __version__), verdict=summary['verdict'])}", ""]
     lines += _table(("", ""), machine_rows(env))
-    lines += ["", "#### Libraries in the target Python", ""]
+    lines += ["", "#### " + _("Libraries in the target Python"), ""]
     libraries = env["libraries"]
     if libraries is None:
-        lines.append("The installed packages could not be read.")
+        lines.append(_("The installed packages could not be read."))
     else:
         shown = [(name, version) for name, version in libraries.items() if version]
         absent = [name for name, version in libraries.items() if not version]
-        lines += _table(("library", "version"), shown) if shown else ["None of them is installed."]
+        lines += _table((_("library"), _("version")), shown) if shown else [_("None of them is installed.")]
         if absent:
-            lines += ["", f"Not installed: {', '.join(absent)}."]
-    lines += ["", "#### Model folders", ""]
-    lines += [f"- `{m['path']}`: {m['what']} ({m['found']})" for m in env["models"]] or ["None found."]
-    lines += ["", "#### Findings", ""]
-    lines += _findings(data["findings"]) or ["No problems found."]
+            lines += ["", _("Not installed: {names}.").format(names=", ".join(absent))]
+    lines += ["", "#### " + _("Model folders"), ""]
+    lines += [f"- `{m['path']}`: {m['what']} ({m['found']})" for m in env["models"]] or [_("None found.")]
+    lines += ["", "#### " + _("Findings"), ""]
+    lines += _findings(data["findings"]) or [_("No problems found.")]
     lines += ["", f"<details><summary>{_tally(summary)}</summary>", ""]
     lines += [f"- `{c['check']}` {c['status']}" + (f": {c['detail']}" if c["detail"] else "") for c in data["checks"]]
     lines += ["", "</details>", "", "_" + masked_sentence(data["masked"], data["facts"]["secrets_set"]) + "_"]
@@ -185,22 +193,28 @@ def render_markdown(data: Mapping[str, Any]) -> str:
 def machine_rows(env: Mapping[str, Any]) -> list[tuple[str, str]]:
     os_, cpu, python, torch = env["os"], env["cpu"], env["python"], env["torch"]
     system = f"{os_['name']} {os_['release']} ({os_['machine']}{', WSL' if os_['wsl'] else ''})"
-    extensions = ", ".join(cpu["extensions"]) or "none found"
-    cpu_line = f"{cpu['model'] or 'unknown model'}, {cpu['cores']} logical cores; vector extensions: {extensions}"
-    ram = f"{gib(env['ram']['total'])} ({gib(env['ram']['available'])} available)"
+    extensions = ", ".join(cpu["extensions"]) or _("none found")
+    cpu_line = _("{model}, {cores} logical cores; vector extensions: {extensions}").format(
+        model=cpu["model"] or _("unknown model"), cores=cpu["cores"], extensions=extensions
+    )
+    ram = _("{total} ({available} available)").format(
+        total=gib(env["ram"]["total"]), available=gib(env["ram"]["available"])
+    )
     if torch["installed"]:
-        torch_line = torch["version"] or "installed, version unknown"
-        torch_line += f" (broken: {torch['broken']})" if torch["broken"] else ""
+        torch_line = torch["version"] or _("installed, version unknown")
+        if torch["broken"]:
+            torch_line = _("{version} (broken: {reason})").format(version=torch_line, reason=torch["broken"])
     else:
-        torch_line = "not installed"
+        torch_line = _("not installed")
+    driver = _("{driver} (CUDA ≤ {cuda})").format(driver=env["driver"], cuda=env["driver_cuda"])
     return [
-        ("OS", system),
+        (_("OS"), system),
         ("CPU", cpu_line),
-        ("RAM", ram),
+        (_("RAM"), ram),
         ("GPU", _gpu_line(env)),
-        ("Driver", f"{env['driver']} (CUDA ≤ {env['driver_cuda']})" if env["driver"] else "none"),
+        (_("Driver"), driver if env["driver"] else _("none")),
         ("CUDA", _cuda_line(env["cuda"])),
-        ("cuDNN", env["cudnn"] or "none found"),
+        ("cuDNN", env["cudnn"] or _("none found")),
         ("Python", f"{python['version']} ({python['machine']}, {python['kind']}) {python['executable']}"),
         ("PyTorch", torch_line),
         ("Ollama", _ollama_line(env["ollama"])),
@@ -210,30 +224,37 @@ def machine_rows(env: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _gpu_line(env: Mapping[str, Any]) -> str:
     gpus = env["gpus"]
     if gpus:
-        return "; ".join(
-            f"{g['name']} {gib(g['memory'])}"
-            + (f" (compute {g['compute_capability']})" if g["compute_capability"] else "")
+        return _("; ").join(
+            _("{name} {memory} (compute {capability})").format(
+                name=g["name"], memory=gib(g["memory"]), capability=g["compute_capability"]
+            )
+            if g["compute_capability"]
+            else f"{g['name']} {gib(g['memory'])}"
             for g in gpus
         )
-    return "Apple Silicon (MPS)" if env["apple_silicon"] else "no NVIDIA GPU found"
+    return "Apple Silicon (MPS)" if env["apple_silicon"] else _("no NVIDIA GPU found")
 
 
 def _cuda_line(cuda: Mapping[str, Any]) -> str:
     if cuda["torch_build"]:
-        line = f"torch built for CUDA {cuda['torch_build']}"
+        line = _("torch built for CUDA {version}").format(version=cuda["torch_build"])
     elif cuda["rocm"]:
-        line = f"torch built for ROCm {cuda['rocm']}"
+        line = _("torch built for ROCm {version}").format(version=cuda["rocm"])
     else:
-        line = "torch has no CUDA build"
-    return line + (f"; toolkit at {cuda['toolkit']}" if cuda["toolkit"] else "")
+        line = _("torch has no CUDA build")
+    # TRANSLATORS: {build} is what torch was built for; {path} where the CUDA toolkit is.
+    return _("{build}; toolkit at {path}").format(build=line, path=cuda["toolkit"]) if cuda["toolkit"] else line
 
 
 def _ollama_line(ollama: Mapping[str, Any]) -> str:
     if ollama["server_running"]:
-        return f"server {ollama['server'] or 'version unknown'} running" + (
-            f"; client {ollama['cli']}" if ollama["cli"] else ""
-        )
-    return f"client {ollama['cli']}; server not running" if ollama["cli"] else "not installed"
+        server = ollama["server"] or _("version unknown")
+        if ollama["cli"]:
+            return _("server {server} running; client {client}").format(server=server, client=ollama["cli"])
+        return _("server {server} running").format(server=server)
+    if ollama["cli"]:
+        return _("client {client}; server not running").format(client=ollama["cli"])
+    return _("not installed")
 
 
 def _table(header: tuple[str, str], rows: Sequence[tuple[str, str]]) -> list[str]:
@@ -253,14 +274,23 @@ def _findings(findings: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _tally(summary: Mapping[str, Any]) -> str:
-    def count(n: int, word: str) -> str:
-        return f"{n} {word}{'s' if n != 1 else ''}"
-
-    outcomes = [f"{summary['passed']} passed"]
-    outcomes += [count(summary[key], key.rstrip("s")) for key in ("errors", "warnings") if summary[key]]
-    return (
-        f"{count(summary['checks_run'], 'check')} run: {', '.join(outcomes)}; "
-        f"{summary['not_applicable']} not applicable, {summary['skipped']} skipped"
+    errors, warnings = summary["errors"], summary["warnings"]
+    outcomes = [_("{count} passed").format(count=summary["passed"])]
+    if errors:
+        outcomes.append(ngettext("{count} error", "{count} errors", errors).format(count=errors))
+    if warnings:
+        outcomes.append(ngettext("{count} warning", "{count} warnings", warnings).format(count=warnings))
+    # TRANSLATORS: {outcomes} lists how many checks passed and how many errors and warnings they found.
+    ran = ngettext(
+        "{count} check run: {outcomes}; {not_applicable} not applicable, {skipped} skipped",
+        "{count} checks run: {outcomes}; {not_applicable} not applicable, {skipped} skipped",
+        summary["checks_run"],
+    )
+    return ran.format(
+        count=summary["checks_run"],
+        outcomes=_(", ").join(outcomes),
+        not_applicable=summary["not_applicable"],
+        skipped=summary["skipped"],
     )
 
 
@@ -270,9 +300,12 @@ def _tally(summary: Mapping[str, Any]) -> str:
 def output_target(path: Path) -> Path:
     """`--output` checked before any probe runs: a file (new or to replace) in a folder that exists."""
     if path.is_dir():
-        raise UsageError(f"--output {path} is a folder", "name a file, e.g. llamadoctor-report.md")
+        raise UsageError(
+            _("--output {path} is a folder").format(path=path), _("name a file, e.g. llamadoctor-report.md")
+        )
     if not path.absolute().parent.is_dir():
-        raise UsageError(f"--output {path}: the folder {path.absolute().parent} does not exist")
+        missing = _("--output {path}: the folder {folder} does not exist")
+        raise UsageError(missing.format(path=path, folder=path.absolute().parent))
     return path
 
 
@@ -283,4 +316,5 @@ def write_report(path: Path, text: str) -> None:
     try:
         write_new(path, text.encode("utf-8"))
     except OSError as exc:
-        raise UsageError(f"--output {path} cannot be written ({exc.strerror or exc})") from None
+        unwritable = _("--output {path} cannot be written ({reason})")
+        raise UsageError(unwritable.format(path=path, reason=exc.strerror or exc)) from None

@@ -23,6 +23,7 @@ from llamadoctor.cli_options import (
     SeqOpt,
 )
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
+from llamadoctor.i18n import _
 from llamadoctor.redact import redacting_console
 from llamadoctor.runner.cli import app as run_app
 from llamadoctor.runner.conversion.cli import convert
@@ -133,7 +134,8 @@ def check(
     url = cli_input.signed_url(url)
 
     if url is not None and unparsable(url):
-        raise UsageError(f"--url is not a URL ({unparsable(url)})", "paste the whole link from Meta's email, in quotes")
+        not_url = _("--url is not a URL ({reason})").format(reason=unparsable(url))
+        raise UsageError(not_url, _("paste the whole link from Meta's email, in quotes"))
     options = Options(
         nproc=nproc,
         max_seq_len=max_seq_len,
@@ -155,7 +157,8 @@ def check(
     )
     if not distributed and (hash_shards or timeout != 60.0 or nnodes is not None):
         raise UsageError(
-            "--hash, --timeout and --nnodes belong to --distributed", "add --distributed and run it under torchrun"
+            _("--hash, --timeout and --nnodes belong to --distributed"),
+            _("add --distributed and run it under torchrun"),
         )
     if distributed:
         from llamadoctor.job_command import JobOutput, check_distributed
@@ -174,7 +177,8 @@ def check(
     # Offer only the fixes that plan something here (`fix` plans them itself, once).
     human = not (json_out or markdown)
     if deep and human and output.watching():
-        output.stderr_console().print(f"Importing torch in {python or sys.executable} to test the device...")
+        importing = _("Importing torch in {python} to test the device...").format(python=python or sys.executable)
+        output.stderr_console().print(importing)
     report = keep_applicable(diagnose(diagnosis, progress=human))
     if json_out:
         print(render_json(report, strict=strict))
@@ -250,6 +254,7 @@ def explain(
     timeout: Annotated[
         float, typer.Option(min=1, help="With -- COMMAND: seconds after which the command is stopped.")
     ] = 24 * 3600.0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Paste the error, get the cause and the fix for this machine.
 
@@ -263,18 +268,20 @@ def explain(
     """
     from llamadoctor.explaining.session import Output, explain_command, explain_log
 
-    output = Output(json=json_out, checks=not no_checks)
+    output.configure(quiet=quiet)
+    shown = Output(json=json_out, checks=not no_checks, quiet=output.SETTINGS.quiet)
     command = ctx.meta.get("explain.command")
     words = list(words or ())
     if command is not None:
         if len(words) != len(command):
-            raise UsageError("give a log or a command after --, not both")
+            raise UsageError(_("give a log or a command after --, not both"))
         if not command:
-            raise UsageError("no command after --", "llamadoctor explain -- torchrun --nproc_per_node 1 script.py")
-        raise typer.Exit(explain_command(command, output, timeout))
+            raise UsageError(_("no command after --"), "llamadoctor explain -- torchrun --nproc_per_node 1 script.py")
+        raise typer.Exit(explain_command(command, shown, timeout))
     if len(words) > 1:
-        raise UsageError(f"one log at a time, not {len(words)}", "to run a command, put -- before it")
-    raise typer.Exit(explain_log(words[0] if words else None, output))
+        one = _("one log at a time, not {count}").format(count=len(words))
+        raise UsageError(one, _("to run a command, put -- before it"))
+    raise typer.Exit(explain_log(words[0] if words else None, shown))
 
 
 @app.command()
@@ -316,7 +323,7 @@ def fix(
 
     output.configure(quiet=quiet, no_color=no_color)
     if json_out and not dry_run:
-        raise UsageError("--json shows a plan: use it with --dry-run", "llamadoctor fix --dry-run --json")
+        raise UsageError(_("--json shows a plan: use it with --dry-run"), "llamadoctor fix --dry-run --json")
     # Quiet hides the plan only when nobody is asked to agree to it.
     console = redacting_console(highlight=False, quiet=json_out or (output.SETTINGS.quiet and (yes or dry_run)))
     for line in apply.recover():
@@ -346,8 +353,8 @@ def fix(
         except apply.ApplyError as exc:
             print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
             raise typer.Exit(1) from None
-        if not yes and (not sys.stdin.isatty() or not fixing.ask("\nApply the fixes above?")):
-            console.print("Nothing changed. Re-run with --yes to apply.")
+        if not yes and (not sys.stdin.isatty() or not fixing.ask("\n" + _("Apply the fixes above?"))):
+            console.print(_("Nothing changed. Re-run with --yes to apply."))
             raise typer.Exit(1)
         console.print()
     summary = fixing.apply(
@@ -385,7 +392,7 @@ def undo(
 
     output.configure(quiet=quiet)
     if json_out and not list_:
-        raise UsageError("--json lists the journal: use it with --list", "llamadoctor undo --list --json")
+        raise UsageError(_("--json lists the journal: use it with --list"), "llamadoctor undo --list --json")
     for line in apply.recover():
         print(line, file=sys.stderr if json_out else sys.stdout)
     journal = apply.read_all()
@@ -468,7 +475,7 @@ def bug_report(
         print(text, end="")
     else:
         bugreport.write_report(target, text)
-        print(f"wrote the report to {target}", file=sys.stderr)
+        print(_("wrote the report to {path}").format(path=target), file=sys.stderr)
 
 
 @app.command("diff")

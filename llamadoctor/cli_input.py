@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from llamadoctor.errors import UsageError
+from llamadoctor.i18n import _
 
 URL_VARIABLE = "LLAMA_DOWNLOAD_URL"
 URL_LIMIT = 64 * 1024  # a signed URL is a few hundred bytes; more than this on stdin is not one
@@ -17,10 +18,11 @@ URL_LIMIT = 64 * 1024  # a signed URL is a few hundred bytes; more than this on 
 def check_options(*, json_out: bool, markdown: bool, only: Sequence[str], skip: Sequence[str]) -> None:
     """Refuse option pairs that contradict each other instead of silently picking one."""
     if json_out and markdown:
-        raise UsageError("--json and --markdown cannot go together", "choose one output format")
+        raise UsageError(_("--json and --markdown cannot go together"), _("choose one output format"))
     both = [name for name in dict.fromkeys(only) if name in skip]
     if both:
-        raise UsageError(f"{', '.join(both)} is given to both --only and --skip", "keep it in one of them")
+        twice = _("{ids} is given to both --only and --skip").format(ids=", ".join(both))
+        raise UsageError(twice, _("keep it in one of them"))
 
 
 def signed_url(given: Optional[str]) -> Optional[str]:
@@ -31,19 +33,24 @@ def signed_url(given: Optional[str]) -> Optional[str]:
     if given != "-":
         return given
     if sys.stdin is None:
-        raise UsageError("--url - reads the URL from standard input, which is closed")
+        raise UsageError(_("--url - reads the URL from standard input, which is closed"))
     if sys.stdin.isatty():
         import getpass
 
-        text = getpass.getpass("Paste the download URL from Meta's email (it is not shown), then Enter: ")
+        text = getpass.getpass(_("Paste the download URL from Meta's email (it is not shown), then Enter: "))
     else:
         text = sys.stdin.read(URL_LIMIT + 1)
         if len(text) > URL_LIMIT:
-            raise UsageError("--url -: standard input holds more than a URL", "pipe in just the URL from the email")
+            raise UsageError(
+                _("--url -: standard input holds more than a URL"), _("pipe in just the URL from the email")
+            )
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) != 1:
-        what = "nothing" if not lines else f"{len(lines)} lines"
-        raise UsageError(f"--url -: standard input held {what}, not one URL", f"or set {URL_VARIABLE}")
+        if lines:
+            held = _("--url -: standard input held {count} lines, not one URL").format(count=len(lines))
+        else:
+            held = _("--url -: standard input held nothing, not one URL")
+        raise UsageError(held, _("or set {variable}").format(variable=URL_VARIABLE))
     return lines[0]
 
 

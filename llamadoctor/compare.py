@@ -19,11 +19,13 @@ from typing import Any, Optional
 
 from llamadoctor.errors import UsageError
 from llamadoctor.fact_reads import is_read, reads_of
+from llamadoctor.i18n import N_, _
+from llamadoctor.jsonable import document
 from llamadoctor.privacy import Identity, Masker
 from llamadoctor.report import SCHEMA
 
 MAX_BYTES = 64 * 1024 * 1024
-OURS = "give the output of `llamadoctor report --json` or `llamadoctor check --json`"
+OURS = N_("give the output of `llamadoctor report --json` or `llamadoctor check --json`")
 # Facts that differ between two runs on one unchanged machine.
 VOLATILE = re.compile(
     r"^(timings|options\.now|memory\.ram_available|disk\.free|gpu\.gpus\[[^\]]*\]\.memory_free"
@@ -66,7 +68,7 @@ class FactChange:
 
 class _Missing:
     def __repr__(self) -> str:
-        return "(absent)"
+        return _("(absent)")
 
 
 MISSING: Any = _Missing()
@@ -89,44 +91,49 @@ class Comparison:
 
 def load(path: Path) -> Document:
     """A report or check --json document, masked with its own host's names; UsageError for anything else."""
+    ours = _(OURS)
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise UsageError(f"{path} is {size} bytes: too large to be a llamadoctor report", OURS)
+            too_large = _("{path} is {size} bytes: too large to be a llamadoctor report")
+            raise UsageError(too_large.format(path=path, size=size), ours)
         text = path.read_text(encoding="utf-8-sig")
     except UsageError:
         raise
     except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a report", OURS) from None
+        raise UsageError(_("{path} is a folder, not a report").format(path=path), ours) from None
     except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", OURS) from None
+        raise UsageError(_("{path} does not exist").format(path=path), ours) from None
     except UnicodeDecodeError:
-        raise UsageError(f"{path} is not text: not a llamadoctor report", OURS) from None
+        raise UsageError(_("{path} is not text: not a llamadoctor report").format(path=path), ours) from None
     except OSError as exc:
-        raise UsageError(f"{path} cannot be read ({exc.strerror or exc})") from None
+        raise UsageError(_("{path} cannot be read ({reason})").format(path=path, reason=exc.strerror or exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})", OURS) from None
+        bad = _("{path} is not valid JSON (line {line}, column {column})")
+        raise UsageError(bad.format(path=path, line=exc.lineno, column=exc.colno), ours) from None
     except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
-        raise UsageError(f"{path} is not JSON llamadoctor can read", OURS) from None
+        raise UsageError(_("{path} is not JSON llamadoctor can read").format(path=path), ours) from None
     try:
         return Document(str(path), _kind(path, data), _masked(data))
     except RecursionError:  # valid JSON, nested deeper than any report is
-        raise UsageError(f"{path} is JSON, but not a llamadoctor report", OURS) from None
+        raise UsageError(_("{path} is JSON, but not a llamadoctor report").format(path=path), ours) from None
 
 
 def _kind(path: Path, data: Any) -> str:
     if not isinstance(data, dict) or "llamadoctor" not in data or not isinstance(data.get("schema"), int):
-        raise UsageError(f"{path} is JSON, but not a llamadoctor report", OURS)
+        raise UsageError(_("{path} is JSON, but not a llamadoctor report").format(path=path), _(OURS))
     if data["schema"] > SCHEMA:
+        newer = _("{path} has schema {schema}, newer than this llamadoctor reads ({ours})")
         raise UsageError(
-            f"{path} has schema {data['schema']}, newer than this llamadoctor reads ({SCHEMA})",
-            f"upgrade llamadoctor: the file was written by llamadoctor {data['llamadoctor']}",
+            newer.format(path=path, schema=data["schema"], ours=SCHEMA),
+            _("upgrade llamadoctor: the file was written by llamadoctor {version}").format(version=data["llamadoctor"]),
         )
     checks, facts = data.get("checks"), data.get("facts")
     if not isinstance(facts, dict) or not isinstance(checks, list) or not all(_is_check(c) for c in checks):
-        raise UsageError(f"{path} is a llamadoctor document without facts and checks", OURS)
+        without = _("{path} is a llamadoctor document without facts and checks")
+        raise UsageError(without.format(path=path), _(OURS))
     return "report" if data.get("kind") == "report" else "check"
 
 
@@ -209,9 +216,7 @@ def to_data(result: Comparison) -> dict[str, Any]:
     def shown(value: Any) -> Any:
         return None if value is MISSING else value
 
-    return {
-        "schema": SCHEMA,
-        "kind": "diff",
+    body = {
         "a": {"path": result.a.path, "kind": result.a.kind},
         "b": {"path": result.b.path, "kind": result.b.kind},
         "same": result.same,
@@ -231,11 +236,12 @@ def to_data(result: Comparison) -> dict[str, Any]:
             for f in result.facts
         ],
     }
+    return document("diff", body)
 
 
 def cell(value: Any, width: int = 60) -> str:
     if value is MISSING:
-        return "(absent)"
+        return _("(absent)")
     text = value if isinstance(value, str) and value else json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -246,7 +252,7 @@ def render(result: Comparison, console: Any) -> None:
 
     a, b = Path(result.a.path).name, Path(result.b.path).name
     if result.same:
-        console.print(Text(f"{a} and {b} agree: the same check results and facts."))
+        console.print(Text(_("{a} and {b} agree: the same check results and facts.").format(a=a, b=b)))
         return
     if result.checks:
         _checks_table(result, a, b, console)
@@ -255,12 +261,11 @@ def render(result: Comparison, console: Any) -> None:
         _facts_table(result, a, b, console)
     read = sum(1 for f in result.facts if f.read_by)
     console.print()
-    console.print(
-        Text(
-            f"{len(result.checks)} check result(s) and {len(result.facts)} fact(s) differ; "
-            f"{read} of those facts are read by the checks that changed."
-        )
+    differ = _(
+        "{checks} check result(s) and {facts} fact(s) differ; "
+        "{read} of those facts are read by the checks that changed."
     )
+    console.print(Text(differ.format(checks=len(result.checks), facts=len(result.facts), read=read)))
 
 
 def _table(first: str, a: str, b: str, widths: tuple[int, int], width: int, extra: str = "") -> Any:
@@ -285,19 +290,23 @@ def _checks_table(result: Comparison, a: str, b: str, console: Any) -> None:
 
     from llamadoctor.redact import safe_text
 
-    table = _table("check whose result differs", a, b, (max(len(c.check) for c in result.checks), 0), console.width)
+    widths = (max(len(c.check) for c in result.checks), 0)
+    table = _table(_("check whose result differs"), a, b, widths, console.width)
     for c in result.checks:
         table.add_row(
             Text(c.check, style="bold"),
-            Text(c.a or "(not run)", style=_status_style(c.a or "")),
-            Text(c.b or "(not run)", style=_status_style(c.b or "")),
+            Text(c.a or _("(not run)"), style=_status_style(c.a or "")),
+            Text(c.b or _("(not run)"), style=_status_style(c.b or "")),
         )
     console.print(table)
     for c in result.checks:
         for side, messages, others in (("A", c.a_findings, c.b_findings), ("B", c.b_findings, c.a_findings)):
             for message in messages:
                 if message not in others:
-                    line = Text.assemble((f"{c.check} on {side}: ", "bold"), safe_text(message))
+                    # TRANSLATORS: {side} is A or B, the first or the second report; {message} is the finding.
+                    said = _("{check} on {side}: {message}").format(check=c.check, side=side, message=message)
+                    line = Text(safe_text(said))
+                    line.stylize("bold", 0, len(line.plain) - len(safe_text(message)))
                     console.print(Padding(line, (0, 0, 0, 1)))
 
 
@@ -307,7 +316,7 @@ def _facts_table(result: Comparison, a: str, b: str, console: Any) -> None:
     from llamadoctor.redact import safe_text
 
     widths = (max(len(f.fact) for f in result.facts), max((len(c) for f in result.facts for c in f.read_by), default=0))
-    table = _table("fact", a, b, widths, console.width, "read by")
+    table = _table(_("fact"), a, b, widths, console.width, _("read by"))
     unread = False
     for f in result.facts:
         if not f.read_by and not unread and f is not result.facts[0]:

@@ -16,6 +16,7 @@ from llamadoctor.errors import UsageError
 from llamadoctor.errors import readable_dir as _readable_dir
 from llamadoctor.facts import Facts, Options
 from llamadoctor.gather import Request, gather
+from llamadoctor.i18n import _
 from llamadoctor.output import did_you_mean
 from llamadoctor.probes.stacks import StackRequest
 from llamadoctor.probes.target import TargetError
@@ -41,12 +42,14 @@ def validate(diagnosis: Diagnosis) -> Request:
     models = [_readable_dir(p, "--model-dir") for p in diagnosis.model_dirs]
     dtype = diagnosis.options.dtype
     if dtype is not None and dtype not in DTYPES:
-        raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        raise UsageError(
+            _("--dtype must be one of {choices}, not {given}").format(choices=", ".join(DTYPES), given=repr(dtype))
+        )
     options = diagnosis.options
     if options.now is None:  # checks never read the clock: the time they judge by is a fact like any other
         options = dataclasses.replace(options, now=time.time())
     if diagnosis.search_depth < 0:
-        raise UsageError(f"--search-depth must be 0 or more, not {diagnosis.search_depth}")
+        raise UsageError(_("--search-depth must be 0 or more, not {given}").format(given=diagnosis.search_depth))
     return Request(
         diagnosis.python,
         repo.resolve(),
@@ -63,10 +66,13 @@ _HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 def _stack_request(asked: StackRequest) -> StackRequest:
     for path in asked.model_files:
         if not path.is_file():
-            raise UsageError(f"--model-file {path} is not a file", "name a .gguf or GGML .bin file")
+            raise UsageError(
+                _("--model-file {path} is not a file").format(path=path), _("name a .gguf or GGML .bin file")
+            )
     for repo in asked.hf_repos:
         if not _HUB_REPO.match(repo):
-            raise UsageError(f"--hf-repo {repo!r} is not a repository id", "write it as owner/name")
+            not_repo = _("--hf-repo {repo} is not a repository id").format(repo=repr(repo))
+            raise UsageError(not_repo, _("write it as owner/name"))
     files = tuple(p.resolve() for p in asked.model_files)
     return dataclasses.replace(asked, model_files=files, hf_repos=tuple(asked.hf_repos))
 
@@ -101,5 +107,7 @@ def diagnose(diagnosis: Diagnosis, *, progress: bool = False) -> Report:
     except KeyError as exc:
         known = [c.id for c in checks]
         hint = did_you_mean(exc.args[0], known)
-        raise UsageError(f"unknown check id {exc.args[0]!r}{hint} (see `llamadoctor list`)") from None
+        # TRANSLATORS: {hint} is empty or " (did you mean 'x'?)", translated on its own.
+        unknown = _("unknown check id {id}{hint} (see `llamadoctor list`)").format(id=repr(exc.args[0]), hint=hint)
+        raise UsageError(unknown) from None
     return run(facts_for(diagnosis, progress=progress), checks, skipped=skipped)

@@ -22,6 +22,7 @@ from typing import Optional
 
 import psutil
 
+from llamadoctor.i18n import _
 from llamadoctor.paths import state_dir
 
 TEMP_SUFFIX = ".llamadoctor-tmp"
@@ -83,12 +84,12 @@ def snapshot(target: Path) -> Snapshot:
     except FileNotFoundError:
         return Snapshot(target, None)
     if not stat.S_ISREG(st.st_mode):
-        raise ApplyError(f"{target} is not a regular file; not touching it")
+        raise ApplyError(_("{path} is not a regular file; not touching it").format(path=target))
     fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW | _BINARY)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ApplyError(f"{target} is not a regular file; not touching it")
+            raise ApplyError(_("{path} is not a regular file; not touching it").format(path=target))
         with open(fd, "rb", closefd=False) as f:
             data = f.read()
     finally:
@@ -101,7 +102,7 @@ def snapshot(target: Path) -> Snapshot:
 def ensure_unchanged(seen: Snapshot) -> None:
     """Refuse if the file is no longer the version `seen`: someone edited it since its backup was taken."""
     if not seen.same_version(snapshot(seen.path)):
-        raise ApplyError(f"{seen.path} changed while it was being fixed; not overwriting it")
+        raise ApplyError(_("{path} changed while it was being fixed; not overwriting it").format(path=seen.path))
 
 
 def is_read_only(seen: Snapshot) -> bool:

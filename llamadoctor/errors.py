@@ -24,6 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from llamadoctor import __version__, i18n
+from llamadoctor.i18n import N_, _
 from llamadoctor.redact import SafeStream, redact, safe_text
 
 PREFIX = "llamadoctor: error: "
@@ -39,8 +40,13 @@ def _click_class(name: str) -> type[Exception]:
 
 ClickException = _click_class("ClickException")
 ClickUsageError = _click_class("UsageError")
-# Errors of the operating system about a path the user gave: bad input, not a bug of ours.
-_PATH_ERRNOS = {errno.ENAMETOOLONG: "is too long for this system", errno.ELOOP: "is a symbolic link loop"}
+# Errors of the operating system about a path the user gave: bad input, not a bug of ours. {path} is the path,
+# or the option and the path (`--repo /x`).
+_PATH_ERRNOS = {
+    errno.ENAMETOOLONG: N_("{path} is too long for this system"),
+    errno.ELOOP: N_("{path} is a symbolic link loop"),
+}
+_UNREADABLE = N_("{path} cannot be read (permission denied)")
 
 
 class UsageError(Exception):
@@ -62,23 +68,26 @@ def path_option(*names: str, help: str, default: Any = ...) -> Any:
 
 def readable_dir(path: Path, what: str, fix: str = "") -> Path:
     """`path` if it is a folder we can read; otherwise a UsageError naming the option `what`."""
+    given = f"{what} {path}"
     try:
         os.stat(path)
     except OSError as exc:
         reason = _PATH_ERRNOS.get(exc.errno or 0) or (
-            "cannot be read (permission denied)" if exc.errno == errno.EACCES else "does not exist"
+            _UNREADABLE if exc.errno == errno.EACCES else N_("{path} does not exist")
         )
-        raise UsageError(f"{what} {path} {reason}", fix) from None
+        raise UsageError(_(reason).format(path=given), fix) from None
     if not path.is_dir():
-        raise UsageError(f"{what} {path} is not a folder", fix)
+        raise UsageError(_("{path} is not a folder").format(path=given), fix)
     if not os.access(path, os.R_OK | os.X_OK):
-        raise UsageError(f"{what} {path} cannot be read (permission denied)", fix)
+        raise UsageError(_(_UNREADABLE).format(path=given), fix)
     return path
 
 
 def say(message: str, fix: str = "") -> None:
     """One line on stderr, redacted and with control characters escaped whatever stream stderr is now."""
-    line = safe_text(f"{message}  fix: {fix}" if fix else message).replace("\n", " ")
+    # TRANSLATORS: an error message, then how to put it right.
+    line = safe_text(_("{message}  fix: {fix}").format(message=message, fix=fix) if fix else message)
+    line = line.replace("\n", " ")
     print(line, file=sys.stderr, flush=True)
 
 
@@ -94,7 +103,7 @@ def handle_errors() -> Iterator[None]:
     except (typer.Exit, typer.Abort, ClickException):
         raise
     except KeyboardInterrupt:
-        say("interrupted")
+        say(_("interrupted"))
         raise typer.Exit(INTERRUPTED) from None
     except BaseException as exc:
         raise typer.Exit(_report(exc)) from None
@@ -113,13 +122,21 @@ def _report(exc: BaseException) -> int:
         say(PREFIX + exc.message, exc.fix)
         return int(getattr(exc, "exit_code", FAILED))
     if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS:
-        say(f"{PREFIX}{exc.filename or 'a path'} {_PATH_ERRNOS[exc.errno or 0]}", "give a shorter, real path")
+        reason = _(_PATH_ERRNOS[exc.errno or 0]).format(path=exc.filename or _("a path"))
+        say(PREFIX + reason, _("give a shorter, real path"))
         return BAD_INPUT
     if not isinstance(exc, Exception):
         raise exc
     log = write_crash_log(exc)
-    where = f" (details in {log}; please attach it to a bug report)" if log else ""
-    say(f"llamadoctor: internal error: {type(exc).__name__}: {exc}{where}")
+    error = f"{type(exc).__name__}: {exc}"
+    if log:
+        say(
+            _("llamadoctor: internal error: {error} (details in {log}; please attach it to a bug report)").format(
+                error=error, log=log
+            )
+        )
+    else:
+        say(_("llamadoctor: internal error: {error}").format(error=error))
     return INTERNAL
 
 
@@ -183,7 +200,7 @@ def _usage_line(exc: Any) -> int:
         exc.show()
         return 0
     command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "llamadoctor"
-    say(PREFIX + exc.format_message().replace("\n", " "), f"see `{command} --help`")
+    say(PREFIX + exc.format_message().replace("\n", " "), _("see `{command} --help`").format(command=command))
     return BAD_INPUT
 
 
@@ -200,12 +217,12 @@ def _run_parsed(call: Callable[[], Any]) -> int:
         return int(exc.exit_code)  # type: ignore[attr-defined]
     except typer.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt):
-            say("interrupted")
+            say(_("interrupted"))
             return INTERRUPTED
-        say(PREFIX + "no answer (input closed)", "run it with --yes, or answer the question")
+        say(PREFIX + _("no answer (input closed)"), _("run it with --yes, or answer the question"))
         return FAILED
     except KeyboardInterrupt:
-        say("interrupted")
+        say(_("interrupted"))
         return INTERRUPTED
     except BaseException as exc:
         if isinstance(exc, SystemExit):
@@ -273,7 +290,7 @@ def float_in(low: float, high: float, *, low_open: bool = False) -> Callable[[An
             return value
         below = value <= low if low_open else value < low
         if not math.isfinite(value) or below or value > high:
-            raise typer.BadParameter(f"{value} is not in the range {shown}")
+            raise typer.BadParameter(_("{value} is not in the range {range}").format(value=value, range=shown))
         return value
 
     return check

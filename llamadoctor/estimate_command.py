@@ -23,8 +23,6 @@ def estimate_here(
     quiet: bool = False,
 ) -> None:
     """`quiet`: only the verdict line (what fits), as `check -q` prints only its verdict."""
-    import json
-
     from llamadoctor.doctor import DTYPES
     from llamadoctor.estimate import (
         ModelDirError,
@@ -37,6 +35,7 @@ def estimate_here(
         room_on,
         verdict,
     )
+    from llamadoctor.jsonable import dumps
     from llamadoctor.llama import QUANTIZATIONS
 
     if dtype not in (*DTYPES, "auto"):
@@ -72,7 +71,7 @@ def estimate_here(
         raise UsageError(str(exc)) from None
     room = room_on(device, est.nproc, gpus, memory)
     if json_out:
-        print(json.dumps(estimate_json(est, room), indent=2))
+        print(dumps("estimate", estimate_json(est, room)))
     elif quiet:
         print(verdict(est, room))
     else:

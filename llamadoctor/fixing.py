@@ -17,6 +17,7 @@ from llamadoctor.engine import Report, run
 from llamadoctor.errors import UsageError
 from llamadoctor.facts import Facts
 from llamadoctor.files import mode_text
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.model import (
     Action,
     Applicability,
@@ -63,7 +64,10 @@ def plan(report: Report, wanted: Sequence[str] = ()) -> list[PlannedFix]:
     unknown = [w for w in wanted if w not in CHECKS and w not in FIXES]
     if unknown:
         hint = did_you_mean(unknown[0], [*CHECKS, *FIXES])
-        raise UsageError(f"unknown check or fix id {unknown[0]!r}{hint} (see `llamadoctor list`)")
+        # TRANSLATORS: {hint} is empty or " (did you mean 'x'?)", translated on its own.
+        raise UsageError(
+            _("unknown check or fix id {id}{hint} (see `llamadoctor list`)").format(id=repr(unknown[0]), hint=hint)
+        )
     planned: list[PlannedFix] = []
     seen: set[tuple[str, tuple[Action, ...]]] = set()
     for finding in report.findings:
@@ -110,12 +114,17 @@ def nothing_to_fix(report: Report, wanted: Sequence[str] = ()) -> str:
     """Why `fix` has no plan: the checks asked about pass, or what fails has no automatic repair."""
     found = [f for f in report.findings if in_scope(f, wanted)]
     if wanted and not found:
-        return f"Nothing to fix for {', '.join(wanted)}: no problem found."
+        return _("Nothing to fix for {ids}: no problem found.").format(ids=_(", ").join(wanted))
     if wanted:
-        checks = ", ".join(dict.fromkeys(f.check for f in found))
-        return f"Nothing llamadoctor can repair for {checks}: `llamadoctor check` says what to do by hand."
-    rest = "; `llamadoctor check` says what to do by hand about the rest" if found else ""
-    return f"Nothing to fix: {report.verdict()}{rest}."
+        checks = _(", ").join(dict.fromkeys(f.check for f in found))
+        return _("Nothing llamadoctor can repair for {checks}: `llamadoctor check` says what to do by hand.").format(
+            checks=checks
+        )
+    if found:
+        return _("Nothing to fix: {verdict}; `llamadoctor check` says what to do by hand about the rest.").format(
+            verdict=report.verdict()
+        )
+    return _("Nothing to fix: {verdict}.").format(verdict=report.verdict())
 
 
 # ---- showing a plan ------------------------------------------------------------------------------------
@@ -135,8 +144,11 @@ def diff_text(action: WriteFile) -> str:
 def render_action(action: Action, console: Console, shell: str) -> None:
     if isinstance(action, WriteFile):
         diff = diff_text(action)
-        mode = f" (mode {mode_text(action.mode)})" if action.mode is not None else ""
-        console.print(Text(f"   edit {action.path}{mode}"))
+        if action.mode is not None:
+            edit = _("edit {path} (mode {mode})").format(path=action.path, mode=mode_text(action.mode))
+        else:
+            edit = _("edit {path}").format(path=action.path)
+        console.print(Text("   " + edit))
         for line in diff.splitlines():
             style = "green" if line.startswith("+") else ("red" if line.startswith("-") else "dim")
             console.print(Text("     " + redact(line), style=style), soft_wrap=True)  # diff lines stay whole too
@@ -144,7 +156,7 @@ def render_action(action: Action, console: Console, shell: str) -> None:
         chmod = f"   chmod {stat.S_IMODE(action.mode):o} {action.path}  ({mode_text(action.mode)})"
         console.print(Text(chmod), soft_wrap=True)  # a command to copy: never broken
     elif isinstance(action, RunCommand):
-        console.print(Text(f"   run {' '.join(action.argv)}"))
+        console.print(Text("   " + _("run {command}").format(command=" ".join(action.argv))))
     else:
         console.print(Text("   " + redact(action.text)))
         for command in action.commands:
@@ -152,15 +164,22 @@ def render_action(action: Action, console: Console, shell: str) -> None:
             console.print(Text("     " + redact(command), style="cyan"), soft_wrap=True)
 
 
+_APPLICABILITY = {
+    Applicability.SAFE: N_("safe"),
+    Applicability.UNSAFE: N_("unsafe: needs --unsafe"),
+    Applicability.MANUAL: N_("manual: for you to run"),
+}
+
+
 def render_plan(planned: Iterable[PlannedFix], console: Console, shell: str) -> None:
     for item in planned:
-        label = {
-            Applicability.SAFE: "safe",
-            Applicability.UNSAFE: "unsafe: needs --unsafe",
-            Applicability.MANUAL: "manual: for you to run",
-        }[item.applicability]
-        console.print(Text.assemble((f"{item.fix.id}", "bold"), f" for {item.finding.check} ({label})"))
-        console.print(Text("   " + item.fix.summary, style="dim"))
+        label = _(_APPLICABILITY[item.applicability])
+        # TRANSLATORS: {fix} and {check} are ids; {label} says whether `fix` applies it by itself.
+        head = Text(_("{fix} for {check} ({label})").format(fix=item.fix.id, check=item.finding.check, label=label))
+        start = head.plain.find(item.fix.id)
+        head.stylize("bold", start, start + len(item.fix.id))
+        console.print(head)
+        console.print(Text("   " + _(item.fix.summary), style="dim"))
         for action in item.actions:
             render_action(action, console, shell)
 
@@ -205,7 +224,7 @@ def apply(
         if item.applicability is Applicability.MANUAL or not item.changes_files:
             outcomes.append(Outcome(item, "manual"))
         elif not would_apply(item, unsafe):
-            outcomes.append(Outcome(item, "skipped-unsafe", "re-run with --unsafe to apply"))
+            outcomes.append(Outcome(item, "skipped-unsafe", _("re-run with --unsafe to apply")))
         else:
             try:
                 applied.append(
@@ -220,7 +239,8 @@ def apply(
                     )
                 )
             except ReadOnlyError as exc:
-                outcomes.append(Outcome(item, "failed", f"{exc} (re-run with --write-read-only to rewrite it)"))
+                again = _("{error} (re-run with --write-read-only to rewrite it)").format(error=exc)
+                outcomes.append(Outcome(item, "failed", again))
             except ApplyError as exc:
                 outcomes.append(Outcome(item, "failed", str(exc)))
     after = run(recheck(), [r.check for r in report.results], partial=report.partial) if applied else report
@@ -238,10 +258,10 @@ def apply(
 
 
 _OUTCOME_STYLE = {
-    "fixed": ("✓ fixed", "green"),
-    "unchanged": ("✓ already fixed", "green"),
-    "still-broken": ("✗ applied, but the check still fails", "red"),
-    "failed": ("✗ not applied", "red"),
+    "fixed": ("✓", N_("fixed"), "green"),
+    "unchanged": ("✓", N_("already fixed"), "green"),
+    "still-broken": ("✗", N_("applied, but the check still fails"), "red"),
+    "failed": ("✗", N_("not applied"), "red"),
 }
 
 
@@ -250,10 +270,13 @@ def render_outcomes(outcomes: Sequence[Outcome], console: Console) -> None:
     for outcome in outcomes:
         if outcome.status not in _OUTCOME_STYLE:
             continue
-        label, style = _OUTCOME_STYLE[outcome.status]
-        line = Text.assemble((label, style), f"  {outcome.planned.fix.id} ({outcome.planned.finding.check})")
+        mark, label, style = _OUTCOME_STYLE[outcome.status]
+        line = Text.assemble(
+            (f"{mark} {_(label)}", style), f"  {outcome.planned.fix.id} ({outcome.planned.finding.check})"
+        )
         if outcome.entry:
-            line.append(f"  undo: llamadoctor undo {outcome.entry.id}", style="dim")
+            undo = _("undo: {command}").format(command=f"llamadoctor undo {outcome.entry.id}")
+            line.append("  " + undo, style="dim")
         console.print(line, soft_wrap=True)  # the undo command is copied: never broken across lines
         if outcome.detail:
             console.print(Text("   " + redact(outcome.detail), style="dim"), soft_wrap=True)
@@ -269,14 +292,18 @@ def _what_remains(finding: Finding, outcomes: Sequence[Outcome], again: Sequence
         fix_id = outcome.planned.fix.id
         if outcome.status == "skipped-unsafe":
             command = render_argv(["llamadoctor", "fix", fix_id, *again, "--unsafe"], shell)
-            ways.append(f"`{command}` applies {fix_id}, which edits your files (its diff is above)")
+            way = _("`{command}` applies {fix}, which edits your files (its diff is above)")
+            ways.append(way.format(command=command, fix=fix_id))
         elif outcome.status == "manual":
-            ways.append(f"by hand, the steps of {fix_id} above")
+            ways.append(_("by hand, the steps of {fix} above").format(fix=fix_id))
         elif outcome.status in ("failed", "still-broken"):
-            ways.append(f"{fix_id} did not repair it (see above)")
+            ways.append(_("{fix} did not repair it (see above)").format(fix=fix_id))
     if ways:
-        return "; ".join(ways)
-    return "no automatic repair; `llamadoctor check` says what to do" if finding.severity is Severity.ERROR else ""
+        # TRANSLATORS: the separator between the ways to finish off one problem.
+        return _("; ").join(ways)
+    if finding.severity is Severity.ERROR:
+        return _("no automatic repair; `llamadoctor check` says what to do")
+    return ""
 
 
 def render_left(summary: Summary, console: Console, *, again: Sequence[str] = (), shell: str = "bash") -> None:
@@ -287,11 +314,8 @@ def render_left(summary: Summary, console: Console, *, again: Sequence[str] = ()
         return
     errors = sum(1 for f in summary.left if f.severity is Severity.ERROR)
     console.print()
-    console.print(
-        Text(
-            f"Left to do ({errors} error{'s' if errors != 1 else ''} remain{'s' if errors == 1 else ''}):", style="bold"
-        )
-    )
+    left = ngettext("Left to do ({count} error remains):", "Left to do ({count} errors remain):", errors)
+    console.print(Text(left.format(count=errors), style="bold"))
     for finding, how in lines:
         console.print(Text(f"  {finding.check}: {redact(how)}"), soft_wrap=True)
 

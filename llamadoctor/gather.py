@@ -27,6 +27,7 @@ from llamadoctor.facts import (
     Tools,
     TorchInfo,
 )
+from llamadoctor.i18n import _
 from llamadoctor.probes import gpu as gpu_probe
 from llamadoctor.probes import launcher, network, stacks, system, target, torch_deep, torch_files
 from llamadoctor.probes.cpu import probe_cpu
@@ -200,9 +201,9 @@ def _gather(
 
     info = probes["python"].get(None, max(timeout, 20.0), timings, errors)
     if info is None:
-        raise target.TargetError(
-            f"could not describe {request.python or sys.executable}: {errors.get('python', 'no answer')}"
-        )
+        failed = _("could not describe {python}: {error}")
+        error = errors.get("python", _("no answer"))
+        raise target.TargetError(failed.format(python=request.python or sys.executable, error=error))
     python = _python_env(info, not foreign)
     probes["stacks"] = _Probe("stacks", lambda: _stacks(request, python, environ, runner)).start()
     libraries = _Probe("libraries", lambda: _libraries(python, request)).start()

@@ -32,12 +32,14 @@ from llamadoctor.durable import (
     sync_folder,
     write_new,
 )
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.paths import state_dir
 
 STATES = ("pending", "applied", "undone")
 RECORD = "entry.json"
 _ID = re.compile(r"^\d{8}-\d{6}-(?P<pid>\d+)-\d+$")
 _numbers = itertools.count(1)
+_MARKS = {"undone": N_("[undone]"), "pending": N_("[being applied]"), "partly": N_("[partly undone]")}
 
 
 @dataclass(frozen=True)
@@ -104,10 +106,11 @@ class Entry:
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))
-        paths = ", ".join(sorted({s.path for s in self.steps if s.path})) or "no files"
+        paths = ", ".join(sorted({s.path for s in self.steps if s.path})) or _("no files")
         partly = self.state == "applied" and any(s.undone for s in self.steps)
-        mark = {"undone": "  [undone]", "pending": "  [being applied]"}.get(self.state, "  [partly undone]" * partly)
-        return f"{self.id}  {when}  {self.fix} ({self.check}): {paths}{mark}"
+        mark = "partly" if partly else self.state
+        shown = f"  {_(_MARKS[mark])}" if mark in _MARKS else ""
+        return f"{self.id}  {when}  {self.fix} ({self.check}): {paths}{shown}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,9 @@ class Damaged:
         return journal_dir() / self.id
 
     def describe(self) -> str:
-        return f"{self.id}  damaged: {self.reason}; its backups stay in {self.folder}"
+        return _("{id}  damaged: {reason}; its backups stay in {folder}").format(
+            id=self.id, reason=self.reason, folder=self.folder
+        )
 
 
 def journal_dir() -> Path:
@@ -139,9 +144,8 @@ def recording() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise ApplyError(
-            f"cannot write the undo record in {journal_dir()} ({exc.strerror or exc}); nothing was changed"
-        ) from None
+        refused = _("cannot write the undo record in {folder} ({reason}); nothing was changed")
+        raise ApplyError(refused.format(folder=journal_dir(), reason=exc.strerror or exc)) from None
 
 
 class Recorder:
@@ -219,36 +223,36 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 
 def _step(data: object) -> Step:
     if not isinstance(data, dict) or "path" not in data:
-        raise ValueError("a change without its file")
+        raise ValueError(_("a change without its file"))
     for name, value in data.items():
         wanted = _FIELD_TYPES.get(name)
         if wanted is None or not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
-            raise ValueError(f"a change with a bad {name!r}")
+            raise ValueError(_("a change with a bad {name}").format(name=repr(name)))
     step = Step(**{**data, "argv": tuple(str(a) for a in data.get("argv", ()))})
     if step.kind not in ("write", "chmod", "run"):
-        raise ValueError(f"a change of unknown kind {step.kind!r}")
+        raise ValueError(_("a change of unknown kind {kind}").format(kind=repr(step.kind)))
     if step.kind == "write" and (not step.sha256_after or (step.existed and not step.backup)):
-        raise ValueError(f"the change to {step.path} has no backup")
+        raise ValueError(_("the change to {path} has no backup").format(path=step.path))
     if step.kind == "chmod" and step.mode_before is None:
-        raise ValueError(f"the change to {step.path} has no mode before")
+        raise ValueError(_("the change to {path} has no mode before").format(path=step.path))
     return step
 
 
 def _entry(folder: Path, data: object) -> Entry:
     if not isinstance(data, dict):
-        raise ValueError("not a record")
+        raise ValueError(_("not a record"))
     steps = data.get("steps")
     if not isinstance(steps, list):
-        raise ValueError("no list of changes")
+        raise ValueError(_("no list of changes"))
     created, state = data.get("created"), data.get("state", "undone" if data.get("undone") is True else "applied")
     if not isinstance(created, (int, float)) or state not in STATES:
-        raise ValueError("no date or state")
+        raise ValueError(_("no date or state"))
     names = {"fix": data.get("fix"), "check": data.get("check")}
     if not all(isinstance(v, str) for v in names.values()):
-        raise ValueError("no fix or check id")
+        raise ValueError(_("no fix or check id"))
     pid, started = data.get("pid", 0), data.get("pid_started", 0.0)
     if not isinstance(pid, int) or not isinstance(started, (int, float)):
-        raise ValueError("a bad process id")
+        raise ValueError(_("a bad process id"))
     return Entry(
         folder.name,
         float(created),
@@ -267,7 +271,7 @@ def load(folder: Path) -> Entry | Damaged:
     except (OSError, ValueError, TypeError, RecursionError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         if isinstance(exc, json.JSONDecodeError):
-            reason = "its record is not JSON"
+            reason = _("its record is not JSON")
         return Damaged(folder.name, reason, _mtime(folder))
 
 
@@ -352,18 +356,27 @@ def _folders() -> list[Path]:
 
 def _settle(entry: Entry) -> str:
     landed = [s for s in entry.steps if s.kind != "run" and s.state() != "before"]
-    paths = ", ".join(sorted({s.path for s in entry.steps if s.path})) or "no files"
+    paths = ", ".join(sorted({s.path for s in entry.steps if s.path})) or _("no files")
     commands = [" ".join(s.argv) for s in entry.steps if s.kind == "run"]
-    ran = f" (the command `{commands[0]}` may have run)" if commands else ""
     if not landed:
         shutil.rmtree(entry.folder, ignore_errors=True)
-        return f"llamadoctor: an interrupted {entry.fix} had not changed {paths}{ran}; its record was removed"
+        if commands:
+            ran = _(
+                "llamadoctor: an interrupted {fix} had not changed {paths} (the command `{command}` may have run); "
+                "its record was removed"
+            )
+        else:
+            ran = _("llamadoctor: an interrupted {fix} had not changed {paths}; its record was removed")
+        return ran.format(fix=entry.fix, paths=paths, command=commands[0] if commands else "")
     kept = tuple(s for s in entry.steps if s in landed or s.kind == "run")
     try:
         save(replace(entry, steps=kept, state="applied", pid=0, pid_started=0.0))
     except OSError as exc:
-        return f"llamadoctor: an interrupted {entry.fix} changed {paths}, but its record could not be updated ({exc})"
-    return (
-        f"llamadoctor: an interrupted {entry.fix} had changed {paths}; "
-        f"`llamadoctor undo {entry.id}` puts {'it' if len(landed) == 1 else 'them'} back"
+        stuck = _("llamadoctor: an interrupted {fix} changed {paths}, but its record could not be updated ({error})")
+        return stuck.format(fix=entry.fix, paths=paths, error=exc)
+    settled = ngettext(
+        "llamadoctor: an interrupted {fix} had changed {paths}; `llamadoctor undo {id}` puts it back",
+        "llamadoctor: an interrupted {fix} had changed {paths}; `llamadoctor undo {id}` puts them back",
+        len(landed),
     )
+    return settled.format(fix=entry.fix, paths=paths, id=entry.id)

@@ -16,6 +16,8 @@ from typing import Any
 
 import typer
 
+from llamadoctor.i18n import _
+
 
 @dataclass
 class _Settings:
@@ -92,4 +94,5 @@ class _Shown:
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """` (did you mean 'x'?)` for the closest known id, or ""."""
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    # TRANSLATORS: added right after an unknown id in an error message; {id} is the closest known one.
+    return _(" (did you mean {id}?)").format(id=repr(close[0])) if close else ""

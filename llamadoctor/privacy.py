@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from llamadoctor.i18n import N_, _, ngettext
 from llamadoctor.redact import MASK, redact
 
 # Folders under /home, /Users or C:\Users that belong to no person.
@@ -33,14 +34,15 @@ _PLAIN_USERS = frozenset({"root", "user", "admin", "administrator", "runner", "u
 _PLAIN_HOSTS = frozenset({"localhost", "localhost.localdomain"})
 
 HOME, USER, HOST, IP, MAC, GPU_ID, SECRET = "home", "user", "host", "ip", "mac", "gpu-uuid", "secret"
+# What each kind of replacement is, in the words of the report (the JSON's `shown_as` keeps the English).
 _DESCRIBED = {
-    HOME: "home folders shown as ~",
-    USER: "the user name shown as <user>",
-    HOST: "the host name shown as <host>",
-    IP: "IP addresses shown as <ip>",
-    MAC: "MAC addresses shown as <mac>",
-    GPU_ID: "GPU serial UUIDs shown as GPU-<uuid>",
-    SECRET: f"secrets (tokens, URL signatures, passwords) shown as {MASK}",
+    HOME: N_("home folders shown as ~"),
+    USER: N_("the user name shown as <user>"),
+    HOST: N_("the host name shown as <host>"),
+    IP: N_("IP addresses shown as <ip>"),
+    MAC: N_("MAC addresses shown as <mac>"),
+    GPU_ID: N_("GPU serial UUIDs shown as GPU-<uuid>"),
+    SECRET: N_("secrets (tokens, URL signatures, passwords) shown as {mask}"),
 }
 
 
@@ -162,18 +164,33 @@ class Masker:
     def masked(self) -> list[dict[str, Any]]:
         """What was replaced, kind by kind, for the report to say."""
         return [
-            {"what": kind, "shown_as": _DESCRIBED[kind], "count": self.counts[kind]}
+            {"what": kind, "shown_as": _DESCRIBED[kind].format(mask=MASK), "count": self.counts[kind]}
             for kind in _DESCRIBED
             if self.counts[kind] > 0
         ]
 
 
 def masked_sentence(masked: Iterable[dict[str, Any]], secrets_set: Iterable[str] = ()) -> str:
-    """One sentence for the end of a report: what was hidden, and that secrets never enter it."""
-    parts = [f"{item['shown_as']} ({item['count']})" for item in masked]
-    said = f"Masked for privacy: {'; '.join(parts)}." if parts else "Nothing identifying was found to mask."
-    names = ", ".join(secrets_set)
-    secrets = (
-        f" {names} {'is' if ',' not in names else 'are'} set; values are never read into a report." if names else ""
-    )
-    return said + secrets + " Tokens and signed URLs never appear in a report."
+    """A few sentences for the end of a report: what was hidden, and that secrets never enter it."""
+    # TRANSLATORS: {what} is one kind of thing masked, {count} how many times it was.
+    parts = [_("{what} ({count})").format(what=_shown_as(item), count=item["count"]) for item in masked]
+    # TRANSLATORS: the separator between the kinds of things masked in a report.
+    said = _("Masked for privacy: {what}.").format(what=_("; ").join(parts))
+    sentences = [said if parts else _("Nothing identifying was found to mask.")]
+    names = list(secrets_set)
+    # TRANSLATORS: the sentences below follow another one: their leading space is the English separator.
+    if names:
+        are_set = ngettext(
+            " {names} is set; values are never read into a report.",
+            " {names} are set; values are never read into a report.",
+            len(names),
+        )
+        sentences.append(are_set.format(names=", ".join(names)))
+    sentences.append(_(" Tokens and signed URLs never appear in a report."))
+    return "".join(sentences)
+
+
+def _shown_as(item: dict[str, Any]) -> str:
+    """How one kind of replacement reads, in the language of the report (the document holds the English)."""
+    english = _DESCRIBED.get(item.get("what", ""))
+    return _(english).format(mask=MASK) if english else str(item.get("shown_as", ""))

@@ -8,12 +8,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Callable
 
+from llamadoctor.i18n import N_, _
+
 # (bytes done so far, bytes to do in all): called from worker threads, at most once per chunk and file.
 ProgressFn = Callable[[int, int], None]
 
 
 @contextlib.contextmanager
-def rich_progress(console: Any = None, description: str = "Verifying checksums") -> Iterator[ProgressFn]:
+def rich_progress(console: Any = None, description: str = N_("Verifying checksums")) -> Iterator[ProgressFn]:
     """A ProgressFn drawing a rich progress bar (bytes, speed, time left) for as long as the block runs."""
     from rich.progress import (
         BarColumn,
@@ -32,7 +34,7 @@ def rich_progress(console: Any = None, description: str = "Verifying checksums")
         TimeRemainingColumn(),
     )
     bar = Progress(*columns, console=console, transient=True)
-    task = bar.add_task(description, total=None)
+    task = bar.add_task(_(description), total=None)
     lock = threading.Lock()
     started = False
 

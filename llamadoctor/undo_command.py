@@ -9,6 +9,7 @@ from typing import Any, Optional, Union
 
 from llamadoctor import apply
 from llamadoctor.errors import UsageError
+from llamadoctor.i18n import _
 from llamadoctor.jsonable import dumps
 from llamadoctor.output import SETTINGS
 from llamadoctor.redact import redact
@@ -22,7 +23,7 @@ def pick(journal: Sequence[Record], wanted: Optional[str]) -> Record:
         # A damaged newer record is refused rather than skipped.
         candidates = [e for e in journal if isinstance(e, apply.Damaged) or e.state == "applied"]
         if not candidates:
-            raise UsageError("there is no applied fix to undo (see `llamadoctor undo --list`)")
+            raise UsageError(_("there is no applied fix to undo (see `llamadoctor undo --list`)"))
         return candidates[0]
     exact = [e for e in journal if e.id == wanted]
     if exact:
@@ -31,9 +32,14 @@ def pick(journal: Sequence[Record], wanted: Optional[str]) -> Record:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise UsageError(f"no journal entry {wanted!r} (see `llamadoctor undo --list`)")
-    shown = ", ".join(e.id for e in matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5 else "")
-    raise UsageError(f"{wanted!r} starts {len(matches)} journal entries: {shown}", "give more of the id")
+        raise UsageError(_("no journal entry {id} (see `llamadoctor undo --list`)").format(id=repr(wanted)))
+    shown = ", ".join(e.id for e in matches[:5])
+    if len(matches) > 5:
+        many = _("{prefix} starts {count} journal entries: {ids} and {more} more")
+    else:
+        many = _("{prefix} starts {count} journal entries: {ids}")
+    message = many.format(prefix=repr(wanted), count=len(matches), ids=shown, more=len(matches) - 5)
+    raise UsageError(message, _("give more of the id"))
 
 
 def entry_data(entry: Record) -> dict[str, Any]:
@@ -57,17 +63,17 @@ def show_list(journal: Sequence[Record], json_out: bool) -> None:
     for item in journal:
         print(item.describe())
     if not journal:
-        print("No fixes have been applied.")
+        print(_("No fixes have been applied."))
 
 
 def undo(entry: Record, force: bool) -> int:
     """Undo `entry`; the exit code."""
     try:
         if isinstance(entry, apply.Damaged):
-            raise apply.ApplyError(
-                f"journal entry {entry.id} is damaged ({entry.reason}); its backups stay in "
-                f"{entry.folder} (see `llamadoctor undo --list`)"
+            damaged = _(
+                "journal entry {id} is damaged ({reason}); its backups stay in {folder} (see `llamadoctor undo --list`)"
             )
+            raise apply.ApplyError(damaged.format(id=entry.id, reason=entry.reason, folder=entry.folder))
         restored = apply.undo(entry, force=force)
     except apply.ApplyError as exc:
         print(f"llamadoctor: error: {redact(str(exc))}", file=sys.stderr)
@@ -75,9 +81,10 @@ def undo(entry: Record, force: bool) -> int:
     if SETTINGS.quiet:
         return 0
     for path in restored:
-        print(f"restored {path}")
+        print(_("restored {path}").format(path=path))
     for step in entry.steps:
         if step.kind == "run":
-            print(f"not undone: the command `{' '.join(step.argv)}` (remove what it made yourself if needed)")
-    print(f"undid {entry.id} ({entry.fix})")
+            kept = _("not undone: the command `{command}` (remove what it made yourself if needed)")
+            print(kept.format(command=" ".join(step.argv)))
+    print(_("undid {id} ({fix})").format(id=entry.id, fix=entry.fix))
     return 0

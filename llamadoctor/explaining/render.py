@@ -19,12 +19,12 @@ from llamadoctor.explaining.ranking import HIGH, LOW, MEDIUM
 from llamadoctor.failures.model import shown
 from llamadoctor.folding import fold, fold_text, is_wide
 from llamadoctor.i18n import N_, _, ngettext
-from llamadoctor.redact import redact_data, safe_text
+from llamadoctor.jsonable import document
+from llamadoctor.redact import safe_text
 from llamadoctor.shell import flavour
 
 SHOWN_LINES = 5  # log lines a person sees per match; JSON keeps up to JSON_LINES
 JSON_LINES = 50
-SCHEMA = 1
 BUG_REPORT = "llamadoctor check --markdown"
 INDENT = 3
 Here = Optional[Mapping[str, Confirmation]]
@@ -156,7 +156,6 @@ def to_json(
     command: Optional[Mapping[str, Any]] = None,
 ) -> str:
     data = {
-        "schema": SCHEMA,
         "source": source,
         "command": dict(command) if command is not None else None,
         "lines_read": explanation.line_count,
@@ -166,7 +165,7 @@ def to_json(
         "last_exception": _last(explanation),
         "bug_report": None if explanation.matches else BUG_REPORT,
     }
-    return json.dumps(redact_data(data), indent=2, ensure_ascii=False)
+    return json.dumps(document("explain", data), indent=2, ensure_ascii=False)
 
 
 def _match_data(match: Match, shell: str, here: Optional[Confirmation]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from llamadoctor.errors import UsageError
 from llamadoctor.explaining import Explanation, explain_bytes, explain_text
 from llamadoctor.explaining.command import Finished, Intended, parse_command, run_streaming
 from llamadoctor.explaining.confirm import Confirmation, confirm, judge_here, linked_checks
+from llamadoctor.explaining.quiet import render_quiet
 from llamadoctor.explaining.render import render_human, to_json
 from llamadoctor.explaining.source import TooLarge, read_utf8
 from llamadoctor.facts import Facts, Options
@@ -35,6 +36,12 @@ _BEFORE_RUN = (Group.SYSTEM, Group.PYTHON, Group.GPU, Group.DISTRIBUTED, Group.M
 class Output:
     json: bool = False
     checks: bool = True  # confirm each match on this machine
+    quiet: bool = False  # only the one-line verdict (JSON, when asked for, wins)
+
+    @property
+    def confirms(self) -> bool:
+        """Whether the checks run: their results are shown in full output only."""
+        return self.checks and (self.json or not self.quiet)
 
 
 def read_log(path: Optional[str]) -> tuple[bytes, str]:
@@ -71,7 +78,7 @@ def explain_log(path: Optional[str], output: Output) -> int:
     data, source = read_log(path)
     explanation = explain_bytes(data)
     del data
-    facts = _facts_here() if output.checks and explanation.matches else None
+    facts = _facts_here() if output.confirms and explanation.matches else None
     _print(explanation, output, facts, source)
     return FOUND if explanation.matches else NOTHING_KNOWN
 
@@ -79,7 +86,7 @@ def explain_log(path: Optional[str], output: Output) -> int:
 def explain_command(argv: Sequence[str], output: Output, timeout: float) -> int:
     """Check what the command line makes relevant, run it, and explain its failure; its exit code is returned."""
     facts = None
-    if output.checks:
+    if output.confirms:
         intended = parse_command(argv)
         facts = _facts_here(_diagnosis_for(intended))
         _print_before(facts, intended, output)
@@ -194,7 +201,9 @@ def _print(
 
     shell = _shell(facts)
     here = _confirmations(explanation, facts) if facts is not None and explanation.matches else None
-    if output.json:
+    if output.quiet and not output.json:
+        render_quiet(explanation, redacting_console(highlight=False), source=source)
+    elif output.json:
         ran = None if finished is None else {"returncode": finished.returncode, "timed_out": finished.timed_out}
         print(to_json(explanation, shell=shell, here=here, source=source, command=ran))
     else:

@@ -10,6 +10,7 @@ import inspect
 import json
 from typing import Any
 
+from llamadoctor.i18n import _
 from llamadoctor.probes.proc import Run, run
 
 
@@ -101,7 +102,9 @@ def interpreter_in(path: str) -> str:
         if os.path.isfile(candidate):
             return candidate
     looked = ", ".join(INTERPRETERS_IN_ENV)
-    raise TargetError(f"{path} is a folder with no Python in it (looked for {looked})")
+    raise TargetError(
+        _("{path} is a folder with no Python in it (looked for {looked})").format(path=path, looked=looked)
+    )
 
 
 def describe_interpreter(executable: str, runner: Run = run, timeout: float = 20.0) -> dict[str, Any]:
@@ -113,13 +116,15 @@ def describe_interpreter(executable: str, runner: Run = run, timeout: float = 20
     try:
         done = runner([executable, "-c", _SCRIPT], timeout)
     except FileNotFoundError:
-        raise TargetError(f"{executable} does not exist") from None
+        raise TargetError(_("{path} does not exist").format(path=executable)) from None
     except PermissionError:
-        raise TargetError(f"{executable} is not executable") from None
+        raise TargetError(_("{path} is not executable").format(path=executable)) from None
     except OSError as exc:
-        raise TargetError(f"{executable} cannot be run: {exc.strerror or exc}") from None
+        unrunnable = _("{path} cannot be run: {reason}")
+        raise TargetError(unrunnable.format(path=executable, reason=exc.strerror or exc)) from None
     except subprocess.TimeoutExpired:
-        raise TargetError(f"{executable} did not answer within {timeout:.0f} s") from None
+        silent = _("{path} did not answer within {seconds} s")
+        raise TargetError(silent.format(path=executable, seconds=f"{timeout:.0f}")) from None
     lines = done.stdout.strip().splitlines()
     try:
         data = json.loads(lines[-1]) if done.returncode == 0 and lines else None
@@ -127,10 +132,12 @@ def describe_interpreter(executable: str, runner: Run = run, timeout: float = 20
         data = None
     if not isinstance(data, dict):
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        raise TargetError(f"{executable} is not a Python 3 interpreter we can run ({tail})")
+        not_python = _("{path} is not a Python 3 interpreter we can run ({output})")
+        raise TargetError(not_python.format(path=executable, output=tail))
     wrong = _wrong_fields(data)
     if wrong:
-        raise TargetError(f"{executable} answered, but not as a Python 3 interpreter would ({wrong})")
+        odd = _("{path} answered, but not as a Python 3 interpreter would ({fields})")
+        raise TargetError(odd.format(path=executable, fields=wrong))
     return data
 
 
