@@ -61,6 +61,14 @@ def convert(
         Optional[int], typer.Option("--shards", help="Meta output with N model-parallel shards: 1 merges.")
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto (keep the checkpoint's), bf16, fp16, fp32.")] = "auto",
+    quantize: Annotated[
+        Optional[str],
+        typer.Option(
+            "--quantize",
+            help="int8 or int4: write llamadoctor's quantized folder, which `run` loads with no work "
+            "(other tools refuse it).",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -69,7 +77,8 @@ def convert(
         ),
     ] = False,
 ) -> None:
-    """Convert a Meta checkpoint to Hugging Face format, or merge/split its shards, in constant memory."""
+    """Convert a Meta checkpoint to Hugging Face format, merge/split its shards, or quantize it once for `run`,
+    in constant memory."""
     if to is None:
         to = "hf" if shards is None else "meta"  # `convert --shards 2` alone means Meta shards
     from llamadoctor.runner.errors import RunError
@@ -80,7 +89,9 @@ def convert(
         raise RunError(*INSTALL_HINT) from None
     from llamadoctor.runner.conversion import convert as conv
 
-    request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
+    request = conv.Request(
+        model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force, quantize=quantize
+    )
     state: dict[str, Any] = {}
     hashing = contextlib.ExitStack()  # the md5 bar of the model checks, closed before the conversion's own
 
