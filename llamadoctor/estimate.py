@@ -13,6 +13,7 @@ from typing import Any
 from llamadoctor.facts import GpuInfo, Memory
 from llamadoctor.llama import Estimate, ParamsError, estimate, ways_out
 from llamadoctor.llama.memory import DTYPE_BYTES, QUANTIZATIONS, GiB
+from llamadoctor.llama.quantized import folder_quantization
 
 
 class ModelDirError(ValueError):
@@ -48,6 +49,9 @@ def estimate_for_model_dir(
         raise ModelDirError(f"{path} has neither params.json (Meta format) nor config.json (Hugging Face format)")
     if nproc is None:
         nproc = max(1, len(model.meta_shards)) if model.format == "meta" else 1
+    stored = folder_quantization(model.params)
+    if stored is not None and quantize not in (None, stored):
+        raise ModelDirError(f"{path} holds {stored} weights (convert --quantize): --quantize {quantize} cannot apply")
     return estimate(
         params,
         dtype=dtype,
@@ -56,7 +60,7 @@ def estimate_for_model_dir(
         max_batch_size=max_batch_size,
         nproc=nproc,
         capability=capability,
-        quantize=quantize,
+        quantize=stored or quantize,
     )
 
 

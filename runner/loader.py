@@ -110,9 +110,7 @@ def build_model(
     return model.eval()
 
 
-def refuse_stored_mismatch(
-    model_dir: Path, stored: quantized_folder.Stored, asked: str | None, par: Parallel
-) -> None:
+def refuse_stored_mismatch(model_dir: Path, stored: quantized_folder.Stored, asked: str | None, par: Parallel) -> None:
     """A quantized folder runs at its own quantization, in one process."""
     if asked is not None and asked != stored.kind:
         raise RunError(

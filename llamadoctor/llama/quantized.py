@@ -48,7 +48,7 @@ def stored_method(config: Mapping[str, Any] | None) -> str | None:
 
 
 def folder_quantization(config: Mapping[str, Any] | None) -> str | None:
-    """"int8" or "int4" when `config` (a parsed config.json) is a llamadoctor quantized folder's, else None."""
+    """ "int8" or "int4" when `config` (a parsed config.json) is a llamadoctor quantized folder's, else None."""
     method = stored_method(config)
     kind = method[len(METHOD_PREFIX) :] if method else None
     return kind if kind in QUANTIZATIONS else None

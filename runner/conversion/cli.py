@@ -77,8 +77,7 @@ def convert(
         ),
     ] = False,
 ) -> None:
-    """Convert a Meta checkpoint to Hugging Face format, merge/split its shards, or quantize it once for `run`,
-    in constant memory."""
+    """Convert a Meta checkpoint to Hugging Face format, or merge/split its shards, in constant memory."""
     if to is None:
         to = "hf" if shards is None else "meta"  # `convert --shards 2` alone means Meta shards
     from llamadoctor.runner.errors import RunError
