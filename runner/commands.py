@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from llamadoctor.runner import chat as chats
+from llamadoctor.runner import quantized_folder
 from llamadoctor.runner.chat import Dialog, Message
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.session import RunOptions, Session, stats_line
@@ -60,7 +61,7 @@ def _answer(dialog: Dialog, generated: str) -> Message:
 
 def warn_if_base_model(session: Session) -> None:
     name = session.opts.model_dir.resolve().name
-    if not chats.looks_like_chat_model(name):
+    if not chats.looks_like_chat_model(name) and not quantized_folder.converted_from_chat(session.opts.model_dir):
         _say(
             session,
             f"warning: {name} looks like a base model (no -chat/-Instruct in its name); "

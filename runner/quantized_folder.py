@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from llamadoctor.llama.memory import INT4_GROUP
-from llamadoctor.llama.quantized import FORMAT_VERSION, folder_quantization, stored_method
+from llamadoctor.llama.quantized import FORMAT_VERSION, folder_quantization, is_chat, stored_method
 from llamadoctor.runner import checkpoint as ckpt
 from llamadoctor.runner import quantize
 from llamadoctor.runner.args import ModelArgs
@@ -72,6 +72,12 @@ def stored_kind(model_dir: Path) -> Stored | None:
     if kind == "int4" and (not isinstance(group, int) or isinstance(group, bool) or group < 2 or group % 2):
         raise RunError(f"config.json of {model_dir} gives int4 group size {group!r}", RECONVERT)
     return Stored(kind, int(group or 0))
+
+
+def converted_from_chat(model_dir: Path) -> bool:
+    """A quantized folder made from a chat model, whatever it is named (`7b-int8`)."""
+    config_path = model_dir / "config.json"
+    return config_path.is_file() and is_chat(ckpt.read_json(config_path))
 
 
 def read_args(model_dir: Path) -> ModelArgs:

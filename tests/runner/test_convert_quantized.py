@@ -261,3 +261,12 @@ def test_estimate_counts_the_stored_quantization(quantized) -> None:
     assert estimate_for_model_dir(quantized["int4"], device="cpu").quantize == "int4"
     with pytest.raises(ModelDirError, match="holds int4 weights"):
         estimate_for_model_dir(quantized["int4"], device="cpu", quantize="int8")
+
+
+def test_chat_on_a_folder_made_from_a_chat_model_does_not_call_it_a_base_model(quantized) -> None:
+    from llamadoctor.runner.cli import app
+
+    args = ["chat", "--model-dir", str(quantized["int8"]), "--device", "cpu", "--max-gen-len", "2", "--prompt", "hi"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "looks like a base model" not in result.output
