@@ -310,6 +310,7 @@ def quantize_model(
     for name, parent, attr, linear in _linears(model):
         qw = quantize_weight(linear.weight, kind_of(name, tuple(linear.weight.shape), kind, group), group)
         setattr(parent, attr, QuantLinear(qw, device, rows=_rows(linear is output)))
+        layout.return_freed_heap()  # this weight's temporaries, before the next weight's codes are placed
         if tied and linear is output:
             assert isinstance(embedding, nn.Embedding)
             model.tok_embeddings = QuantEmbedding(qw, device, dtype)  # type: ignore[assignment]
