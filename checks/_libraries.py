@@ -10,7 +10,7 @@ from typing import Any, Optional
 from llamadoctor.facts import Facts, HfTokenizerFiles, Libraries, Requirement
 from llamadoctor.files import ModelDir, targets
 from llamadoctor.i18n import N_, _
-from llamadoctor.llama.hf_support import HF_FORMATS
+from llamadoctor.llama.hf_support import transformers_loads
 from llamadoctor.model import Requires
 from llamadoctor.shell import render_argv
 from llamadoctor.testing import linux_gpu
@@ -54,7 +54,9 @@ def pip_install(facts: Facts, *specs: str, upgrade: bool = True) -> str:
 
 def hf_targets(facts: Facts) -> list[ModelDir]:
     """The Hugging Face folders the user means to run, with a config.json that could be read."""
-    return [m for m in targets(facts.models) if m.format in HF_FORMATS and m.params_file == "config.json"]
+    return [
+        m for m in targets(facts.models) if transformers_loads(m.format, m.params) and m.params_file == "config.json"
+    ]
 
 
 def hf_tokenizers(facts: Facts) -> tuple[HfTokenizerFiles, ...]:

@@ -10,6 +10,7 @@ from llamadoctor.facts import Facts, Memory, Options
 from llamadoctor.files import ModelDir, targets
 from llamadoctor.i18n import _, ngettext
 from llamadoctor.llama import Estimate, estimate, fitting_quantization, ways_out
+from llamadoctor.llama.quantized import folder_quantization
 from llamadoctor.model import Broken, Finding, Group, Healthy, Inapplicable, NotApplicable, Outcome, Passed, Severity
 from llamadoctor.model_info import arch_of, label, model_version
 from llamadoctor.registry import check
@@ -47,13 +48,14 @@ def _estimate(model: ModelDir, facts: Facts, device: str) -> Estimate | None:
             max_batch_size=opts.max_batch_size,
             nproc=_nproc(model, opts),
             capability=gpus[0].compute_capability if gpus else None,
+            quantize=folder_quantization(model.params),  # a folder `convert --quantize` wrote runs quantized
         )
     except ValueError:  # an unknown --dtype is the CLI's business
         return None
 
 
 def _settings(est: Estimate) -> str:
-    return f"{est.dtype}, max_seq_len {est.max_seq_len}, max_batch_size {est.max_batch_size}"
+    return f"{est.precision}, max_seq_len {est.max_seq_len}, max_batch_size {est.max_batch_size}"
 
 
 def _breakdown(est: Estimate) -> str:

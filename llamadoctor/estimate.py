@@ -14,6 +14,7 @@ from llamadoctor.facts import GpuInfo, Memory
 from llamadoctor.i18n import N_, _
 from llamadoctor.llama import Estimate, ParamsError, estimate, ways_out
 from llamadoctor.llama.memory import DTYPE_BYTES, QUANTIZATIONS, GiB
+from llamadoctor.llama.quantized import folder_quantization
 
 
 class ModelDirError(ValueError):
@@ -51,6 +52,9 @@ def estimate_for_model_dir(
         )
     if nproc is None:
         nproc = max(1, len(model.meta_shards)) if model.format == "meta" else 1
+    stored = folder_quantization(model.params)
+    if stored is not None and quantize not in (None, stored):
+        raise ModelDirError(f"{path} holds {stored} weights (convert --quantize): --quantize {quantize} cannot apply")
     return estimate(
         params,
         dtype=dtype,
@@ -59,7 +63,7 @@ def estimate_for_model_dir(
         max_batch_size=max_batch_size,
         nproc=nproc,
         capability=capability,
-        quantize=quantize,
+        quantize=stored or quantize,
     )
 
 

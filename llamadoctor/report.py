@@ -23,6 +23,7 @@ from llamadoctor.files import ModelDir, Searched
 from llamadoctor.i18n import _
 from llamadoctor.jsonable import SCHEMA as SCHEMA  # the schema number other reporters share
 from llamadoctor.jsonable import document
+from llamadoctor.llama.quantized import folder_quantization
 from llamadoctor.model import Group, Severity, Status
 from llamadoctor.redact import safe_text
 from llamadoctor.wrapping import remedy_lines
@@ -100,6 +101,11 @@ def how_found(model: ModelDir, searched: Searched) -> str:
     return _("found inside a given folder")
 
 
+def _stored_kind(model: ModelDir) -> str:
+    kind = folder_quantization(model.params)
+    return "" if kind is None else _("; {kind} weights written by `llamadoctor convert --quantize`").format(kind=kind)
+
+
 def _levels_under(path: str, root: str) -> int | None:
     path, root = path.replace("\\", "/").rstrip("/"), root.replace("\\", "/").rstrip("/")
     if not root:
@@ -138,7 +144,7 @@ def examined_lines(facts: Facts) -> list[tuple[str, str]]:
         ]
         what = _(", ").join(found) if found else _("no download.sh or Meta code")
         lines.append((_("Repo"), f"{repo} ({what})"))
-    models = [f"{m.path} ({how_found(m, facts.searched)})" for m in facts.models]
+    models = [f"{m.path} ({how_found(m, facts.searched)}{_stored_kind(m)})" for m in facts.models]
     if not models and facts.searched.repo:
         models = [_("none found in {where}").format(where=_where_searched(facts.searched))]
     lines += [(_("Models") if n == 0 else "", text) for n, text in enumerate(models)]

@@ -12,6 +12,7 @@ from typing import Any
 from llamadoctor.i18n import _
 from llamadoctor.output import SETTINGS
 from llamadoctor.runner import chat as chats
+from llamadoctor.runner import quantized_folder
 from llamadoctor.runner.chat import Dialog, Message
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.session import RunOptions, Session, stats_line
@@ -63,7 +64,11 @@ def _answer(dialog: Dialog, generated: str) -> Message:
 
 def warn_if_base_model(session: Session) -> None:
     name = session.opts.model_dir.resolve().name
-    if not chats.looks_like_chat_model(name) and not SETTINGS.quiet:
+    if (
+        not chats.looks_like_chat_model(name)
+        and not quantized_folder.converted_from_chat(session.opts.model_dir)
+        and not SETTINGS.quiet
+    ):
         warning = _(
             "warning: {name} looks like a base model (no -chat/-Instruct in its name); "
             "base models continue text rather than answer. Use `run text` or a chat model."

@@ -78,3 +78,25 @@ def _madvise() -> Any:
     fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     fn.restype = ctypes.c_int
     return fn
+
+
+def return_freed_heap() -> None:
+    """Hand back to the OS the heap memory freed so far. glibc keeps freed blocks for reuse, and quantizing
+    frees each chunk's temporaries between the codes it keeps: without this the holes stayed resident and
+    raised the int4 load peak from about 1.08x to 1.2-1.3x the quantized weights. A no-op off glibc."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None).malloc_trim  # glibc's; musl has none
+    except AttributeError:
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn

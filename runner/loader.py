@@ -19,7 +19,7 @@ import torch
 from llamadoctor.files import tokenizer_places
 from llamadoctor.i18n import _
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import cpu, quantize
+from llamadoctor.runner import cpu, quantize, quantized_folder
 from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.distributed import Parallel
 from llamadoctor.runner.errors import RunError
@@ -31,6 +31,7 @@ class RankState:
     args: ModelArgs
     tensors: dict[str, torch.Tensor]
     embedding_dim: int  # split dim of tok_embeddings, and how the model shards it
+    stored: quantized_folder.Stored | None = None  # a folder `convert --quantize` wrote: tensors are its codes
 
 
 def _meta_state(model_dir: Path, args: ModelArgs, par: Parallel) -> RankState:
@@ -72,6 +73,10 @@ def _hf_state(model_dir: Path, args: ModelArgs, par: Parallel) -> RankState:
 
 def read_rank_state(model_dir: Path, par: Parallel) -> RankState:
     fmt = ckpt.detect_format(model_dir)
+    stored = quantized_folder.stored_kind(model_dir) if fmt == ckpt.HF else None
+    if stored is not None:
+        refuse_stored_mismatch(model_dir, stored, None, par)
+        return RankState(quantized_folder.read_args(model_dir), quantized_folder.read_tensors(model_dir), 0, stored)
     args = ckpt.read_args(model_dir, fmt)
     return _meta_state(model_dir, args, par) if fmt == ckpt.META else _hf_state(model_dir, args, par)
 
@@ -79,6 +84,9 @@ def read_rank_state(model_dir: Path, par: Parallel) -> RankState:
 def build_model(
     state: RankState, par: Parallel, device: torch.device, dtype: torch.dtype, quantization: str | None = None
 ) -> Transformer:
+    if state.stored is not None:
+        model = quantized_folder.build(state.args, state.tensors, state.stored, device, dtype)
+        return _ready(model, device, dtype)
     with torch.device("meta"):
         model = Transformer(state.args, par, state.embedding_dim)
     expected = model.state_dict()
@@ -107,6 +115,20 @@ def build_model(
     model.to(device=device, dtype=dtype)
     model.requires_grad_(False)
     return model.eval()
+
+
+def refuse_stored_mismatch(model_dir: Path, stored: quantized_folder.Stored, asked: str | None, par: Parallel) -> None:
+    """A quantized folder runs at its own quantization, in one process."""
+    if asked is not None and asked != stored.kind:
+        raise RunError(
+            f"{model_dir} holds {stored.kind} weights; --quantize {asked} cannot be applied to them",
+            f"drop --quantize (or pass --quantize {stored.kind}), or convert the Meta folder with --quantize {asked}",
+        )
+    if par.is_parallel:
+        raise RunError(
+            f"{model_dir} holds {stored.kind} weights, which this runner loads in one process only",
+            "run it without torchrun",
+        )
 
 
 def _ready(model: Transformer, device: torch.device, dtype: torch.dtype) -> Transformer:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -309,6 +310,7 @@ def quantize_model(
     for name, parent, attr, linear in _linears(model):
         qw = quantize_weight(linear.weight, kind_of(name, tuple(linear.weight.shape), kind, group), group)
         setattr(parent, attr, QuantLinear(qw, device, rows=_rows(linear is output)))
+        layout.return_freed_heap()  # this weight's temporaries, before the next weight's codes are placed
         if tied and linear is output:
             assert isinstance(embedding, nn.Embedding)
             model.tok_embeddings = QuantEmbedding(qw, device, dtype)  # type: ignore[assignment]
@@ -329,3 +331,22 @@ def _linears(model: nn.Module) -> list[tuple[str, nn.Module, str, nn.Linear]]:
             if isinstance(child, nn.Linear):
                 found.append((f"{parent_name}.{attr}" if parent_name else attr, parent, attr, child))
     return found
+
+
+@torch.no_grad()
+def install_quantized(
+    model: nn.Module,
+    stored: Callable[[str, tuple[int, int]], QuantizedWeight],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> None:
+    """`quantize_model` for weights quantized before (a folder `convert --quantize` wrote): `stored(name, shape)`
+    gives the codes of the module `name` whose float weight has `shape`, and they become the same layers."""
+    output = getattr(model, "output", None)
+    for name, parent, attr, linear in _linears(model):
+        qw = stored(name, (linear.out_features, linear.in_features))
+        setattr(parent, attr, QuantLinear(qw, device, rows=_rows(linear is output)))
+    embedding = getattr(model, "tok_embeddings", None)
+    if isinstance(embedding, nn.Embedding):
+        qw = stored("tok_embeddings", (embedding.num_embeddings, embedding.embedding_dim))
+        model.tok_embeddings = QuantEmbedding(qw, device, dtype)  # type: ignore[assignment]

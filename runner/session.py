@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from llamadoctor.facts import Options
 from llamadoctor.i18n import _, ngettext
 from llamadoctor.output import SETTINGS
 from llamadoctor.runner import checkpoint as ckpt
-from llamadoctor.runner import distributed, doctor_checks, loader, preflight
+from llamadoctor.runner import distributed, doctor_checks, loader, preflight, quantized_folder
 from llamadoctor.runner import tokenizer as tokenizers
 from llamadoctor.runner.chat import Dialog, dialog_tokens
 from llamadoctor.runner.chat_template import ChatTemplate, bind, encode, find, render
@@ -90,6 +91,10 @@ class Session:
             )
         par = distributed.from_env(os.environ if env is None else env)
         fmt = ckpt.detect_format(opts.model_dir)
+        stored = quantized_folder.stored_kind(opts.model_dir) if fmt == ckpt.HF else None
+        if stored is not None:  # a folder `convert --quantize` wrote runs at its own quantization
+            loader.refuse_stored_mismatch(opts.model_dir, stored, opts.quantize, par)
+            opts = dataclasses.replace(opts, quantize=stored.kind)
         doctor_checks.refuse_unless_ready(opts.model_dir, opts.tokenizer_path, opts.doctor_options())
         if fmt == ckpt.META:
             preflight.check_shards_vs_ranks(len(ckpt.list_shards(opts.model_dir)), par.world)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from llamadoctor.llama.quantized import stored_method
+
 # Model folder formats (llamadoctor.files.ModelDir.format) that transformers loads from config.json
 HF_FORMATS = ("hf", "meta-in-hf")
 # config.json's model_type -> the first transformers release that has the architecture
@@ -29,6 +31,12 @@ MISSPELLED_TOKENIZER_CLASSES: Mapping[str, str] = {
     "LLaMATokenizer": "LlamaTokenizer",
     "LLaMATokenizerFast": "LlamaTokenizerFast",
 }
+
+
+def transformers_loads(folder_format: str, config: Optional[Mapping[str, Any]]) -> bool:
+    """Whether transformers would load a folder of this format and config.json (llamadoctor's own quantized
+    folders it refuses)."""
+    return folder_format in HF_FORMATS and stored_method(config) is None
 
 
 @dataclass(frozen=True)

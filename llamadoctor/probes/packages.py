@@ -18,7 +18,7 @@ from typing import Optional
 from llamadoctor.facts import HfTokenizerFiles, Libraries, Requirement
 from llamadoctor.files import ModelDir
 from llamadoctor.formats import MAX_TOKENIZER_JSON
-from llamadoctor.llama.hf_support import HF_FORMATS
+from llamadoctor.llama.hf_support import transformers_loads
 from llamadoctor.reading import read_regular
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -247,7 +247,7 @@ def hf_tokenizer_files(folder: Path) -> HfTokenizerFiles:
 
 
 def tokenizer_files_of(models: Iterable[ModelDir]) -> tuple[HfTokenizerFiles, ...]:
-    return tuple(hf_tokenizer_files(Path(m.path)) for m in models if m.format in HF_FORMATS)
+    return tuple(hf_tokenizer_files(Path(m.path)) for m in models if transformers_loads(m.format, m.params))
 
 
 def native_libraries(folders: Iterable[str], installed: Iterable[str]) -> dict[str, tuple[str, ...]]:

@@ -63,6 +63,14 @@ def convert(
         Optional[int], typer.Option("--shards", help="Meta output with N model-parallel shards: 1 merges.")
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto (keep the checkpoint's), bf16, fp16, fp32.")] = "auto",
+    quantize: Annotated[
+        Optional[str],
+        typer.Option(
+            "--quantize",
+            help="int8 or int4: write llamadoctor's quantized folder, which `run` loads with no work "
+            "(other tools refuse it).",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -82,7 +90,9 @@ def convert(
         raise RunError(_(INSTALL_HINT[0]), INSTALL_HINT[1]) from None
     from llamadoctor.runner.conversion import convert as conv
 
-    request = conv.Request(model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force)
+    request = conv.Request(
+        model_dir=model_dir, out=out, to=to, shards=shards, dtype=dtype, force=force, quantize=quantize
+    )
     state: dict[str, Any] = {}
     hashing = contextlib.ExitStack()  # the md5 bar of the model checks, closed before the conversion's own
 

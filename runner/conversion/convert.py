@@ -74,6 +74,7 @@ class Request:
     dtype: str = "auto"  # auto keeps each tensor's dtype
     force: bool = False
     chat: Optional[bool] = None  # None: from the folder name (-chat, -Instruct)
+    quantize: Optional[str] = None  # "int8" | "int4": llamadoctor's quantized folder (`conversion.quantized`)
     max_shard_bytes: int = MAX_SHARD_BYTES
 
 
@@ -367,10 +368,16 @@ def make_plan(request: Request) -> tuple[Source, Plan]:
         )
     if request.to not in ("hf", "meta"):
         raise BadInput(_("unknown --to {value}").format(value=repr(request.to)), _("use --to hf or --to meta"))
-    if request.to == "hf" and request.shards is not None:
+    if request.to == "hf" and request.shards is not None and request.quantize is None:
         raise BadInput(_("--shards applies to Meta output"), _("drop --shards, or use --to meta --shards N"))
     if request.to == "meta" and request.shards is None:
         raise BadInput(_("--to meta needs --shards N"), _("pass --shards 1 to merge, or more to split"))
+    if request.quantize is not None:
+        from llamadoctor.runner.conversion.quantized import check_request, plan_quantized
+
+        check_request(request)
+        src = read_source(request.model_dir)
+        return src, plan_quantized(src, request)
     src = read_source(request.model_dir)
     return src, (plan_hf(src, request) if request.to == "hf" else plan_reshard(src, request))
 
@@ -470,7 +477,7 @@ def convert(
         stream(plan, tmp, on_tensor or (lambda spec: None))
         plan.finish(tmp)
         pause_point("finishing")
-        write_marker(tmp, src.model_dir, request.to)
+        write_marker(tmp, src.model_dir, f"quantized-{request.quantize}" if request.quantize else request.to)
         fsync_tree(tmp)
         swap_into_place(tmp, out)
     except BaseException:
