@@ -2,7 +2,7 @@
 
     python benchmarks/bench_check.py [--repeat 7]
 
-Targets (issue "The doctor core"): median of `llamadoctor check` at most 0.5 s, and at most a quarter of
+Targets: median of `llamadoctor check` at most 0.5 s, and at most a quarter of
 collect_env's median on the same machine. Both commands run as fresh processes, as a user would run them.
 """
 

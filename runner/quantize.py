@@ -11,7 +11,9 @@ pages handed back as it goes (`layout.release_pages`), so loading peaks near the
 The products use torch's own weight-only kernels where the installed torch has them and they give the right
 answer on this device (probed once on a small matrix): `_weight_int8pack_mm`, and for int4
 `_weight_int4pack_mm_for_cpu` on the CPU, `_weight_int4pack_mm` on CUDA. Elsewhere (torch < 2.3, MPS, a
-kernel that fails its probe) the weight is dequantized for each product: slower, the same values.
+kernel that fails its probe) the weight is dequantized for each product: slower, the same values. The kernels
+take bf16 activations (their fp32 path is ten times slower on a CPU); for the logits, each row's largest are then
+recomputed in fp32, so what greedy decoding and top-p sampling read is as exact as an fp32 product.
 
 The quantized layout (`QuantizedWeight`) is the same on every device; the kernels repack it for theirs:
 - int8: `qweight` int8 (rows, cols); `scales` fp32 (rows,); w = qweight * scale.
@@ -33,10 +35,14 @@ from llamadoctor.llama.memory import INT4_GROUP, QUANTIZATIONS, int4_fits
 from llamadoctor.runner import layout
 
 CHUNK_BYTES = 16 << 20
-# The kernels' activation dtypes: on an AVX2 CPU the int4 kernel runs fp32 rows 10x slower than bf16 ones.
+# The kernels' activation dtypes: on an AVX2 CPU both kernels run fp32 rows about 10x slower than bf16 ones.
 KERNEL_ROWS = {"int8": torch.bfloat16, "int4": torch.bfloat16}
 INNER_K_TILES = 8  # CUDA int4 packing; the CPU packing takes 1
 PACK_ROWS = 256
+# The output layer runs on the bf16 kernel (its fp32 rows are 10x slower: a third of a 1.1B model's step) and
+# its largest logits are recomputed exactly; `EXACT_BLOCK` rows at a time bound the recomputation's memory.
+EXACT_TOP = 64
+EXACT_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -179,12 +185,18 @@ class QuantLinear(nn.Module):
     qweight: torch.Tensor
     scales: torch.Tensor
     zeros: torch.Tensor
+    exact_top = 0
 
     def __init__(
-        self, qw: QuantizedWeight, device: torch.device, use_kernel: bool = True, rows: torch.dtype | None = None
+        self,
+        qw: QuantizedWeight,
+        device: torch.device,
+        use_kernel: bool = True,
+        rows: torch.dtype | None = None,
+        exact_top: int = 0,
     ) -> None:
-        """`rows`: the dtype the kernel takes the activations in (default `KERNEL_ROWS`; fp32 where bf16's
-        rounding of the products would show, as in the logits)."""
+        """`rows`: the dtype the kernel takes the activations in (default `KERNEL_ROWS`). `exact_top`: for the
+        logits, how many of each row's largest outputs are recomputed in fp32 after a bf16 kernel (int8 only)."""
         super().__init__()
         self.out_features, self.in_features = qw.shape
         self.kind, self.group = qw.kind, qw.group
@@ -192,6 +204,9 @@ class QuantLinear(nn.Module):
         rows = rows or KERNEL_ROWS[qw.kind]
         if use_kernel and kernel_works(qw.kind, device.type, qw.group, rows):
             self._use_kernel(qw, device, rows)
+            if exact_top and qw.kind == "int8" and rows != torch.float32:
+                self.exact_top = min(exact_top, self.out_features)
+                self.register_buffer("exact_scales", qw.scales.to(device, torch.float32), persistent=False)
         else:
             for name, tensor in qw.tensors().items():
                 self.register_buffer(name, tensor.to(device), persistent=False)
@@ -219,10 +234,27 @@ class QuantLinear(nn.Module):
             y = self._dequantized(flat)
         elif self.kind == "int8":
             y = torch.ops.aten._weight_int8pack_mm(flat.to(self.scales.dtype), self.qweight, self.scales)
+            if self.exact_top:
+                y = self._exact_top(flat, y)
         else:
             op = getattr(torch.ops.aten, self.kernel)
             y = op(flat.to(self.scales.dtype), self.qweight, self.group, self.scales)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
+
+    def _exact_top(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """`y` (the kernel's bf16 products) in fp32, with each row's `exact_top` largest recomputed from fp32
+        activations: bf16 rounds logits 0.4% apart to one value, and a greedy pick among them would be a coin
+        toss; the top of every row, which greedy and top-p sampling read, is then as an fp32 product gives it."""
+        out = y.float()
+        top = out.topk(self.exact_top, dim=-1).indices
+        for start in range(0, x.shape[0], EXACT_BLOCK):
+            idx = top[start : start + EXACT_BLOCK]
+            flat = idx.reshape(-1)  # index_select: indexing by a 2-d tensor is 100x slower here
+            rows = self.qweight.index_select(0, flat).to(torch.float32)
+            weights = (rows * self.exact_scales.index_select(0, flat).unsqueeze(-1)).view(*idx.shape, -1)
+            exact = torch.bmm(weights, x[start : start + EXACT_BLOCK].float().unsqueeze(-1)).squeeze(-1)
+            out[start : start + EXACT_BLOCK].scatter_(-1, idx, exact)
+        return out
 
     def _dequantized(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "int8":
@@ -232,7 +264,8 @@ class QuantLinear(nn.Module):
 
     def extra_repr(self) -> str:
         group = f", group={self.group}" if self.kind == "int4" else ""
-        return f"{self.in_features}, {self.out_features}, {self.kind}{group}, kernel={self.kernel}"
+        exact = f", exact_top={self.exact_top}" if self.exact_top else ""
+        return f"{self.in_features}, {self.out_features}, {self.kind}{group}, kernel={self.kernel}{exact}"
 
 
 @cache
@@ -309,19 +342,14 @@ def quantize_model(
     )
     for name, parent, attr, linear in _linears(model):
         qw = quantize_weight(linear.weight, kind_of(name, tuple(linear.weight.shape), kind, group), group)
-        setattr(parent, attr, QuantLinear(qw, device, rows=_rows(linear is output)))
+        exact = EXACT_TOP if linear is output else 0
+        setattr(parent, attr, QuantLinear(qw, device, exact_top=exact))
         layout.return_freed_heap()  # this weight's temporaries, before the next weight's codes are placed
         if tied and linear is output:
             assert isinstance(embedding, nn.Embedding)
             model.tok_embeddings = QuantEmbedding(qw, device, dtype)  # type: ignore[assignment]
     if isinstance(embedding, nn.Embedding) and not tied:
         model.tok_embeddings = QuantEmbedding(quantize_int8(embedding.weight), device, dtype)  # type: ignore[assignment]
-
-
-def _rows(is_output: bool) -> torch.dtype | None:
-    # bf16 logits tie tokens that differ in fp32 (two of 512 at 4.25 where fp32 had 4.28 and 4.26): the output
-    # layer takes fp32 rows; its product is a few percent of a step's.
-    return torch.float32 if is_output else None
 
 
 def _linears(model: nn.Module) -> list[tuple[str, nn.Module, str, nn.Linear]]:
@@ -345,7 +373,7 @@ def install_quantized(
     output = getattr(model, "output", None)
     for name, parent, attr, linear in _linears(model):
         qw = stored(name, (linear.out_features, linear.in_features))
-        setattr(parent, attr, QuantLinear(qw, device, rows=_rows(linear is output)))
+        setattr(parent, attr, QuantLinear(qw, device, exact_top=EXACT_TOP if linear is output else 0))
     embedding = getattr(model, "tok_embeddings", None)
     if isinstance(embedding, nn.Embedding):
         qw = stored("tok_embeddings", (embedding.num_embeddings, embedding.embedding_dim))

@@ -114,3 +114,22 @@ def test_a_weight_int4_groups_cannot_tile_stays_int8() -> None:
     assert quantize.kind_of("layers.0.feed_forward.w2.weight", (64, 100), "int4") == "int8"
     assert quantize.kind_of("layers.0.feed_forward.w2.weight", (64, 128), "int4") == "int4"
     assert quantize.kind_of("output.weight", (512, 256), "int4") == "int8"
+
+
+def test_the_top_logits_are_exact_where_bf16_would_tie_them() -> None:
+    """Two logits 0.004 apart near 4.25 round to one bf16 value: the output layer's bf16 kernel alone would make
+    the greedy pick the lower id; the recomputed top gives the fp32 answer, and every other logit stays within
+    bf16's rounding."""
+    cols = 64
+    weight = torch.full((40, cols), 0.01)
+    weight[0], weight[1] = 4.252 / cols, 4.256 / cols  # a constant row quantizes exactly: 127 times its scale
+    x = torch.ones(1, cols)
+    exact = F.linear(x, weight)
+    qw = quantize.quantize_weight(weight, "int8")
+    refined = quantize.QuantLinear(qw, torch.device("cpu"), exact_top=4)
+    assert int(refined(x).argmax()) == 1
+    assert torch.allclose(refined(x)[0, :2], exact[0, :2], rtol=1e-6)
+    assert torch.allclose(refined(x), exact, rtol=2**-8)
+    if quantize.has_int8_kernel("cpu"):
+        bf16_only = quantize.QuantLinear(qw, torch.device("cpu"))
+        assert float(bf16_only(x)[0, 0]) == float(bf16_only(x)[0, 1])  # the tie the recomputation breaks
