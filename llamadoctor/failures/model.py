@@ -49,7 +49,8 @@ STEP_NAMES = {
 
 
 def paragraphs(text: str) -> list[str]:
-    """The paragraphs of a failure's text (cause, fix, title...): each one is a message to translate."""
+    """The paragraphs of a failure's text (cause, fix, title...): each one is a message to translate. Unlike
+    `i18n.paragraphs` (documentation, re-flowed), a paragraph keeps its line breaks: a fix's lines are commands."""
     return [part for part in text.split("\n\n") if part.strip()]
 
 
