@@ -121,13 +121,19 @@ def refuse_stored_mismatch(model_dir: Path, stored: quantized_folder.Stored, ask
     """A quantized folder runs at its own quantization, in one process."""
     if asked is not None and asked != stored.kind:
         raise RunError(
-            f"{model_dir} holds {stored.kind} weights; --quantize {asked} cannot be applied to them",
-            f"drop --quantize (or pass --quantize {stored.kind}), or convert the Meta folder with --quantize {asked}",
+            _("{folder} holds {kind} weights; --quantize {asked} cannot be applied to them").format(
+                folder=model_dir, kind=stored.kind, asked=asked
+            ),
+            _(
+                "drop --quantize (or pass `--quantize {kind}`), or convert the Meta folder with `--quantize {asked}`"
+            ).format(kind=stored.kind, asked=asked),
         )
     if par.is_parallel:
         raise RunError(
-            f"{model_dir} holds {stored.kind} weights, which this runner loads in one process only",
-            "run it without torchrun",
+            _("{folder} holds {kind} weights, which this runner loads in one process only").format(
+                folder=model_dir, kind=stored.kind
+            ),
+            _("run it without torchrun"),
         )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from llamadoctor.i18n import N_, _
 from llamadoctor.llama.memory import INT4_GROUP
 from llamadoctor.llama.quantized import FORMAT_VERSION, folder_quantization, is_chat, stored_method
 from llamadoctor.runner import checkpoint as ckpt
@@ -26,7 +27,7 @@ from llamadoctor.runner.args import ModelArgs
 from llamadoctor.runner.errors import RunError
 from llamadoctor.runner.model import Transformer
 
-RECONVERT = "convert the Meta folder again with `llamadoctor convert --quantize`"
+RECONVERT = N_("convert the Meta folder again with `llamadoctor convert --quantize`")
 PART_DTYPES = {
     "int8": {"qweight": torch.int8, "scales": torch.float32},
     "int4": {"qweight": torch.uint8, "scales": torch.bfloat16, "zeros": torch.bfloat16},
@@ -64,13 +65,17 @@ def stored_kind(model_dir: Path) -> Stored | None:
     quant = config["quantization_config"]
     if kind is None or quant.get("format_version") != FORMAT_VERSION:
         raise RunError(
-            f"{model_dir} is quantized as {method!r} (format {quant.get('format_version')!r}), which this "
-            f"llamadoctor does not read",
-            f"upgrade llamadoctor, or {RECONVERT}",
+            _("{folder} is quantized as {method} (format {version}), which this llamadoctor does not read").format(
+                folder=model_dir, method=repr(method), version=repr(quant.get("format_version"))
+            ),
+            _("upgrade llamadoctor, or {reconvert}").format(reconvert=_(RECONVERT)),
         )
     group = quant.get("group_size") if kind == "int4" else 0
     if kind == "int4" and (not isinstance(group, int) or isinstance(group, bool) or group < 2 or group % 2):
-        raise RunError(f"config.json of {model_dir} gives int4 group size {group!r}", RECONVERT)
+        raise RunError(
+            _("config.json of {folder} gives int4 group size {group}").format(folder=model_dir, group=repr(group)),
+            _(RECONVERT),
+        )
     return Stored(kind, int(group or 0))
 
 
@@ -100,10 +105,13 @@ def _weight(tensors: Mapping[str, torch.Tensor], name: str, shape: tuple[int, in
     for key, want, dtype in part_specs(name, shape, kind, stored.group):
         tensor = tensors.get(key)
         if tensor is None:
-            raise RunError(f"{key} is missing from the quantized folder", RECONVERT)
+            raise RunError(_("{name} is missing from the quantized folder").format(name=key), _(RECONVERT))
         if tuple(tensor.shape) != want or tensor.dtype != dtype:
             raise RunError(
-                f"{key} is {list(tensor.shape)} {tensor.dtype} but config.json means {list(want)} {dtype}", RECONVERT
+                _("{name} is {shape} {dtype} but config.json means {want} {want_dtype}").format(
+                    name=key, shape=list(tensor.shape), dtype=tensor.dtype, want=list(want), want_dtype=dtype
+                ),
+                _(RECONVERT),
             )
         parts[key.rsplit(".", 1)[1]] = tensor
     group = stored.group if kind == "int4" else 0
@@ -120,9 +128,14 @@ def build(
     expected = model.state_dict()
     missing = sorted(k for k in expected if k not in tensors)
     if missing:
-        raise RunError(f"{missing[0]} is missing from the quantized folder", RECONVERT)
+        raise RunError(_("{name} is missing from the quantized folder").format(name=missing[0]), _(RECONVERT))
     for key, tensor in expected.items():
         if tuple(tensors[key].shape) != tuple(tensor.shape):
-            raise RunError(f"{key} is {list(tensors[key].shape)} but config.json means {list(tensor.shape)}", RECONVERT)
+            raise RunError(
+                _("{name} is {shape} but config.json means {want}").format(
+                    name=key, shape=list(tensors[key].shape), want=list(tensor.shape)
+                ),
+                _(RECONVERT),
+            )
     model.load_state_dict({k: tensors[k] for k in expected}, strict=True, assign=True)
     return model

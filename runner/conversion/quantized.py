@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import torch
 
+from llamadoctor.i18n import _
 from llamadoctor.llama.memory import INT4_GROUP, QUANTIZATIONS
 from llamadoctor.llama.quantized import quantization_config
 from llamadoctor.runner import checkpoint as ckpt
@@ -90,11 +91,14 @@ def _items(src: Source, request: Request, kind: str) -> list[tuple[TensorSpec, s
 def check_request(request: Request) -> None:
     """Refuse what --quantize cannot be combined with, before the source is read."""
     if request.quantize not in QUANTIZATIONS:
-        raise BadInput(f"unknown --quantize {request.quantize!r}", f"use --quantize {' or '.join(QUANTIZATIONS)}")
+        raise BadInput(
+            _("unknown --quantize {value}").format(value=repr(request.quantize)),
+            _("use --quantize {choices}").format(choices="|".join(QUANTIZATIONS)),
+        )
     if request.to != "hf" or request.shards is not None:
         raise BadInput(
-            "--quantize writes llamadoctor's own quantized folder, not Meta shards",
-            "drop --to meta and --shards (run the quantized folder in one process)",
+            _("--quantize writes llamadoctor's own quantized folder, not Meta shards"),
+            _("drop --to meta and --shards (run the quantized folder in one process)"),
         )
 
 
@@ -102,7 +106,10 @@ def plan_quantized(src: Source, request: Request) -> Plan:
     check_request(request)
     kind = str(request.quantize)
     if src.tokenizer is None:
-        raise BadInput(f"no tokenizer.model in {src.model_dir} or its parent", "download tokenizer.model beside it")
+        raise BadInput(
+            _("no tokenizer.model in {folder} or its parent").format(folder=src.model_dir),
+            _("download tokenizer.model beside it"),
+        )
     items: list[Item] = []
     sizes, previous = [0], ""
     for spec, key, make in _items(src, request, kind):
