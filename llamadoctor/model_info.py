@@ -6,6 +6,7 @@ The knowledge itself lives in `llamadoctor.llama`; this module only hands it wha
 from __future__ import annotations
 
 from llamadoctor.files import ModelDir
+from llamadoctor.i18n import _
 from llamadoctor.llama import (
     TOKENIZER_KIND,
     Evidence,
@@ -90,5 +91,8 @@ def model_context(model: ModelDir) -> int | None:
 
 
 def files_list(names: list[str], limit: int = 6) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    shown = _(", ").join(names[:limit])
+    if len(names) <= limit:
+        return shown
+    # TRANSLATORS: {names} lists the first few files by name.
+    return _("{names} and {count} more").format(names=shown, count=len(names) - limit)
