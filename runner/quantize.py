@@ -185,6 +185,7 @@ class QuantLinear(nn.Module):
     qweight: torch.Tensor
     scales: torch.Tensor
     zeros: torch.Tensor
+    exact_scales: torch.Tensor
     exact_top = 0
 
     def __init__(
