@@ -72,3 +72,10 @@ def test_a_cpu_load_has_a_column_major_output_unless_it_is_tied(model_dir, tmp_p
     tied = loader.load(llamas.write_hf(tmp_path / "tied", args, state), SINGLE, torch.device("cpu"), torch.float32)
     assert tied.output.weight.data_ptr() == tied.tok_embeddings.weight.data_ptr()
     assert tied.output.weight.is_contiguous()
+
+
+def test_a_bf16_cpu_load_keeps_the_checkpoint_layout(model_dir) -> None:
+    """bf16 products on a CPU run fastest as the checkpoint lays them out: no column-major output, no split."""
+    model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.bfloat16)
+    assert model.output.weight.is_contiguous() and model.output.weight.dtype == torch.bfloat16
+    assert {type(m) for m in model.modules() if isinstance(m, torch.nn.Linear)} == {torch.nn.Linear}
