@@ -16,9 +16,10 @@ from rich.text import Text
 from llamadoctor import __version__
 from llamadoctor.engine import Report, run
 from llamadoctor.job import JobCheck, JobFacts, RankFacts, ranks_text
+from llamadoctor.jsonable import document
 from llamadoctor.model import Check, Finding, NotApplicable, Passed, Severity, Status
-from llamadoctor.redact import redact_data, safe_text
-from llamadoctor.report import MARKS, SCHEMA, fenced, summary_lines, to_data
+from llamadoctor.redact import safe_text
+from llamadoctor.report import MARKS, fenced, summary_lines, to_data
 
 _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
 
@@ -249,8 +250,6 @@ def to_job_data(report: JobReport, *, strict: bool = False) -> dict[str, Any]:
             "runtime": _plain(r.runtime), "report": to_data(own, strict=strict) if own else None,
         })  # fmt: skip
     data = {
-        "schema": SCHEMA,
-        "llamadoctor": __version__,
         "job": {
             "world": report.job.world,
             "nodes": sorted(report.job.nodes),
@@ -285,7 +284,7 @@ def to_job_data(report: JobReport, *, strict: bool = False) -> dict[str, Any]:
             "exit_code": report.exit_code(strict=strict),
         },
     }
-    return redact_data(json.loads(json.dumps(data, default=str)))  # type: ignore[no-any-return]
+    return document("job", data)
 
 
 def _plain(value: Any) -> Any:

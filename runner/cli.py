@@ -16,6 +16,7 @@ from llamadoctor import errors
 from llamadoctor.cli_options import QuietOpt
 from llamadoctor.errors import HandledGroup, UsageError, path_option, readable_dir
 from llamadoctor.i18n import N_, _
+from llamadoctor.jsonable import document
 
 app = typer.Typer(
     cls=HandledGroup,
@@ -254,7 +255,9 @@ def smoke(
         working = _("Smoke test: a small random Llama on {device}, then {tokens} tokens...")
         with status(working.format(device=device, tokens=tokens), enabled=not as_json):
             report = run_smoke(device, dtype, tokens)
-        typer.echo(json.dumps(report, indent=2) if as_json else format_report(report, quiet=SETTINGS.quiet))
+        typer.echo(
+            json.dumps(document("smoke", report), indent=2) if as_json else format_report(report, quiet=SETTINGS.quiet)
+        )
         if not report["ok"]:
             raise typer.Exit(1)
 

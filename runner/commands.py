@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from llamadoctor.i18n import _
+from llamadoctor.jsonable import document
 from llamadoctor.output import SETTINGS
 from llamadoctor.runner import chat as chats
 from llamadoctor.runner import quantized_folder
@@ -126,7 +127,7 @@ def _format_chat(result: dict[str, Any]) -> str:
 def _print_results(session: Session, results: list[dict[str, Any]], as_json: bool, streamed: bool, fmt: Any) -> None:
     stats = session.stats()
     if as_json:
-        _say(session, json.dumps({"results": results, "stats": stats}, indent=2, ensure_ascii=False))
+        _say(session, json.dumps(document("run", {"results": results, "stats": stats}), indent=2, ensure_ascii=False))
         return
     if streamed:
         _say(session)

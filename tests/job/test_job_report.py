@@ -43,6 +43,7 @@ def test_the_human_report_is_by_node_with_a_table_of_what_differs() -> None:
 
 def test_the_json_report_has_every_ranks_own_check_document() -> None:
     data = to_job_data(judge_job(OTHER_TRANSFORMERS, all_checks(), all_job_checks()))
+    assert (data["schema"], data["kind"]) == (1, "job")
     assert [r["rank"] for r in data["ranks"]] == [0, 1, 2, 3]
     assert {r["node"] for r in data["ranks"]} == {0, 1}
     assert all(r["report"]["summary"]["exit_code"] == 0 for r in data["ranks"])

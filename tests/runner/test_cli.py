@@ -42,6 +42,7 @@ def test_text_runs_the_four_reference_prompts_in_batches_beyond_max_batch_size(m
     assert whole["stats"]["batches"] == [4] and split["stats"]["batches"] == [3, 1]
     assert split["results"] == whole["results"]
     assert whole["stats"]["decode_tok_s"] > 0 and whole["stats"]["peak_memory_bytes"] > 0
+    assert (whole["schema"], whole["kind"]) == (1, "run")  # the envelope every --json output has
 
 
 def test_text_single_prompt_streams_the_same_answer_and_ends_with_stats(model_dir) -> None:
@@ -177,6 +178,7 @@ def test_importing_the_cli_does_not_import_torch_or_tokenizers() -> None:
 @pytest.mark.parametrize("dtype", ["auto", "bf16"])
 def test_smoke_on_cpu(dtype: str) -> None:
     report = run_json("smoke", "--device", "cpu", "--dtype", dtype, "--tokens", "16")
+    assert report["kind"] == "smoke"
     assert report["ok"] and report["tokens"] == 16 and report["tok_s"] > 0
     assert report["max_rel_diff"] <= report["tolerance"]
     result = run("smoke", "--device", "cpu", "--tokens", "8")
