@@ -18,3 +18,12 @@ def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("LLAMADOCTOR_STATE_DIR", str(state))
     return state
+
+
+@pytest.fixture(scope="session")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogues compiled as the build compiles them, from the .po files as they are now, once a session
+    (the package's own .mo is compiled at install and may be stale in a working tree)."""
+    from builders.catalogues import compile_catalogues
+
+    return compile_catalogues(tmp_path_factory.mktemp("locale"))

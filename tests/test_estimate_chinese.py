@@ -18,16 +18,10 @@ from llamadoctor.llama.memory import GiB
 from llamadoctor.testing import gpu, nvidia
 from llamadoctor.testing_files import LLAMA2_7B
 
-from builders.catalogues import compile_catalogues
 from builders.checkpoints import write_meta_model
 
 runner = CliRunner()
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_catalogues(tmp_path_factory.mktemp("locale"))
 
 
 @pytest.fixture(autouse=True)

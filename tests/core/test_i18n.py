@@ -35,21 +35,6 @@ def english_after() -> object:
     i18n.activate(i18n.ENGLISH)
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The catalogues compiled as the build compiles them, from the .po files as they are now."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    out = tmp_path_factory.mktemp("locale")
-    for po in (ROOT / "llamadoctor" / "locale").glob("*/LC_MESSAGES/*.po"):
-        target = out / po.relative_to(ROOT / "llamadoctor" / "locale")
-        target.parent.mkdir(parents=True)
-        with po.open("rb") as source, target.with_suffix(".mo").open("wb") as mo:
-            write_mo(mo, read_po(source))
-    return out
-
-
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [

@@ -39,21 +39,6 @@ MODULES = {
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Chinese catalogue compiled as the build compiles it, from the .po file as it is now."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    out = tmp_path_factory.mktemp("locale")
-    for po in (ROOT / "llamadoctor" / "locale").glob("*/LC_MESSAGES/*.po"):
-        target = out / po.relative_to(ROOT / "llamadoctor" / "locale")
-        target.parent.mkdir(parents=True)
-        with po.open("rb") as source, target.with_suffix(".mo").open("wb") as mo:
-            write_mo(mo, read_po(source))
-    return out
-
-
 @pytest.fixture(autouse=True)
 def english_after() -> Iterator[None]:
     yield

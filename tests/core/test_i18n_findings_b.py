@@ -67,21 +67,6 @@ def _label(item: tuple[Check, object]) -> str:
     return item[0].id
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Chinese catalogue compiled from the .po as it is now, as the build compiles it."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    out = tmp_path_factory.mktemp("locale")
-    for po in (ROOT / "llamadoctor" / "locale").glob("*/LC_MESSAGES/*.po"):
-        target = (out / po.relative_to(ROOT / "llamadoctor" / "locale")).with_suffix(".mo")
-        target.parent.mkdir(parents=True)
-        with po.open("rb") as source, target.open("wb") as mo:
-            write_mo(mo, read_po(source))
-    return out
-
-
 @pytest.fixture
 def chinese(compiled: Path):  # type: ignore[no-untyped-def]
     """Runs a callable in English, then in Chinese; gives both results."""

@@ -25,21 +25,6 @@ CRLF_SCRIPT = b'#!/bin/bash\r\nset -e\r\nwget "$URL"\r\n'
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The catalogues compiled as the build compiles them, from the .po files as they are now."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    out = tmp_path_factory.mktemp("locale")
-    for po in (ROOT / "llamadoctor" / "locale").glob("*/LC_MESSAGES/*.po"):
-        target = out / po.relative_to(ROOT / "llamadoctor" / "locale")
-        target.parent.mkdir(parents=True)
-        with po.open("rb") as source, target.with_suffix(".mo").open("wb") as mo:
-            write_mo(mo, read_po(source))
-    return out
-
-
 @pytest.fixture(autouse=True)
 def chinese_catalogue(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(i18n, "LOCALE_DIR", compiled)

@@ -17,15 +17,8 @@ from llamadoctor.catalogue import explain_failure
 from llamadoctor.cli import app
 from llamadoctor.failures import FAILURES, by_id
 
-from builders.catalogues import compile_catalogues
-
 LOGS = Path(__file__).parent / "logs"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_catalogues(tmp_path_factory.mktemp("locale"))
 
 
 @pytest.fixture(autouse=True)

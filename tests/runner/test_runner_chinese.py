@@ -14,17 +14,11 @@ from llamadoctor.cli import app
 from llamadoctor.runner import session
 
 from builders import llamas
-from builders.catalogues import compile_catalogues
 
 runner = CliRunner()
 CJK = re.compile(r"[\u4e00-\u9fff]")
 GREEDY = ["--temperature", "0", "--device", "cpu", "--max-gen-len", "8"]
 PROMPT = ["--prompt", "The Eiffel Tower is"]
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_catalogues(tmp_path_factory.mktemp("locale"))
 
 
 @pytest.fixture(autouse=True)
