@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,13 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from builders.catalogues import compile_catalogues
 
     return compile_catalogues(tmp_path_factory.mktemp("locale"))
+
+
+@pytest.fixture
+def catalogues(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The translations read from `compiled` for this test, and English again after it."""
+    from llamadoctor import i18n
+
+    monkeypatch.setattr(i18n, "LOCALE_DIR", compiled)
+    yield compiled
+    i18n.activate(i18n.ENGLISH)

@@ -24,11 +24,7 @@ runner = CliRunner()
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(autouse=True)
-def catalogue(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    monkeypatch.setattr(i18n, "LOCALE_DIR", compiled)
-    yield
-    i18n.activate(i18n.ENGLISH)
+pytestmark = pytest.mark.usefixtures("catalogues")
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -25,11 +24,7 @@ CRLF_SCRIPT = b'#!/bin/bash\r\nset -e\r\nwget "$URL"\r\n'
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def chinese_catalogue(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(i18n, "LOCALE_DIR", compiled)
-    yield
-    i18n.activate(i18n.ENGLISH)
+pytestmark = pytest.mark.usefixtures("catalogues")
 
 
 @pytest.fixture

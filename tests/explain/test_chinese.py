@@ -21,11 +21,7 @@ LOGS = Path(__file__).parent / "logs"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(autouse=True)
-def chinese_catalogue(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    monkeypatch.setattr(i18n, "LOCALE_DIR", compiled)
-    yield
-    i18n.activate(i18n.ENGLISH)
+pytestmark = pytest.mark.usefixtures("catalogues")
 
 
 def invoke(*args: str, columns: int = 200) -> tuple[int, str]:

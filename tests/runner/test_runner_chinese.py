@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llamadoctor import i18n
 from llamadoctor.cli import app
 from llamadoctor.runner import session
 
@@ -21,11 +20,7 @@ GREEDY = ["--temperature", "0", "--device", "cpu", "--max-gen-len", "8"]
 PROMPT = ["--prompt", "The Eiffel Tower is"]
 
 
-@pytest.fixture(autouse=True)
-def catalogue(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    monkeypatch.setattr(i18n, "LOCALE_DIR", compiled)
-    yield
-    i18n.activate(i18n.ENGLISH)
+pytestmark = pytest.mark.usefixtures("catalogues")
 
 
 def ld(*args: object, input: str | None = None):
