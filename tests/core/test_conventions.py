@@ -20,9 +20,10 @@ from llamadoctor.cli_input import URL_VARIABLE
 from llamadoctor.probes.target import TargetError, interpreter_in
 from llamadoctor.registry import FIXES, load_all
 
+from builders.repos import CRLF_SCRIPT, crlf_repo
+
 runner = CliRunner()
 load_all()
-CRLF_SCRIPT = b'#!/bin/bash\r\nset -e\r\nwget "$URL"\r\n'
 
 
 def invoke(*args: str, **kw: Any) -> tuple[int, str, str]:
@@ -33,11 +34,7 @@ def invoke(*args: str, **kw: Any) -> tuple[int, str, str]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A repo folder whose download.sh has CRLF line endings and no executable bit: two safe fixes."""
-    folder = tmp_path / "repo"
-    folder.mkdir()
-    (folder / "download.sh").write_bytes(CRLF_SCRIPT)
-    (folder / "download.sh").chmod(0o644)
-    return folder
+    return crlf_repo(tmp_path / "repo")
 
 
 def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

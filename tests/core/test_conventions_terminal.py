@@ -25,9 +25,10 @@ from llamadoctor.report import render_human
 from llamadoctor.testing import linux_cpu
 from llamadoctor.wrapping import is_command, remedy_lines
 
+from builders.repos import crlf_repo
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-7](;[0-9]+)*m|\x1b\[[0-9;]*38;[0-9;]+m")
-CRLF_SCRIPT = b'#!/bin/bash\r\nset -e\r\nwget "$URL"\r\n'
 
 
 def in_terminal(args: list[str], columns: int, env: dict[str, str] | None = None, timeout: float = 240) -> str:
@@ -70,11 +71,7 @@ def plain(text: str) -> list[str]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    folder = tmp_path / "repo"
-    folder.mkdir()
-    (folder / "download.sh").write_bytes(CRLF_SCRIPT)
-    (folder / "download.sh").chmod(0o644)
-    return folder
+    return crlf_repo(tmp_path / "repo")
 
 
 @pytest.mark.parametrize("columns", [80, 200])

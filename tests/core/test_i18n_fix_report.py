@@ -17,10 +17,11 @@ from llamadoctor.privacy import masked_sentence
 from llamadoctor.registry import all_checks
 from llamadoctor.report import to_data
 
+from builders.repos import CRLF_SCRIPT, crlf_repo
+
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "tests" / "explain" / "logs"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-CRLF_SCRIPT = b'#!/bin/bash\r\nset -e\r\nwget "$URL"\r\n'
 runner = CliRunner()
 
 
@@ -30,11 +31,7 @@ pytestmark = pytest.mark.usefixtures("catalogues")
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A repo folder whose download.sh has CRLF line endings and no executable bit: two safe fixes."""
-    folder = tmp_path / "repo"
-    folder.mkdir()
-    (folder / "download.sh").write_bytes(CRLF_SCRIPT)
-    (folder / "download.sh").chmod(0o644)
-    return folder
+    return crlf_repo(tmp_path / "repo")
 
 
 def invoke(*args: str, lang: str = "zh") -> tuple[int, str, str]:
