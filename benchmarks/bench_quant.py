@@ -54,13 +54,14 @@ def quantize_supported() -> bool:
 
 
 def weights_bytes(model) -> int:
-    """Bytes of every parameter and buffer but the KV cache, each storage counted once (tied tables, views)."""
+    """Bytes of every parameter and buffer but the KV cache, each storage counted once (tied tables, views), and
+    of the weights a kernel holds in its own packed form."""
     seen: dict[int, int] = {}
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
         if t is None or name.endswith(("cache_k", "cache_v")):
             continue
         seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-    return sum(seen.values())
+    return sum(seen.values()) + sum(getattr(m, "packed_bytes", 0) for m in model.modules())
 
 
 def cache_bytes(model) -> int:

@@ -1,4 +1,4 @@
-"""Which weight-only kernel `run --quantize` uses on the CPU: one decode row (a 1 x K activation) through the
+"""Which kernel `run --quantize` and `--dtype bf16` use on the CPU: one decode row (a 1 x K activation) through the
 projections of the 1.1B (dim 2048) and 7B (dim 4096) shapes, 2 threads, medians of alternating rounds.
 
     python benchmarks/bench_quant_kernels.py                     # both shapes, 5 rounds
@@ -6,9 +6,11 @@ projections of the 1.1B (dim 2048) and 7B (dim 4096) shapes, 2 threads, medians 
 
 Each candidate is timed over one layer's seven projections back to back (the work of one decode step per layer):
 - fp32 / bf16: the unquantized product (`F.linear`), the baseline;
+- bf16 fbgemm fp16: `cpu.HalfLinear`, what a bf16 run uses on x86 (the same values, fbgemm's fp16 product);
 - int8 kernel: torch's `_weight_int8pack_mm` (per-output-channel scales), activations fp32 or bf16;
 - int8 dequant (--fallbacks): the fallback, the weight cast to the activation's dtype per call, then scaled;
-- int8 fbgemm: `quantized.linear_dynamic` (activations quantized per call to int8: another precision);
+- int8 fbgemm: `QuantLinear` on `quantized::linear_dynamic`, what `--quantize int8` uses on x86 (activations
+  quantized to 7 bits per row for each product);
 - int4 kernel: `_weight_int4pack_mm_for_cpu` at groups 32, 64 and 128, bf16 activations;
 - int4 dequant (--fallbacks): the fallback.
 """
@@ -37,6 +39,7 @@ def _candidates(dim: int, fallbacks: bool) -> dict[str, Callable[[], object]]:
     import torch
     import torch.nn.functional as F
 
+    from llamadoctor.runner import cpu
     from llamadoctor.runner import quantize as qz
 
     torch.manual_seed(0)
@@ -58,18 +61,12 @@ def _candidates(dim: int, fallbacks: bool) -> dict[str, Callable[[], object]]:
         ]
     if fallbacks:
         out["int8 dequant"] = lambda: [F.linear(x32[q.shape[1]], q.to(torch.float32)) * s for q, s in int8]
-    try:
-        packed = []
-        for w in weights:
-            wq = torch.quantize_per_channel(
-                w, (w.abs().amax(1) / 127).double(), torch.zeros(w.shape[0], dtype=torch.long), 0, torch.qint8
-            )
-            packed.append((w.shape[1], torch.ops.quantized.linear_prepack(wq, None)))
-        out["int8 fbgemm (int8 rows)"] = lambda: [
-            torch.ops.quantized.linear_dynamic(x32[k], p, False) for k, p in packed
-        ]
-    except (RuntimeError, AttributeError):
-        pass
+    if qz.dynamic_int8_works():
+        dynamic = [qz.QuantLinear.from_float(w, "int8") for w in weights]
+        out["int8 fbgemm (int8 rows)"] = lambda: [m(x32[m.in_features]) for m in dynamic]
+    if cpu.half_kernel_works():
+        half = [cpu.HalfLinear(w, torch.bfloat16) for w in w16]
+        out["bf16 fbgemm fp16"] = lambda: [m(x16[m.in_features]) for m in half]
     for group in (32, 64, 128):
         layers = [qz.QuantLinear.from_float(w, "int4", group) for w in weights]
         out[f"int4 g{group} ({layers[0].kernel})"] = lambda layers=layers: [m(x32[m.in_features]) for m in layers]

@@ -8,12 +8,18 @@ other weight (the norms) keeps the run's dtype, and so do the activations and th
 Each weight is read in chunks of rows from the memory-mapped checkpoint and quantized chunk by chunk, the file
 pages handed back as it goes (`layout.release_pages`), so loading peaks near the quantized size.
 
-The products use torch's own weight-only kernels where the installed torch has them and they give the right
-answer on this device (probed once on a small matrix): `_weight_int8pack_mm`, and for int4
-`_weight_int4pack_mm_for_cpu` on the CPU, `_weight_int4pack_mm` on CUDA. Elsewhere (torch < 2.3, MPS, a
-kernel that fails its probe) the weight is dequantized for each product: slower, the same values. The kernels
-take bf16 activations (their fp32 path is ten times slower on a CPU); for the logits, each row's largest are then
-recomputed in fp32, so what greedy decoding and top-p sampling read is as exact as an fp32 product.
+The products use the fastest kernel the installed torch has that gives the right answer on this device (each
+probed once on a small matrix):
+- int8 on an x86 CPU: fbgemm's dynamic int8 product (`quantized::linear_dynamic`), which quantizes the
+  activations to 7 bits per row for each product and multiplies int8 by int8 (AVX2/AVX-512 integer dot
+  products): 2-4x the weight-only kernel's speed, and what llama.cpp's Q8_0 does with its activations too.
+- Elsewhere torch's weight-only kernels, which take bf16 activations (their fp32 path is ten times slower on a
+  CPU): `_weight_int8pack_mm`, and for int4 `_weight_int4pack_mm_for_cpu` on the CPU, `_weight_int4pack_mm`
+  on CUDA.
+- Where none works (torch < 2.3 without fbgemm, MPS, a kernel that fails its probe) the weight is dequantized
+  for each product: slower, the same values.
+For the logits, each row's largest are then recomputed from fp32 activations and the int8 codes, so what greedy
+decoding and top-p sampling read is as exact as an fp32 product of the quantized weight.
 
 The quantized layout (`QuantizedWeight`) is the same on every device; the kernels repack it for theirs:
 - int8: `qweight` int8 (rows, cols); `scales` fp32 (rows,); w = qweight * scale.
@@ -23,9 +29,10 @@ The quantized layout (`QuantizedWeight`) is the same on every device; the kernel
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +46,9 @@ CHUNK_BYTES = 16 << 20
 KERNEL_ROWS = {"int8": torch.bfloat16, "int4": torch.bfloat16}
 INNER_K_TILES = 8  # CUDA int4 packing; the CPU packing takes 1
 PACK_ROWS = 256
-# The output layer runs on the bf16 kernel (its fp32 rows are 10x slower: a third of a 1.1B model's step) and
-# its largest logits are recomputed exactly; `EXACT_BLOCK` rows at a time bound the recomputation's memory.
+# The output layer runs on a fast kernel (fp32 rows on the weight-only kernel are 10x slower: a third of a 1.1B
+# model's step) and its largest logits are recomputed exactly; `EXACT_BLOCK` rows at a time bound the
+# recomputation's memory.
 EXACT_TOP = 64
 EXACT_BLOCK = 16
 
@@ -174,6 +182,51 @@ def _packs_by_rows() -> bool:
     return whole.shape == halves.shape and bool((whole == halves).all())
 
 
+DYNAMIC_INT8 = "quantized::linear_dynamic"
+
+
+@cache
+def dynamic_int8_works() -> bool:
+    """Whether this torch runs int8 products on fbgemm, whose AVX2 kernels multiply int8 codes by int8
+    activations (quantized per row for each product) several times faster than the weight-only kernel, and
+    gives the dequantized product's answer on a small matrix. x86 only: elsewhere the engine is QNNPACK, slower
+    than the weight-only kernel."""
+    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+        return False
+    gen = torch.Generator().manual_seed(0)
+    weight, x = torch.randn(64, 256, generator=gen), torch.randn(3, 256, generator=gen)
+    qw = quantize_int8(weight)
+    try:
+        got = _dynamic_int8(x, _prepack(qw))
+    except (RuntimeError, NotImplementedError, TypeError, AttributeError):
+        return False
+    want = F.linear(x, qw.dequantize())
+    return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < 2e-2
+
+
+def _prepack(qw: QuantizedWeight) -> Any:
+    """fbgemm's packed form of int8 codes with one scale per row (a copy: the codes can go)."""
+    rows = qw.shape[0]
+    with warnings.catch_warnings():  # torch marks its quantized tensors deprecated; the kernel is probed
+        warnings.simplefilter("ignore")
+        codes = torch._make_per_channel_quantized_tensor(
+            qw.qweight, qw.scales.double(), torch.zeros(rows, dtype=torch.long), 0
+        )
+        return torch.ops.quantized.linear_prepack(codes, None)
+
+
+def _dynamic_int8(x: torch.Tensor, packed: Any) -> torch.Tensor:
+    """The product on fbgemm's int8 kernel. It quantizes its input with one scale for the whole tensor, so
+    each row is scaled to the same largest value first: a row of small activations keeps its precision beside
+    one with outliers (one row, a decode step, needs none). `reduce_range` keeps the activations to 7 bits, so
+    AVX2's pairwise int16 sums cannot saturate."""
+    x = x.float()
+    if x.shape[0] == 1:
+        return torch.ops.quantized.linear_dynamic(x, packed, True)
+    peak = x.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
+    return torch.ops.quantized.linear_dynamic(x / peak, packed, True) * peak
+
+
 def _int4_op(device: torch.device) -> str | None:
     name = "_weight_int4pack_mm_for_cpu" if device.type == "cpu" else "_weight_int4pack_mm"
     return name if device.type in ("cpu", "cuda") and hasattr(torch.ops.aten, name) else None
@@ -187,6 +240,7 @@ class QuantLinear(nn.Module):
     zeros: torch.Tensor
     exact_scales: torch.Tensor
     exact_top = 0
+    packed_bytes = 0  # what `packed`, a kernel's own object rather than a buffer, holds
 
     def __init__(
         self,
@@ -203,7 +257,15 @@ class QuantLinear(nn.Module):
         self.kind, self.group = qw.kind, qw.group
         self.kernel = "dequantize"
         rows = rows or KERNEL_ROWS[qw.kind]
-        if use_kernel and kernel_works(qw.kind, device.type, qw.group, rows):
+        if use_kernel and qw.kind == "int8" and device.type == "cpu" and dynamic_int8_works():
+            self.kernel = DYNAMIC_INT8
+            self.packed = _prepack(qw)
+            self.packed_bytes = sum(t.numel() * t.element_size() for t in qw.tensors().values())
+            if exact_top:
+                self.exact_top = min(exact_top, self.out_features)
+                self.register_buffer("qweight", qw.qweight, persistent=False)
+                self.register_buffer("exact_scales", qw.scales.to(torch.float32), persistent=False)
+        elif use_kernel and kernel_works(qw.kind, device.type, qw.group, rows):
             self._use_kernel(qw, device, rows)
             if exact_top and qw.kind == "int8" and rows != torch.float32:
                 self.exact_top = min(exact_top, self.out_features)
@@ -231,7 +293,11 @@ class QuantLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if self.kernel == "dequantize":
+        if self.kernel == DYNAMIC_INT8:
+            y = _dynamic_int8(flat, self.packed)
+            if self.exact_top:
+                y = self._exact_top(flat, y)
+        elif self.kernel == "dequantize":
             y = self._dequantized(flat)
         elif self.kind == "int8":
             y = torch.ops.aten._weight_int8pack_mm(flat.to(self.scales.dtype), self.qweight, self.scales)
@@ -243,9 +309,10 @@ class QuantLinear(nn.Module):
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
     def _exact_top(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """`y` (the kernel's bf16 products) in fp32, with each row's `exact_top` largest recomputed from fp32
-        activations: bf16 rounds logits 0.4% apart to one value, and a greedy pick among them would be a coin
-        toss; the top of every row, which greedy and top-p sampling read, is then as an fp32 product gives it."""
+        """`y` (the kernel's products) in fp32, with each row's `exact_top` largest recomputed from fp32
+        activations: bf16 rounds logits 0.4% apart to one value, 7-bit activations blur them by about as much,
+        and a greedy pick among them would be a coin toss; the top of every row, which greedy and top-p sampling
+        read, is then as an fp32 product gives it."""
         out = y.float()
         top = out.topk(self.exact_top, dim=-1).indices
         for start in range(0, x.shape[0], EXACT_BLOCK):

@@ -74,3 +74,61 @@ def test_a_cpu_load_splits_the_projections_over_the_threads(model_dir) -> None:
     finally:
         torch.set_num_threads(threads)
     assert model.layers[0].attention.wq.splits == 2 and model.output.splits == 2
+
+
+def _needs_half_kernel() -> None:
+    if not cpu.half_kernel_works():
+        pytest.skip(f"torch {torch.__version__} has no working fbgemm fp16 product here")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_projections_run_on_fbgemm_with_the_same_logits(dtype) -> None:
+    """bf16 and fp16 weights are fp16 values: on fbgemm's fp16 product a half-precision model answers as on
+    torch's own product, the same greedy tokens and logits within the dtype's rounding."""
+    _needs_half_kernel()
+    ids = torch.arange(1, 9).unsqueeze(0)
+    logits, tokens = {}, {}
+    for transformed in (False, True):
+        model = _plain_model().to(dtype)
+        if transformed:
+            cpu.optimize_for_cpu(model, dtype)
+            assert {type(m) for m in model.modules() if hasattr(m, "in_features")} == {cpu.HalfLinear}
+        model.setup_cache(1, 32)
+        logits[transformed] = model(ids, 0, all_logits=True).float()
+        step = logits[transformed][0, -1]
+        tokens[transformed] = [int(step.argmax())]
+        for pos in range(8, 20):
+            step = model(torch.tensor([[tokens[transformed][-1]]]), pos)[0, -1].float()
+            tokens[transformed].append(int(step.argmax()))
+    torch.testing.assert_close(logits[True], logits[False], atol=0.05, rtol=0.02)
+    assert tokens[True] == tokens[False]
+
+
+def test_a_half_weight_beyond_fp16s_range_keeps_torchs_product() -> None:
+    _needs_half_kernel()
+    model = _plain_model().to(torch.bfloat16)
+    with torch.no_grad():
+        model.layers[0].attention.wq.weight[0, 0] = 1e6  # a bf16 value, but infinite in fp16
+    cpu.optimize_for_cpu(model, torch.bfloat16)
+    assert type(model.layers[0].attention.wq) is nn.Linear
+    assert type(model.layers[0].attention.wk) is cpu.HalfLinear
+
+
+def test_a_tied_half_output_stays_the_embedding_table() -> None:
+    _needs_half_kernel()
+    model = _plain_model().to(torch.bfloat16)
+    model.output.weight = model.tok_embeddings.weight
+    cpu.optimize_for_cpu(model, torch.bfloat16)
+    assert model.output.weight is model.tok_embeddings.weight
+    assert type(model.layers[0].feed_forward.w1) is cpu.HalfLinear
+
+
+def test_weights_below_fp16s_normal_range_stay_within_its_step() -> None:
+    _needs_half_kernel()
+    weight = torch.tensor([[3e-7, -2e-5, 0.02, 1.5]], dtype=torch.bfloat16).repeat(8, 16)
+    layer = cpu.HalfLinear(weight, torch.bfloat16)
+    for col in range(4):
+        x = torch.zeros(1, 64, dtype=torch.bfloat16)
+        x[0, col] = 1
+        got, want = layer(x).float()[0, 0], weight[0, col].float()
+        assert abs(float(got - want)) <= max(3e-8, float(want.abs()) * 2**-8)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from llamadoctor.runner import layout, loader
+from llamadoctor.runner import cpu, layout, loader
 from llamadoctor.runner.distributed import SINGLE
 
 from builders import llamas
@@ -74,8 +74,17 @@ def test_a_cpu_load_has_a_column_major_output_unless_it_is_tied(model_dir, tmp_p
     assert tied.output.weight.is_contiguous()
 
 
-def test_a_bf16_cpu_load_keeps_the_checkpoint_layout(model_dir) -> None:
-    """bf16 products on a CPU run fastest as the checkpoint lays them out: no column-major output, no split."""
+@pytest.mark.parametrize("half_kernel", [True, False])
+def test_a_bf16_cpu_load_keeps_the_checkpoint_layout(model_dir, monkeypatch, half_kernel) -> None:
+    """bf16 products on a CPU run on fbgemm's fp16 product where it works; elsewhere fastest as the checkpoint
+    lays them out: no column-major output, no split."""
+    if half_kernel and not cpu.half_kernel_works():
+        pytest.skip(f"torch {torch.__version__} has no working fbgemm fp16 product here")
+    monkeypatch.setattr(cpu, "half_kernel_works", lambda: half_kernel)
     model = loader.load(model_dir("llama2", "meta"), SINGLE, torch.device("cpu"), torch.bfloat16)
+    projections = {type(m) for m in model.modules() if hasattr(m, "in_features")}
+    if half_kernel:
+        assert projections == {cpu.HalfLinear}
+        return
     assert model.output.weight.is_contiguous() and model.output.weight.dtype == torch.bfloat16
-    assert {type(m) for m in model.modules() if isinstance(m, torch.nn.Linear)} == {torch.nn.Linear}
+    assert projections == {torch.nn.Linear}

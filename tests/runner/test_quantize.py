@@ -68,21 +68,38 @@ def _cosines(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[float]:
     return [float(F.cosine_similarity(x, y, dim=0)) for x, y in zip(a, b)]
 
 
-@pytest.fixture(params=["kernel", "fallback"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "fallback":
+def _take(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How the products run: int8 activations on fbgemm (int8 layers on x86), the weight-only kernels, or the
+    dequantizing fallback."""
+    if path != "dynamic":
+        monkeypatch.setattr(quantize, "dynamic_int8_works", lambda: False)
+    if path == "fallback":
         monkeypatch.setattr(quantize, "kernel_works", lambda *a, **k: False)
-    return str(request.param)
 
 
-@pytest.mark.parametrize(("kind", "least"), [("int8", 0.999), ("int4", 0.99)])
-def test_every_decode_step_answers_like_fp32(wide_model: Path, path: str, kind: str, least: float) -> None:
+@pytest.mark.parametrize(
+    ("kind", "path", "least"),
+    [
+        ("int8", "dynamic", 0.999),
+        ("int8", "kernel", 0.999),
+        ("int8", "fallback", 0.999),
+        ("int4", "kernel", 0.99),
+        ("int4", "fallback", 0.99),
+    ],
+)
+def test_every_decode_step_answers_like_fp32(
+    wide_model: Path, kind: str, path: str, least: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if path == "kernel" and not quantize.kernel_works(kind, "cpu"):
         pytest.skip(f"torch {torch.__version__} has no working {kind} weight-only kernel on the CPU")
+    if path == "dynamic" and not quantize.dynamic_int8_works():
+        pytest.skip(f"torch {torch.__version__} has no working fbgemm int8 kernel here")
+    _take(path, monkeypatch)
     want_tokens, want = _greedy(_load(wide_model, None))
     model = _load(wide_model, kind)
-    kernels = {m.kernel for m in model.modules() if isinstance(m, quantize.QuantLinear)}
-    assert ("dequantize" in kernels) == (path == "fallback")
+    layers = {m.kernel for n, m in model.named_modules() if isinstance(m, quantize.QuantLinear) and n != "output"}
+    assert ("dequantize" in layers) == (path == "fallback")
+    assert (quantize.DYNAMIC_INT8 in layers) == (path == "dynamic")
     _, got = _greedy(model, follow=want_tokens)
     assert min(_cosines(want, got)) >= least
     if kind == "int8":
@@ -116,7 +133,7 @@ def test_a_weight_int4_groups_cannot_tile_stays_int8() -> None:
     assert quantize.kind_of("output.weight", (512, 256), "int4") == "int8"
 
 
-def test_the_top_logits_are_exact_where_bf16_would_tie_them() -> None:
+def test_the_top_logits_are_exact_where_bf16_would_tie_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two logits 0.004 apart near 4.25 round to one bf16 value: the output layer's bf16 kernel alone would make
     the greedy pick the lower id; the recomputed top gives the fp32 answer, and every other logit stays within
     bf16's rounding."""
@@ -131,5 +148,39 @@ def test_the_top_logits_are_exact_where_bf16_would_tie_them() -> None:
     assert torch.allclose(refined(x)[0, :2], exact[0, :2], rtol=1e-6)
     assert torch.allclose(refined(x), exact, rtol=2**-8)
     if quantize.has_int8_kernel("cpu"):
+        monkeypatch.setattr(quantize, "dynamic_int8_works", lambda: False)
         bf16_only = quantize.QuantLinear(qw, torch.device("cpu"))
         assert float(bf16_only(x)[0, 0]) == float(bf16_only(x)[0, 1])  # the tie the recomputation breaks
+
+
+def test_a_prompt_row_keeps_its_precision_beside_a_row_with_outliers() -> None:
+    """fbgemm quantizes a product's whole input with one scale: unscaled, a prompt token with small activations
+    next to one with an outlier 1000 times larger would be rounded to nothing."""
+    if not quantize.dynamic_int8_works():
+        pytest.skip(f"torch {torch.__version__} has no working fbgemm int8 kernel here")
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.randn(96, 256, generator=gen) / 16
+    x = torch.randn(2, 256, generator=gen)
+    x[1, 7] = 1000.0
+    layer = quantize.QuantLinear(quantize.quantize_weight(weight, "int8"), torch.device("cpu"))
+    assert layer.kernel == quantize.DYNAMIC_INT8
+    got, want = layer(x), F.linear(x, weight)
+    for row in range(2):  # each row about as precise as when it is the product's only one, a decode step
+        error = float((got[row] - want[row]).norm() / want[row].norm())
+        alone = float((layer(x[row : row + 1])[0] - want[row]).norm() / want[row].norm())
+        assert error < max(2 * alone, 2e-2)
+
+
+def test_the_top_logits_are_exact_on_the_int8_activation_kernel() -> None:
+    if not quantize.dynamic_int8_works():
+        pytest.skip(f"torch {torch.__version__} has no working fbgemm int8 kernel here")
+    gen = torch.Generator().manual_seed(2)
+    weight = torch.randn(512, 256, generator=gen) / 16
+    x = torch.randn(3, 256, generator=gen)
+    qw = quantize.quantize_weight(weight, "int8")
+    layer = quantize.QuantLinear(qw, torch.device("cpu"), exact_top=8)
+    assert layer.kernel == quantize.DYNAMIC_INT8
+    got, want = layer(x), F.linear(x, qw.dequantize())
+    top = want.topk(8, dim=-1).indices
+    assert torch.allclose(got.gather(-1, top), want.gather(-1, top), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got, want, rtol=1e-5, atol=1e-5)  # the rest is the kernel's, 7-bit activations
