@@ -73,11 +73,15 @@ class HalfLinear(nn.Module):
         self.packed_bytes = weight.numel() * 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.ops.quantized.linear_dynamic_fp16(x.reshape(-1, self.in_features).float(), self.packed)
+        y = _half_product(x.reshape(-1, self.in_features).float(), self.packed)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, kernel=quantized::linear_dynamic_fp16"
+
+
+def _half_product(x: torch.Tensor, packed: Any) -> torch.Tensor:
+    return torch.ops.quantized.linear_dynamic_fp16(x, packed)
 
 
 def _pack_half(weight: torch.Tensor) -> Any:
@@ -103,15 +107,17 @@ def half_kernel_works() -> bool:
     return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < 1e-2
 
 
-def optimize_for_cpu(model: Transformer, dtype: torch.dtype, threads: int | None = None) -> None:
+def optimize_for_cpu(
+    model: Transformer, dtype: torch.dtype, threads: int | None = None, traceable: bool = False
+) -> None:
     """Apply the CPU's speed work to a model whose weights are loaded, before any other copy or cast of them is
-    made. `threads` defaults to torch's.
+    made. `threads` defaults to torch's; `traceable` keeps torch's own products, which torch.compile can trace.
 
     fp32 gets a column-major output layer and split projections. bf16 and fp16 get fbgemm's fp16 product where
     it works; elsewhere they stay as they are: a bf16 product of one row is already threaded (1.3x faster than
     the split form, 5632x2048 on 2 cores), and a column-major bf16 output layer is the slowest layout of all:
     270 ms a step for a 32000x2048 one, against 8 ms row-major, on an AVX2 CPU without native bf16."""
-    if dtype in HALF_DTYPES and half_kernel_works():
+    if dtype in HALF_DTYPES and not traceable and half_kernel_works():
         half_products(model, dtype)
     if dtype != torch.float32:
         return

@@ -82,10 +82,17 @@ def read_rank_state(model_dir: Path, par: Parallel) -> RankState:
 
 
 def build_model(
-    state: RankState, par: Parallel, device: torch.device, dtype: torch.dtype, quantization: str | None = None
+    state: RankState,
+    par: Parallel,
+    device: torch.device,
+    dtype: torch.dtype,
+    quantization: str | None = None,
+    traceable: bool = False,
 ) -> Transformer:
+    """The model on `device`. `traceable`: for torch.compile, whose fullgraph cannot trace the weights fbgemm
+    packs into its own objects (the CPU's int8 and half-precision products): torch's own products instead."""
     if state.stored is not None:
-        model = quantized_folder.build(state.args, state.tensors, state.stored, device, dtype)
+        model = quantized_folder.build(state.args, state.tensors, state.stored, device, dtype, traceable)
         return _ready(model, device, dtype)
     with torch.device("meta"):
         model = Transformer(state.args, par, state.embedding_dim)
@@ -107,10 +114,10 @@ def build_model(
     weights = {k: v for k, v in state.tensors.items() if k in expected}
     model.load_state_dict(weights, strict=True, assign=True)
     if quantization is not None:
-        quantize.quantize_model(model, quantization, device, dtype)
+        quantize.quantize_model(model, quantization, device, dtype, traceable=traceable)
         return _ready(model, device, dtype)
     if device.type == "cpu":
-        cpu.optimize_for_cpu(model, dtype)  # before `.to`: its one copy is made from the mapped file
+        cpu.optimize_for_cpu(model, dtype, traceable=traceable)  # before `.to`: one copy, from the mapped file
     # Same dtype on CPU: `.to` returns the mmapped tensor itself, so no copy is made.
     model.to(device=device, dtype=dtype)
     model.requires_grad_(False)

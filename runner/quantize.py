@@ -249,15 +249,17 @@ class QuantLinear(nn.Module):
         use_kernel: bool = True,
         rows: torch.dtype | None = None,
         exact_top: int = 0,
+        traceable: bool = False,
     ) -> None:
-        """`rows`: the dtype the kernel takes the activations in (default `KERNEL_ROWS`). `exact_top`: for the
-        logits, how many of each row's largest outputs are recomputed in fp32 after a bf16 kernel (int8 only)."""
+        """`rows`: the dtype the weight-only kernel takes the activations in (default `KERNEL_ROWS`).
+        `exact_top`: for the logits, how many of each row's largest outputs are recomputed in fp32 (int8 only).
+        `traceable`: no kernel that packs the weight into an object of its own, which torch.compile cannot trace."""
         super().__init__()
         self.out_features, self.in_features = qw.shape
         self.kind, self.group = qw.kind, qw.group
         self.kernel = "dequantize"
         rows = rows or KERNEL_ROWS[qw.kind]
-        if use_kernel and qw.kind == "int8" and device.type == "cpu" and dynamic_int8_works():
+        if use_kernel and not traceable and qw.kind == "int8" and device.type == "cpu" and dynamic_int8_works():
             self.kernel = DYNAMIC_INT8
             self.packed = _prepack(qw)
             self.packed_bytes = sum(t.numel() * t.element_size() for t in qw.tensors().values())
@@ -397,7 +399,12 @@ def kind_of(name: str, weight_shape: tuple[int, ...], kind: str, group: int = IN
 
 @torch.no_grad()
 def quantize_model(
-    model: nn.Module, kind: str, device: torch.device, dtype: torch.dtype, group: int = INT4_GROUP
+    model: nn.Module,
+    kind: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    group: int = INT4_GROUP,
+    traceable: bool = False,
 ) -> None:
     """Replace the projections, output layer and embedding of a model whose weights are loaded (memory-mapped)
     by their quantized forms on `device`, one weight at a time."""
@@ -411,7 +418,7 @@ def quantize_model(
     for name, parent, attr, linear in _linears(model):
         qw = quantize_weight(linear.weight, kind_of(name, tuple(linear.weight.shape), kind, group), group)
         exact = EXACT_TOP if linear is output else 0
-        setattr(parent, attr, QuantLinear(qw, device, exact_top=exact))
+        setattr(parent, attr, QuantLinear(qw, device, exact_top=exact, traceable=traceable))
         layout.return_freed_heap()  # this weight's temporaries, before the next weight's codes are placed
         if tied and linear is output:
             assert isinstance(embedding, nn.Embedding)
@@ -435,13 +442,15 @@ def install_quantized(
     stored: Callable[[str, tuple[int, int]], QuantizedWeight],
     device: torch.device,
     dtype: torch.dtype,
+    traceable: bool = False,
 ) -> None:
     """`quantize_model` for weights quantized before (a folder `convert --quantize` wrote): `stored(name, shape)`
     gives the codes of the module `name` whose float weight has `shape`, and they become the same layers."""
     output = getattr(model, "output", None)
     for name, parent, attr, linear in _linears(model):
         qw = stored(name, (linear.out_features, linear.in_features))
-        setattr(parent, attr, QuantLinear(qw, device, exact_top=EXACT_TOP if linear is output else 0))
+        exact = EXACT_TOP if linear is output else 0
+        setattr(parent, attr, QuantLinear(qw, device, exact_top=exact, traceable=traceable))
     embedding = getattr(model, "tok_embeddings", None)
     if isinstance(embedding, nn.Embedding):
         qw = stored("tok_embeddings", (embedding.num_embeddings, embedding.embedding_dim))

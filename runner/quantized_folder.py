@@ -119,12 +119,19 @@ def _weight(tensors: Mapping[str, torch.Tensor], name: str, shape: tuple[int, in
 
 
 def build(
-    args: ModelArgs, tensors: Mapping[str, torch.Tensor], stored: Stored, device: torch.device, dtype: torch.dtype
+    args: ModelArgs,
+    tensors: Mapping[str, torch.Tensor],
+    stored: Stored,
+    device: torch.device,
+    dtype: torch.dtype,
+    traceable: bool = False,
 ) -> Transformer:
     """The model with the stored codes as its quantized layers and the norms assigned (still as stored)."""
     with torch.device("meta"):
         model = Transformer(args)
-    quantize.install_quantized(model, lambda name, shape: _weight(tensors, name, shape, stored), device, dtype)
+    quantize.install_quantized(
+        model, lambda name, shape: _weight(tensors, name, shape, stored), device, dtype, traceable
+    )
     expected = model.state_dict()
     missing = sorted(k for k in expected if k not in tensors)
     if missing:

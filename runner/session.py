@@ -124,7 +124,7 @@ class Session:
         preflight.check_vocab(state.args, self.tok.n_words)
         self._fit_default_precision(state)
         self._check_memory(state)
-        model = loader.build_model(state, self.par, self.device, self.dtype, self.quantize)
+        model = loader.build_model(state, self.par, self.device, self.dtype, self.quantize, self.opts.compile)
         del state
         # Same seed on every rank: sampled tokens must agree across model-parallel processes.
         torch.manual_seed(self.opts.seed)

@@ -132,3 +132,10 @@ def test_weights_below_fp16s_normal_range_stay_within_its_step() -> None:
         x[0, col] = 1
         got, want = layer(x).float()[0, 0], weight[0, col].float()
         assert abs(float(got - want)) <= max(3e-8, float(want.abs()) * 2**-8)
+
+
+def test_a_traceable_half_model_keeps_torchs_products() -> None:
+    """torch.compile cannot trace fbgemm's packed weights: `run --compile` keeps torch's own products."""
+    model = _plain_model().to(torch.bfloat16)
+    cpu.optimize_for_cpu(model, torch.bfloat16, traceable=True)
+    assert {type(m) for m in model.modules() if hasattr(m, "in_features")} == {nn.Linear}

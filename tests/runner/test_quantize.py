@@ -184,3 +184,11 @@ def test_the_top_logits_are_exact_on_the_int8_activation_kernel() -> None:
     top = want.topk(8, dim=-1).indices
     assert torch.allclose(got.gather(-1, top), want.gather(-1, top), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(got, want, rtol=1e-5, atol=1e-5)  # the rest is the kernel's, 7-bit activations
+
+
+def test_a_traceable_quantized_model_packs_no_weight_into_fbgemm(wide_model: Path) -> None:
+    """torch.compile cannot trace fbgemm's packed weights: `run --compile` keeps the traceable kernels."""
+    state = loader.read_rank_state(wide_model, SINGLE)
+    model = loader.build_model(state, SINGLE, torch.device("cpu"), torch.float32, "int8", traceable=True)
+    kernels = {m.kernel for m in model.modules() if isinstance(m, quantize.QuantLinear)}
+    assert kernels and quantize.DYNAMIC_INT8 not in kernels
