@@ -21,6 +21,8 @@ fastest (`optimize_for_cpu`).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -73,28 +75,37 @@ class HalfLinear(nn.Module):
         self.packed_bytes = weight.numel() * 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = _half_product(x.reshape(-1, self.in_features).float(), self.packed)
+        y = torch.ops.quantized.linear_dynamic_fp16(x.reshape(-1, self.in_features).float(), self.packed)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, kernel=quantized::linear_dynamic_fp16"
 
 
-def _half_product(x: torch.Tensor, packed: Any) -> torch.Tensor:
-    return torch.ops.quantized.linear_dynamic_fp16(x, packed)
-
-
 def _pack_half(weight: torch.Tensor) -> Any:
-    with warnings.catch_warnings():  # torch marks its quantized ops deprecated; the kernel is probed
-        warnings.simplefilter("ignore")
+    with fbgemm_packing():
         return torch.ops.quantized.linear_prepack_fp16(weight.float(), None)
+
+
+@contextmanager
+def fbgemm_packing() -> Iterator[None]:
+    """Quiet: torch warns at every use that its quantized tensors are deprecated. The kernels used are probed at
+    first use, and a run falls back to torch's own products on a torch that no longer has them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def on_fbgemm() -> bool:
+    """Whether torch's quantized products run on fbgemm: x86 builds (elsewhere QNNPACK, which is slower than
+    torch's plain products for one row)."""
+    return torch.backends.quantized.engine in ("x86", "fbgemm")
 
 
 @cache
 def half_kernel_works() -> bool:
-    """Whether this torch has fbgemm's fp16 product (x86 builds) and it gives a bf16 product's answer on a
-    small matrix."""
-    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+    """Whether this torch has fbgemm's fp16 product and it gives a bf16 product's answer on a small matrix."""
+    if not on_fbgemm():
         return False
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(48, 128, generator=gen).to(torch.bfloat16)

@@ -29,7 +29,6 @@ The quantized layout (`QuantizedWeight`) is the same on every device; the kernel
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Callable
@@ -39,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llamadoctor.llama.memory import INT4_GROUP, QUANTIZATIONS, int4_fits
-from llamadoctor.runner import layout
+from llamadoctor.runner import cpu, layout
 
 CHUNK_BYTES = 16 << 20
 # The kernels' activation dtypes: on an AVX2 CPU both kernels run fp32 rows about 10x slower than bf16 ones.
@@ -191,7 +190,7 @@ def dynamic_int8_works() -> bool:
     activations (quantized per row for each product) several times faster than the weight-only kernel, and
     gives the dequantized product's answer on a small matrix. x86 only: elsewhere the engine is QNNPACK, slower
     than the weight-only kernel."""
-    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+    if not cpu.on_fbgemm():
         return False
     gen = torch.Generator().manual_seed(0)
     weight, x = torch.randn(64, 256, generator=gen), torch.randn(3, 256, generator=gen)
@@ -207,8 +206,7 @@ def dynamic_int8_works() -> bool:
 def _prepack(qw: QuantizedWeight) -> Any:
     """fbgemm's packed form of int8 codes with one scale per row (a copy: the codes can go)."""
     rows = qw.shape[0]
-    with warnings.catch_warnings():  # torch marks its quantized tensors deprecated; the kernel is probed
-        warnings.simplefilter("ignore")
+    with cpu.fbgemm_packing():
         codes = torch._make_per_channel_quantized_tensor(
             qw.qweight, qw.scales.double(), torch.zeros(rows, dtype=torch.long), 0
         )
