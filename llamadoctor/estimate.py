@@ -6,6 +6,7 @@ way `check` does (the file probe), picks the device and dtype the way `run` does
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def estimate_for_model_dir(
     stored = folder_quantization(model.params)
     if stored is not None and quantize not in (None, stored):
         raise ModelDirError(f"{path} holds {stored} weights (convert --quantize): --quantize {quantize} cannot apply")
-    return estimate(
+    est = estimate(
         params,
         dtype=dtype,
         device=device,
@@ -65,6 +66,7 @@ def estimate_for_model_dir(
         capability=capability,
         quantize=stored or quantize,
     )
+    return dataclasses.replace(est, stored=stored is not None)
 
 
 # ---- where it must fit -------------------------------------------------------------------------------------
@@ -201,7 +203,10 @@ def estimate_json(est: Estimate, room: Room | None = None) -> dict[str, Any]:
 
 
 def precisions(est: Estimate) -> list[Estimate]:
-    """The same run at every dtype, then quantized (int8, int4) at its dtype: what `estimate` sets side by side."""
+    """The same run at every dtype, then quantized (int8, int4) at its dtype: what `estimate` sets side by side.
+    A quantized folder runs at its own quantization only: that, at every dtype (of the norms and activations)."""
+    if est.stored:
+        return [est.with_(dtype=d) for d in DTYPE_BYTES]
     out = [est.with_(dtype=d, quantize=None) for d in DTYPE_BYTES]
     return out + [est.with_(quantize=q) for q in QUANTIZATIONS]
 

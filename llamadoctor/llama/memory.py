@@ -18,6 +18,7 @@ keep the dtype too.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -111,6 +112,7 @@ class Estimate:
     activation_bytes: int  # per device
     overhead_bytes: int  # per device
     quantize: str | None = None  # "int8" | "int4": weight-only, as `run --quantize`
+    stored: bool = False  # the folder holds quantized codes (`convert --quantize`): it runs at `quantize` only
 
     @property
     def precision(self) -> str:
@@ -145,7 +147,7 @@ class Estimate:
             "nproc": self.nproc,
             "quantize": self.quantize,
         }
-        return estimate(self.arch, **{**settings, **changes})
+        return dataclasses.replace(estimate(self.arch, **{**settings, **changes}), stored=self.stored)
 
 
 def estimate(

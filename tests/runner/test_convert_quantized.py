@@ -266,6 +266,16 @@ def test_estimate_counts_the_stored_quantization(quantized) -> None:
         estimate_for_model_dir(quantized["int4"], device="cpu", quantize="int8")
 
 
+def test_estimate_lists_only_what_the_folder_can_run(quantized) -> None:
+    """Its codes are int4: no unquantized or int8 row, the int4 one at every dtype of the norms and activations."""
+    result = _cli("estimate", "--model-dir", quantized["int4"], "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["precisions"]
+    assert {(row["dtype"], row["quantize"]) for row in rows} == {("fp32", "int4"), ("bf16", "int4"), ("fp16", "int4")}
+    shown = _cli("estimate", "--model-dir", quantized["int4"], "--device", "cpu").stdout
+    assert "bf16 + int4" in shown and "--quantize int8" not in shown
+
+
 def test_chat_on_a_folder_made_from_a_chat_model_does_not_call_it_a_base_model(quantized) -> None:
     from llamadoctor.runner.cli import app
 
