@@ -6,6 +6,12 @@ from __future__ import annotations
 from llamadoctor.failures._logs import HEALTHY_HF_LOAD, HEALTHY_META_LOAD, TORCHRUN_TAIL
 from llamadoctor.failures.model import Failure, Handling, Signature, Step
 
+QUANTIZED_FOLDER_IN_TRANSFORMERS = (
+    "ValueError: The checkpoint you are trying to load has model type `llamadoctor-int8` but Transformers does not"
+    " recognize this architecture. This could be because of an issue with the checkpoint, or because your version"
+    " of Transformers is out of date."
+)
+
 FAILURES: tuple[Failure, ...] = (
     Failure(
         id="llama-version-code-mismatch",
@@ -142,7 +148,10 @@ FAILURES: tuple[Failure, ...] = (
         step=Step.LOAD,
         title="transformers does not know the model's architecture",
         signatures=(
-            Signature(r"has model type `(?P<model_type>[\w-]+)` but Transformers does not recognize this architecture"),
+            Signature(
+                r"has model type `(?P<model_type>(?!llamadoctor-)[\w-]+)` but Transformers does not recognize this"
+                r" architecture"
+            ),
             Signature(r"^KeyError: '(?P<model_type>mllama|llama4(?:_text)?)'$", near=r"configuration_auto"),
         ),
         cause=(
@@ -167,6 +176,35 @@ FAILURES: tuple[Failure, ...] = (
         ignores=(
             HEALTHY_HF_LOAD,
             "KeyError: 'mllama'",
+            QUANTIZED_FOLDER_IN_TRANSFORMERS,
+        ),
+    ),
+    Failure(
+        id="quantized-folder-in-transformers",
+        step=Step.LOAD,
+        title="A folder `llamadoctor convert --quantize` wrote, loaded by transformers",
+        runner=Handling("runs the folder at its own quantization", ("quantized_folder:build",)),
+        signatures=(
+            Signature(
+                r"has model type `(?P<model_type>llamadoctor-[\w-]+)` but Transformers does not recognize this"
+                r" architecture"
+            ),
+        ),
+        cause=(
+            "The folder's `config.json` says `model_type` `{model_type}`: it holds llamadoctor's quantized weights,"
+            " written by `llamadoctor convert --quantize`. Only `llamadoctor run` reads them; transformers and the"
+            " tools built on it refuse the folder on purpose, and no upgrade changes that."
+        ),
+        fix=(
+            "Run the folder with `llamadoctor run chat --model-dir` and its path, or give transformers the folder it"
+            " was converted from (or one `llamadoctor convert` wrote without `--quantize`)."
+        ),
+        log_only="which tool will load a folder is only known when it runs",
+        matches=(QUANTIZED_FOLDER_IN_TRANSFORMERS,),
+        ignores=(
+            HEALTHY_HF_LOAD,
+            "ValueError: The checkpoint you are trying to load has model type `mllama` but Transformers does not"
+            " recognize this architecture.",
         ),
     ),
     Failure(

@@ -82,4 +82,6 @@ CATALOGUE = (
     ("N63", "ollama-ram", "serve"),
     ("N64", "llamacpp-win-cuda-build", "install"),
     ("N65", "weights-only-default-torch26", "load"),
+    # This project's own: the quantized folder `llamadoctor convert --quantize` writes, given to another tool.
+    ("L01", "quantized-folder-in-transformers", "load"),
 )

@@ -171,8 +171,13 @@ def test_a_damaged_or_newer_folder_is_refused_in_words(quantized, tmp_path) -> N
 
 def test_transformers_refuses_it_naming_the_format(quantized) -> None:
     transformers = pytest.importorskip("transformers")
-    with pytest.raises(ValueError, match="model type `llamadoctor-int8` but Transformers does not recognize"):
+    with pytest.raises(ValueError, match="model type `llamadoctor-int8` but Transformers does not recognize") as err:
         transformers.AutoModelForCausalLM.from_pretrained(str(quantized["int8"]))
+    # What `explain` makes of that error: this folder, not a transformers too old for it.
+    from llamadoctor.failures import FAILURES, search
+
+    found = {hit.failure.id for hit in search(FAILURES, f"ValueError: {err.value}")}
+    assert found == {"quantized-folder-in-transformers"}
 
 
 # ---- the conversion's promises ------------------------------------------------------------------------------------
