@@ -12,10 +12,11 @@ fastest (`optimize_for_cpu`).
   columns that MKL streams at the memory's speed: stories15M decodes 1.1-1.4x faster, 110M-sized models 1.05x,
   and from dim 2048 on it makes no difference. The copy is made without holding a second one (`layout`).
 - bf16 and fp16 projections run on fbgemm's fp16 product (`HalfLinear`), x86 only: torch's own bf16 product of
-  one row streams its weight at half the memory's speed (15 of 40 GB/s on a 2-core EPYC with AVX-512 bf16;
-  worse without), fbgemm's at 28-38. Every bf16 value in fp16's normal range (6.1e-5 to 65504) is an fp16 value
-  too, and the product multiplies fp32 activations and accumulates in fp32 as torch's does: the same values but
-  for weights smaller than 6.1e-5, which fp16 keeps to within 3e-8.
+  one row streams its weight at a third of the memory's speed (15 of 45 GB/s on a 2-core EPYC with AVX-512
+  bf16), fbgemm's at 28-31, and a decode step is such products. Every bf16 value in fp16's normal range (6.1e-5
+  to 65504) is an fp16 value too, and the product multiplies fp32 activations and accumulates in fp32 as torch's
+  does: the same values but for weights smaller than 6.1e-5, which fp16 keeps to within 3e-8. The price is the
+  prompt: products of 64-256 rows run at 0.6-0.5x torch's speed on that CPU (native bf16 there).
 """
 
 from __future__ import annotations
