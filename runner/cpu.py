@@ -147,10 +147,12 @@ def half_products(model: Transformer, dtype: torch.dtype) -> None:
             if not isinstance(child, nn.Linear) or child.bias is not None or (tied and child is model.output):
                 continue
             weight = child.weight
-            low, high = torch.aminmax(weight)  # no temporary the size of the weight
+            values = weight.to(dtype)  # the run's values: the checkpoint's own, or one weight's cast of them
+            low, high = torch.aminmax(values)  # no temporary the size of the weight
             if max(-float(low), float(high)) > HALF_MAX:
                 continue
-            setattr(parent, name, HalfLinear(weight, dtype))
+            setattr(parent, name, HalfLinear(values, dtype))
+            del values
             if layout.is_file_mapped(weight):
                 layout.release_pages(weight)
 

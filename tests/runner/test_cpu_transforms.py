@@ -114,6 +114,17 @@ def test_a_half_weight_beyond_fp16s_range_keeps_torchs_product() -> None:
     assert type(model.layers[0].attention.wk) is cpu.HalfLinear
 
 
+def test_an_fp32_weight_that_bf16_rounds_past_fp16s_range_keeps_torchs_product() -> None:
+    """65500 fits fp16, but as bf16 (what the run computes with) it is 65536, which fp16 cannot hold."""
+    _needs_half_kernel()
+    model = _plain_model()
+    with torch.no_grad():
+        model.layers[0].feed_forward.w2.weight[0, 0] = 65500.0
+    cpu.optimize_for_cpu(model, torch.bfloat16)
+    assert type(model.layers[0].feed_forward.w2) is nn.Linear
+    assert type(model.layers[0].feed_forward.w1) is cpu.HalfLinear
+
+
 def test_a_tied_half_output_stays_the_embedding_table() -> None:
     _needs_half_kernel()
     model = _plain_model().to(torch.bfloat16)
