@@ -265,6 +265,8 @@ class QuantLinear(nn.Module):
                 self.exact_top = min(exact_top, self.out_features)
                 self.register_buffer("qweight", qw.qweight, persistent=False)
                 self.register_buffer("exact_scales", qw.scales.to(torch.float32), persistent=False)
+            elif layout.is_file_mapped(qw.qweight):  # codes read from a quantized folder: fbgemm holds its copy
+                layout.release_pages(qw.qweight)
         elif use_kernel and kernel_works(qw.kind, device.type, qw.group, rows):
             self._use_kernel(qw, device, rows)
             if exact_top and qw.kind == "int8" and rows != torch.float32:

@@ -109,6 +109,21 @@ def test_the_codes_are_loaded_memory_mapped_not_quantized_again(quantized, monke
         assert layout.is_file_mapped(layer.qweight)
 
 
+def test_codes_packed_for_fbgemm_hand_their_mapped_pages_back(quantized, monkeypatch) -> None:
+    """fbgemm's int8 kernel holds its own copy of each layer's codes: the folder's pages are handed back as it
+    goes, so the load does not hold both (the output layer's codes stay, for the exact top logits)."""
+    from llamadoctor.runner import layout, quantize
+
+    if not quantize.dynamic_int8_works() or not sys.platform.startswith("linux"):
+        pytest.skip("needs fbgemm's int8 kernel and /proc/self/maps")
+    released: list[tuple[int, ...]] = []
+    monkeypatch.setattr(layout, "release_pages", lambda t: released.append(tuple(t.shape)))
+    model = loader.load(quantized["int8"], SINGLE, CPU, torch.float32)
+    layers = [m for n, m in model.named_modules() if isinstance(m, quantize.QuantLinear) and n != "output"]
+    assert sorted(released) == sorted((m.out_features, m.in_features) for m in layers)
+    assert layout.is_file_mapped(model.output.qweight)
+
+
 def test_dtype_applies_to_the_norms(quantized) -> None:
     model = loader.load(quantized["int4"], SINGLE, CPU, torch.bfloat16)
     assert model.norm.weight.dtype == torch.bfloat16 and model.layers[1].ffn_norm.weight.dtype == torch.bfloat16
