@@ -13,7 +13,7 @@ probed once on a small matrix):
 - int8 on an x86 CPU: fbgemm's dynamic int8 product (`quantized::linear_dynamic`), which quantizes the
   activations to 7 bits per row for each product and multiplies int8 by int8 (AVX2/AVX-512 integer dot
   products), as llama.cpp's Q8_0 does with its activations: 1.3-1.6x the weight-only kernel's speed for one
-  row on a 2-core AVX-512 EPYC, more for many.
+  row on a 2-core AVX-512 EPYC, 3-4x for 16-256 rows.
 - Elsewhere torch's weight-only kernels, which take bf16 activations (their fp32 path is ten times slower on a
   CPU): `_weight_int8pack_mm`, and for int4 `_weight_int4pack_mm_for_cpu` on the CPU, `_weight_int4pack_mm`
   on CUDA.
