@@ -14,6 +14,7 @@ from llamadoctor import i18n, testing
 from llamadoctor.cli import app
 from llamadoctor.engine import run
 from llamadoctor.privacy import masked_sentence
+from llamadoctor.probes import system
 from llamadoctor.registry import all_checks
 from llamadoctor.report import to_data
 
@@ -74,7 +75,9 @@ def test_fix_applied_then_undone_in_chinese(repo: Path) -> None:
     assert json.loads(data)["entries"][0]["state"] == "undone" and not CJK.search(data)
 
 
-def test_fix_without_a_terminal_and_nothing_to_fix_in_chinese(repo: Path) -> None:
+def test_fix_without_a_terminal_and_nothing_to_fix_in_chinese(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # disk-low reads the disk the repo is on: give it room, whatever this machine's disk holds today.
+    monkeypatch.setattr(system, "disk_usage", lambda path: (1 << 40, 1 << 39))
     code, out, _ = invoke("fix", "--repo", str(repo), "--no-hash")
     assert code == 1 and out.rstrip().endswith("没有做任何改动。加上 --yes 重新运行即可应用。")
     code, out, _ = invoke("fix", "--repo", str(repo), "--no-hash", "disk-low")
