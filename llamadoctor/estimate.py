@@ -6,7 +6,6 @@ way `check` does (the file probe), picks the device and dtype the way `run` does
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ def estimate_for_model_dir(
     stored = folder_quantization(model.params)
     if stored is not None and quantize not in (None, stored):
         raise ModelDirError(f"{path} holds {stored} weights (convert --quantize): --quantize {quantize} cannot apply")
-    est = estimate(
+    return estimate(
         params,
         dtype=dtype,
         device=device,
@@ -65,8 +64,8 @@ def estimate_for_model_dir(
         nproc=nproc,
         capability=capability,
         quantize=stored or quantize,
+        stored=stored is not None,
     )
-    return dataclasses.replace(est, stored=stored is not None)
 
 
 # ---- where it must fit -------------------------------------------------------------------------------------

@@ -97,6 +97,12 @@ def fbgemm_packing() -> Iterator[None]:
         yield
 
 
+def answers_like(got: torch.Tensor, want: torch.Tensor, tolerance: float) -> bool:
+    """A kernel's probe: its product `got` is finite and within `tolerance` (relative) of the reference."""
+    got = got.float()
+    return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < tolerance
+
+
 def on_fbgemm() -> bool:
     """Whether torch's quantized products run on fbgemm: x86 builds (elsewhere QNNPACK, which is slower than
     torch's plain products for one row)."""
@@ -112,11 +118,10 @@ def half_kernel_works() -> bool:
     weight = torch.randn(48, 128, generator=gen).to(torch.bfloat16)
     x = torch.randn(3, 128, generator=gen).to(torch.bfloat16)
     try:
-        got = HalfLinear(weight, torch.bfloat16)(x).float()
+        got = HalfLinear(weight, torch.bfloat16)(x)
     except (RuntimeError, NotImplementedError, TypeError, AttributeError):
         return False
-    want = F.linear(x.float(), weight.float())
-    return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < 1e-2
+    return answers_like(got, F.linear(x.float(), weight.float()), 1e-2)
 
 
 def optimize_for_cpu(

@@ -187,10 +187,9 @@ DYNAMIC_INT8 = "quantized::linear_dynamic"
 
 @cache
 def dynamic_int8_works() -> bool:
-    """Whether this torch runs int8 products on fbgemm, whose AVX2 kernels multiply int8 codes by int8
-    activations (quantized per row for each product) several times faster than the weight-only kernel, and
-    gives the dequantized product's answer on a small matrix. x86 only: elsewhere the engine is QNNPACK, slower
-    than the weight-only kernel."""
+    """Whether this torch runs int8 products on fbgemm, whose AVX2/AVX-512 kernels multiply int8 codes by int8
+    activations (quantized per row for each product), and it gives the dequantized product's answer on a small
+    matrix. x86 only: elsewhere the engine is QNNPACK, slower than the weight-only kernel."""
     if not cpu.on_fbgemm():
         return False
     gen = torch.Generator().manual_seed(0)
@@ -200,8 +199,7 @@ def dynamic_int8_works() -> bool:
         got = _dynamic_int8(x, _prepack(qw))
     except (RuntimeError, NotImplementedError, TypeError, AttributeError):
         return False
-    want = F.linear(x, qw.dequantize())
-    return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < 2e-2
+    return cpu.answers_like(got, F.linear(x, qw.dequantize()), 2e-2)
 
 
 def _prepack(qw: QuantizedWeight) -> Any:
@@ -361,8 +359,7 @@ def kernel_works(kind: str, device_type: str, group: int = INT4_GROUP, rows: tor
         got = layer(x.to(device)).float().cpu()
     except (RuntimeError, NotImplementedError, TypeError):
         return False
-    want = F.linear(x, qw.dequantize())
-    return bool(torch.isfinite(got).all()) and float((got - want).norm() / want.norm()) < 2e-2
+    return cpu.answers_like(got, F.linear(x, qw.dequantize()), 2e-2)
 
 
 def has_int8_kernel(device_type: str = "cpu") -> bool:

@@ -18,7 +18,6 @@ keep the dtype too.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -146,8 +145,9 @@ class Estimate:
             "max_batch_size": self.max_batch_size,
             "nproc": self.nproc,
             "quantize": self.quantize,
+            "stored": self.stored,
         }
-        return dataclasses.replace(estimate(self.arch, **{**settings, **changes}), stored=self.stored)
+        return estimate(self.arch, **{**settings, **changes})
 
 
 def estimate(
@@ -160,8 +160,10 @@ def estimate(
     nproc: int = 1,
     capability: tuple[int, int] | None = None,
     quantize: str | None = None,
+    stored: bool = False,
 ) -> Estimate:
-    """Memory for running `params` with these settings; see the module docstring for the formula."""
+    """Memory for running `params` with these settings; see the module docstring for the formula. `stored`: the
+    weights are a folder's quantized codes, so `quantize` is fixed."""
     name = dtype_name(dtype, device, capability)
     nbytes = DTYPE_BYTES[name]
     nproc = max(1, nproc)
@@ -181,6 +183,7 @@ def estimate(
         activations,
         OVERHEAD.get(device, OVERHEAD["cuda"]),
         quantize,
+        stored,
     )
 
 
